@@ -1,0 +1,105 @@
+"""measure.py on drawn label maps with analytic answers."""
+
+import math
+
+import cv2
+import numpy as np
+import pytest
+
+from woundtrack.calibration import manual_calibration
+from woundtrack.measure import measure
+from woundtrack.models import ERYTHEMA, ESCHAR, GRANULATION, SLOUGH, Calibration
+
+NONE = Calibration(method="none")
+
+
+def _disc(shape, centre, radius, value, labels=None):
+    labels = np.zeros(shape, np.uint8) if labels is None else labels
+    cv2.circle(labels, centre, radius, int(value), -1, lineType=cv2.LINE_8)
+    return labels
+
+
+def test_disc_area_perimeter_and_axes_with_manual_scale():
+    labels = _disc((800, 800), (400, 400), 200, GRANULATION)
+    cal = manual_calibration(0.1)  # 0.1 mm per px: r = 20 mm
+    lesions, totals = measure(labels, cal)
+    assert len(lesions) == 1
+    m = lesions[0]
+    assert m.wound_area_cm2 == pytest.approx(math.pi * 2.0**2, rel=0.005)
+    assert totals.wound_area_cm2 == pytest.approx(m.wound_area_cm2)
+    assert m.perimeter_cm == pytest.approx(2 * math.pi * 2.0, rel=0.02)
+    assert m.length_cm == pytest.approx(4.0, rel=0.01)
+    assert m.width_cm == pytest.approx(4.0, rel=0.01)
+    assert m.granulation_pct == pytest.approx(100.0)
+
+
+def test_rotated_rectangle_length_and_width():
+    labels = np.zeros((900, 900), np.uint8)
+    box = cv2.boxPoints(((450, 450), (500, 200), 30.0))  # 50 x 20 mm at 0.1 mm/px
+    cv2.fillPoly(labels, [np.round(box).astype(np.int32)], GRANULATION)
+    (m,), _ = measure(labels, manual_calibration(0.1))
+    # The longest axis of a rectangle is its diagonal; the width is measured across it.
+    diagonal = math.hypot(5.0, 2.0)
+    assert m.length_cm == pytest.approx(diagonal, rel=0.01)
+    assert m.width_cm == pytest.approx(2 * 5.0 * 2.0 / diagonal, rel=0.02)
+    # fillPoly paints the boundary pixels too: ~half a pixel too much all round (~1 %).
+    assert m.wound_area_cm2 == pytest.approx(10.0, rel=0.015)
+
+
+def test_tissue_shares_and_erythema_go_to_the_nearest_lesion():
+    labels = _disc((600, 1200), (300, 300), 150, ERYTHEMA)
+    _disc(labels.shape, (300, 300), 100, GRANULATION, labels)
+    _disc(labels.shape, (300, 300), 50, ESCHAR, labels)
+    _disc(labels.shape, (900, 300), 60, SLOUGH, labels)
+    lesions, totals = measure(labels, manual_calibration(0.1))
+    assert [m.index for m in lesions] == [1, 2]
+    big, small = lesions
+    assert big.wound_area_px > small.wound_area_px
+    assert big.eschar_pct == pytest.approx(25.0, abs=0.5)
+    assert big.erythema_area_px == np.count_nonzero(labels == ERYTHEMA)
+    assert small.slough_pct == pytest.approx(100.0)
+    assert small.erythema_area_px == 0
+    assert totals.erythema_area_cm2 == pytest.approx(math.pi * (1.5**2 - 1.0**2), rel=0.01)
+    assert totals.wound_area_px == big.wound_area_px + small.wound_area_px
+
+
+def test_uncalibrated_gives_pixels_and_no_cm2():
+    labels = _disc((400, 400), (200, 200), 100, GRANULATION)
+    (m,), totals = measure(labels, NONE)
+    assert m.wound_area_px == np.count_nonzero(labels)
+    for value in (m.wound_area_cm2, m.perimeter_cm, m.length_cm, totals.wound_area_cm2, totals.eschar_area_cm2):
+        assert value is None
+    assert m.length_px == pytest.approx(201, abs=1.5)
+
+
+def test_homography_weights_each_pixel_by_its_area_on_the_plane():
+    # A plane homography that compresses the right side: x_mm = x / (1 + x/1000) style.
+    h = ((0.1, 0.0, 0.0), (0.0, 0.1, 0.0), (0.0005, 0.0, 1.0))
+    cal = Calibration(method="aruco", homography=h, marker_mm=20.0, quality="test")
+    labels = np.zeros((400, 1000), np.uint8)
+    labels[100:300, 200:800] = GRANULATION
+    (m,), _ = measure(labels, cal)
+    # Analytic: area = ∫∫ |det H| / w^3 dx dy with w = 1 + 0.0005 x over the pixel centres' cells.
+    det = 0.1 * 0.1
+    xs = np.arange(200, 800)
+    expected_mm2 = 200 * np.sum(det / (1 + 0.0005 * xs) ** 3)
+    assert m.wound_area_cm2 == pytest.approx(expected_mm2 / 100, rel=1e-6)
+
+
+def test_empty_label_map_has_no_lesions():
+    lesions, totals = measure(np.zeros((50, 50), np.uint8), manual_calibration(0.2))
+    assert lesions == []
+    assert totals.wound_area_cm2 == 0.0 and totals.wound_area_px == 0
+
+
+@pytest.mark.parametrize(
+    ("labels", "match"),
+    [
+        (np.zeros((5, 5, 3), np.uint8), "label map"),
+        (np.zeros((5, 5), np.int32), "label map"),
+        (np.full((5, 5), 9, np.uint8), "value 9"),
+    ],
+)
+def test_bad_label_maps_are_refused(labels, match):
+    with pytest.raises(ValueError, match=match):
+        measure(labels, NONE)

@@ -1,0 +1,8 @@
+"""woundtrack: calibrated wound measurements from dressing-change photos."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("woundtrack")
+except PackageNotFoundError:  # running from a source tree that was not installed
+    __version__ = "0.0.0+unknown"

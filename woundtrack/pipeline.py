@@ -1,0 +1,226 @@
+"""The whole measurement of one photo: read -> calibrate -> segment -> measure, with provenance.
+
+Owns the order of the stages and what is recorded beside each result (photo hash, calibration,
+segmenter and its version, parameters, woundtrack version), so that every number shown to a
+clinician can be traced back. The ``Analysis`` it returns is frozen; its label map is read-only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from . import calibration as cal
+from . import io
+from .measure import measure
+from .models import (
+    WOUND_BED_LABELS,
+    Calibration,
+    LesionMeasurement,
+    PhotoInfo,
+    Provenance,
+    Totals,
+    to_jsonable,
+)
+from .segmentation import ClassicalSegmenter, Segmenter
+
+_TISSUES = ("wound", "granulation", "slough", "eschar", "erythema")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Analysis:
+    """Everything measured on one photo.
+
+    ``labels`` is the (H, W) uint8 label map in the displayed photo's pixels (read-only), kept
+    alongside the figures; it is left out of ``to_record()``.
+    """
+
+    photo: PhotoInfo
+    calibration: Calibration
+    lesions: tuple[LesionMeasurement, ...]
+    totals: Totals
+    mm_per_px: float | None
+    warnings: tuple[str, ...]
+    provenance: Provenance
+    labels: np.ndarray = field(repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.labels.shape != (self.photo.height_px, self.photo.width_px):
+            raise ValueError(
+                f"label map {self.labels.shape} does not match the photo "
+                f"{self.photo.height_px}x{self.photo.width_px}"
+            )
+
+    def to_record(self) -> dict[str, Any]:
+        """The JSON-ready record of the CLI contract (one line of ``woundtrack measure --json``)."""
+        record: dict[str, Any] = {
+            "file": self.photo.file,
+            "ok": True,
+            "error": None,
+            "sha256": self.photo.sha256,
+            "taken_at": to_jsonable(self.photo.taken_at),
+            "width_px": self.photo.width_px,
+            "height_px": self.photo.height_px,
+            "calibrated": self.calibration.calibrated,
+            "calibration_method": self.calibration.method,
+            "mm_per_px": self.mm_per_px,
+            "tilt_deg": self.calibration.tilt_deg,
+        }
+        for name in _TISSUES:
+            record[f"{name}_area_cm2"] = getattr(self.totals, f"{name}_area_cm2")
+        for name in _TISSUES:
+            record[f"{name}_area_px"] = getattr(self.totals, f"{name}_area_px")
+        record["lesions"] = [to_jsonable(m) for m in self.lesions]
+        record["warnings"] = list(self.warnings)
+        record["calibration"] = {
+            k: v for k, v in to_jsonable(self.calibration).items() if k != "method"
+        }
+        record["provenance"] = to_jsonable(self.provenance)
+        return record
+
+
+def failure_record(file: str, error: str) -> dict[str, Any]:
+    """The JSON record of a photo that could not be measured (same keys, ``ok`` false)."""
+    record: dict[str, Any] = {"file": file, "ok": False, "error": error}
+    for key in ("sha256", "taken_at", "width_px", "height_px", "calibrated", "mm_per_px", "tilt_deg"):
+        record[key] = None
+    for name in _TISSUES:
+        record[f"{name}_area_cm2"] = None
+    for name in _TISSUES:
+        record[f"{name}_area_px"] = None
+    record["lesions"] = []
+    record["warnings"] = []
+    return record
+
+
+def analyze(
+    photo: str | os.PathLike[str] | bytes,
+    *,
+    marker_mm: float = cal.DEFAULT_MARKER_MM,
+    mm_per_px: float | None = None,
+    segmenter: Segmenter | None = None,
+    name: str | None = None,
+) -> Analysis:
+    """Measure one wound photo.
+
+    Parameters
+    ----------
+    photo : path or bytes
+        A JPEG, PNG, WebP, TIFF or HEIC file.
+    marker_mm : float
+        Outer side of the calibration sticker's black square, in millimetres.
+    mm_per_px : float, optional
+        A manual scale (a ruler in the photo) used when no sticker is found; no perspective
+        correction is possible with it.
+    segmenter : Segmenter, optional
+        Defaults to the classical colour segmenter.
+    name : str, optional
+        File name to report when ``photo`` is bytes.
+
+    Returns
+    -------
+    Analysis
+
+    Raises
+    ------
+    woundtrack.errors.ImageError
+        If the file cannot or must not be read.
+    woundtrack.errors.CalibrationError
+        If ``marker_mm`` or ``mm_per_px`` is not a positive number.
+
+    Examples
+    --------
+    >>> a = analyze("sample_images/demo_week00.jpg")  # doctest: +SKIP
+    >>> a.totals.wound_area_cm2  # doctest: +SKIP
+    12.7
+    """
+    image, info = io.read_photo(photo, name=name)
+    return analyze_image(image, info, marker_mm=marker_mm, mm_per_px=mm_per_px, segmenter=segmenter)
+
+
+def analyze_image(
+    image: np.ndarray,
+    info: PhotoInfo,
+    *,
+    marker_mm: float = cal.DEFAULT_MARKER_MM,
+    mm_per_px: float | None = None,
+    segmenter: Segmenter | None = None,
+) -> Analysis:
+    """Measure an already decoded photo (RGB uint8, as displayed); see ``analyze``."""
+    segmenter = segmenter or ClassicalSegmenter()
+    warnings = list(info.warnings)
+    calibration, cal_warnings = cal.calibrate(image, marker_mm=marker_mm, focal_35mm=info.focal_length_35mm)
+    if calibration.method == "none" and mm_per_px is not None:
+        calibration = cal.manual_calibration(mm_per_px)
+        warnings.append(
+            "no sticker found: using the manual scale --mm-per-px "
+            f"{mm_per_px:g}, which assumes the photo was taken square-on (no tilt correction)"
+        )
+    else:
+        if calibration.method == "aruco" and mm_per_px is not None:
+            warnings.append("the sticker was found, so --mm-per-px was ignored")
+        warnings.extend(cal_warnings)
+    if calibration.method == "aruco" and calibration.white_balance_gains is None:
+        warnings.append("the sticker's white border could not be read; colours were not balanced")
+
+    labels = segmenter(image, calibration)
+    labels.setflags(write=False)
+    lesions, totals = measure(labels, calibration)
+    if not lesions:
+        warnings.append("no wound found in this photo; check that the wound is in view and in focus")
+    if _wound_touches_edge(labels):
+        warnings.append(
+            "a wound touches the edge of the photo, so part of it may be outside the picture; "
+            "retake with the whole wound and a margin of skin in view"
+        )
+    provenance = Provenance(
+        photo_sha256=info.sha256,
+        woundtrack_version=__version__,
+        segmenter=segmenter.name,
+        model_version=segmenter.version,
+        calibration_method=calibration.method,
+        calibration_quality=calibration.quality,
+        params=_params_of(segmenter),
+        analysed_at=datetime.now(UTC),
+    )
+    return Analysis(
+        photo=info,
+        calibration=calibration,
+        lesions=tuple(lesions),
+        totals=totals,
+        mm_per_px=_mm_per_px_at_wound(calibration, lesions, image.shape),
+        warnings=tuple(warnings),
+        provenance=provenance,
+        labels=labels,
+    )
+
+
+def _mm_per_px_at_wound(
+    calibration: Calibration, lesions: list[LesionMeasurement], shape: tuple[int, ...]
+) -> float | None:
+    """Scale at the largest wound's centre (at the sticker, or the photo's centre, when none)."""
+    if not calibration.calibrated:
+        return None
+    if lesions:
+        x, y = lesions[0].centroid_px
+    else:
+        x, y = cal.marker_centre_px(calibration) or (shape[1] / 2, shape[0] / 2)
+    return cal.mm_per_px_at(calibration, x, y)
+
+
+def _wound_touches_edge(labels: np.ndarray) -> bool:
+    edges = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
+    return bool(np.isin(edges, WOUND_BED_LABELS).any())
+
+
+def _params_of(segmenter: Segmenter) -> dict[str, Any]:
+    params = getattr(segmenter, "params", None)
+    if params is not None and dataclasses.is_dataclass(params):
+        return to_jsonable(params)
+    return {}

@@ -1,0 +1,346 @@
+"""Segmentation: RGB photo -> label map of wound tissues and periwound erythema.
+
+Owns the meaning of every pixel: ``0`` skin/background, ``1`` granulation, ``2`` slough,
+``3`` necrotic eschar, ``4`` periwound erythema (see ``models``). This first segmenter is classical:
+after white balance (from the sticker) and flat-fielding (a smooth illumination surface fitted to
+the photo), each pixel's CIELAB colour is judged **relative to the same patient's skin** — eschar
+is much darker than the skin, slough much yellower, granulation much redder — so the rules behave
+the same on light and dark skin. Erythema is intact skin around a wound that is redder (a*) than a
+ring of normal skin further out. The sticker is masked out first, and a black region that runs off
+the photo's edge (a drape, a shadow) is background, never eschar.
+
+A learned model replaces this behind the same call: anything with ``name``, ``version`` and
+``__call__(image, calibration) -> labels`` is a ``Segmenter``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from dataclasses import dataclass
+from typing import Protocol
+
+import cv2
+import numpy as np
+from scipy import ndimage as ndi
+
+from . import calibration as cal
+from .models import BACKGROUND, ERYTHEMA, ESCHAR, GRANULATION, SLOUGH, Calibration
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SegmentationParams:
+    """Thresholds of the classical segmenter; stored with every measurement.
+
+    CIELAB differences are taken against the patient's skin reference (L* 0-100, a*/b* ±127).
+    """
+
+    working_long_side_px: int = 1280
+    eschar_max_l_ratio: float = 0.62  # eschar L* below this share of the skin's L* ...
+    eschar_max_l: float = 32.0  # ... and below this absolute L*
+    eschar_max_chroma: float = 28.0
+    slough_min_db: float = 13.0  # slough b* above skin b* by this much
+    slough_min_hue_deg: float = 55.0  # yellow: hue angle above this (red is ~30°)
+    slough_min_l: float = 45.0
+    granulation_min_da: float = 24.0  # granulation a* above skin a* by this much
+    erythema_min_da: float = 7.0  # erythema a* above the surrounding-ring a* by this much
+    erythema_max_reach_mm: float = 25.0  # erythema is looked for up to this far from the wound
+    min_lesion_mm2: float = 6.0
+    min_lesion_frac: float = 2e-4  # of the image, when uncalibrated
+
+    def to_dict(self) -> dict[str, float]:
+        return dataclasses.asdict(self)
+
+
+class Segmenter(Protocol):
+    """What the pipeline needs of a segmenter (classical or learned)."""
+
+    name: str
+    version: str
+
+    def __call__(self, image: np.ndarray, calibration: Calibration) -> np.ndarray: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ClassicalSegmenter:
+    """The colour-rule segmenter as a ``Segmenter``."""
+
+    params: SegmentationParams = SegmentationParams()
+    name: str = "classical-lab"
+    version: str = "1"
+
+    def __call__(self, image: np.ndarray, calibration: Calibration) -> np.ndarray:
+        return segment(image, calibration=calibration, params=self.params)
+
+
+def segment(
+    image: np.ndarray,
+    *,
+    calibration: Calibration | None = None,
+    params: SegmentationParams = SegmentationParams(),
+) -> np.ndarray:
+    """Label every pixel of a wound photo.
+
+    Parameters
+    ----------
+    image : (H, W, 3) ndarray of uint8, RGB, as displayed
+    calibration : Calibration, optional
+        Used for white balance, to mask the sticker and to set sizes in millimetres.
+    params : SegmentationParams
+
+    Returns
+    -------
+    labels : (H, W) ndarray of uint8
+        0 skin/background, 1 granulation, 2 slough, 3 eschar, 4 erythema.
+
+    Raises
+    ------
+    ValueError
+        If ``image`` is not an (H, W, 3) uint8 array.
+    """
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(
+            f"segment expects an (H, W, 3) uint8 RGB image, got shape {image.shape} {image.dtype}"
+        )
+    calibration = calibration or Calibration(method="none")
+    height, width = image.shape[:2]
+    scale = min(1.0, params.working_long_side_px / max(height, width))
+    small = image
+    if scale < 1.0:
+        small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    small = cal.apply_white_balance(small, calibration.white_balance_gains)
+
+    sticker = _sticker_mask(calibration, small.shape[:2], scale)
+    mm_per_px = _working_mm_per_px(calibration, small.shape[:2], scale)
+    lab = _flat_fielded_lab(small, sticker)
+    skin = _skin_reference(lab, sticker)
+    tissue = _classify_tissue(lab, skin, params)
+    tissue[sticker] = BACKGROUND
+    wound = _clean_wound_bed(tissue, sticker, mm_per_px, params)
+    tissue = _fill_wound_labels(tissue, wound)
+    labels = _add_erythema(tissue, wound, lab, sticker, mm_per_px, params)
+
+    if scale < 1.0:
+        labels = cv2.resize(labels, (width, height), interpolation=cv2.INTER_NEAREST)
+    return labels
+
+
+def _sticker_mask(calibration: Calibration, shape: tuple[int, int], scale: float) -> np.ndarray:
+    if calibration.method != "aruco":
+        return np.zeros(shape, dtype=bool)
+    outline = cal.sticker_outline_px(calibration, margin_mm=1.5) * scale
+    mask = np.zeros(shape, dtype=np.uint8)
+    cv2.fillPoly(mask, [np.round(outline * 16).astype(np.int32)], 1, shift=4)
+    return mask.astype(bool)
+
+
+def _working_mm_per_px(calibration: Calibration, shape: tuple[int, int], scale: float) -> float | None:
+    """Approximate mm per working-image pixel at the image centre (for sizes of filters)."""
+    if not calibration.calibrated:
+        return None
+    h, w = shape
+    return cal.mm_per_px_at(calibration, (w / 2) / scale, (h / 2) / scale) / scale
+
+
+def _flat_fielded_lab(image: np.ndarray, exclude: np.ndarray) -> np.ndarray:
+    """CIELAB (float32; L 0-100) after dividing out a smooth illumination surface.
+
+    A quadratic surface is fitted, robustly, to log-luminance on a coarse grid (the wound and the
+    sticker fall out as outliers); the image is divided by it relative to its median, so a shadow
+    across the limb does not make skin look like eschar.
+    """
+    h, w = image.shape[:2]
+    grid_w, grid_h = 48, max(8, round(48 * h / w))
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    coarse = cv2.resize(grey, (grid_w, grid_h), interpolation=cv2.INTER_AREA)
+    keep = cv2.resize((~exclude).astype(np.uint8), (grid_w, grid_h), interpolation=cv2.INTER_NEAREST) > 0
+    yy, xx = np.mgrid[0:grid_h, 0:grid_w].astype(np.float64)
+    xx, yy = xx / grid_w - 0.5, yy / grid_h - 0.5
+    design = np.stack([np.ones_like(xx), xx, yy, xx * xx, xx * yy, yy * yy], axis=-1).reshape(-1, 6)
+    target = np.log(np.maximum(coarse, 4.0)).reshape(-1).astype(np.float64)
+    use = keep.reshape(-1).copy()
+    coef = np.zeros(6)
+    for _ in range(4):
+        if use.sum() < 12:
+            break
+        coef, *_ = np.linalg.lstsq(design[use], target[use], rcond=None)
+        resid = target - design @ coef
+        mad = np.median(np.abs(resid[use])) + 1e-6
+        use = keep.reshape(-1) & (np.abs(resid) < 2.5 * 1.4826 * mad)
+    surface = (design @ coef).reshape(grid_h, grid_w)
+    surface -= np.median(surface)
+    gain = np.exp(-surface).astype(np.float32)
+    gain = cv2.resize(gain, (w, h), interpolation=cv2.INTER_LINEAR)
+    flat = np.clip(image.astype(np.float32) * gain[..., None], 0, 255) / 255.0
+    return cv2.cvtColor(flat, cv2.COLOR_RGB2LAB)
+
+
+def _skin_reference(lab: np.ndarray, exclude: np.ndarray) -> np.ndarray:
+    """The patient's typical skin colour (L*, a*, b*): the mode of the photo's colours.
+
+    Median of everything but the sticker, then the median again of the pixels within ΔE 15 of it
+    (mode seeking), so the wound and a darker or redder periphery do not pull it.
+    """
+    step = max(1, lab.shape[0] * lab.shape[1] // 40_000)
+    pixels = lab[~exclude][::step] if (~exclude).any() else lab.reshape(-1, 3)[::step]
+    ref = np.median(pixels, axis=0)
+    for _ in range(3):
+        near = pixels[np.linalg.norm(pixels - ref, axis=1) < 15.0]
+        if len(near) < 50:
+            break
+        ref = np.median(near, axis=0)
+    return ref.astype(np.float32)
+
+
+def _classify_tissue(lab: np.ndarray, skin: np.ndarray, p: SegmentationParams) -> np.ndarray:
+    lab = cv2.GaussianBlur(lab, (0, 0), 1.0)
+    lum, a, b = lab[..., 0], lab[..., 1], lab[..., 2]
+    skin_l, skin_a, skin_b = (float(v) for v in skin)
+    chroma = np.hypot(a, b)
+    hue = np.degrees(np.arctan2(b, a))
+    eschar = (lum < min(p.eschar_max_l_ratio * skin_l, p.eschar_max_l)) & (chroma < p.eschar_max_chroma)
+    slough = (b - skin_b > p.slough_min_db) & (hue > p.slough_min_hue_deg) & (lum > p.slough_min_l)
+    granulation = (a - skin_a > p.granulation_min_da) & (hue < p.slough_min_hue_deg)
+    labels = np.zeros(lum.shape, dtype=np.uint8)
+    labels[granulation] = GRANULATION
+    labels[slough] = SLOUGH
+    labels[eschar] = ESCHAR
+    return labels
+
+
+def _clean_wound_bed(
+    tissue: np.ndarray, sticker: np.ndarray, mm_per_px: float | None, p: SegmentationParams
+) -> np.ndarray:
+    """Wound-bed mask: tissue candidates, despeckled, closed, holes filled, small bits dropped.
+
+    A candidate region that is nearly all eschar-dark and runs off the photo's edge is taken as
+    background (a black drape, a shadow), not as a wound.
+    """
+    h, w = tissue.shape
+    bed = tissue > 0
+    r_px = 1 if mm_per_px is None else max(1, round(0.6 / mm_per_px))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r_px + 1, 2 * r_px + 1))
+    bed = cv2.morphologyEx(bed.astype(np.uint8), cv2.MORPH_OPEN, kernel)
+    bed = cv2.morphologyEx(bed, cv2.MORPH_CLOSE, kernel) > 0
+    bed = _fill_holes(bed) & ~sticker
+    if mm_per_px is not None:
+        min_px = p.min_lesion_mm2 / (mm_per_px * mm_per_px)
+    else:
+        min_px = p.min_lesion_frac * h * w
+    count, comp, stats, _ = cv2.connectedComponentsWithStats(bed.astype(np.uint8), connectivity=8)
+    keep = np.zeros(count, dtype=bool)
+    for i in range(1, count):
+        x, y, bw, bh, area = stats[i]
+        if area < min_px:
+            continue
+        touches_edge = x == 0 or y == 0 or x + bw == w or y + bh == h
+        if touches_edge:
+            region = comp == i
+            dark_share = float(np.mean(tissue[region] == ESCHAR))
+            if dark_share > 0.85:
+                log.debug("dropping dark region %d touching the edge (background)", i)
+                continue
+        keep[i] = True
+    return keep[comp]
+
+
+def _fill_holes(mask: np.ndarray) -> np.ndarray:
+    """Fill the holes of a binary mask (what the background cannot reach from the border)."""
+    padded = np.pad(mask.astype(np.uint8), 1)
+    flood = padded.copy()
+    cv2.floodFill(flood, None, (0, 0), 1)
+    holes = flood[1:-1, 1:-1] == 0
+    return mask | holes
+
+
+def _fill_wound_labels(tissue: np.ndarray, wound: np.ndarray) -> np.ndarray:
+    """Inside the wound bed, give unclassified pixels (closed gaps, filled holes) the nearest tissue."""
+    out = np.where(wound, tissue, BACKGROUND).astype(np.uint8)
+    gaps = wound & (out == BACKGROUND)
+    if not gaps.any():
+        return out
+    ys, xs = np.nonzero(wound)
+    box = (slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1))
+    sub, sub_gaps = out[box], gaps[box]
+    known = sub > 0
+    if known.any():
+        _, (iy, ix) = ndi.distance_transform_edt(~known, return_indices=True)
+        sub[sub_gaps] = sub[iy[sub_gaps], ix[sub_gaps]]
+    else:
+        sub[sub_gaps] = GRANULATION
+    return out
+
+
+def _add_erythema(
+    tissue: np.ndarray,
+    wound: np.ndarray,
+    lab: np.ndarray,
+    sticker: np.ndarray,
+    mm_per_px: float | None,
+    p: SegmentationParams,
+) -> np.ndarray:
+    """Mark skin around each wound that is redder than a ring of the patient's own skin further out."""
+    labels = tissue.copy()
+    if not wound.any():
+        return labels
+    count, comp = cv2.connectedComponents(wound.astype(np.uint8), connectivity=8)
+    # Work inside the box that holds every wound and the skin ring around it.
+    ys, xs = np.nonzero(wound)
+    radius_px = math.sqrt(wound.sum() / math.pi)
+    reach_max = (p.erythema_max_reach_mm / mm_per_px) if mm_per_px is not None else 1.2 * radius_px
+    pad = int(reach_max * 1.7) + 3
+    h, w = wound.shape
+    y0, y1 = max(0, ys.min() - pad), min(h, ys.max() + pad + 1)
+    x0, x1 = max(0, xs.min() - pad), min(w, xs.max() + pad + 1)
+    box = (slice(y0, y1), slice(x0, x1))
+    sub = _add_erythema_box(comp[box], count, wound[box], lab[box], sticker[box], mm_per_px, p)
+    labels[box][sub] = ERYTHEMA
+    return labels
+
+
+def _add_erythema_box(comp, count, wound, lab, sticker, mm_per_px, p) -> np.ndarray:
+    erythema = np.zeros(wound.shape, dtype=bool)
+    dist_px, nearest = _distance_to_wound(comp)
+    a = cv2.GaussianBlur(lab[..., 1], (0, 0), 1.5)
+    for i in range(1, count):
+        region = comp == i
+        radius_px = math.sqrt(region.sum() / math.pi)
+        if mm_per_px is not None:
+            reach_px = p.erythema_max_reach_mm / mm_per_px
+        else:
+            reach_px = 1.2 * radius_px
+        mine = (nearest == i) & ~wound & ~sticker
+        ring = mine & (dist_px > reach_px) & (dist_px < reach_px * 1.6)
+        if ring.sum() < 30:
+            ring = mine & (dist_px > 0.5 * reach_px)
+        if ring.sum() < 30:
+            continue
+        reference_a = float(np.median(a[ring]))
+        red = mine & (dist_px <= reach_px) & (a - reference_a > p.erythema_min_da)
+        red = cv2.morphologyEx(red.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)) > 0
+        # Only redness connected to this wound is periwound erythema.
+        touching = _connected_to(red, cv2.dilate(region.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0)
+        erythema |= touching
+    return erythema
+
+
+def _distance_to_wound(components: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distance (px) from each pixel to the nearest wound, and that wound's component id."""
+    src = (components == 0).astype(np.uint8)
+    dist, voronoi = cv2.distanceTransformWithLabels(src, cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL)
+    seed_to_component = np.zeros(int(voronoi.max()) + 1, dtype=np.int32)
+    seeds = components > 0
+    seed_to_component[voronoi[seeds]] = components[seeds]
+    return dist, seed_to_component[voronoi]
+
+
+def _connected_to(mask: np.ndarray, seed: np.ndarray) -> np.ndarray:
+    count, comp = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+    if count <= 1:
+        return np.zeros_like(mask, dtype=bool)
+    hit = np.unique(comp[seed & mask])
+    hit = hit[hit > 0]
+    return np.isin(comp, hit)
