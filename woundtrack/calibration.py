@@ -22,7 +22,8 @@ from .models import Calibration
 log = logging.getLogger(__name__)
 
 DEFAULT_MARKER_MM = 20.0
-ARUCO_DICTIONARY = cv2.aruco.DICT_4X4_50
+ARUCO_DICTIONARY_NAME = "DICT_4X4_50"
+ARUCO_DICTIONARY = getattr(cv2.aruco, ARUCO_DICTIONARY_NAME)
 #: White margin on every side of the marker, as a fraction of the marker side (see sticker.py).
 QUIET_ZONE_FRACTION = 0.25
 #: Phone main cameras are ~24-28 mm equivalent; used for the tilt figure only, never for areas.

@@ -1,0 +1,950 @@
+"""Reading and writing image files: the only module that touches them.
+
+``read_photo`` turns a JPEG, PNG, WebP, TIFF or HEIC/HEIF file (a path or its bytes) into an RGB
+``uint8 (H, W, 3)`` array in the orientation a person sees, plus a ``PhotoInfo`` with the file's
+sha256, format, displayed size, EXIF capture time and 35 mm focal length. Pillow is the single
+reader (with ``pillow_heif`` registered for HEIC); every way a file can be unreadable or unsafe to
+decode (too many pixels, empty, truncated, not an image, missing) becomes an ``ImageError`` whose
+message says what to do. ``write_labels_png`` and ``write_rgb`` write label maps and RGB images,
+and ``strip_location`` removes GPS data from a photo's bytes before it is stored, leaving the
+compressed pixel data as it was wherever the format allows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import logging
+import math
+import os
+import re
+import struct
+import warnings
+import zlib
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+import pillow_heif
+from PIL import Image, ImageFile
+
+from woundtrack.errors import ImageError
+from woundtrack.models import LABEL_NAMES, PhotoInfo
+
+pillow_heif.register_heif_opener()
+# Pillow's default already; set explicitly because a truncated photo filled with grey would be
+# measured as if it were real skin.
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+logger = logging.getLogger(__name__)
+
+MAX_MEGAPIXELS: float = 50.0
+
+# Formats Pillow may try. Restricting the list keeps Pillow away from readers that are of no use
+# for photos and have a history of problems (EPS calls Ghostscript, for one). MPO is not listed:
+# Pillow's JPEG reader returns an MPO image itself when the file carries extra images.
+_ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "HEIF", "GIF", "BMP")
+# MPO is how Pillow names a JPEG that carries extra images (most phone JPEGs).
+_FORMAT_ALIASES = {"MPO": "JPEG"}
+_EXTENSION_FORMATS = {
+    ".jpg": "JPEG", ".jpeg": "JPEG", ".jpe": "JPEG", ".jfif": "JPEG",
+    ".png": "PNG", ".apng": "PNG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF",
+    ".heic": "HEIF", ".heif": "HEIF", ".hif": "HEIF", ".gif": "GIF", ".bmp": "BMP",
+}  # fmt: skip
+_EXPECTED = "a JPEG, PNG, WebP, TIFF or HEIC photo"
+_RECOPY = "copy the photo again from the phone"
+
+_TAG_ORIENTATION = 0x0112
+_TAG_XMP = 0x02BC
+_TAG_EXIF_IFD = 0x8769
+_TAG_GPS_IFD = 0x8825
+_TAG_DATETIME_ORIGINAL = 0x9003
+_TAG_OFFSET_TIME_ORIGINAL = 0x9011
+_TAG_SUBSEC_TIME_ORIGINAL = 0x9291
+_TAG_FOCAL_35MM = 0xA405
+
+# EXIF orientation -> the transpose that shows the stored pixels upright (EXIF 2.32, tag 274).
+_ORIENTATION_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Reading
+# --------------------------------------------------------------------------------------------
+
+
+def read_photo(
+    source: str | os.PathLike[str] | bytes,
+    *,
+    name: str | None = None,
+    max_megapixels: float = MAX_MEGAPIXELS,
+) -> tuple[np.ndarray, PhotoInfo]:
+    """Read a photo as RGB pixels in the orientation a person sees, with its metadata.
+
+    Parameters
+    ----------
+    source : str, os.PathLike or bytes
+        Path of a JPEG, PNG, WebP, TIFF, HEIC/HEIF (also GIF or BMP) file, or the file's bytes.
+    name : str, optional
+        Name to report for the photo (directories are dropped). Defaults to the file's name, or
+        ``"photo"`` for bytes.
+    max_megapixels : float
+        Largest photo accepted, in millions of pixels. It is checked on the size stated in the
+        file's header, before any pixel is decoded. Pillow's own decompression-bomb limit
+        (about 179 MP by default) applies on top of it.
+
+    Returns
+    -------
+    image : (H, W, 3) ndarray of uint8, RGB
+        C-contiguous, EXIF orientation applied (HEIF files are upright as decoded). Greyscale,
+        palette, 16-bit, CMYK and 1-bit photos are converted; transparency is composited on white.
+    info : PhotoInfo
+        ``file`` (name only), ``sha256`` of the exact bytes, ``format`` (``"JPEG"``, ``"PNG"``,
+        ``"WEBP"``, ``"TIFF"``, ``"HEIF"``, ...), displayed ``width_px``/``height_px``,
+        ``taken_at`` from EXIF DateTimeOriginal (timezone-aware when OffsetTimeOriginal is given,
+        naive otherwise, ``None`` when absent or invalid), ``focal_length_35mm`` from EXIF
+        FocalLengthIn35mmFilm, and ``warnings``: sentences for a person (unknown capture time,
+        first frame of an animation, an extension that does not match the content).
+
+    Raises
+    ------
+    ImageError
+        The file is missing, a directory, empty, truncated, damaged, not an image, or larger than
+        ``max_megapixels``.
+    ValueError
+        ``max_megapixels`` is not a positive number.
+
+    Examples
+    --------
+    >>> image, info = read_photo("IMG_0412.HEIC")  # doctest: +SKIP
+    >>> image.shape, info.format, info.taken_at  # doctest: +SKIP
+    ((4032, 3024, 3), 'HEIF', datetime.datetime(2024, 5, 6, 7, 8, 9, tzinfo=...))
+    """
+    if not (isinstance(max_megapixels, int | float) and max_megapixels > 0):
+        raise ValueError(f"max_megapixels must be a positive number, got {max_megapixels!r}")
+    label, data = _read_source(source, name)
+    if not data:
+        raise ImageError(f"{label}: the file is empty (0 bytes); {_RECOPY}")
+    sha256 = hashlib.sha256(data).hexdigest()
+    notes: list[str] = []
+    with _open_image(data, label, max_megapixels) as img:
+        fmt = _FORMAT_ALIASES.get(img.format or "", img.format or "unknown")
+        claimed = _EXTENSION_FORMATS.get(Path(label).suffix.lower())
+        if claimed is not None and claimed != fmt:
+            notes.append(
+                f"{label}: the file is a {fmt} image although its extension says {claimed}; "
+                f"it was read as {fmt}"
+            )
+        frames = getattr(img, "n_frames", 1)
+        if frames > 1 and img.format != "MPO":
+            notes.append(
+                f"{label}: the {fmt} file holds {frames} frames or images; only the first was read"
+            )
+        _decode(img, label, fmt)
+        exif, exif_note = _exif(img, label)
+        if exif_note:
+            notes.append(exif_note)
+        taken_at, time_notes = _capture_time(exif, label)
+        notes.extend(time_notes)
+        focal_length_35mm = _focal_length_35mm(exif)
+        rgb = _to_rgb(img, label, notes)
+        # libheif applies the HEIF rotation/mirror boxes itself; the EXIF tag must then be ignored.
+        orientation = exif.get(_TAG_ORIENTATION, 1) if fmt != "HEIF" else 1
+        if orientation in _ORIENTATION_TRANSPOSE:
+            rgb = rgb.transpose(_ORIENTATION_TRANSPOSE[orientation])
+        image = np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8))
+    info = PhotoInfo(
+        file=label,
+        sha256=sha256,
+        format=fmt,
+        width_px=int(image.shape[1]),
+        height_px=int(image.shape[0]),
+        taken_at=taken_at,
+        focal_length_35mm=focal_length_35mm,
+        warnings=tuple(notes),
+    )
+    return image, info
+
+
+def _base_name(name: str) -> str:
+    # Phone and browser uploads can carry Windows paths; directories may name the patient.
+    return re.split(r"[\\/]", name)[-1] or name
+
+
+def _read_source(source: str | os.PathLike[str] | bytes, name: str | None) -> tuple[str, bytes]:
+    if isinstance(source, bytes | bytearray | memoryview):
+        return _base_name(name) if name else "photo", bytes(source)
+    if not isinstance(source, str | os.PathLike):
+        raise TypeError(f"source must be a path or bytes, got {type(source).__name__}")
+    path = Path(source)
+    label = _base_name(name) if name else path.name or str(path)
+    if path.is_dir():
+        raise ImageError(f"{label}: expected a photo file, found a folder ({path}); choose a file")
+    if path.exists() and not path.is_file():
+        # A pipe or device (/dev/zero) would block or never end.
+        raise ImageError(f"{label}: expected a photo file, found a device or pipe; choose a file")
+    try:
+        return label, path.read_bytes()
+    except FileNotFoundError:
+        raise ImageError(f"{label}: no such file ({path}); check the path and name") from None
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise ImageError(
+            f"{label}: the file cannot be read ({reason}); check that it exists and that you may "
+            "read it"
+        ) from None
+
+
+def _open_image(data: bytes, label: str, max_megapixels: float) -> Image.Image:
+    """Open (header only) and check the stated size before anything is decoded."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP" and _riff_truncated(data):
+        raise _truncated(label)
+    try:
+        # The size is checked below against max_megapixels; Pillow's bomb warning adds nothing.
+        with _pillow_warnings(label, Image.DecompressionBombWarning):
+            img = Image.open(io.BytesIO(data), formats=_ALLOWED_FORMATS)
+    except Image.DecompressionBombError as exc:
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        size = f"{int(found.group(1)) / 1e6:.0f} MP" if found else "the stated size"
+        raise ImageError(
+            f"{label}: {size} is over the {min(max_megapixels, _pillow_limit_mp()):g} MP limit; "
+            "resize the photo before upload"
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - every reader failure becomes one message
+        found = _sniff(data)
+        if found in _ALLOWED_FORMATS:
+            if "cannot identify" in str(exc):
+                raise ImageError(
+                    f"{label}: the file starts like a {found} image but its header cannot be read "
+                    f"(damaged or truncated); {_RECOPY}"
+                ) from None
+            raise _decode_error(exc, label, found) from None
+        raise ImageError(
+            f"{label}: expected {_EXPECTED}, found {found}; save or export the photo as "
+            "JPEG or HEIC and try again"
+        ) from None
+    width, height = img.size
+    if width * height > max_megapixels * 1e6:
+        img.close()
+        raise ImageError(
+            f"{label}: {width}x{height} pixels ({width * height / 1e6:.3g} MP) is over the "
+            f"{max_megapixels:g} MP limit; resize the photo before upload"
+        )
+    return img
+
+
+@contextlib.contextmanager
+def _pillow_warnings(
+    label: str, *ignored: type[Warning]
+) -> Iterator[list[warnings.WarningMessage]]:
+    """Keep Pillow's warnings (corrupt EXIF, odd tags) out of the user's console; log them."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for category in ignored:
+            warnings.simplefilter("ignore", category)
+        yield caught
+    for warning in caught:
+        logger.debug("%s: Pillow warned: %s", label, warning.message)
+
+
+def _pillow_limit_mp() -> float:
+    limit = Image.MAX_IMAGE_PIXELS
+    return math.inf if limit is None else 2 * limit / 1e6
+
+
+def _riff_truncated(data: bytes) -> bool:
+    return len(data) >= 12 and struct.unpack("<I", data[4:8])[0] + 8 > len(data)
+
+
+def _truncated(label: str) -> ImageError:
+    return ImageError(f"{label}: the file is truncated (the image data ends early); {_RECOPY}")
+
+
+def _decode_error(exc: BaseException, label: str, fmt: str) -> ImageError:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, EOFError) or re.search(r"truncat|end of (file|data)|ends early", text, re.I):
+        return _truncated(label)
+    return ImageError(
+        f"{label}: the {fmt} image data is damaged ({text}); {_RECOPY} or export it again"
+    )
+
+
+def _decode(img: Image.Image, label: str, fmt: str) -> None:
+    # With LOAD_TRUNCATED_IMAGES off, a short file raises here rather than being filled in.
+    try:
+        with _pillow_warnings(label):
+            img.load()
+    except Exception as exc:  # noqa: BLE001 - every decoder failure becomes one message
+        raise _decode_error(exc, label, fmt) from None
+
+
+def _sniff(data: bytes) -> str:
+    """Name what a file most likely is, for error messages."""
+    head = data[:32]
+    known = {
+        b"\xff\xd8\xff": "JPEG",
+        b"\x89PNG\r\n\x1a\n": "PNG",
+        b"II*\x00": "TIFF",
+        b"MM\x00*": "TIFF",
+        b"GIF8": "GIF",
+        b"BM": "BMP",
+    }
+    for magic, fmt in known.items():
+        if head.startswith(magic):
+            return fmt
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WEBP"
+    if head[4:8] == b"ftyp":
+        brand = head[8:12]
+        if brand in (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"):
+            return "HEIF"
+        if brand in (b"avif", b"avis"):
+            return "an AVIF image (not supported)"
+        return "a video or other ISO media file"
+    if head.startswith(b"%PDF"):
+        return "a PDF document"
+    if head.startswith(b"PK\x03\x04"):
+        return "a ZIP archive (such as a Word or Excel file)"
+    sample = data[:512]
+    try:
+        text = sample.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # The sample may end inside a multi-byte character; only an earlier error means binary.
+        text = sample[: exc.start].decode("utf-8") if exc.start >= len(sample) - 3 else ""
+    if text and sum(ch.isprintable() or ch in "\r\n\t" for ch in text) >= 0.95 * len(text):
+        return "text"
+    return "data in an unknown format"
+
+
+def _exif(img: Image.Image, label: str) -> tuple[Image.Exif | dict[int, object], str | None]:
+    try:
+        with _pillow_warnings(label):
+            return img.getexif(), None
+    except Exception as exc:  # noqa: BLE001 - damaged metadata must not block the pixels
+        logger.debug("%s: EXIF unreadable: %s", label, exc)
+        return {}, (
+            f"{label}: the EXIF metadata is damaged and was ignored; the orientation may be wrong "
+            "and the capture time is unknown"
+        )
+
+
+def _exif_value(exif: Image.Exif | dict[int, object], tag: int) -> object | None:
+    """A tag from the Exif IFD, or from IFD0 where some writers put it."""
+    sub: dict[int, object] = {}
+    if isinstance(exif, Image.Exif):
+        try:
+            with _pillow_warnings("EXIF"):
+                sub = dict(exif.get_ifd(_TAG_EXIF_IFD))
+        except Exception:  # noqa: BLE001 - a broken Exif IFD is treated as absent
+            sub = {}
+    value = sub.get(tag, exif.get(tag))
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
+    if isinstance(value, str):
+        value = value.strip("\x00 ")
+    return value
+
+
+_DATETIME = re.compile(r"(\d{4})[:-](\d{2})[:-](\d{2})[ T](\d{2}):(\d{2}):(\d{2})$")
+_OFFSET = re.compile(r"([+-])(\d{2}):(\d{2})$")
+
+
+def _capture_time(
+    exif: Image.Exif | dict[int, object], label: str
+) -> tuple[datetime | None, list[str]]:
+    raw = _exif_value(exif, _TAG_DATETIME_ORIGINAL)
+    by_hand = "enter the date the photo was taken by hand"
+    if raw is None or raw == "":
+        return None, [
+            f"{label}: the capture time is unknown (the photo has no EXIF DateTimeOriginal); "
+            f"{by_hand}"
+        ]
+    match = _DATETIME.match(str(raw))
+    taken_at = None
+    if match:
+        with contextlib.suppress(ValueError):
+            taken_at = datetime(*(int(part) for part in match.groups()))  # type: ignore[misc]
+    if taken_at is None:
+        shown = repr(str(raw)[:40])
+        return None, [
+            f"{label}: the capture time is unknown (EXIF DateTimeOriginal is {shown}, not a "
+            f"valid date); {by_hand}"
+        ]
+    subsec = _exif_value(exif, _TAG_SUBSEC_TIME_ORIGINAL)
+    if isinstance(subsec, str) and subsec.isdigit():
+        taken_at = taken_at.replace(microsecond=int(subsec[:6].ljust(6, "0")))
+    offset = _exif_value(exif, _TAG_OFFSET_TIME_ORIGINAL)
+    if offset is None or offset == "":
+        return taken_at, []
+    found = _OFFSET.match(str(offset))
+    if found and int(found.group(2)) < 24 and int(found.group(3)) < 60:
+        sign = 1 if found.group(1) == "+" else -1
+        delta = timedelta(hours=int(found.group(2)), minutes=int(found.group(3)))
+        return taken_at.replace(tzinfo=timezone(sign * delta)), []
+    return taken_at, [
+        f"{label}: EXIF OffsetTimeOriginal {str(offset)[:20]!r} is not a UTC offset like "
+        "+02:00; the capture time is taken as the camera's local time, without a time zone"
+    ]
+
+
+def _focal_length_35mm(exif: Image.Exif | dict[int, object]) -> float | None:
+    value = _exif_value(exif, _TAG_FOCAL_35MM)
+    try:
+        focal = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    # 0 means "unknown" in EXIF.
+    return focal if math.isfinite(focal) and focal > 0 else None
+
+
+def _to_rgb(img: Image.Image, label: str, notes: list[str]) -> Image.Image:
+    """Any Pillow mode -> 8-bit RGB, transparency composited on white."""
+    mode = img.mode
+    if mode == "RGB" and "transparency" not in img.info:
+        return img
+    if mode in ("I", "F") or mode.startswith("I;16"):
+        grey = _scale_to_8bit(np.asarray(img), label, notes)
+        return Image.fromarray(np.repeat(grey[:, :, None], 3, axis=2))
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info:
+        rgba = np.asarray(img.convert("RGBA"), dtype=np.uint16)
+        alpha = rgba[:, :, 3:4]
+        # Rounded integer "over" compositing: colour * a + white * (1 - a), a in 0..255.
+        rgb = (rgba[:, :, :3] * alpha + 255 * (255 - alpha) + 127) // 255
+        return Image.fromarray(rgb.astype(np.uint8))
+    try:
+        return img.convert("RGB")
+    except Exception as exc:  # noqa: BLE001 - an exotic mode Pillow cannot convert
+        raise ImageError(
+            f"{label}: the colour mode {mode} cannot be converted to RGB ({exc}); export the "
+            "photo as an ordinary JPEG or PNG"
+        ) from None
+
+
+def _scale_to_8bit(values: np.ndarray, label: str, notes: list[str]) -> np.ndarray:
+    """16-bit (or 32-bit integer / float) greyscale -> uint8 by scaling, never by clipping."""
+    data = values.astype(np.float64)
+    finite = data[np.isfinite(data)]
+    low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+    if values.dtype.kind in "iu" and low >= 0 and high <= 65535:
+        scaled = data / 257.0  # 65535 / 255: maps 0..65535 onto 0..255 exactly
+    elif values.dtype.kind == "f" and low >= 0 and high <= 1:
+        scaled = data * 255.0
+    else:
+        notes.append(
+            f"{label}: the grey values span {low:g}..{high:g}, outside the 16-bit range; they "
+            "were stretched to 0..255"
+        )
+        scaled = (data - low) / (high - low) * 255.0 if high > low else np.zeros_like(data)
+    scaled = np.nan_to_num(scaled, nan=0.0, posinf=255.0, neginf=0.0)
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+
+
+# --------------------------------------------------------------------------------------------
+# Writing
+# --------------------------------------------------------------------------------------------
+
+
+def write_labels_png(path: str | os.PathLike[str], labels: np.ndarray) -> None:
+    """Write a label map as a single-channel 8-bit PNG, values unchanged.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Destination file; it is replaced atomically if it exists.
+    labels : (H, W) ndarray of uint8
+        Label map with values from :data:`woundtrack.models.LABEL_NAMES` (0..4).
+
+    Raises
+    ------
+    ValueError
+        ``labels`` is not a 2-D uint8 array of known label values.
+    ImageError
+        The file cannot be written.
+
+    Examples
+    --------
+    >>> write_labels_png(tmp_path / "labels.png", labels)  # doctest: +SKIP
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 2 or labels.dtype != np.uint8:
+        raise ValueError(
+            f"labels must be a (H, W) uint8 array, got shape {labels.shape} and dtype "
+            f"{labels.dtype}"
+        )
+    unknown = sorted(set(np.unique(labels).tolist()) - set(LABEL_NAMES))
+    if unknown:
+        raise ValueError(
+            f"labels holds values {unknown[:5]} that are not labels; expected only "
+            f"{sorted(LABEL_NAMES)}"
+        )
+    _save_atomically(Image.fromarray(np.ascontiguousarray(labels)), Path(path), "PNG", {})
+
+
+def write_rgb(path: str | os.PathLike[str], image: np.ndarray) -> None:
+    """Write an RGB image as PNG or JPEG (quality 92), chosen by the file suffix.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Destination ending in ``.png``, ``.jpg`` or ``.jpeg``; replaced atomically if it exists.
+    image : (H, W, 3) ndarray of uint8, RGB
+
+    Raises
+    ------
+    ValueError
+        ``image`` is not ``(H, W, 3)`` uint8, or the suffix is neither PNG nor JPEG.
+    ImageError
+        The file cannot be written.
+
+    Examples
+    --------
+    >>> write_rgb(tmp_path / "overlay.jpg", overlay)  # doctest: +SKIP
+    """
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(
+            f"image must be a (H, W, 3) uint8 RGB array, got shape {image.shape} and dtype "
+            f"{image.dtype}"
+        )
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".png":
+        fmt, options = "PNG", {}
+    elif suffix in (".jpg", ".jpeg"):
+        fmt, options = "JPEG", {"quality": 92}
+    else:
+        raise ValueError(f"{path.name}: expected a .png, .jpg or .jpeg suffix, got {suffix!r}")
+    _save_atomically(Image.fromarray(np.ascontiguousarray(image)), path, fmt, options)
+
+
+def _save_atomically(img: Image.Image, path: Path, fmt: str, options: dict[str, object]) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    try:
+        img.save(temporary, format=fmt, **options)
+        os.replace(temporary, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        reason = exc.strerror or str(exc)
+        raise ImageError(
+            f"{path.name}: the image cannot be written to {path.parent} ({reason}); check that "
+            "the folder exists and that you may write to it"
+        ) from None
+
+
+# --------------------------------------------------------------------------------------------
+# Removing location data
+# --------------------------------------------------------------------------------------------
+
+
+def strip_location(data: bytes) -> bytes:
+    """Return the same photo's bytes without GPS location metadata.
+
+    The GPS IFD of every EXIF block is removed (its pointer taken out of IFD0 and its bytes
+    zeroed) and GPS properties in XMP packets are blanked, in place, so that nothing else moves:
+    the compressed pixel data of JPEG, PNG, WebP, TIFF and HEIF files is left byte for byte as it
+    was, and the rest of the EXIF (capture time, orientation, focal length) is kept. Only when a
+    file's layout cannot be edited in place is a PNG, WebP, TIFF or HEIF re-encoded losslessly
+    (checked pixel for pixel). Other location text (IPTC city names and the like) is not touched.
+
+    Parameters
+    ----------
+    data : bytes
+        The photo file's bytes.
+
+    Returns
+    -------
+    bytes
+        ``data`` itself when there was no GPS data, otherwise the cleaned copy.
+
+    Raises
+    ------
+    ImageError
+        ``data`` is not a readable photo, or its GPS data could not be removed without changing
+        its pixels.
+
+    Examples
+    --------
+    >>> clean = strip_location(Path("IMG_0412.jpg").read_bytes())  # doctest: +SKIP
+    """
+    data = bytes(data)
+    label = "photo"
+    if not data:
+        raise ImageError(f"{label}: the file is empty (0 bytes); {_RECOPY}")
+    with _open_image(data, label, MAX_MEGAPIXELS) as img:
+        fmt = img.format
+    buffer = bytearray(data)
+    if fmt in ("JPEG", "MPO"):
+        _strip_jpeg(buffer)
+    elif fmt == "PNG":
+        buffer = _strip_png(buffer)
+    elif fmt == "WEBP":
+        _strip_webp(buffer)
+    elif fmt == "TIFF":
+        _strip_tiff(buffer, 0, len(buffer))
+    elif fmt == "HEIF":
+        _strip_heif(buffer)
+    cleaned = bytes(buffer)
+    if not _has_gps(cleaned, label):
+        return data if cleaned == data else cleaned
+    if fmt in ("PNG", "WEBP", "TIFF", "HEIF"):
+        return _reencode_without_gps(data, label)
+    raise ImageError(
+        f"{label}: the {fmt} file's GPS data could not be removed without re-encoding the image; "
+        "export the photo again with location turned off"
+    )
+
+
+def _has_gps(data: bytes, label: str) -> bool:
+    with _open_image(data, label, MAX_MEGAPIXELS) as img:
+        try:
+            with _pillow_warnings(label):
+                return bool(img.getexif().get_ifd(_TAG_GPS_IFD))
+        except Exception as exc:  # noqa: BLE001 - unreadable EXIF cannot be shown to be clean
+            raise ImageError(
+                f"{label}: the EXIF metadata is damaged ({exc}), so its location data cannot be "
+                "removed safely; export the photo again with location turned off"
+            ) from None
+
+
+# Bytes per value of each TIFF field type (TIFF 6.0 section 2; 13 is the IFD pointer type).
+_TIFF_TYPE_SIZES = dict(enumerate((0, 1, 1, 2, 4, 8, 1, 1, 2, 4, 8, 4, 8, 4)))
+_MAX_IFDS = 256
+
+
+def _strip_tiff(buf: bytearray, base: int, end: int) -> bool:
+    """Remove the GPS IFD from a TIFF structure at ``buf[base:end]`` in place; True if changed."""
+    order = {b"II": "<", b"MM": ">"}.get(bytes(buf[base : base + 2]))
+    if order is None or end - base < 8:
+        return False
+    if struct.unpack(order + "H", buf[base + 2 : base + 4])[0] != 42:
+        return False  # BigTIFF (43) or not TIFF; the final GPS check decides
+
+    def u16(at: int) -> int:
+        return struct.unpack(order + "H", buf[at : at + 2])[0]
+
+    def u32(at: int) -> int:
+        return struct.unpack(order + "I", buf[at : at + 4])[0]
+
+    changed = False
+    offset, seen = u32(base + 4), set()
+    while offset and offset not in seen and len(seen) < _MAX_IFDS:
+        seen.add(offset)
+        start = base + offset
+        if start + 2 > end:
+            break
+        count = u16(start)
+        if start + 2 + 12 * count + 4 > end:
+            break
+        index = 0
+        while index < count:
+            entry = start + 2 + 12 * index
+            tag, kind, n = u16(entry), u16(entry + 2), u32(entry + 4)
+            size = _TIFF_TYPE_SIZES.get(kind, 0) * n
+            value_at = entry + 8 if size <= 4 else base + u32(entry + 8)
+            if tag == _TAG_XMP and value_at + size <= end:
+                changed |= _blank_xmp_gps(buf, value_at, value_at + size)
+            if tag != _TAG_GPS_IFD:
+                index += 1
+                continue
+            _zero_ifd(buf, base, base + u32(entry + 8), end, u16, u32)
+            # Close the gap: later entries and the next-IFD offset move up one slot.
+            tail = start + 2 + 12 * count + 4
+            buf[entry : tail - 12] = buf[entry + 12 : tail]
+            buf[tail - 12 : tail] = bytes(12)
+            count -= 1
+            buf[start : start + 2] = struct.pack(order + "H", count)
+            changed = True
+        offset = u32(start + 2 + 12 * count)
+    return changed
+
+
+def _zero_ifd(
+    buf: bytearray,
+    base: int,
+    start: int,
+    end: int,
+    u16: Callable[[int], int],
+    u32: Callable[[int], int],
+) -> None:
+    if start + 2 > end:
+        return
+    count = u16(start)
+    if start + 2 + 12 * count + 4 > end:
+        return
+    for index in range(count):
+        entry = start + 2 + 12 * index
+        size = _TIFF_TYPE_SIZES.get(u16(entry + 2), 0) * u32(entry + 4)
+        if size > 4:
+            at = base + u32(entry + 8)
+            if at + size <= end:
+                buf[at : at + size] = bytes(size)
+    buf[start : start + 2 + 12 * count + 4] = bytes(2 + 12 * count + 4)
+
+
+_XMP_GPS_PATTERNS = (
+    re.compile(rb"<([A-Za-z_][\w.-]*:GPS\w*)\b[^>]*?/>", re.I),
+    re.compile(rb"<([A-Za-z_][\w.-]*:GPS\w*)\b[^>]*>.*?</\1\s*>", re.I | re.S),
+    re.compile(rb"\s[A-Za-z_][\w.-]*:GPS\w*\s*=\s*(?:\"[^\"]*\"|'[^']*')", re.I),
+)
+
+
+def _blank_xmp_gps(buf: bytearray, start: int, end: int) -> bool:
+    """Overwrite GPS properties of an XMP packet with spaces (same length, still valid XML)."""
+    changed = False
+    for pattern in _XMP_GPS_PATTERNS:
+        for match in list(pattern.finditer(bytes(buf[start:end]))):
+            buf[start + match.start() : start + match.end()] = b" " * (match.end() - match.start())
+            changed = True
+    return changed
+
+
+_EXIF_HEADER = b"Exif\x00\x00"
+_XMP_HEADERS = (b"http://ns.adobe.com/xap/1.0/\x00", b"http://ns.adobe.com/xmp/extension/\x00")
+
+
+def _strip_jpeg(buf: bytearray) -> None:
+    """Clean every JPEG in the file (the main image and MPO's appended images)."""
+    start = 0
+    while start >= 0:
+        end = _strip_one_jpeg(buf, start)
+        start = buf.find(b"\xff\xd8\xff", end) if end > start else -1
+
+
+def _strip_one_jpeg(buf: bytearray, start: int) -> int:
+    """Walk the marker segments of the JPEG at ``start``; return the offset after its EOI."""
+    pos, size = start + 2, len(buf)
+    while pos + 4 <= size:
+        if buf[pos] != 0xFF:
+            return pos
+        marker = buf[pos + 1]
+        if marker == 0xFF:
+            pos += 1
+            continue
+        if marker == 0xD9:
+            return pos + 2
+        if marker in range(0xD0, 0xD8) or marker == 0x01:
+            pos += 2
+            continue
+        length = struct.unpack(">H", buf[pos + 2 : pos + 4])[0]
+        body, after = pos + 4, pos + 2 + length
+        if length < 2 or after > size:
+            return pos
+        if marker == 0xE1 and buf[body : body + 6] == _EXIF_HEADER:
+            _strip_tiff(buf, body + 6, after)
+        elif marker == 0xE1 and bytes(buf[body:after]).startswith(_XMP_HEADERS):
+            _blank_xmp_gps(buf, body, after)
+        pos = after
+        if marker == 0xDA:
+            pos = _end_of_entropy_data(buf, pos)
+    return pos
+
+
+def _end_of_entropy_data(buf: bytearray, pos: int) -> int:
+    # In scan data 0xFF is followed by 0x00 (stuffing) or a restart marker; anything else ends it.
+    size = len(buf)
+    while True:
+        pos = buf.find(b"\xff", pos)
+        if pos < 0 or pos + 1 >= size:
+            return size
+        following = buf[pos + 1]
+        if following == 0x00 or 0xD0 <= following <= 0xD7 or following == 0xFF:
+            pos += 1 if following == 0xFF else 2
+            continue
+        return pos
+
+
+def _strip_png(buf: bytearray) -> bytearray:
+    out, pos = bytearray(buf[:8]), 8
+    while pos + 12 <= len(buf):
+        length = struct.unpack(">I", buf[pos : pos + 4])[0]
+        kind = bytes(buf[pos + 4 : pos + 8])
+        if pos + 12 + length > len(buf):
+            out += buf[pos:]
+            return out
+        body = bytearray(buf[pos + 8 : pos + 8 + length])
+        changed = False
+        if kind == b"eXIf":
+            skip = len(_EXIF_HEADER) if body.startswith(_EXIF_HEADER) else 0
+            changed = _strip_tiff(body, skip, len(body))
+        elif kind == b"iTXt" and body.startswith(b"XML:com.adobe.xmp\x00"):
+            body, changed = _strip_png_xmp(body)
+        if changed:
+            out += struct.pack(">I", len(body)) + kind + body
+            out += struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+        else:
+            out += buf[pos : pos + 12 + length]
+        pos += 12 + length
+    out += buf[pos:]
+    return out
+
+
+def _strip_png_xmp(body: bytearray) -> tuple[bytearray, bool]:
+    try:
+        keyword_end = body.index(0)
+        compressed = body[keyword_end + 1] == 1
+        language_end = body.index(0, keyword_end + 3)
+        text_start = body.index(0, language_end + 1) + 1
+        text = bytearray(zlib.decompress(body[text_start:]) if compressed else body[text_start:])
+    except (ValueError, IndexError, zlib.error):
+        return body, False  # malformed; the final GPS check decides
+    if not _blank_xmp_gps(text, 0, len(text)):
+        return body, False
+    return body[:text_start] + (zlib.compress(bytes(text)) if compressed else text), True
+
+
+def _strip_webp(buf: bytearray) -> None:
+    pos = 12
+    while pos + 8 <= len(buf):
+        kind = bytes(buf[pos : pos + 4])
+        length = struct.unpack("<I", buf[pos + 4 : pos + 8])[0]
+        body, after = pos + 8, pos + 8 + length
+        if after > len(buf):
+            return
+        if kind == b"EXIF":
+            skip = len(_EXIF_HEADER) if buf[body : body + 6] == _EXIF_HEADER else 0
+            _strip_tiff(buf, body + skip, after)
+        elif kind == b"XMP ":
+            _blank_xmp_gps(buf, body, after)
+        pos = after + (length & 1)
+
+
+def _boxes(buf: bytearray, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
+    """ISO-BMFF boxes in ``buf[start:end]``: (type, payload start, box end)."""
+    pos = start
+    while pos + 8 <= end:
+        size, header = struct.unpack(">I", buf[pos : pos + 4])[0], 8
+        kind = bytes(buf[pos + 4 : pos + 8])
+        if size == 1 and pos + 16 <= end:
+            size, header = struct.unpack(">Q", buf[pos + 8 : pos + 16])[0], 16
+        elif size == 0:
+            size = end - pos
+        if size < header or pos + size > end:
+            return
+        yield kind, pos + header, pos + size
+        pos += size
+
+
+def _strip_heif(buf: bytearray) -> None:
+    for kind, payload, end in _boxes(buf, 0, len(buf)):
+        if kind == b"meta":
+            _strip_heif_meta(buf, payload + 4, end)
+
+
+def _strip_heif_meta(buf: bytearray, start: int, end: int) -> None:
+    children = {kind: (payload, box_end) for kind, payload, box_end in _boxes(buf, start, end)}
+    if b"iinf" not in children or b"iloc" not in children:
+        return
+    item_types = _heif_item_types(buf, *children[b"iinf"])
+    idat = children.get(b"idat", (0, 0))[0]
+    for item_id, (offset, length) in _heif_item_extents(buf, *children[b"iloc"], idat).items():
+        kind, content_type = item_types.get(item_id, (b"", b""))
+        stop = len(buf) if length == 0 else min(offset + length, len(buf))
+        if kind == b"Exif" and offset + 4 <= stop:
+            tiff_at = offset + 4 + struct.unpack(">I", buf[offset : offset + 4])[0]
+            _strip_tiff(buf, tiff_at, stop)
+        elif kind == b"mime" and b"rdf+xml" in content_type:
+            _blank_xmp_gps(buf, offset, stop)
+
+
+def _heif_item_types(buf: bytearray, payload: int, end: int) -> dict[int, tuple[bytes, bytes]]:
+    version = buf[payload]
+    first = payload + 4 + (2 if version == 0 else 4)
+    types: dict[int, tuple[bytes, bytes]] = {}
+    for kind, info, info_end in _boxes(buf, first, end):
+        if kind != b"infe" or buf[info] < 2:
+            continue
+        id_size = 2 if buf[info] == 2 else 4
+        at = info + 4
+        item_id = int.from_bytes(buf[at : at + id_size], "big")
+        item_type = bytes(buf[at + id_size + 2 : at + id_size + 6])
+        rest = bytes(buf[at + id_size + 6 : info_end]).split(b"\x00")
+        types[item_id] = (item_type, rest[1] if len(rest) > 1 else b"")
+    return types
+
+
+def _heif_item_extents(
+    buf: bytearray, payload: int, end: int, idat: int
+) -> dict[int, tuple[int, int]]:
+    """Single-extent items of an ``iloc`` box: item id -> (file offset, length)."""
+    version = buf[payload]
+    at = payload + 4
+    offset_size, length_size = buf[at] >> 4, buf[at] & 15
+    base_size, index_size = buf[at + 1] >> 4, (buf[at + 1] & 15) if version in (1, 2) else 0
+    at += 2
+
+    def read(size: int) -> int:
+        nonlocal at
+        value = int.from_bytes(buf[at : at + size], "big") if size else 0
+        at += size
+        return value
+
+    count = read(2 if version < 2 else 4)
+    extents: dict[int, tuple[int, int]] = {}
+    for _ in range(count):
+        if at > end:
+            break
+        item_id = read(2 if version < 2 else 4)
+        method = read(2) & 15 if version in (1, 2) else 0
+        read(2)  # data_reference_index
+        base = read(base_size)
+        parts = []
+        for _ in range(read(2)):
+            read(index_size)
+            parts.append((read(offset_size), read(length_size)))
+        if len(parts) == 1 and method in (0, 1):
+            origin = 0 if method == 0 else idat
+            extents[item_id] = (origin + base + parts[0][0], parts[0][1])
+    return extents
+
+
+def _reencode_without_gps(data: bytes, label: str) -> bytes:
+    """Lossless re-encode with the EXIF minus its GPS IFD; refuse unless the pixels match."""
+    with _open_image(data, label, MAX_MEGAPIXELS) as img:
+        fmt = img.format
+        if getattr(img, "n_frames", 1) > 1:
+            raise ImageError(
+                f"{label}: the {fmt} file's GPS data could not be removed in place and the file "
+                "holds several frames; export the photo again with location turned off"
+            )
+        _decode(img, label, fmt or "image")
+        exif = img.getexif()
+        exif.pop(_TAG_GPS_IFD, None)
+        options: dict[str, object] = {"exif": exif.tobytes()}
+        if "icc_profile" in img.info:
+            options["icc_profile"] = img.info["icc_profile"]
+        if fmt == "WEBP":
+            options.update(lossless=True, exact=True, quality=100)
+        elif fmt == "TIFF":
+            # Uncompressed: Pillow's libtiff writers fail on compression together with EXIF.
+            options.update(compression="raw")
+        elif fmt == "HEIF":
+            # Lossless HEVC round-trips RGB exactly only in 4:4:4 with the identity matrix.
+            options.update(quality=-1, chroma=444, matrix_coefficients=0)
+        out = io.BytesIO()
+        try:
+            img.save(out, format=fmt, **options)
+        except Exception as exc:  # noqa: BLE001 - any encoder failure means: cannot clean here
+            raise ImageError(
+                f"{label}: the {fmt} file's GPS data could not be removed (re-encoding failed: "
+                f"{exc}); export the photo again with location turned off"
+            ) from None
+        before = np.asarray(img)
+    cleaned = out.getvalue()
+    with _open_image(cleaned, label, MAX_MEGAPIXELS) as again:
+        same = np.array_equal(np.asarray(again), before)
+    if not same or _has_gps(cleaned, label):
+        raise ImageError(
+            f"{label}: the {fmt} file's GPS data could not be removed without changing its "
+            "pixels; export the photo again with location turned off"
+        )
+    return cleaned
