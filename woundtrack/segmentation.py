@@ -42,10 +42,11 @@ class SegmentationParams:
     eschar_max_l_ratio: float = 0.62  # eschar L* below this share of the skin's L* ...
     eschar_max_l: float = 32.0  # ... and below this absolute L*
     eschar_max_chroma: float = 28.0
-    slough_min_db: float = 13.0  # slough b* above skin b* by this much
-    slough_min_hue_deg: float = 55.0  # yellow: hue angle above this (red is ~30°)
-    slough_min_l: float = 45.0
-    granulation_min_da: float = 24.0  # granulation a* above skin a* by this much
+    slough_min_dhue_deg: float = 20.0  # slough hue more yellow than the skin's by this much ...
+    slough_min_chroma: float = 18.0  # ... clearly coloured ...
+    slough_min_l: float = 45.0  # ... and light
+    granulation_min_da: float = 17.0  # granulation a* above skin a* by this much ...
+    granulation_min_de: float = 22.0  # ... and this far from the skin colour (ΔE76): beyond erythema
     erythema_min_da: float = 7.0  # erythema a* above the surrounding-ring a* by this much
     erythema_max_reach_mm: float = 25.0  # erythema is looked for up to this far from the wound
     min_lesion_mm2: float = 6.0
@@ -201,9 +202,12 @@ def _classify_tissue(lab: np.ndarray, skin: np.ndarray, p: SegmentationParams) -
     skin_l, skin_a, skin_b = (float(v) for v in skin)
     chroma = np.hypot(a, b)
     hue = np.degrees(np.arctan2(b, a))
+    skin_hue = math.degrees(math.atan2(skin_b, skin_a))
+    delta_e = np.sqrt((lum - skin_l) ** 2 + (a - skin_a) ** 2 + (b - skin_b) ** 2)
     eschar = (lum < min(p.eschar_max_l_ratio * skin_l, p.eschar_max_l)) & (chroma < p.eschar_max_chroma)
-    slough = (b - skin_b > p.slough_min_db) & (hue > p.slough_min_hue_deg) & (lum > p.slough_min_l)
-    granulation = (a - skin_a > p.granulation_min_da) & (hue < p.slough_min_hue_deg)
+    yellow = hue > skin_hue + p.slough_min_dhue_deg
+    slough = yellow & (chroma > p.slough_min_chroma) & (lum > p.slough_min_l)
+    granulation = (a - skin_a > p.granulation_min_da) & (delta_e > p.granulation_min_de) & ~yellow
     labels = np.zeros(lum.shape, dtype=np.uint8)
     labels[granulation] = GRANULATION
     labels[slough] = SLOUGH
