@@ -6,24 +6,23 @@ Run: ``streamlit run app.py``.
 
 from __future__ import annotations
 
-import hashlib
+import json
 
 import pandas as pd
 import streamlit as st
 
 from woundtrack import __version__
-from woundtrack.cli import legend_lines
 from woundtrack.errors import WoundtrackError
 from woundtrack.io import read_photo
-from woundtrack.overlay import render_overlay
+from woundtrack.overlay import legend_lines, render_overlay
 from woundtrack.pipeline import Analysis, analyze_image
 
 st.set_page_config(page_title="woundtrack", layout="wide")
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _measure(data: bytes, name: str, marker_mm: float, mm_per_px: float | None, digest: str):
-    """Decode and analyse once per photo (keyed by its sha256 and the settings)."""
+def _measure(data: bytes, name: str, marker_mm: float, mm_per_px: float | None):
+    """Decode and analyse once per photo and settings (Streamlit hashes the bytes)."""
     image, info = read_photo(data, name=name)
     return image, analyze_image(image, info, marker_mm=marker_mm, mm_per_px=mm_per_px)
 
@@ -31,17 +30,21 @@ def _measure(data: bytes, name: str, marker_mm: float, mm_per_px: float | None, 
 def _lesion_table(analysis: Analysis) -> pd.DataFrame:
     rows = []
     for m in analysis.lesions:
-        rows.append({
-            "lesion": m.index,
-            "area (cm²)": m.wound_area_cm2,
-            "length × width (cm)": None if m.length_cm is None else f"{m.length_cm:.1f} × {m.width_cm:.1f}",
-            "perimeter (cm)": m.perimeter_cm,
-            "eschar %": round(m.eschar_pct, 1),
-            "slough %": round(m.slough_pct, 1),
-            "granulation %": round(m.granulation_pct, 1),
-            "erythema (cm²)": m.erythema_area_cm2,
-            "area (px)": m.wound_area_px,
-        })  # fmt: skip
+        rows.append(
+            {
+                "lesion": m.index,
+                "area (cm²)": m.wound_area_cm2,
+                "length × width (cm)": None
+                if m.length_cm is None
+                else f"{m.length_cm:.1f} × {m.width_cm:.1f}",
+                "perimeter (cm)": m.perimeter_cm,
+                "eschar %": round(m.eschar_pct, 1),
+                "slough %": round(m.slough_pct, 1),
+                "granulation %": round(m.granulation_pct, 1),
+                "erythema (cm²)": m.erythema_area_cm2,
+                "area (px)": m.wound_area_px,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -49,10 +52,18 @@ st.title("woundtrack")
 st.caption(f"Calibrated wound measurements from dressing-change photos · version {__version__}")
 
 with st.sidebar:
-    marker_mm = st.number_input("Sticker black square (mm)", min_value=1.0, max_value=200.0, value=20.0, step=0.5)
+    marker_mm = st.number_input(
+        "Sticker black square (mm)", min_value=1.0, max_value=200.0, value=20.0, step=0.5
+    )
     use_manual = st.checkbox("Photo has a ruler but no sticker")
-    mm_per_px = st.number_input("Manual scale (mm per pixel)", min_value=0.001, value=0.1, step=0.01,
-                                format="%.4f", disabled=not use_manual)  # fmt: skip
+    mm_per_px = st.number_input(
+        "Manual scale (mm per pixel)",
+        min_value=0.001,
+        value=0.1,
+        step=0.01,
+        format="%.4f",
+        disabled=not use_manual,
+    )
     opacity = st.slider("Overlay opacity", 0.0, 1.0, 0.35, 0.05)
 
 uploaded = st.file_uploader(
@@ -60,22 +71,28 @@ uploaded = st.file_uploader(
     type=["jpg", "jpeg", "png", "webp", "tif", "tiff", "heic", "heif"],
 )
 if uploaded is None:
-    st.info("Upload a photo (JPEG, PNG, WebP, TIFF or HEIC). Print stickers with `woundtrack sticker`.")
+    st.info(
+        "Upload a photo (JPEG, PNG, WebP, TIFF or HEIC). Print stickers with `woundtrack sticker`."
+    )
     st.stop()
 
 data = uploaded.getvalue()
-digest = hashlib.sha256(data).hexdigest()
 try:
     with st.spinner(f"Measuring {uploaded.name}…"):
-        image, analysis = _measure(data, uploaded.name, float(marker_mm),
-                                   float(mm_per_px) if use_manual else None, digest)  # fmt: skip
+        image, analysis = _measure(
+            data, uploaded.name, float(marker_mm), float(mm_per_px) if use_manual else None
+        )
 except WoundtrackError as exc:
     st.error(str(exc))
     st.stop()
 
 totals = analysis.totals
 if not analysis.calibration.calibrated:
-    st.error("NOT CALIBRATED — no sticker found. Areas are in pixels only; no cm² can be given.")
+    st.error(
+        "NOT CALIBRATED — no sticker found. Areas are in pixels only; no cm² can be given. "
+        "Retake the photo with the sticker beside the wound, or, for a photo with a ruler, tick "
+        "'Photo has a ruler but no sticker' in the sidebar and give its scale."
+    )
 cols = st.columns(4)
 if totals.wound_area_cm2 is not None:
     cols[0].metric("Wound area", f"{totals.wound_area_cm2:.2f} cm²")
@@ -91,10 +108,19 @@ else:
 for warning in analysis.warnings:
     st.warning(warning)
 
-overlay = render_overlay(image, analysis.labels, calibration=analysis.calibration,
-                         legend_lines=legend_lines(analysis), opacity=opacity)  # fmt: skip
+overlay = render_overlay(
+    image,
+    analysis.labels,
+    calibration=analysis.calibration,
+    legend_lines=legend_lines(totals, analysis.calibration),
+    opacity=opacity,
+)
 left, right = st.columns([3, 2])
-left.image(overlay, caption=f"{uploaded.name} — outlines: white wound bed, legend top left", use_container_width=True)
+left.image(
+    overlay,
+    caption=f"{uploaded.name} — outlines: white wound bed, legend top left",
+    width="stretch",
+)
 with right:
     st.subheader("Lesions")
     st.dataframe(_lesion_table(analysis), hide_index=True)
@@ -104,10 +130,24 @@ with right:
         f"- photo sha256 `{analysis.photo.sha256[:16]}…`\n"
         f"- taken at: {analysis.photo.taken_at or 'unknown (no EXIF date)'}\n"
         f"- calibration: {cal.method}"
-        + (f", sticker id {cal.marker_id}, {cal.marker_mm:g} mm, tilt {cal.tilt_deg:.0f}°" if cal.method == "aruco" else "")
+        + (
+            f", sticker id {cal.marker_id}, {cal.marker_mm:g} mm, tilt {cal.tilt_deg:.0f}°"
+            if cal.method == "aruco"
+            else ""
+        )
         + (f", {analysis.mm_per_px:.3f} mm/px at the wound" if analysis.mm_per_px else "")
+        + (
+            f", areas ±{analysis.area_uncertainty_pct:.1f} % (estimate)"
+            if analysis.area_uncertainty_pct
+            else ""
+        )
         + f"\n- segmenter: {analysis.provenance.segmenter} v{analysis.provenance.model_version}"
-        f"\n- woundtrack {analysis.provenance.woundtrack_version}; outline not corrected by a person"
+        f"\n- woundtrack {analysis.provenance.woundtrack_version}"
+        "; outline not corrected by a person"
     )
-    st.download_button("Download measurements (JSON)", data=__import__("json").dumps(analysis.to_record(), indent=2),
-                       file_name=f"{uploaded.name}.json", mime="application/json")  # fmt: skip
+    st.download_button(
+        "Download measurements (JSON)",
+        data=json.dumps(analysis.to_record(), indent=2),
+        file_name=f"{uploaded.name}.json",
+        mime="application/json",
+    )

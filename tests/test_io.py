@@ -183,8 +183,13 @@ def test_extension_that_lies_is_read_by_content_with_a_warning(tmp_path):
 
 
 def test_matching_extension_gives_no_format_warning(tmp_path):
-    _, info = read_photo(write(tmp_path, "a.JPEG", encode(upright(), "JPEG", exif=exif_with(
-        taken="2024:05:06 07:08:09"))))  # fmt: skip
+    _, info = read_photo(
+        write(
+            tmp_path,
+            "a.JPEG",
+            encode(upright(), "JPEG", exif=exif_with(taken="2024:05:06 07:08:09")),
+        )
+    )
     assert info.warnings == ()
 
 
@@ -420,9 +425,13 @@ def test_one_bit_becomes_rgb():
 
 @pytest.mark.parametrize(
     ("fmt", "suffix", "options"),
-    [("GIF", ".gif", {}), ("WEBP", ".webp", {"lossless": True}), ("PNG", ".png", {}),
-     ("TIFF", ".tif", {})],
-)  # fmt: skip
+    [
+        ("GIF", ".gif", {}),
+        ("WEBP", ".webp", {"lossless": True}),
+        ("PNG", ".png", {}),
+        ("TIFF", ".tif", {}),
+    ],
+)
 def test_animated_gives_first_frame_and_a_warning(fmt, suffix, options):
     frames = [Image.new("RGB", (20, 10), colour) for colour in ((255, 0, 0), (0, 255, 0))]
     data = encode(frames[0], fmt, save_all=True, append_images=frames[1:], **options)

@@ -67,7 +67,13 @@ def test_uncalibrated_gives_pixels_and_no_cm2():
     labels = _disc((400, 400), (200, 200), 100, GRANULATION)
     (m,), totals = measure(labels, NONE)
     assert m.wound_area_px == np.count_nonzero(labels)
-    for value in (m.wound_area_cm2, m.perimeter_cm, m.length_cm, totals.wound_area_cm2, totals.eschar_area_cm2):
+    for value in (
+        m.wound_area_cm2,
+        m.perimeter_cm,
+        m.length_cm,
+        totals.wound_area_cm2,
+        totals.eschar_area_cm2,
+    ):
         assert value is None
     assert m.length_px == pytest.approx(201, abs=1.5)
 

@@ -47,8 +47,9 @@ def project(hom: np.ndarray, pts_mm: np.ndarray) -> np.ndarray:
 
 @pytest.mark.parametrize("n_lesions", [1, 3])
 def test_truth_areas_are_consistent_and_fractions_follow_the_spec(n_lesions: int) -> None:
-    spec = PhantomSpec(seed=11, n_lesions=n_lesions, eschar_fraction=0.55, slough_fraction=0.25,
-                       **TINY)  # fmt: skip
+    spec = PhantomSpec(
+        seed=11, n_lesions=n_lesions, eschar_fraction=0.55, slough_fraction=0.25, **TINY
+    )
     t = rendered(spec).truth
     assert t.wound_area_mm2 == pytest.approx(
         t.granulation_area_mm2 + t.slough_area_mm2 + t.eschar_area_mm2, rel=1e-12
@@ -176,12 +177,20 @@ def test_scene_spans_about_the_requested_share_and_stays_inside() -> None:
 @pytest.mark.parametrize("roll_deg", [0.0, 45.0])
 def test_image_is_skin_everywhere_no_void(roll_deg: float) -> None:
     p = rendered(
-        PhantomSpec(seed=6, tilt_deg=35.0, roll_deg=roll_deg, tilt_azimuth_deg=30.0,
-                    light_gradient=0.6, focal_35mm=24.0, **SMALL)
-    )  # fmt: skip
+        PhantomSpec(
+            seed=6,
+            tilt_deg=35.0,
+            roll_deg=roll_deg,
+            tilt_azimuth_deg=30.0,
+            light_gradient=0.6,
+            focal_35mm=24.0,
+            **SMALL,
+        )
+    )
     grey = cv2.cvtColor(p.image, cv2.COLOR_RGB2GRAY)
-    border = np.concatenate([grey[:3].ravel(), grey[-3:].ravel(), grey[:, :3].ravel(),
-                             grey[:, -3:].ravel()])  # fmt: skip
+    border = np.concatenate(
+        [grey[:3].ravel(), grey[-3:].ravel(), grey[:, :3].ravel(), grey[:, -3:].ravel()]
+    )
     assert border.min() > 60  # skin tone 0.3 is ~170 grey; a void would be 0
     assert np.percentile(grey, 1) > 60
 
@@ -195,8 +204,16 @@ def test_horizon_in_view_is_refused() -> None:
 
 
 def test_label_map_areas_match_truth_at_tilt_0() -> None:
-    p = rendered(PhantomSpec(seed=7, wound_fill_frac=0.4, eschar_fraction=0.3,
-                             slough_fraction=0.3, width_px=1200, height_px=900))  # fmt: skip
+    p = rendered(
+        PhantomSpec(
+            seed=7,
+            wound_fill_frac=0.4,
+            eschar_fraction=0.3,
+            slough_fraction=0.3,
+            width_px=1200,
+            height_px=900,
+        )
+    )
     t = p.truth
     mm2_per_px = t.mm_per_px_at_wound**2  # constant over the image at tilt 0
     for label, truth in (
@@ -212,8 +229,17 @@ def test_label_map_areas_match_truth_at_tilt_0() -> None:
 
 
 def test_label_map_areas_match_truth_when_tilted() -> None:
-    p = rendered(PhantomSpec(seed=7, tilt_deg=30.0, tilt_azimuth_deg=200.0, roll_deg=15.0,
-                             wound_fill_frac=0.4, width_px=1200, height_px=900))  # fmt: skip
+    p = rendered(
+        PhantomSpec(
+            seed=7,
+            tilt_deg=30.0,
+            tilt_azimuth_deg=200.0,
+            roll_deg=15.0,
+            wound_fill_frac=0.4,
+            width_px=1200,
+            height_px=900,
+        )
+    )
     h = p.truth.homography
     ys, xs = np.nonzero((p.labels >= GRANULATION) & (p.labels <= ESCHAR))
     inv = np.linalg.inv(h)
@@ -239,8 +265,16 @@ def mean_lab(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 @pytest.mark.parametrize("skin_tone", [0.0, 1.0])
 def test_colours_are_plausible(skin_tone: float) -> None:
-    p = rendered(PhantomSpec(seed=1, skin_tone=skin_tone, light_gradient=0.0, noise_sigma=0.0,
-                             jpeg_quality=None, **SMALL))  # fmt: skip
+    p = rendered(
+        PhantomSpec(
+            seed=1,
+            skin_tone=skin_tone,
+            light_gradient=0.0,
+            noise_sigma=0.0,
+            jpeg_quality=None,
+            **SMALL,
+        )
+    )
     ery = p.labels == ERYTHEMA
     near = cv2.dilate((p.labels > 0).astype(np.uint8), np.ones((15, 15), np.uint8)).astype(bool)
     skin = near & (p.labels == 0)
@@ -324,8 +358,15 @@ def test_image_and_labels_have_the_documented_types() -> None:
 @pytest.mark.parametrize("suffix", [".png", ".jpg"])
 def test_written_file_displays_as_the_image(tmp_path, orientation: int, suffix: str) -> None:
     taken = datetime(2026, 3, 2, 9, 30, tzinfo=timezone(timedelta(hours=1)))
-    spec = PhantomSpec(seed=4, exif_orientation=orientation, taken_at=taken, width_px=320,
-                       height_px=240, wound_fill_frac=0.5, focal_35mm=26.4)  # fmt: skip
+    spec = PhantomSpec(
+        seed=4,
+        exif_orientation=orientation,
+        taken_at=taken,
+        width_px=320,
+        height_px=240,
+        wound_fill_frac=0.5,
+        focal_35mm=26.4,
+    )
     path = tmp_path / f"ph{suffix}"
     phantom = write_phantom(spec, path)
     with Image.open(path) as img:
@@ -342,8 +383,14 @@ def test_written_file_displays_as_the_image(tmp_path, orientation: int, suffix: 
 
 
 def test_naive_time_and_uncompressed_jpeg(tmp_path) -> None:
-    spec = PhantomSpec(seed=4, jpeg_quality=None, taken_at=datetime(2026, 3, 9, 9, 30),
-                       width_px=320, height_px=240, exif_orientation=6)  # fmt: skip
+    spec = PhantomSpec(
+        seed=4,
+        jpeg_quality=None,
+        taken_at=datetime(2026, 3, 9, 9, 30),
+        width_px=320,
+        height_px=240,
+        exif_orientation=6,
+    )
     phantom = write_phantom(spec, tmp_path / "ph.JPEG")
     with Image.open(tmp_path / "ph.JPEG") as img:
         sub = img.getexif().get_ifd(0x8769)
@@ -446,8 +493,9 @@ def test_spec_validation(field: str, value: object, match: str) -> None:
 
 
 def test_truth_validation() -> None:
-    good = rendered(PhantomSpec(seed=11, n_lesions=1, eschar_fraction=0.55, slough_fraction=0.25,
-                                **TINY)).truth  # fmt: skip
+    good = rendered(
+        PhantomSpec(seed=11, n_lesions=1, eschar_fraction=0.55, slough_fraction=0.25, **TINY)
+    ).truth
     fields = {name: getattr(good, name) for name in good.__slots__}
     with pytest.raises(ValueError, match=r"PhantomTruth.wound_area_mm2 must be a finite number"):
         PhantomTruth(**{**fields, "wound_area_mm2": -1.0})

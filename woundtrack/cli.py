@@ -44,10 +44,18 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="example: woundtrack measure IMG_0412.HEIC IMG_0413.jpg --json --overlay-out out/",
     )
     m.add_argument("photos", nargs="+", metavar="PHOTO", type=Path)
-    m.add_argument("--marker-mm", type=_positive_float, default=DEFAULT_MARKER_MM,
-                   help="side of the sticker's black square in mm (default 20)")  # fmt: skip
-    m.add_argument("--mm-per-px", type=_positive_float, default=None,
-                   help="manual scale for photos with a ruler and no sticker (no tilt correction)")  # fmt: skip
+    m.add_argument(
+        "--marker-mm",
+        type=_positive_float,
+        default=DEFAULT_MARKER_MM,
+        help="side of the sticker's black square in mm (default 20)",
+    )
+    m.add_argument(
+        "--mm-per-px",
+        type=_positive_float,
+        default=None,
+        help="manual scale for photos with a ruler and no sticker (no tilt correction)",
+    )
     m.add_argument("--json", action="store_true", help="one JSON object per photo per line")
     m.add_argument("--labels-out", type=Path, metavar="DIR", help="write DIR/<stem>.png label maps")
     m.add_argument("--overlay-out", type=Path, metavar="DIR", help="write DIR/<stem>.jpg overlays")
@@ -55,10 +63,22 @@ def build_parser() -> argparse.ArgumentParser:
     s = commands.add_parser(
         "sticker",
         help="write a printable calibration sticker sheet (PDF and 300 dpi PNG)",
+        description="Write an A4 sheet of ArUco calibration stickers to print at 100 %% scale.",
         epilog="example: woundtrack sticker --out stickers/ --marker-mm 20",
     )
-    s.add_argument("--out", type=Path, default=Path("."), metavar="DIR")
-    s.add_argument("--marker-mm", type=_positive_float, default=DEFAULT_MARKER_MM)
+    s.add_argument(
+        "--out",
+        type=Path,
+        default=Path("."),
+        metavar="DIR",
+        help="folder for the PDF and PNG (default: the current folder)",
+    )
+    s.add_argument(
+        "--marker-mm",
+        type=_positive_float,
+        default=DEFAULT_MARKER_MM,
+        help="side of each sticker's black square in mm (default 20)",
+    )
     return parser
 
 
@@ -77,15 +97,23 @@ def main(argv: list[str] | None = None) -> int:
 def _measure(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Measure each photo in turn; a failed photo is reported and the others go on."""
     from .io import read_photo, write_labels_png, write_rgb
-    from .overlay import render_overlay
+    from .overlay import legend_lines, render_overlay
     from .pipeline import analyze_image, failure_record
 
+    clash = _output_clash(args)
+    if clash:
+        print(f"woundtrack: {clash}", file=err)
+        return EXIT_USAGE
     for folder in (args.labels_out, args.overlay_out):
         if folder is not None:
             try:
                 folder.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
-                print(f"woundtrack: cannot create output folder {folder}: {exc.strerror}", file=err)
+                what = "it is a file" if folder.is_file() else exc.strerror
+                print(
+                    f"woundtrack: cannot use {folder} as output folder: {what}; give a folder path",
+                    file=err,
+                )
                 return EXIT_USAGE
     failed = 0
     total = len(args.photos)
@@ -94,12 +122,18 @@ def _measure(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             print(f"[{n}/{total}] {path.name}", file=err, flush=True)
         try:
             image, info = read_photo(path)
-            analysis = analyze_image(image, info, marker_mm=args.marker_mm, mm_per_px=args.mm_per_px)
+            analysis = analyze_image(
+                image, info, marker_mm=args.marker_mm, mm_per_px=args.mm_per_px
+            )
             if args.labels_out is not None:
                 write_labels_png(args.labels_out / f"{path.stem}.png", analysis.labels)
             if args.overlay_out is not None:
-                overlay = render_overlay(image, analysis.labels, calibration=analysis.calibration,
-                                         legend_lines=legend_lines(analysis))  # fmt: skip
+                overlay = render_overlay(
+                    image,
+                    analysis.labels,
+                    calibration=analysis.calibration,
+                    legend_lines=legend_lines(analysis.totals, analysis.calibration),
+                )
                 write_rgb(args.overlay_out / f"{path.stem}.jpg", overlay)
         except WoundtrackError as exc:
             failed += 1
@@ -115,40 +149,63 @@ def _measure(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_FAILED if failed else EXIT_OK
 
 
-def legend_lines(analysis) -> list[str]:
-    """Short text lines for an overlay's legend: the headline figures and the calibration."""
-    t = analysis.totals
-    if t.wound_area_cm2 is not None:
-        lines = [f"wound {t.wound_area_cm2:.2f} cm2  eschar {t.eschar_area_cm2:.2f} cm2"]
-        if analysis.calibration.method == "aruco":
-            lines.append(f"sticker calibrated, tilt {analysis.calibration.tilt_deg:.0f} deg")
-        else:
-            lines.append("manual scale (no tilt correction)")
-    else:
-        lines = [f"wound {t.wound_area_px} px", "NOT CALIBRATED: pixels only"]
-    return lines
+def _output_clash(args: argparse.Namespace) -> str | None:
+    """Why the output files would overwrite a photo or each other (None when they would not)."""
+    inputs = {p.resolve() for p in args.photos}
+    for folder, suffix in ((args.labels_out, ".png"), (args.overlay_out, ".jpg")):
+        if folder is None:
+            continue
+        seen: dict[Path, Path] = {}
+        for photo in args.photos:
+            target = (folder / f"{photo.stem}{suffix}").resolve()
+            if target in inputs:
+                return (
+                    f"writing {target} would overwrite the photo {photo}; "
+                    "choose an output folder apart from the photos"
+                )
+            if target in seen:
+                return (
+                    f"{seen[target]} and {photo} would both write {target}; "
+                    "measure them in separate runs or rename one"
+                )
+            seen[target] = photo
+    return None
 
 
 def _summary(analysis) -> str:
     t = analysis.totals
     name = analysis.photo.file
     if t.wound_area_cm2 is None:
-        head = (f"{name}: NOT CALIBRATED (no sticker) - wound {t.wound_area_px} px, "
-                f"eschar {t.eschar_area_px} px, slough {t.slough_area_px} px, "
-                f"granulation {t.granulation_area_px} px, erythema {t.erythema_area_px} px")  # fmt: skip
+        head = (
+            f"{name}: NOT CALIBRATED (no sticker) - wound {t.wound_area_px} px, "
+            f"eschar {t.eschar_area_px} px, slough {t.slough_area_px} px, "
+            f"granulation {t.granulation_area_px} px, erythema {t.erythema_area_px} px"
+        )
     else:
         tilt = analysis.calibration.tilt_deg
         how = f"tilt {tilt:.0f}°" if tilt is not None else "manual scale"
-        head = (f"{name}: wound {t.wound_area_cm2:.2f} cm² (eschar {t.eschar_area_cm2:.2f}, "
-                f"slough {t.slough_area_cm2:.2f}, granulation {t.granulation_area_cm2:.2f}), "
-                f"erythema {t.erythema_area_cm2:.2f} cm²; {len(analysis.lesions)} lesion(s); "
-                f"{analysis.mm_per_px:.3f} mm/px at the wound, {how}")  # fmt: skip
+        head = (
+            f"{name}: wound {t.wound_area_cm2:.2f} cm² (eschar {t.eschar_area_cm2:.2f}, "
+            f"slough {t.slough_area_cm2:.2f}, granulation {t.granulation_area_cm2:.2f}), "
+            f"erythema {t.erythema_area_cm2:.2f} cm²; {len(analysis.lesions)} lesion(s); "
+            f"{analysis.mm_per_px:.3f} mm/px at the wound, {how}"
+        )
     lines = [head]
     for m in analysis.lesions:
+        shares = (
+            f"eschar {m.eschar_pct:.0f} %, slough {m.slough_pct:.0f} %, "
+            f"granulation {m.granulation_pct:.0f} %"
+        )
         if m.wound_area_cm2 is not None:
-            lines.append(f"  lesion {m.index}: {m.wound_area_cm2:.2f} cm², {m.length_cm:.1f} x "
-                         f"{m.width_cm:.1f} cm, eschar {m.eschar_pct:.0f} %, slough {m.slough_pct:.0f} %, "
-                         f"granulation {m.granulation_pct:.0f} %")  # fmt: skip
+            lines.append(
+                f"  lesion {m.index}: {m.wound_area_cm2:.2f} cm², {m.length_cm:.1f} x "
+                f"{m.width_cm:.1f} cm, {shares}"
+            )
+        else:
+            lines.append(
+                f"  lesion {m.index}: {m.wound_area_px} px, {m.length_px:.0f} x "
+                f"{m.width_px:.0f} px, {shares}"
+            )
     lines += [f"  warning: {w}" for w in analysis.warnings]
     return "\n".join(lines)
 
@@ -158,10 +215,22 @@ def _sticker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     try:
         pdf, png = write_sticker_sheet(args.out, marker_mm=args.marker_mm)
-    except (ValueError, OSError) as exc:
+    except ValueError as exc:
         print(f"woundtrack: {exc}", file=err)
         return EXIT_USAGE
-    print(f"wrote {pdf} and {png}; print at 100 % and check the black square with a ruler", file=out)
+    except OSError as exc:
+        print(
+            f"woundtrack: cannot write the sticker sheet into {args.out}: {exc.strerror}; "
+            "give --out a folder you may write to",
+            file=err,
+        )
+        return EXIT_FAILED
+    except WoundtrackError as exc:
+        print(f"woundtrack: {exc}", file=err)
+        return EXIT_FAILED
+    print(
+        f"wrote {pdf} and {png}; print at 100 % and check the black square with a ruler", file=out
+    )
     return EXIT_OK
 
 

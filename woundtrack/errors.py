@@ -12,7 +12,7 @@ class WoundtrackError(Exception):
 
 
 class ImageError(WoundtrackError):
-    """A photo that cannot be read or must not be read (corrupt, truncated, too large, not an image)."""
+    """A photo that cannot or must not be read (corrupt, truncated, too large, not an image)."""
 
 
 class CalibrationError(WoundtrackError):

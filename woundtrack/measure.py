@@ -56,7 +56,9 @@ def measure(labels: np.ndarray, calibration: Calibration) -> tuple[list[LesionMe
         If ``labels`` is not a 2-D uint8 array with values 0-4.
     """
     if labels.ndim != 2 or labels.dtype != np.uint8:
-        raise ValueError(f"measure expects an (H, W) uint8 label map, got {labels.shape} {labels.dtype}")
+        raise ValueError(
+            f"measure expects an (H, W) uint8 label map, got {labels.shape} {labels.dtype}"
+        )
     if labels.size and labels.max() > ERYTHEMA:
         raise ValueError(f"label map holds value {int(labels.max())}; only 0-4 are defined")
     bed = ((labels >= GRANULATION) & (labels <= ESCHAR)).astype(np.uint8)
@@ -86,8 +88,15 @@ def measure(labels: np.ndarray, calibration: Calibration) -> tuple[list[LesionMe
         lesion_mask = components[y : y + h, x : x + w] == i
         outline_px = _outline(lesion_mask) + np.array([x, y], dtype=np.float64)
         shape_px = _shape_figures(outline_px)
-        shape_mm = _shape_figures(cal.to_plane_mm(calibration, outline_px)) if weight_mm2 is not None else None
-        centroid = (float(xs[mine & (values != ERYTHEMA)].mean()), float(ys[mine & (values != ERYTHEMA)].mean()))
+        shape_mm = (
+            _shape_figures(cal.to_plane_mm(calibration, outline_px))
+            if weight_mm2 is not None
+            else None
+        )
+        centroid = (
+            float(xs[mine & (values != ERYTHEMA)].mean()),
+            float(ys[mine & (values != ERYTHEMA)].mean()),
+        )
         perimeter_cm = length_cm = width_cm = None
         if shape_mm is not None:
             # Feret diameters between pixel centres miss half a pixel at each end.
@@ -114,7 +123,9 @@ def measure(labels: np.ndarray, calibration: Calibration) -> tuple[list[LesionMe
     return lesions, _totals(lesions, calibration.calibrated)
 
 
-def _owner_lesion(labels: np.ndarray, components: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+def _owner_lesion(
+    labels: np.ndarray, components: np.ndarray, ys: np.ndarray, xs: np.ndarray
+) -> np.ndarray:
     """For each labelled pixel, the wound component it belongs to (erythema: the nearest wound)."""
     owner = components[ys, xs].astype(np.int32)
     erythema = owner == 0
@@ -124,7 +135,9 @@ def _owner_lesion(labels: np.ndarray, components: np.ndarray, ys: np.ndarray, xs
     y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
     box = components[y0:y1, x0:x1]
     src = (box == 0).astype(np.uint8)
-    _, voronoi = cv2.distanceTransformWithLabels(src, cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL)
+    _, voronoi = cv2.distanceTransformWithLabels(
+        src, cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL
+    )
     # Each wound pixel is its own Voronoi seed; map seed labels back to component ids.
     seed_to_component = np.zeros(int(voronoi.max()) + 1, dtype=np.int32)
     seeds = box > 0
@@ -146,7 +159,9 @@ def _outline(mask: np.ndarray) -> np.ndarray:
 
 def _shape_figures(points: np.ndarray) -> tuple[float, float, float]:
     """Perimeter, length (max Feret) and width (extent perpendicular to it) of a closed outline."""
-    perimeter = float(np.linalg.norm(np.diff(np.vstack([points, points[:1]]), axis=0), axis=1).sum())
+    perimeter = float(
+        np.linalg.norm(np.diff(np.vstack([points, points[:1]]), axis=0), axis=1).sum()
+    )
     hull = cv2.convexHull(points.astype(np.float32)).reshape(-1, 2).astype(np.float64)
     if len(hull) < 2:
         return perimeter, 0.0, 0.0
@@ -159,15 +174,30 @@ def _shape_figures(points: np.ndarray) -> tuple[float, float, float]:
     return perimeter, length, float(across.max() - across.min())
 
 
-def _lesion(*, centroid, bbox, area_px, area_cm2, perimeter_px, length_px, width_px,
-            perimeter_cm, length_cm, width_cm) -> LesionMeasurement:  # fmt: skip
+def _lesion(
+    *,
+    centroid,
+    bbox,
+    area_px,
+    area_cm2,
+    perimeter_px,
+    length_px,
+    width_px,
+    perimeter_cm,
+    length_cm,
+    width_cm,
+) -> LesionMeasurement:
     bed_px = area_px[GRANULATION] + area_px[SLOUGH] + area_px[ESCHAR]
     if area_cm2 is not None:
         bed = area_cm2[GRANULATION] + area_cm2[SLOUGH] + area_cm2[ESCHAR]
-        shares = {t: 100.0 * area_cm2[t] / bed if bed > 0 else 0.0 for t in (GRANULATION, SLOUGH, ESCHAR)}
+        shares = {
+            t: 100.0 * area_cm2[t] / bed if bed > 0 else 0.0 for t in (GRANULATION, SLOUGH, ESCHAR)
+        }
     else:
         bed = None
-        shares = {t: 100.0 * area_px[t] / bed_px if bed_px else 0.0 for t in (GRANULATION, SLOUGH, ESCHAR)}
+        shares = {
+            t: 100.0 * area_px[t] / bed_px if bed_px else 0.0 for t in (GRANULATION, SLOUGH, ESCHAR)
+        }
     cm2 = (lambda t: None) if area_cm2 is None else (lambda t: area_cm2[t])
     return LesionMeasurement(
         index=0,
@@ -202,7 +232,10 @@ def _with_index(m: LesionMeasurement, index: int) -> LesionMeasurement:
 def _totals(lesions: list[LesionMeasurement], calibrated: bool) -> Totals:
     names = ("wound", "granulation", "slough", "eschar", "erythema")
     px = {n: sum(getattr(m, f"{n}_area_px") for m in lesions) for n in names}
-    cm2 = {n: (math.fsum(getattr(m, f"{n}_area_cm2") for m in lesions) if calibrated else None) for n in names}
+    cm2 = {
+        n: (math.fsum(getattr(m, f"{n}_area_cm2") for m in lesions) if calibrated else None)
+        for n in names
+    }
     return Totals(
         **{f"{n}_area_px": px[n] for n in names},
         **{f"{n}_area_cm2": cm2[n] for n in names},

@@ -1,7 +1,8 @@
 """Frozen dataclasses that cross module boundaries.
 
 They hold validated values only, no logic beyond checks and plain conversions to JSON-ready
-dictionaries. Units are a suffix of every field name (``_px``, ``_mm``, ``_cm2``, ``_deg``, ``_pct``);
+dictionaries. Units are a suffix of every field name (``_px``, ``_mm``, ``_cm2``, ``_deg``,
+``_pct``);
 instants end in ``_at``. Images and label maps travel as bare arrays beside these objects.
 """
 
@@ -35,7 +36,9 @@ def _check_non_negative(obj: object, *names: str) -> None:
     for name in names:
         value = getattr(obj, name)
         if value is not None and (not math.isfinite(value) or value < 0):
-            raise ValueError(f"{type(obj).__name__}.{name} must be a finite number >= 0, got {value!r}")
+            raise ValueError(
+                f"{type(obj).__name__}.{name} must be a finite number >= 0, got {value!r}"
+            )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -59,7 +62,9 @@ class PhotoInfo:
 
     def __post_init__(self) -> None:
         if self.width_px <= 0 or self.height_px <= 0:
-            raise ValueError(f"PhotoInfo size must be positive, got {self.width_px}x{self.height_px}")
+            raise ValueError(
+                f"PhotoInfo size must be positive, got {self.width_px}x{self.height_px}"
+            )
         if len(self.sha256) != 64:
             raise ValueError(f"PhotoInfo.sha256 must be 64 hex digits, got {self.sha256!r}")
 
@@ -88,7 +93,9 @@ class Calibration:
 
     def __post_init__(self) -> None:
         if self.method not in ("aruco", "manual", "none"):
-            raise ValueError(f"Calibration.method must be aruco, manual or none, got {self.method!r}")
+            raise ValueError(
+                f"Calibration.method must be aruco, manual or none, got {self.method!r}"
+            )
         if self.method == "none" and self.homography is not None:
             raise ValueError("Calibration.method 'none' cannot carry a homography")
         if self.method != "none" and self.homography is None:
@@ -140,11 +147,23 @@ class LesionMeasurement:
     def __post_init__(self) -> None:
         _check_non_negative(
             self,
-            "wound_area_px", "granulation_area_px", "slough_area_px", "eschar_area_px",
-            "erythema_area_px", "wound_area_cm2", "granulation_area_cm2", "slough_area_cm2",
-            "eschar_area_cm2", "erythema_area_cm2", "perimeter_cm", "length_cm", "width_cm",
-            "perimeter_px", "length_px", "width_px",
-        )  # fmt: skip
+            "wound_area_px",
+            "granulation_area_px",
+            "slough_area_px",
+            "eschar_area_px",
+            "erythema_area_px",
+            "wound_area_cm2",
+            "granulation_area_cm2",
+            "slough_area_cm2",
+            "eschar_area_cm2",
+            "erythema_area_cm2",
+            "perimeter_cm",
+            "length_cm",
+            "width_cm",
+            "perimeter_px",
+            "length_px",
+            "width_px",
+        )
         for name in ("granulation_pct", "slough_pct", "eschar_pct"):
             value = getattr(self, name)
             if not 0.0 <= value <= 100.0:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .models import ERYTHEMA, ESCHAR, GRANULATION, LABEL_NAMES, SLOUGH, Calibration
+from .models import ERYTHEMA, ESCHAR, GRANULATION, LABEL_NAMES, SLOUGH, Calibration, Totals
 
 #: Okabe-Ito colours (RGB) per label, and for the sticker.
 PALETTE = {
@@ -53,7 +53,9 @@ def render_overlay(
     fill = image.copy()
     for label, colour in PALETTE.items():
         fill[labels == label] = colour
-    cv2.addWeighted(fill, float(np.clip(opacity, 0, 1)), out, 1 - float(np.clip(opacity, 0, 1)), 0, dst=out)
+    cv2.addWeighted(
+        fill, float(np.clip(opacity, 0, 1)), out, 1 - float(np.clip(opacity, 0, 1)), 0, dst=out
+    )
     thickness = max(2, round(max(image.shape[:2]) / 600))
     for label, colour in PALETTE.items():
         mask = (labels == label).astype(np.uint8)
@@ -69,6 +71,20 @@ def render_overlay(
     return out
 
 
+def legend_lines(totals: Totals, calibration: Calibration) -> list[str]:
+    """Short text lines for an overlay's legend: the headline figures and the calibration."""
+    t = totals
+    if t.wound_area_cm2 is not None:
+        lines = [f"wound {t.wound_area_cm2:.2f} cm2  eschar {t.eschar_area_cm2:.2f} cm2"]
+        if calibration.method == "aruco":
+            lines.append(f"sticker calibrated, tilt {calibration.tilt_deg:.0f} deg")
+        else:
+            lines.append("manual scale (no tilt correction)")
+    else:
+        lines = [f"wound {t.wound_area_px} px", "NOT CALIBRATED: pixels only"]
+    return lines
+
+
 def _draw_legend(out: np.ndarray, extra: list[str]) -> None:
     scale = max(0.5, max(out.shape[:2]) / 1600)
     line_h = int(30 * scale)
@@ -81,10 +97,28 @@ def _draw_legend(out: np.ndarray, extra: list[str]) -> None:
     font = cv2.FONT_HERSHEY_SIMPLEX
     for n, (name, colour) in enumerate(entries):
         y = y0 + (n + 1) * line_h
-        cv2.rectangle(out, (x0 + int(8 * scale), y - int(18 * scale)), (x0 + int(30 * scale), y), colour, -1)
-        cv2.putText(out, name, (x0 + int(40 * scale), y - int(2 * scale)), font, 0.7 * scale,
-                    (255, 255, 255), max(1, round(1.5 * scale)), cv2.LINE_AA)  # fmt: skip
+        cv2.rectangle(
+            out, (x0 + int(8 * scale), y - int(18 * scale)), (x0 + int(30 * scale), y), colour, -1
+        )
+        cv2.putText(
+            out,
+            name,
+            (x0 + int(40 * scale), y - int(2 * scale)),
+            font,
+            0.7 * scale,
+            (255, 255, 255),
+            max(1, round(1.5 * scale)),
+            cv2.LINE_AA,
+        )
     for n, text in enumerate(extra):
         y = y0 + (len(entries) + n + 1) * line_h
-        cv2.putText(out, text, (x0 + int(8 * scale), y - int(2 * scale)), font, 0.65 * scale,
-                    (255, 255, 255), max(1, round(1.5 * scale)), cv2.LINE_AA)  # fmt: skip
+        cv2.putText(
+            out,
+            text,
+            (x0 + int(8 * scale), y - int(2 * scale)),
+            font,
+            0.65 * scale,
+            (255, 255, 255),
+            max(1, round(1.5 * scale)),
+            cv2.LINE_AA,
+        )

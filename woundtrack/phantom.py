@@ -154,11 +154,22 @@ class PhantomSpec:
             if not 64 <= getattr(self, name) <= 12000:
                 raise bad(name, "between 64 and 12000")
         for name in (
-            "tilt_deg", "tilt_azimuth_deg", "roll_deg", "focal_35mm", "skin_tone",
-            "wound_radius_mm", "eschar_fraction", "slough_fraction", "erythema_width_mm",
-            "marker_mm", "wound_fill_frac", "light_gradient", "colour_temperature_k",
-            "blur_sigma_px", "noise_sigma",
-        ):  # fmt: skip
+            "tilt_deg",
+            "tilt_azimuth_deg",
+            "roll_deg",
+            "focal_35mm",
+            "skin_tone",
+            "wound_radius_mm",
+            "eschar_fraction",
+            "slough_fraction",
+            "erythema_width_mm",
+            "marker_mm",
+            "wound_fill_frac",
+            "light_gradient",
+            "colour_temperature_k",
+            "blur_sigma_px",
+            "noise_sigma",
+        ):
             if not math.isfinite(getattr(self, name)):
                 raise bad(name, "a finite number")
         if not 0.0 <= self.tilt_deg <= 70.0:
@@ -249,10 +260,17 @@ class PhantomTruth:
 
     def __post_init__(self) -> None:
         for name in (
-            "wound_area_mm2", "granulation_area_mm2", "slough_area_mm2", "eschar_area_mm2",
-            "erythema_area_mm2", "marker_area_mm2", "mm_per_px_at_wound", "focal_px",
-            "distance_mm", "texel_mm",
-        ):  # fmt: skip
+            "wound_area_mm2",
+            "granulation_area_mm2",
+            "slough_area_mm2",
+            "eschar_area_mm2",
+            "erythema_area_mm2",
+            "marker_area_mm2",
+            "mm_per_px_at_wound",
+            "focal_px",
+            "distance_mm",
+            "texel_mm",
+        ):
             value = getattr(self, name)
             if not math.isfinite(value) or value < 0:
                 raise ValueError(f"PhantomTruth.{name} must be a finite number >= 0, got {value!r}")
@@ -260,10 +278,14 @@ class PhantomTruth:
             raise ValueError("PhantomTruth.plane_to_image must be 3x3")
         n = len(self.lesion_areas_mm2)
         for name in (
-            "lesion_granulation_areas_mm2", "lesion_slough_areas_mm2", "lesion_eschar_areas_mm2",
-            "lesion_erythema_areas_mm2", "lesion_centres_mm", "lesion_centres_px",
+            "lesion_granulation_areas_mm2",
+            "lesion_slough_areas_mm2",
+            "lesion_eschar_areas_mm2",
+            "lesion_erythema_areas_mm2",
+            "lesion_centres_mm",
+            "lesion_centres_px",
             "lesion_outlines_mm",
-        ):  # fmt: skip
+        ):
             if len(getattr(self, name)) != n:
                 raise ValueError(
                     f"PhantomTruth.{name} must have one entry per lesion ({n}), "
@@ -524,10 +546,12 @@ class _Sticker:
         c, s = math.cos(self.angle_rad), math.sin(self.angle_rad)
         d = local - self.marker_mm / 2
         return np.stack(
-            [self.centre_mm[0] + c * d[..., 0] - s * d[..., 1],
-             self.centre_mm[1] + s * d[..., 0] + c * d[..., 1]],
+            [
+                self.centre_mm[0] + c * d[..., 0] - s * d[..., 1],
+                self.centre_mm[1] + s * d[..., 0] + c * d[..., 1],
+            ],
             axis=-1,
-        )  # fmt: skip
+        )
 
     def to_local(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         c, s = math.cos(self.angle_rad), math.sin(self.angle_rad)
@@ -817,9 +841,12 @@ def _linear_to_srgb(c: np.ndarray) -> np.ndarray:
 
 
 _RGB_TO_XYZ = np.array(
-    [[0.4124564, 0.3575761, 0.1804375], [0.2126729, 0.7151522, 0.0721750],
-     [0.0193339, 0.1191920, 0.9503041]]
-)  # fmt: skip
+    [
+        [0.4124564, 0.3575761, 0.1804375],
+        [0.2126729, 0.7151522, 0.0721750],
+        [0.0193339, 0.1191920, 0.9503041],
+    ]
+)
 _WHITE_D65 = np.array([0.95047, 1.0, 1.08883])
 
 
@@ -1052,11 +1079,15 @@ def _render(spec: PhantomSpec) -> tuple[Phantom, bytes | None]:
     )
     outlines = [les.outline_mm() for les in lesions]
     scene = [
-        np.column_stack([les.centre_mm[0] + les.outer_mm * np.cos(t), les.centre_mm[1] +
-                         les.outer_mm * np.sin(t)])
+        np.column_stack(
+            [
+                les.centre_mm[0] + les.outer_mm * np.cos(t),
+                les.centre_mm[1] + les.outer_mm * np.sin(t),
+            ]
+        )
         for les in lesions
         for t in [np.linspace(0, 2 * math.pi, 90, endpoint=False)]
-    ]  # fmt: skip
+    ]
     if sticker is not None:
         scene.append(sticker.paper_corners_mm())
     hom, focal, distance = _camera(spec, np.vstack(scene))
@@ -1080,10 +1111,15 @@ def _render(spec: PhantomSpec) -> tuple[Phantom, bytes | None]:
     # Region of interest (grid and sticker) at 2x2 samples per pixel, averaged (= INTER_AREA).
     gh, gw = grid.labels.shape
     roi_pts = [
-        np.array([[grid.x0_mm, grid.y0_mm], [grid.x0_mm + gw * TEXEL_MM, grid.y0_mm],
-                  [grid.x0_mm, grid.y0_mm + gh * TEXEL_MM],
-                  [grid.x0_mm + gw * TEXEL_MM, grid.y0_mm + gh * TEXEL_MM]])
-    ]  # fmt: skip
+        np.array(
+            [
+                [grid.x0_mm, grid.y0_mm],
+                [grid.x0_mm + gw * TEXEL_MM, grid.y0_mm],
+                [grid.x0_mm, grid.y0_mm + gh * TEXEL_MM],
+                [grid.x0_mm + gw * TEXEL_MM, grid.y0_mm + gh * TEXEL_MM],
+            ]
+        )
+    ]
     if sticker is not None:
         roi_pts.append(sticker.paper_corners_mm())
     rp = np.vstack(roi_pts)

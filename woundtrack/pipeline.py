@@ -15,9 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__
+from . import __version__, io
 from . import calibration as cal
-from . import io
 from .measure import measure
 from .models import (
     WOUND_BED_LABELS,
@@ -31,6 +30,8 @@ from .models import (
 from .segmentation import ClassicalSegmenter, Segmenter
 
 _TISSUES = ("wound", "granulation", "slough", "eschar", "erythema")
+#: Above this estimated area uncertainty (%), the photo gets a warning.
+AREA_UNCERTAINTY_WARN_PCT = 3.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -46,6 +47,7 @@ class Analysis:
     lesions: tuple[LesionMeasurement, ...]
     totals: Totals
     mm_per_px: float | None
+    area_uncertainty_pct: float | None
     warnings: tuple[str, ...]
     provenance: Provenance
     labels: np.ndarray = field(repr=False, compare=False)
@@ -71,6 +73,7 @@ class Analysis:
             "calibration_method": self.calibration.method,
             "mm_per_px": self.mm_per_px,
             "tilt_deg": self.calibration.tilt_deg,
+            "area_uncertainty_pct": self.area_uncertainty_pct,
         }
         for name in _TISSUES:
             record[f"{name}_area_cm2"] = getattr(self.totals, f"{name}_area_cm2")
@@ -88,7 +91,17 @@ class Analysis:
 def failure_record(file: str, error: str) -> dict[str, Any]:
     """The JSON record of a photo that could not be measured (same keys, ``ok`` false)."""
     record: dict[str, Any] = {"file": file, "ok": False, "error": error}
-    for key in ("sha256", "taken_at", "width_px", "height_px", "calibrated", "mm_per_px", "tilt_deg"):
+    for key in (
+        "sha256",
+        "taken_at",
+        "width_px",
+        "height_px",
+        "calibrated",
+        "calibration_method",
+        "mm_per_px",
+        "tilt_deg",
+        "area_uncertainty_pct",
+    ):
         record[key] = None
     for name in _TISSUES:
         record[f"{name}_area_cm2"] = None
@@ -96,6 +109,8 @@ def failure_record(file: str, error: str) -> dict[str, Any]:
         record[f"{name}_area_px"] = None
     record["lesions"] = []
     record["warnings"] = []
+    record["calibration"] = None
+    record["provenance"] = None
     return record
 
 
@@ -155,16 +170,18 @@ def analyze_image(
     """Measure an already decoded photo (RGB uint8, as displayed); see ``analyze``."""
     segmenter = segmenter or ClassicalSegmenter()
     warnings = list(info.warnings)
-    calibration, cal_warnings = cal.calibrate(image, marker_mm=marker_mm, focal_35mm=info.focal_length_35mm)
+    calibration, cal_warnings = cal.calibrate(
+        image, marker_mm=marker_mm, focal_35mm=info.focal_length_35mm
+    )
     if calibration.method == "none" and mm_per_px is not None:
         calibration = cal.manual_calibration(mm_per_px)
         warnings.append(
-            "no sticker found: using the manual scale --mm-per-px "
-            f"{mm_per_px:g}, which assumes the photo was taken square-on (no tilt correction)"
+            f"no sticker found: using the manual scale of {mm_per_px:g} mm per pixel, which "
+            "assumes the photo was taken square-on (no tilt correction)"
         )
     else:
         if calibration.method == "aruco" and mm_per_px is not None:
-            warnings.append("the sticker was found, so --mm-per-px was ignored")
+            warnings.append("the sticker was found, so the manual scale was ignored")
         warnings.extend(cal_warnings)
     if calibration.method == "aruco" and calibration.white_balance_gains is None:
         warnings.append("the sticker's white border could not be read; colours were not balanced")
@@ -173,7 +190,16 @@ def analyze_image(
     labels.setflags(write=False)
     lesions, totals = measure(labels, calibration)
     if not lesions:
-        warnings.append("no wound found in this photo; check that the wound is in view and in focus")
+        warnings.append(
+            "no wound found in this photo; check that the wound is in view and in focus"
+        )
+    uncertainty = _area_uncertainty(calibration, lesions, image.shape)
+    if uncertainty is not None and uncertainty > AREA_UNCERTAINTY_WARN_PCT:
+        warnings.append(
+            "the sticker is small or far from the wound: areas may be off by about "
+            f"±{uncertainty:.0f} %; "
+            "stick it closer to the wound or hold the phone closer"
+        )
     if _wound_touches_edge(labels):
         warnings.append(
             "a wound touches the edge of the photo, so part of it may be outside the picture; "
@@ -195,6 +221,7 @@ def analyze_image(
         lesions=tuple(lesions),
         totals=totals,
         mm_per_px=_mm_per_px_at_wound(calibration, lesions, image.shape),
+        area_uncertainty_pct=uncertainty,
         warnings=tuple(warnings),
         provenance=provenance,
         labels=labels,
@@ -212,6 +239,14 @@ def _mm_per_px_at_wound(
     else:
         x, y = cal.marker_centre_px(calibration) or (shape[1] / 2, shape[0] / 2)
     return cal.mm_per_px_at(calibration, x, y)
+
+
+def _area_uncertainty(
+    calibration: Calibration, lesions: list[LesionMeasurement], shape: tuple[int, ...]
+) -> float | None:
+    if calibration.method != "aruco" or not lesions:
+        return None
+    return cal.area_uncertainty_pct(calibration, *lesions[0].centroid_px)
 
 
 def _wound_touches_edge(labels: np.ndarray) -> bool:

@@ -46,7 +46,9 @@ class SegmentationParams:
     slough_min_chroma: float = 18.0  # ... clearly coloured ...
     slough_min_l: float = 45.0  # ... and light
     granulation_min_da: float = 17.0  # granulation a* above skin a* by this much ...
-    granulation_min_de: float = 22.0  # ... and this far from the skin colour (ΔE76): beyond erythema
+    granulation_min_de: float = (
+        22.0  # ... and this far from the skin colour (ΔE76): beyond erythema
+    )
     erythema_min_da: float = 7.0  # erythema a* above the surrounding-ring a* by this much
     erythema_max_reach_mm: float = 25.0  # erythema is looked for up to this far from the wound
     min_lesion_mm2: float = 6.0
@@ -138,7 +140,9 @@ def _sticker_mask(calibration: Calibration, shape: tuple[int, int], scale: float
     return mask.astype(bool)
 
 
-def _working_mm_per_px(calibration: Calibration, shape: tuple[int, int], scale: float) -> float | None:
+def _working_mm_per_px(
+    calibration: Calibration, shape: tuple[int, int], scale: float
+) -> float | None:
     """Approximate mm per working-image pixel at the image centre (for sizes of filters)."""
     if not calibration.calibrated:
         return None
@@ -157,11 +161,18 @@ def _flat_fielded_lab(image: np.ndarray, exclude: np.ndarray) -> np.ndarray:
     grid_w, grid_h = 48, max(8, round(48 * h / w))
     grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
     coarse = cv2.resize(grey, (grid_w, grid_h), interpolation=cv2.INTER_AREA)
-    keep = cv2.resize((~exclude).astype(np.uint8), (grid_w, grid_h), interpolation=cv2.INTER_NEAREST) > 0
+    keep = (
+        cv2.resize((~exclude).astype(np.uint8), (grid_w, grid_h), interpolation=cv2.INTER_NEAREST)
+        > 0
+    )
     yy, xx = np.mgrid[0:grid_h, 0:grid_w].astype(np.float64)
     xx, yy = xx / grid_w - 0.5, yy / grid_h - 0.5
     design = np.stack([np.ones_like(xx), xx, yy, xx * xx, xx * yy, yy * yy], axis=-1).reshape(-1, 6)
     target = np.log(np.maximum(coarse, 4.0)).reshape(-1).astype(np.float64)
+    # Far darker than the photo's typical level is not lit skin (eschar, a drape, a deep shadow):
+    # left out of the fit, else it drags the surface down over the skin around it.
+    typical = np.median(target[keep.reshape(-1)]) if keep.any() else np.median(target)
+    keep = keep & (np.abs(target - typical) < np.log(2.5)).reshape(keep.shape)
     use = keep.reshape(-1).copy()
     coef = np.zeros(6)
     for _ in range(4):
@@ -172,7 +183,7 @@ def _flat_fielded_lab(image: np.ndarray, exclude: np.ndarray) -> np.ndarray:
         mad = np.median(np.abs(resid[use])) + 1e-6
         use = keep.reshape(-1) & (np.abs(resid) < 2.5 * 1.4826 * mad)
     surface = (design @ coef).reshape(grid_h, grid_w)
-    surface -= np.median(surface)
+    surface -= np.median(surface[keep]) if keep.any() else np.median(surface)
     gain = np.exp(-surface).astype(np.float32)
     gain = cv2.resize(gain, (w, h), interpolation=cv2.INTER_LINEAR)
     flat = np.clip(image.astype(np.float32) * gain[..., None], 0, 255) / 255.0
@@ -197,14 +208,15 @@ def _skin_reference(lab: np.ndarray, exclude: np.ndarray) -> np.ndarray:
 
 
 def _classify_tissue(lab: np.ndarray, skin: np.ndarray, p: SegmentationParams) -> np.ndarray:
-    lab = cv2.GaussianBlur(lab, (0, 0), 1.0)
     lum, a, b = lab[..., 0], lab[..., 1], lab[..., 2]
     skin_l, skin_a, skin_b = (float(v) for v in skin)
     chroma = np.hypot(a, b)
     hue = np.degrees(np.arctan2(b, a))
     skin_hue = math.degrees(math.atan2(skin_b, skin_a))
     delta_e = np.sqrt((lum - skin_l) ** 2 + (a - skin_a) ** 2 + (b - skin_b) ** 2)
-    eschar = (lum < min(p.eschar_max_l_ratio * skin_l, p.eschar_max_l)) & (chroma < p.eschar_max_chroma)
+    eschar = (lum < min(p.eschar_max_l_ratio * skin_l, p.eschar_max_l)) & (
+        chroma < p.eschar_max_chroma
+    )
     yellow = hue > skin_hue + p.slough_min_dhue_deg
     slough = yellow & (chroma > p.slough_min_chroma) & (lum > p.slough_min_l)
     granulation = (a - skin_a > p.granulation_min_da) & (delta_e > p.granulation_min_de) & ~yellow
@@ -225,7 +237,7 @@ def _clean_wound_bed(
     """
     h, w = tissue.shape
     bed = tissue > 0
-    r_px = 1 if mm_per_px is None else max(1, round(0.6 / mm_per_px))
+    r_px = 1 if mm_per_px is None else max(1, round(0.3 / mm_per_px))
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r_px + 1, 2 * r_px + 1))
     bed = cv2.morphologyEx(bed.astype(np.uint8), cv2.MORPH_OPEN, kernel)
     bed = cv2.morphologyEx(bed, cv2.MORPH_CLOSE, kernel) > 0
@@ -261,7 +273,7 @@ def _fill_holes(mask: np.ndarray) -> np.ndarray:
 
 
 def _fill_wound_labels(tissue: np.ndarray, wound: np.ndarray) -> np.ndarray:
-    """Inside the wound bed, give unclassified pixels (closed gaps, filled holes) the nearest tissue."""
+    """Give unclassified pixels inside the wound bed (closed gaps, holes) the nearest tissue."""
     out = np.where(wound, tissue, BACKGROUND).astype(np.uint8)
     gaps = wound & (out == BACKGROUND)
     if not gaps.any():
@@ -286,7 +298,7 @@ def _add_erythema(
     mm_per_px: float | None,
     p: SegmentationParams,
 ) -> np.ndarray:
-    """Mark skin around each wound that is redder than a ring of the patient's own skin further out."""
+    """Mark skin around each wound that is redder than a ring of the patient's skin further out."""
     labels = tissue.copy()
     if not wound.any():
         return labels
@@ -326,7 +338,9 @@ def _add_erythema_box(comp, count, wound, lab, sticker, mm_per_px, p) -> np.ndar
         red = mine & (dist_px <= reach_px) & (a - reference_a > p.erythema_min_da)
         red = cv2.morphologyEx(red.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)) > 0
         # Only redness connected to this wound is periwound erythema.
-        touching = _connected_to(red, cv2.dilate(region.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0)
+        touching = _connected_to(
+            red, cv2.dilate(region.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+        )
         erythema |= touching
     return erythema
 
@@ -334,7 +348,9 @@ def _add_erythema_box(comp, count, wound, lab, sticker, mm_per_px, p) -> np.ndar
 def _distance_to_wound(components: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distance (px) from each pixel to the nearest wound, and that wound's component id."""
     src = (components == 0).astype(np.uint8)
-    dist, voronoi = cv2.distanceTransformWithLabels(src, cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL)
+    dist, voronoi = cv2.distanceTransformWithLabels(
+        src, cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL
+    )
     seed_to_component = np.zeros(int(voronoi.max()) + 1, dtype=np.int32)
     seeds = components > 0
     seed_to_component[voronoi[seeds]] = components[seeds]

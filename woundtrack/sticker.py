@@ -23,8 +23,14 @@ from PIL import Image, ImageDraw, ImageFont
 from .calibration import ARUCO_DICTIONARY_NAME as ARUCO_DICTIONARY
 from .calibration import DEFAULT_MARKER_MM, QUIET_ZONE_FRACTION
 
-__all__ = ["ARUCO_DICTIONARY", "DEFAULT_MARKER_MM", "QUIET_ZONE_FRACTION", "marker_image",
-           "sticker_sheet", "write_sticker_sheet"]  # fmt: skip
+__all__ = [
+    "ARUCO_DICTIONARY",
+    "DEFAULT_MARKER_MM",
+    "QUIET_ZONE_FRACTION",
+    "marker_image",
+    "sticker_sheet",
+    "write_sticker_sheet",
+]
 
 MM_PER_INCH = 25.4
 #: Paper sizes, width x height in millimetres (ISO 216 A4; US Letter is 8.5 x 11 in).

@@ -1,0 +1,123 @@
+"""Tests of the Streamlit page (app.py) through ``streamlit.testing.v1.AppTest``.
+
+AppTest 1.67 drives ``st.file_uploader`` with ``set_value((name, bytes, mime))``, so the main flow
+runs on a real phantom JPEG. Only text, metrics, tables and messages are checked, never pixels.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from woundtrack.phantom import Phantom, PhantomSpec, write_phantom
+
+APP = Path(__file__).resolve().parent.parent / "app.py"
+SMALL = dict(width_px=800, height_px=600, wound_radius_mm=12.0, wound_fill_frac=0.35)
+
+
+@dataclass(frozen=True)
+class Photos:
+    wound: Phantom
+    wound_jpeg: bytes
+    no_sticker_jpeg: bytes
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory: pytest.TempPathFactory) -> Photos:
+    folder = tmp_path_factory.mktemp("app_photos")
+    wound = write_phantom(PhantomSpec(seed=1, tilt_deg=20.0, **SMALL), folder / "wound.jpg")
+    write_phantom(PhantomSpec(seed=2, with_sticker=False, **SMALL), folder / "no_sticker.jpg")
+    return Photos(
+        wound=wound,
+        wound_jpeg=(folder / "wound.jpg").read_bytes(),
+        no_sticker_jpeg=(folder / "no_sticker.jpg").read_bytes(),
+    )
+
+
+def started() -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def upload(at: AppTest, name: str, data: bytes, mime: str = "image/jpeg") -> AppTest:
+    at.file_uploader[0].set_value((name, data, mime))
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def test_page_renders_and_asks_for_a_photo() -> None:
+    at = started()
+    assert at.title[0].value == "woundtrack"
+    assert len(at.file_uploader) == 1
+    assert ".jpg" in at.file_uploader[0].allowed_type
+    assert any("Upload a photo" in i.value for i in at.info)
+    assert not at.error and not at.metric
+
+
+def test_uploaded_photo_shows_cm2_and_the_lesion_table(photos: Photos) -> None:
+    at = upload(started(), "wound.jpg", photos.wound_jpeg)
+    assert not at.error
+    shown = metrics(at)
+    found = re.fullmatch(r"(\d+\.\d+) cm²", shown["Wound area"])
+    assert found, shown
+    truth_cm2 = photos.wound.truth.wound_area_mm2 / 100
+    assert float(found.group(1)) == pytest.approx(truth_cm2, rel=0.10)
+    assert all(shown[k].endswith(" cm²") for k in ("Eschar", "Slough", "Erythema"))
+    assert [s.value for s in at.subheader] == ["Lesions", "Traceability"]
+    [table] = at.dataframe
+    assert len(table.value) == 1
+    assert table.value["area (cm²)"].iloc[0] == pytest.approx(float(found.group(1)), abs=0.01)
+    assert not any("sticker" in w.value for w in at.warning)
+    assert any("calibration: aruco" in m.value for m in at.markdown)
+
+
+def test_photo_without_sticker_says_not_calibrated(photos: Photos) -> None:
+    at = upload(started(), "no_sticker.jpg", photos.no_sticker_jpeg)
+    assert any("NOT CALIBRATED" in e.value for e in at.error)
+    shown = metrics(at)
+    assert re.fullmatch(r"\d+ px", shown["Wound area"]), shown
+    assert not any("cm²" in v for v in shown.values())
+    assert any("sticker" in w.value for w in at.warning)
+
+
+def test_manual_scale_measures_a_photo_without_sticker(photos: Photos) -> None:
+    at = started()
+    [ruler] = [c for c in at.sidebar.checkbox if c.label.startswith("Photo has a ruler")]
+    ruler.check().run()
+    [scale] = [n for n in at.sidebar.number_input if n.label.startswith("Manual scale")]
+    scale.set_value(0.2)
+    at = upload(at, "no_sticker.jpg", photos.no_sticker_jpeg)
+    assert not any("NOT CALIBRATED" in e.value for e in at.error)
+    assert metrics(at)["Wound area"].endswith(" cm²")
+    assert any("no tilt correction" in w.value for w in at.warning)
+    assert any("calibration: manual, 0.200 mm/px" in m.value for m in at.markdown)
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("notaphoto.jpg", b"wound notes, not a photo\n"),
+        ("empty.jpg", b""),
+        ("truncated.jpg", None),  # the first half of a real phantom JPEG
+    ],
+)
+def test_unreadable_upload_shows_an_error_naming_the_file(
+    photos: Photos, name: str, content: bytes | None
+) -> None:
+    if content is None:
+        content = photos.wound_jpeg[: len(photos.wound_jpeg) // 2]
+    at = upload(started(), name, content)
+    assert len(at.error) == 1
+    assert at.error[0].value.startswith(f"{name}: ")
+    assert not at.metric and not at.dataframe

@@ -1,0 +1,152 @@
+"""calibration.py against phantoms photographed at known tilt: areas within 1 % of the truth."""
+
+import math
+
+import cv2
+import numpy as np
+import pytest
+from conftest import phantom
+
+from woundtrack.calibration import (
+    apply_white_balance,
+    calibrate,
+    manual_calibration,
+    mm_per_px_at,
+    pixel_area_mm2,
+    sticker_mask,
+)
+from woundtrack.errors import CalibrationError
+from woundtrack.measure import measure
+from woundtrack.phantom import PhantomSpec
+
+SHARP = dict(blur_sigma_px=0.0, noise_sigma=1.0, jpeg_quality=92, light_gradient=0.2)
+
+
+def calibration_error(spec: PhantomSpec) -> float:
+    """Relative error of the true wound area measured through the photo's own calibration."""
+    ph = phantom(spec)
+    calibration, _ = calibrate(ph.image, marker_mm=spec.marker_mm, focal_35mm=spec.focal_35mm)
+    _, totals = measure(np.ascontiguousarray(ph.labels), calibration)
+    return totals.wound_area_cm2 * 100 / ph.truth.wound_area_mm2 - 1
+
+
+@pytest.mark.parametrize("tilt", [0.0, 10.0, 20.0, 30.0, 35.0])
+@pytest.mark.parametrize("roll", [0.0, 47.0])
+def test_true_area_through_calibration_is_within_one_percent(tilt, roll):
+    spec = PhantomSpec(seed=11, tilt_deg=tilt, roll_deg=roll, tilt_azimuth_deg=30.0, **SHARP)
+    assert abs(calibration_error(spec)) < 0.01
+
+
+@pytest.mark.parametrize("blur", [0.8, 1.5])
+def test_blur_does_not_shrink_the_sticker(blur):
+    # Optical blur is linear in light; a blurred black square looks smaller in sRGB. The
+    # refinement works in linear light, so blur must not bias the area.
+    spec = PhantomSpec(seed=12, tilt_deg=20.0, roll_deg=10.0, blur_sigma_px=blur, jpeg_quality=90)
+    assert abs(calibration_error(spec)) < 0.01
+
+
+def test_a_single_sticker_scale_would_be_wrong_at_tilt():
+    """Why the homography matters: the sticker's own px->mm scale misjudges the wound."""
+    spec = PhantomSpec(seed=13, tilt_deg=30.0, tilt_azimuth_deg=0.0, **SHARP)
+    ph = phantom(spec)
+    calibration, _ = calibrate(ph.image, focal_35mm=spec.focal_35mm)
+    single_scale_mm2_per_px = spec.marker_mm**2 / calibration.marker_side_px**2
+    naive_mm2 = np.count_nonzero((ph.labels >= 1) & (ph.labels <= 3)) * single_scale_mm2_per_px
+    assert abs(naive_mm2 / ph.truth.wound_area_mm2 - 1) > 0.05
+    assert abs(calibration_error(spec)) < 0.01
+
+
+@pytest.mark.parametrize("tilt", [0.0, 20.0, 35.0])
+def test_tilt_and_scale_at_the_wound_are_reported(tilt):
+    spec = PhantomSpec(seed=14, tilt_deg=tilt, roll_deg=-30.0, **SHARP)
+    ph = phantom(spec)
+    calibration, warnings = calibrate(ph.image, focal_35mm=spec.focal_35mm)
+    assert calibration.method == "aruco" and calibration.quality == "good" and warnings == []
+    assert calibration.tilt_deg == pytest.approx(tilt, abs=2.0)
+    x, y = ph.truth.lesion_centres_px[0]
+    assert mm_per_px_at(calibration, x, y) == pytest.approx(ph.truth.mm_per_px_at_wound, rel=0.005)
+    assert calibration.marker_id == spec.marker_id
+    corners = np.asarray(calibration.marker_corners_px)
+    assert np.abs(corners - np.asarray(ph.truth.marker_corners_px)).max() < 0.3
+
+
+def test_other_marker_size():
+    spec = PhantomSpec(seed=15, marker_mm=15.0, tilt_deg=15.0, **SHARP)
+    ph = phantom(spec)
+    calibration, _ = calibrate(ph.image, marker_mm=15.0, focal_35mm=spec.focal_35mm)
+    _, totals = measure(np.ascontiguousarray(ph.labels), calibration)
+    assert totals.wound_area_cm2 * 100 == pytest.approx(ph.truth.wound_area_mm2, rel=0.01)
+    # The wrong size on the command line scales areas by the square of the ratio.
+    wrong, _ = calibrate(ph.image, marker_mm=20.0, focal_35mm=spec.focal_35mm)
+    _, wrong_totals = measure(np.ascontiguousarray(ph.labels), wrong)
+    assert wrong_totals.wound_area_cm2 / totals.wound_area_cm2 == pytest.approx(
+        (20 / 15) ** 2, rel=1e-3
+    )
+
+
+def test_no_sticker_means_no_scale_and_a_warning():
+    ph = phantom(PhantomSpec(seed=16, with_sticker=False, **SHARP))
+    calibration, warnings = calibrate(ph.image)
+    assert calibration.method == "none" and not calibration.calibrated
+    assert calibration.homography is None
+    assert len(warnings) == 1 and "no calibration sticker" in warnings[0]
+    _, totals = measure(np.ascontiguousarray(ph.labels), calibration)
+    assert totals.wound_area_cm2 is None and totals.wound_area_px > 0
+
+
+@pytest.mark.parametrize("kelvin", [3000.0, 8000.0])
+def test_white_balance_makes_the_sticker_white_neutral(kelvin):
+    spec = PhantomSpec(seed=17, colour_temperature_k=kelvin, **SHARP)
+    ph = phantom(spec)
+    calibration, _ = calibrate(ph.image)
+    before = _quiet_zone_median(ph.image, calibration)
+    assert before.max() - before.min() > 15  # the cast is there
+    balanced = apply_white_balance(ph.image, calibration.white_balance_gains)
+    after = _quiet_zone_median(balanced, calibration)
+    assert after.max() - after.min() <= 3
+    assert after.mean() == pytest.approx(235, abs=4)
+    assert not np.shares_memory(balanced, ph.image)
+
+
+def _quiet_zone_median(image, calibration):
+    """Median RGB of the white border: inside the sticker, outside the grown black square."""
+    zone = sticker_mask(calibration, image.shape, margin_mm=-1.5)
+    marker = np.zeros(zone.shape, np.uint8)
+    corners = np.asarray(calibration.marker_corners_px)
+    centre = corners.mean(axis=0)
+    cv2.fillPoly(marker, [np.round(centre + (corners - centre) * 1.15).astype(np.int32)], 1)
+    return np.median(image[zone & (marker == 0)], axis=0)
+
+
+def test_sticker_mask_covers_marker_and_quiet_zone_only():
+    spec = PhantomSpec(seed=18, tilt_deg=25.0, **SHARP)
+    ph = phantom(spec)
+    calibration, _ = calibrate(ph.image)
+    mask = sticker_mask(calibration, ph.image.shape)
+    corners = np.round(np.asarray(calibration.marker_corners_px)).astype(np.int32)
+    inside = np.zeros(mask.shape, np.uint8)
+    cv2.fillPoly(inside, [corners], 1)
+    assert mask[inside > 0].all()
+    assert not mask[(ph.labels >= 1)].any()
+    # Marker (20 mm) plus quiet zone (2 x 5 mm) plus 1.5 mm margin: ~33 mm square on the plane.
+    ys, xs = np.nonzero(mask)
+    plane_mm2 = pixel_area_mm2(calibration, xs, ys).sum()
+    assert plane_mm2 == pytest.approx(33.0**2, rel=0.15)
+
+
+def test_manual_scale():
+    calibration = manual_calibration(0.25)
+    assert calibration.method == "manual" and calibration.calibrated
+    assert mm_per_px_at(calibration, 10, 10) == pytest.approx(0.25)
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0, math.nan, math.inf])
+def test_manual_scale_must_be_positive(bad):
+    with pytest.raises(CalibrationError, match="mm-per-px"):
+        manual_calibration(bad)
+
+
+@pytest.mark.parametrize("bad", [0.0, -20.0, math.nan])
+def test_marker_size_must_be_positive(bad):
+    with pytest.raises(CalibrationError, match="marker size"):
+        calibrate(np.zeros((50, 50, 3), np.uint8), marker_mm=bad)

@@ -1,0 +1,129 @@
+"""segmentation.py on phantoms: the wound bed includes eschar and slough, never the sticker."""
+
+import numpy as np
+import pytest
+from conftest import phantom
+
+from woundtrack.calibration import calibrate, sticker_mask
+from woundtrack.measure import measure
+from woundtrack.models import ERYTHEMA, ESCHAR, SLOUGH
+from woundtrack.phantom import PhantomSpec
+from woundtrack.segmentation import ClassicalSegmenter, segment
+
+BASE = dict(noise_sigma=2.0, jpeg_quality=90, light_gradient=0.3, blur_sigma_px=0.5)
+
+
+def run(spec: PhantomSpec):
+    ph = phantom(spec)
+    calibration, _ = calibrate(ph.image, focal_35mm=spec.focal_35mm)
+    labels = segment(ph.image, calibration=calibration)
+    _, totals = measure(labels, calibration)
+    return ph, calibration, labels, totals
+
+
+def bed(labels):
+    return (labels >= 1) & (labels <= 3)
+
+
+def dice(a, b):
+    return 2 * np.count_nonzero(a & b) / (np.count_nonzero(a) + np.count_nonzero(b))
+
+
+@pytest.mark.parametrize("tone", [0.05, 0.5, 0.95])
+def test_wound_bed_matches_truth_on_light_medium_and_dark_skin(tone):
+    ph, _, labels, totals = run(PhantomSpec(seed=21, skin_tone=tone, tilt_deg=15.0, **BASE))
+    assert dice(bed(labels), bed(ph.labels)) > 0.9
+    assert totals.wound_area_cm2 * 100 == pytest.approx(ph.truth.wound_area_mm2, rel=0.06)
+
+
+def test_an_all_eschar_wound_is_a_wound():
+    """Calciphylaxis is mostly black eschar: leaving it out would shrink the wound."""
+    ph, _, labels, totals = run(
+        PhantomSpec(seed=22, eschar_fraction=0.95, slough_fraction=0.0, **BASE)
+    )
+    assert totals.wound_area_cm2 * 100 == pytest.approx(ph.truth.wound_area_mm2, rel=0.05)
+    assert totals.eschar_area_cm2 * 100 == pytest.approx(ph.truth.eschar_area_mm2, rel=0.08)
+    assert np.count_nonzero(labels == ESCHAR) > 0.85 * np.count_nonzero(bed(labels))
+
+
+def test_a_slough_covered_wound_is_a_wound():
+    ph, _, labels, totals = run(
+        PhantomSpec(seed=23, eschar_fraction=0.0, slough_fraction=0.8, **BASE)
+    )
+    assert totals.wound_area_cm2 * 100 == pytest.approx(ph.truth.wound_area_mm2, rel=0.06)
+    assert totals.slough_area_cm2 * 100 == pytest.approx(ph.truth.slough_area_mm2, rel=0.15)
+    assert np.count_nonzero(labels == SLOUGH) > 0.6 * np.count_nonzero(bed(labels))
+
+
+@pytest.mark.parametrize("tilt", [0.0, 30.0])
+def test_the_sticker_is_never_wound(tilt):
+    ph, calibration, labels, _ = run(
+        PhantomSpec(seed=24, tilt_deg=tilt, eschar_fraction=0.6, **BASE)
+    )
+    assert not labels[sticker_mask(calibration, labels.shape, margin_mm=0.0)].any()
+
+
+def test_a_black_background_is_not_eschar():
+    ph = phantom(PhantomSpec(seed=25, **BASE))
+    image = ph.image.copy()
+    h, w = image.shape[:2]
+    rng = np.random.default_rng(0)
+    band = slice(0, w // 6)
+    image[:, band] = np.clip(rng.normal(18, 4, image[:, band].shape), 0, 255).astype(np.uint8)
+    assert not ph.labels[:, band].any()  # the drape covers skin only
+    calibration, _ = calibrate(image)
+    labels = segment(image, calibration=calibration)
+    assert not labels[:, band].any()
+    assert dice(bed(labels), bed(ph.labels)) > 0.9
+
+
+@pytest.mark.parametrize("tone", [0.1, 0.9])
+def test_erythema_is_judged_against_the_patients_own_skin(tone):
+    ph, _, labels, totals = run(PhantomSpec(seed=26, skin_tone=tone, erythema_width_mm=7.0, **BASE))
+    assert totals.erythema_area_cm2 * 100 == pytest.approx(ph.truth.erythema_area_mm2, rel=0.15)
+    assert dice(labels == ERYTHEMA, ph.labels == ERYTHEMA) > 0.75
+
+
+def test_no_erythema_is_found_where_there_is_none():
+    ph, _, labels, totals = run(PhantomSpec(seed=27, erythema_width_mm=0.0, **BASE))
+    assert totals.erythema_area_cm2 * 100 < 0.1 * ph.truth.wound_area_mm2
+
+
+def test_several_lesions_are_found_separately():
+    ph, calibration, labels, _ = run(
+        PhantomSpec(seed=28, n_lesions=3, wound_radius_mm=10.0, **BASE)
+    )
+    lesions, _ = measure(labels, calibration)
+    assert len(lesions) == 3
+    got = sorted(m.wound_area_cm2 * 100 for m in lesions)
+    want = sorted(ph.truth.lesion_areas_mm2)
+    assert np.allclose(got, want, rtol=0.12)
+
+
+def test_without_calibration_segmentation_still_works():
+    ph = phantom(PhantomSpec(seed=29, with_sticker=False, **BASE))
+    labels = segment(ph.image)
+    assert dice(bed(labels), bed(ph.labels)) > 0.85
+
+
+def test_segmenter_object_and_input_untouched():
+    ph = phantom(PhantomSpec(seed=21, skin_tone=0.5, tilt_deg=15.0, **BASE))
+    calibration, _ = calibrate(ph.image)
+    segmenter = ClassicalSegmenter()
+    labels = segmenter(ph.image, calibration)  # the phantom image is read-only: no in-place edits
+    assert labels.dtype == np.uint8 and labels.shape == ph.image.shape[:2]
+    assert set(np.unique(labels)) <= {0, 1, 2, 3, 4}
+    assert segmenter.name and segmenter.version
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        np.zeros((10, 10), np.uint8),
+        np.zeros((10, 10, 4), np.uint8),
+        np.zeros((10, 10, 3), np.float32),
+    ],
+)
+def test_bad_images_are_refused(image):
+    with pytest.raises(ValueError, match="uint8 RGB"):
+        segment(image)
