@@ -1,0 +1,122 @@
+"""pipeline.analyze: the whole chain on phantom files, with provenance and warnings."""
+
+import dataclasses
+import hashlib
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pytest
+
+import woundtrack
+from woundtrack.errors import CalibrationError, ImageError
+from woundtrack.phantom import PhantomSpec, write_phantom
+
+TAKEN = datetime(2026, 3, 2, 9, 30, tzinfo=timezone(timedelta(hours=1)))
+
+
+@pytest.fixture(scope="module")
+def rotated(tmp_path_factory):
+    path = tmp_path_factory.mktemp("photos") / "IMG_0001.jpg"
+    spec = PhantomSpec(seed=41, tilt_deg=18.0, roll_deg=25.0, exif_orientation=6, taken_at=TAKEN)
+    return path, write_phantom(spec, path)
+
+
+def test_analysis_in_displayed_orientation_with_provenance(rotated):
+    path, ph = rotated
+    a = woundtrack.analyze(path)
+    assert (a.photo.height_px, a.photo.width_px) == ph.image.shape[:2] == a.labels.shape
+    bed, truth = (a.labels >= 1) & (a.labels <= 3), (ph.labels >= 1) & (ph.labels <= 3)
+    assert 2 * np.count_nonzero(bed & truth) / (bed.sum() + truth.sum()) > 0.9
+    assert a.totals.wound_area_cm2 * 100 == pytest.approx(ph.truth.wound_area_mm2, rel=0.06)
+    assert a.photo.taken_at == TAKEN
+    assert a.mm_per_px == pytest.approx(ph.truth.mm_per_px_at_wound, rel=0.02)
+    assert a.calibration.tilt_deg == pytest.approx(18.0, abs=2.0)
+    p = a.provenance
+    assert p.photo_sha256 == hashlib.sha256(path.read_bytes()).hexdigest() == a.photo.sha256
+    assert p.woundtrack_version == woundtrack.__version__
+    assert p.segmenter == "classical-lab" and p.model_version
+    assert p.calibration_method == "aruco" and p.params["working_long_side_px"] > 0
+    assert p.corrected is False and p.analysed_at.tzinfo is not None
+    assert 0 < a.area_uncertainty_pct < 5
+
+
+def test_analysis_is_frozen_and_its_label_map_read_only(rotated):
+    a = woundtrack.analyze(rotated[0])
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        a.mm_per_px = 1.0
+    with pytest.raises(ValueError, match="read-only"):
+        a.labels[0, 0] = 3
+
+
+def test_bytes_in_give_the_same_figures(rotated):
+    path, _ = rotated
+    from_file = woundtrack.analyze(path)
+    from_bytes = woundtrack.analyze(path.read_bytes(), name="upload.jpg")
+    assert from_bytes.photo.file == "upload.jpg"
+    assert from_bytes.totals == from_file.totals
+    assert np.array_equal(from_bytes.labels, from_file.labels)
+
+
+def test_record_has_the_contract_keys(rotated):
+    record = woundtrack.analyze(rotated[0]).to_record()
+    for key in (
+        "file",
+        "ok",
+        "error",
+        "taken_at",
+        "width_px",
+        "height_px",
+        "calibrated",
+        "mm_per_px",
+        "tilt_deg",
+        "lesions",
+        "warnings",
+    ):
+        assert key in record
+    for tissue in ("wound", "granulation", "slough", "eschar", "erythema"):
+        assert record[f"{tissue}_area_cm2"] > 0 and record[f"{tissue}_area_px"] > 0
+    assert record["taken_at"] == "2026-03-02T09:30:00+01:00"
+
+
+def test_missing_capture_date_is_said_not_guessed(tmp_path):
+    ph_path = tmp_path / "no_date.png"
+    write_phantom(PhantomSpec(seed=42, jpeg_quality=None, taken_at=None), ph_path)
+    a = woundtrack.analyze(ph_path)
+    assert a.photo.taken_at is None
+    assert any("capture time" in w for w in a.warnings)
+
+
+def test_a_wound_cut_by_the_photo_edge_is_flagged(rotated):
+    path, ph = rotated
+    from woundtrack.io import read_photo
+
+    image, info = read_photo(path)
+    ys, xs = np.nonzero((ph.labels >= 1) & (ph.labels <= 3))
+    cut = image[:, : int(np.median(xs))].copy()  # crop through the middle of the wound
+    info = dataclasses.replace(info, width_px=cut.shape[1])
+    a = woundtrack.analyze_image(np.ascontiguousarray(cut), info)
+    assert any("edge of the photo" in w for w in a.warnings)
+
+
+def test_a_photo_without_wound_says_so(tmp_path):
+    from woundtrack.io import read_photo
+
+    path = tmp_path / "w.jpg"
+    write_phantom(PhantomSpec(seed=43), path)
+    image, info = read_photo(path)
+    skin = np.ascontiguousarray(np.broadcast_to(image[5:6, 5:6], image.shape))
+    a = woundtrack.analyze_image(skin, info)
+    assert a.lesions == () and a.totals.wound_area_px == 0
+    assert any("no wound found" in w for w in a.warnings)
+    assert any("no calibration sticker" in w for w in a.warnings)
+
+
+def test_errors_name_the_problem(tmp_path):
+    bad = tmp_path / "scan.jpg"
+    bad.write_text("not a photo")
+    with pytest.raises(ImageError, match="scan.jpg"):
+        woundtrack.analyze(bad)
+    path = tmp_path / "w.jpg"
+    write_phantom(PhantomSpec(seed=44), path)
+    with pytest.raises(CalibrationError, match="marker size"):
+        woundtrack.analyze(path, marker_mm=0.0)
