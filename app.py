@@ -14,7 +14,7 @@ import streamlit as st
 from woundtrack import __version__
 from woundtrack.errors import WoundtrackError
 from woundtrack.io import read_photo
-from woundtrack.overlay import legend_lines, render_overlay
+from woundtrack.overlay import legend_lines, lesion_box_px, render_overlay
 from woundtrack.pipeline import Analysis, analyze_image
 
 st.set_page_config(page_title="woundtrack", layout="wide")
@@ -115,39 +115,37 @@ overlay = render_overlay(
     legend_lines=legend_lines(totals, analysis.calibration),
     opacity=opacity,
 )
-left, right = st.columns([3, 2])
-left.image(
-    overlay,
-    caption=f"{uploaded.name} — outlines: white wound bed, legend top left",
-    width="stretch",
+close_up, whole = st.columns(2)
+y0, y1, x0, x1 = lesion_box_px(analysis.labels)
+close_up.image(overlay[y0:y1, x0:x1], caption="Close-up of the wound(s)", width="stretch")
+whole.image(overlay, caption=f"{uploaded.name}: wound bed outlined in white", width="stretch")
+
+st.subheader("Lesions")
+st.dataframe(_lesion_table(analysis), hide_index=True)
+st.subheader("Traceability")
+cal = analysis.calibration
+st.markdown(
+    f"- photo sha256 `{analysis.photo.sha256[:16]}…`\n"
+    f"- taken at: {analysis.photo.taken_at or 'unknown (no EXIF date)'}\n"
+    f"- calibration: {cal.method}"
+    + (
+        f", sticker id {cal.marker_id}, {cal.marker_mm:g} mm, tilt {cal.tilt_deg:.0f}°"
+        if cal.method == "aruco"
+        else ""
+    )
+    + (f", {analysis.mm_per_px:.3f} mm/px at the wound" if analysis.mm_per_px else "")
+    + (
+        f", areas ±{analysis.area_uncertainty_pct:.1f} % (estimate)"
+        if analysis.area_uncertainty_pct
+        else ""
+    )
+    + f"\n- segmenter: {analysis.provenance.segmenter} v{analysis.provenance.model_version}"
+    f"\n- woundtrack {analysis.provenance.woundtrack_version}"
+    "; outline not corrected by a person"
 )
-with right:
-    st.subheader("Lesions")
-    st.dataframe(_lesion_table(analysis), hide_index=True)
-    st.subheader("Traceability")
-    cal = analysis.calibration
-    st.markdown(
-        f"- photo sha256 `{analysis.photo.sha256[:16]}…`\n"
-        f"- taken at: {analysis.photo.taken_at or 'unknown (no EXIF date)'}\n"
-        f"- calibration: {cal.method}"
-        + (
-            f", sticker id {cal.marker_id}, {cal.marker_mm:g} mm, tilt {cal.tilt_deg:.0f}°"
-            if cal.method == "aruco"
-            else ""
-        )
-        + (f", {analysis.mm_per_px:.3f} mm/px at the wound" if analysis.mm_per_px else "")
-        + (
-            f", areas ±{analysis.area_uncertainty_pct:.1f} % (estimate)"
-            if analysis.area_uncertainty_pct
-            else ""
-        )
-        + f"\n- segmenter: {analysis.provenance.segmenter} v{analysis.provenance.model_version}"
-        f"\n- woundtrack {analysis.provenance.woundtrack_version}"
-        "; outline not corrected by a person"
-    )
-    st.download_button(
-        "Download measurements (JSON)",
-        data=json.dumps(analysis.to_record(), indent=2),
-        file_name=f"{uploaded.name}.json",
-        mime="application/json",
-    )
+st.download_button(
+    "Download measurements (JSON)",
+    data=json.dumps(analysis.to_record(), indent=2),
+    file_name=f"{uploaded.name}.json",
+    mime="application/json",
+)

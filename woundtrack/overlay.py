@@ -71,6 +71,22 @@ def render_overlay(
     return out
 
 
+def lesion_box_px(labels: np.ndarray, *, margin_frac: float = 0.6) -> tuple[int, int, int, int]:
+    """``(y0, y1, x0, x1)`` of a close-up around every labelled pixel, grown by ``margin_frac`` of
+    its size (the whole image when nothing is labelled)."""
+    ys, xs = np.nonzero(labels)
+    h, w = labels.shape
+    if len(ys) == 0:
+        return 0, h, 0, w
+    pad = int(margin_frac * max(ys.max() - ys.min(), xs.max() - xs.min(), 20))
+    return (
+        max(0, ys.min() - pad),
+        min(h, ys.max() + pad + 1),
+        max(0, xs.min() - pad),
+        min(w, xs.max() + pad + 1),
+    )
+
+
 def legend_lines(totals: Totals, calibration: Calibration) -> list[str]:
     """Short text lines for an overlay's legend: the headline figures and the calibration."""
     t = totals
