@@ -17,3 +17,18 @@ class ImageError(WoundtrackError):
 
 class CalibrationError(WoundtrackError):
     """A calibration request that cannot be honoured (e.g. a non-positive manual scale)."""
+
+
+class TimelineError(WoundtrackError):
+    """A treatment timeline that cannot be read, or a treatment event that is not valid.
+
+    ``problems`` holds one line per problem (file, line and column first), so that the app can
+    list them; the message is those lines joined, with a count when there are several.
+    """
+
+    def __init__(self, message: str, problems: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.problems: tuple[str, ...] = tuple(problems) or (message,)
+
+    def __reduce__(self) -> tuple[type[TimelineError], tuple[str, tuple[str, ...]]]:
+        return type(self), (str(self), self.problems)

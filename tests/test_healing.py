@@ -1,0 +1,445 @@
+"""Healing analytics against series with known answers (exact exponentials, linear series)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from datetime import date, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from woundtrack.errors import WoundtrackError
+from woundtrack.healing import (
+    CLOSED_BELOW_CM2,
+    AreaPoint,
+    ClosureProjection,
+    HealingInputError,
+    Phase,
+    exponential_fit,
+    gilman_rate_cm_per_week,
+    healed_on,
+    healing_metrics,
+    par_at_week4,
+    pct_area_reduction,
+    pct_change_per_week,
+    phase_rates,
+    phases_from_courses,
+    prepare_series,
+    project_closure,
+)
+
+BASE = date(2024, 1, 1)
+
+
+def day(n: int) -> date:
+    return BASE + timedelta(days=n)
+
+
+def visit(days: int, area_cm2: float, perimeter_cm: float | None = None) -> AreaPoint:
+    return AreaPoint(taken_on=day(days), wound_area_cm2=area_cm2, perimeter_cm=perimeter_cm)
+
+
+def exp_series(k_per_week: float, weeks: range, a0_cm2: float = 10.0) -> list[AreaPoint]:
+    return [visit(7 * w, a0_cm2 * math.exp(-k_per_week * w)) for w in weeks]
+
+
+# --- exact exponential: A = 10 e^{-0.2 t}, weekly, weeks 0..10 --------------------------------
+
+
+def test_exact_exponential_fit_recovers_rate_a0_and_tight_ci():
+    fit = exponential_fit(exp_series(0.2, range(11)))
+    assert fit is not None
+    assert fit.rate_per_week == pytest.approx(0.2, rel=1e-12)
+    assert fit.a0_cm2 == pytest.approx(10.0, rel=1e-12)
+    assert fit.r_squared == pytest.approx(1.0, abs=1e-12)
+    assert fit.n_visits == 11 and fit.origin_on == BASE
+    low, high = fit.rate_ci_per_week
+    assert low <= 0.2 <= high and high - low < 1e-9
+
+
+def test_exact_exponential_metrics_and_analytic_closure_date():
+    points = exp_series(0.2, range(11))
+    metrics = healing_metrics(points)
+    assert metrics.n_visits == 11
+    assert metrics.baseline_on == BASE and metrics.latest_on == day(70)
+    assert metrics.pct_area_reduction == pytest.approx(100 * (1 - math.exp(-2.0)))
+    assert metrics.par_week4_pct == pytest.approx(100 * (1 - math.exp(-0.8)))  # visit on day 28
+    assert metrics.exp_rate_per_week == pytest.approx(0.2)
+    assert metrics.pct_change_per_week == pytest.approx(100 * (math.exp(-0.2) - 1))
+    assert metrics.half_life_days == pytest.approx(7 * math.log(2) / 0.2)
+    assert metrics.healed_on is None and not metrics.closed_at_last_visit
+    assert metrics.gilman_cm_per_week is None  # no perimeters given
+    # A0 e^{-k t} = 0.1  =>  t = ln(100) / 0.2 weeks = 161.18 days
+    expected = BASE + timedelta(days=round(7 * math.log(10.0 / CLOSED_BELOW_CM2) / 0.2))
+    closure = metrics.closure
+    assert closure.refused_reason is None and not closure.refused
+    assert closure.projected_on == expected == day(161)
+    assert expected - timedelta(days=1) <= closure.earliest_on <= expected
+    assert expected <= closure.latest_on <= expected + timedelta(days=1)
+
+
+def test_closure_threshold_is_a_parameter():
+    points = exp_series(0.2, range(11))
+    closure = project_closure(points, closed_below_cm2=1.0)
+    assert closure.projected_on == BASE + timedelta(days=round(7 * math.log(10.0) / 0.2))
+
+
+def test_pct_change_per_week():
+    assert pct_change_per_week(math.log(2)) == pytest.approx(-50.0)
+    assert pct_change_per_week(0.0) == 0.0
+    assert pct_change_per_week(-math.log(2)) == pytest.approx(100.0)
+
+
+# --- Gilman ------------------------------------------------------------------------------------
+
+
+def test_gilman_linear_series_with_known_perimeters():
+    # Area 10 -> 4 cm² over 6 weeks, perimeter 12 -> 8 cm: 6 / 10 / 6 = 0.1 cm/week.
+    points = [visit(7 * w, 10.0 - w, 12.0 - 2 * w / 3) for w in range(7)]
+    assert gilman_rate_cm_per_week(points) == pytest.approx(0.1)
+    assert healing_metrics(points).gilman_cm_per_week == pytest.approx(0.1)
+
+
+def test_gilman_negative_when_growing_and_none_without_perimeters():
+    assert gilman_rate_cm_per_week([visit(0, 4.0, 8.0), visit(14, 6.0, 12.0)]) == pytest.approx(
+        -2.0 / 10.0 / 2.0
+    )
+    assert gilman_rate_cm_per_week([visit(0, 4.0, 8.0), visit(14, 3.0)]) is None
+    assert gilman_rate_cm_per_week([visit(0, 4.0), visit(14, 3.0, 7.0)]) is None
+    assert gilman_rate_cm_per_week([visit(0, 4.0, 8.0)]) is None
+    assert gilman_rate_cm_per_week([visit(0, 0.0, 0.0), visit(7, 0.0, 0.0)]) is None
+
+
+# --- PAR at week 4 -----------------------------------------------------------------------------
+
+
+def test_par_exact_day_28_visit():
+    points = [visit(0, 10.0), visit(14, 8.0), visit(28, 4.0), visit(42, 2.0)]
+    assert par_at_week4(points) == pytest.approx(60.0)
+
+
+def test_par_interpolates_between_day_21_and_35():
+    # A28 = 8 + (6 - 8) * 7 / 14 = 7  =>  PAR 30 %
+    assert par_at_week4([visit(0, 10.0), visit(21, 8.0), visit(35, 6.0)]) == pytest.approx(30.0)
+
+
+def test_par_uses_nearest_visit_within_7_days_when_not_bracketed():
+    # Day 10 is 18 days from day 28 (too far to interpolate); day 33 is 5 days away.
+    assert par_at_week4([visit(0, 10.0), visit(10, 9.0), visit(33, 5.0)]) == pytest.approx(50.0)
+    assert par_at_week4([visit(0, 10.0), visit(22, 7.5)]) == pytest.approx(25.0)
+
+
+def test_par_none_when_no_visit_near_day_28():
+    assert par_at_week4([visit(0, 10.0), visit(14, 8.0), visit(50, 3.0)]) is None
+    assert par_at_week4([visit(0, 10.0), visit(36, 3.0)]) is None
+    assert par_at_week4([visit(0, 10.0)]) is None
+    assert healing_metrics([visit(0, 10.0), visit(50, 3.0)]).par_week4_pct is None
+
+
+def test_par_can_be_negative_when_the_wound_grew():
+    assert par_at_week4([visit(0, 4.0), visit(28, 5.0)]) == pytest.approx(-25.0)
+
+
+def test_pct_area_reduction():
+    assert pct_area_reduction(10.0, 4.0) == pytest.approx(60.0)
+    assert pct_area_reduction(10.0, 0.0) == 100.0
+    assert pct_area_reduction(10.0, 12.5) == pytest.approx(-25.0)
+
+
+# --- healed_on -----------------------------------------------------------------------------
+
+
+def _with_closure_at(weeks_closed: set[int], n_weeks: int) -> list[AreaPoint]:
+    return [visit(7 * w, 0.05 if w in weeks_closed else 5.0 - 0.5 * w) for w in range(n_weeks)]
+
+
+def test_healed_on_needs_confirmation_at_the_next_visit():
+    points = _with_closure_at({8, 9}, 10)
+    assert healed_on(points) == day(56)
+    metrics = healing_metrics(points)
+    assert metrics.healed_on == day(56) and not metrics.closed_at_last_visit
+    assert metrics.reopened_on is None
+    assert metrics.closure.refused and "already healed" in metrics.closure.refused_reason
+    assert metrics.closure.projected_on is None
+
+
+def test_closed_only_at_last_visit_is_not_healed_yet():
+    points = _with_closure_at({9}, 10)
+    assert healed_on(points) is None
+    metrics = healing_metrics(points)
+    assert metrics.healed_on is None and metrics.closed_at_last_visit
+    assert "awaiting confirmation" in metrics.closure.refused_reason
+
+
+def test_single_closed_visit_then_open_is_not_healing():
+    points = _with_closure_at({4, 7, 8}, 10)
+    assert healed_on(points) == day(49)
+
+
+def test_reopened_wound_is_reported_and_not_projected():
+    points = _with_closure_at({4, 5}, 10)
+    metrics = healing_metrics(points)
+    assert metrics.healed_on == day(28) and metrics.reopened_on == day(42)
+    assert "reopened on 2024-02-12" in metrics.closure.refused_reason
+
+
+def test_closure_threshold_changes_healed_on():
+    points = [visit(0, 3.0), visit(7, 0.4), visit(14, 0.3), visit(21, 0.0)]
+    assert healed_on(points) is None
+    assert healed_on(points, closed_below_cm2=0.5) == day(7)
+
+
+# --- refusals ------------------------------------------------------------------------------
+
+
+def test_refuses_with_three_visits():
+    closure = project_closure(exp_series(0.2, range(3)))
+    assert closure.refused and "at least 4" in closure.refused_reason
+    assert (closure.projected_on, closure.earliest_on, closure.latest_on) == (None, None, None)
+
+
+def test_refuses_growing_wound():
+    closure = project_closure(exp_series(-0.1, range(8)))
+    assert closure.refused and "not shrinking" in closure.refused_reason
+
+
+def test_refuses_when_ci_of_rate_includes_zero():
+    rng = np.random.default_rng(1)
+    points = [visit(7 * w, 5.0 * math.exp(rng.normal(0.0, 0.2))) for w in range(5)]
+    fit = exponential_fit(points)
+    assert fit.rate_per_week > 0 and fit.rate_ci_per_week[0] < 0
+    closure = project_closure(points)
+    assert closure.refused and "not distinguishable from no change" in closure.refused_reason
+
+
+def test_refuses_noisy_series():
+    rng = np.random.default_rng(2)
+    weeks = np.arange(20)
+    areas = 10.0 * np.exp(-0.05 * weeks + rng.normal(0.0, 0.35, weeks.size))
+    points = [visit(7 * int(w), float(a)) for w, a in zip(weeks, areas, strict=True)]
+    fit = exponential_fit(points)
+    assert fit.rate_ci_per_week[0] > 0  # clearly shrinking ...
+    assert fit.r_squared < 0.6  # ... but noisy
+    closure = project_closure(points)
+    assert closure.refused and "too noisy" in closure.refused_reason
+
+
+def test_refuses_already_healed():
+    points = exp_series(0.2, range(6)) + [visit(42, 0.0), visit(49, 0.0)]
+    closure = project_closure(points)
+    assert closure.refused and "already healed (closed on 2024-02-12)" in closure.refused_reason
+
+
+def test_refuses_projection_more_than_two_years_ahead():
+    # k = 0.02/week: ln(100) / 0.02 = 230 weeks, about 4.4 years.
+    closure = project_closure(exp_series(0.02, range(10)))
+    assert closure.refused and "more than 2 years ahead" in closure.refused_reason
+    # A rate barely above 0 (tight CI) must not overflow the date arithmetic.
+    closure = project_closure(exp_series(1e-6, range(10)))
+    assert closure.refused and "more than 2 years ahead" in closure.refused_reason
+
+
+def test_refuses_projection_that_has_passed_without_a_visit():
+    points = exp_series(0.2, range(6))
+    assert not project_closure(points, today=day(100)).refused
+    closure = project_closure(points, today=day(400))
+    assert closure.refused and "has passed" in closure.refused_reason
+
+
+def test_refuses_when_fitted_curve_closed_before_the_last_open_visit():
+    # Fast early shrinking then a plateau: the fitted line hits 0.1 cm² before the last visit,
+    # which measured 0.18 cm².
+    points = [visit(7 * w, a) for w, a in enumerate([10.0, 1.0, 0.3, 0.25, 0.2, 0.18])]
+    closure = project_closure(points)
+    assert closure.refused and "the fit does not describe this wound" in closure.refused_reason
+
+
+def test_interval_is_ordered_and_never_before_the_day_after_the_last_visit():
+    seen_clamped = False
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        points = [visit(7 * w, 3.0 * math.exp(-0.4 * w + rng.normal(0.0, 0.3))) for w in range(5)]
+        closure = project_closure(points)
+        if closure.refused:
+            continue
+        assert day(28) < closure.earliest_on <= closure.projected_on <= closure.latest_on
+        seen_clamped |= closure.earliest_on == day(29)
+    assert seen_clamped  # seed 14: the fastest rate in the CI would close before the last visit
+
+
+def test_horizon_counts_from_today():
+    points = exp_series(0.2, range(6))  # projected on day 161
+    assert not project_closure(points, today=day(35)).refused
+    assert healing_metrics(points, today=day(150)).closure.projected_on == day(161)
+
+
+def test_closure_projection_is_all_or_nothing():
+    with pytest.raises(ValueError, match="needs all three dates"):
+        ClosureProjection(projected_on=BASE, earliest_on=None, latest_on=None, refused_reason=None)
+    with pytest.raises(ValueError, match="must not carry dates"):
+        ClosureProjection(projected_on=BASE, earliest_on=None, latest_on=None, refused_reason="x")
+
+
+# --- phases --------------------------------------------------------------------------------
+
+
+def _two_rate_series() -> list[AreaPoint]:
+    """k = 0.05/week for weeks 0..5, then 0.3/week from week 6 (treatment start, day 42)."""
+    points = []
+    for w in range(13):
+        log_area = math.log(10.0) - 0.05 * min(w, 6) - 0.3 * max(w - 6, 0)
+        area = math.exp(log_area)
+        points.append(visit(7 * w, area, perimeter_cm=2 * math.sqrt(math.pi * area)))
+    return points
+
+
+def test_phase_rates_recover_rate_change_at_treatment_start():
+    points = _two_rate_series()
+    phases = phases_from_courses([("sodium_thiosulfate", day(42), None)])
+    before, during = healing_metrics(points, phases=phases).phases
+    assert before.label == "before sodium_thiosulfate" and before.n_visits == 6
+    assert during.label == "during sodium_thiosulfate" and during.n_visits == 7
+    assert before.exp_rate_per_week == pytest.approx(0.05, rel=0.01)
+    assert during.exp_rate_per_week == pytest.approx(0.3, rel=0.01)
+    assert during.pct_change_per_week == pytest.approx(100 * (math.exp(-0.3) - 1), rel=0.01)
+    assert before.exp_rate_ci_per_week[0] <= 0.05 <= before.exp_rate_ci_per_week[1]
+    # Gilman over the first and last visit of each phase (circular wounds).
+    first, last = points[6], points[12]
+    expected = (
+        (first.wound_area_cm2 - last.wound_area_cm2)
+        / ((first.perimeter_cm + last.perimeter_cm) / 2)
+        / 6.0
+    )
+    assert during.gilman_cm_per_week == pytest.approx(expected)
+
+
+def test_phase_with_too_few_or_no_visits():
+    points = _two_rate_series()
+    rates = phase_rates(
+        points,
+        [
+            Phase(label="one visit", start_on=day(40), end_on=day(44)),
+            Phase(label="none", start_on=day(200), end_on=None),
+            Phase(label="all", start_on=None, end_on=None),
+        ],
+    )
+    assert [r.n_visits for r in rates] == [1, 0, 13]
+    assert rates[0].exp_rate_per_week is None and rates[0].gilman_cm_per_week is None
+    assert rates[1].exp_rate_per_week is None and rates[1].pct_change_per_week is None
+    assert rates[2].exp_rate_per_week is not None
+
+
+def test_phases_from_courses():
+    phases = phases_from_courses(
+        [("sodium_thiosulfate", day(10), day(20)), ("hyperbaric_oxygen", day(30), None)]
+    )
+    assert phases == [
+        Phase(label="before sodium_thiosulfate", start_on=None, end_on=day(9)),
+        Phase(label="during sodium_thiosulfate", start_on=day(10), end_on=day(20)),
+        Phase(label="after sodium_thiosulfate", start_on=day(21), end_on=None),
+        Phase(label="before hyperbaric_oxygen", start_on=None, end_on=day(29)),
+        Phase(label="during hyperbaric_oxygen", start_on=day(30), end_on=None),
+    ]
+    assert phases[1].contains(day(10)) and phases[1].contains(day(20))
+    assert not phases[1].contains(day(21)) and not phases[0].contains(day(10))
+
+
+# --- merging and input errors -----------------------------------------------------------
+
+
+def test_visits_are_sorted_and_same_date_visits_averaged():
+    points = [visit(7, 6.0, 9.0), visit(0, 10.0), visit(7, 4.0), visit(0, 12.0, 14.0)]
+    series = prepare_series(points)
+    assert [p.taken_on for p in series] == [day(0), day(7)]
+    assert series[0].wound_area_cm2 == 11.0 and series[0].perimeter_cm == 14.0
+    assert series[1].wound_area_cm2 == 5.0 and series[1].perimeter_cm == 9.0
+    assert healing_metrics(points).pct_area_reduction == pytest.approx(100 * 6 / 11)
+
+
+def test_single_visit_metrics():
+    metrics = healing_metrics([visit(0, 3.0, 7.0)])
+    assert metrics.n_visits == 1 and metrics.pct_area_reduction == 0.0
+    assert metrics.exp_rate_per_week is None and metrics.half_life_days is None
+    assert metrics.gilman_cm_per_week is None and metrics.par_week4_pct is None
+    assert metrics.closure.refused and "Only 1 visit" in metrics.closure.refused_reason
+
+
+def test_metrics_are_frozen():
+    metrics = healing_metrics(exp_series(0.2, range(5)))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        metrics.n_visits = 3  # type: ignore[misc]
+
+
+def test_empty_input_raises():
+    for function in (healing_metrics, par_at_week4, gilman_rate_cm_per_week, exponential_fit):
+        with pytest.raises(HealingInputError, match="no visits given"):
+            function([])
+    with pytest.raises(ValueError, match="no visits given"):
+        project_closure([])
+    with pytest.raises(WoundtrackError, match="no visits given"):
+        healed_on([])
+
+
+@pytest.mark.parametrize("bad", [-0.5, math.nan, math.inf, "3"])
+def test_bad_area_raises_naming_the_date(bad):
+    with pytest.raises(ValueError, match=r"visit of 2024-01-08: wound_area_cm2 must be a finite"):
+        visit(7, bad)
+
+
+def test_bad_optional_figure_raises_naming_the_date():
+    with pytest.raises(ValueError, match=r"visit of 2024-01-01: perimeter_cm must be"):
+        visit(0, 1.0, -2.0)
+
+
+def test_datetime_instead_of_date_is_refused():
+    with pytest.raises(ValueError, match=r"convert instants with `\.date\(\)`"):
+        AreaPoint(taken_on=datetime(2024, 1, 1, 9, 30), wound_area_cm2=1.0)
+    with pytest.raises(ValueError, match="Phase.start_on must be a datetime.date"):
+        Phase(label="x", start_on="2024-01-01", end_on=None)  # type: ignore[arg-type]
+
+
+def test_not_an_area_point_raises():
+    with pytest.raises(ValueError, match="expected AreaPoint visits, got dict"):
+        healing_metrics([{"taken_on": BASE, "wound_area_cm2": 1.0}])  # type: ignore[list-item]
+
+
+def test_zero_baseline_raises():
+    with pytest.raises(ValueError, match="baseline area is 0 cm²"):
+        healing_metrics([visit(0, 0.0), visit(7, 1.0)])
+    with pytest.raises(ValueError, match="baseline area is 0 cm²"):
+        pct_area_reduction(0.0, 1.0)
+
+
+def test_bad_area_in_pct_area_reduction_raises():
+    with pytest.raises(ValueError, match="area_cm2 must be a finite area"):
+        pct_area_reduction(10.0, -1.0)
+
+
+@pytest.mark.parametrize("bad", [0.0, -0.1, math.nan, True])
+def test_bad_threshold_raises(bad):
+    with pytest.raises(ValueError, match="closed_below_cm2 must be a finite number > 0"):
+        healing_metrics([visit(0, 1.0)], closed_below_cm2=bad)
+
+
+def test_today_before_last_visit_raises():
+    with pytest.raises(ValueError, match=r"today \(2024-01-02\) is before the last visit"):
+        project_closure(exp_series(0.2, range(5)), today=day(1))
+
+
+def test_phase_errors():
+    with pytest.raises(ValueError, match="end_on 2024-01-01 is before start_on 2024-01-11"):
+        Phase(label="x", start_on=day(10), end_on=day(0))
+    with pytest.raises(ValueError, match="Phase.label must be a non-empty string"):
+        Phase(label=" ", start_on=None, end_on=None)
+    with pytest.raises(ValueError, match="expected Phase values"):
+        phase_rates([visit(0, 1.0)], [("x", None, None)])  # type: ignore[list-item]
+
+
+def test_course_errors():
+    with pytest.raises(ValueError, match="course 'x' ends .* before it starts"):
+        phases_from_courses([("x", day(10), day(5))])
+    with pytest.raises(ValueError, match=r"a \(label, start_on, end_on\) triple"):
+        phases_from_courses([("x", day(10))])  # type: ignore[list-item]
+    with pytest.raises(ValueError, match="course 'x'.start_on must be a datetime.date"):
+        phases_from_courses([("x", "2024-01-01", None)])  # type: ignore[list-item]
