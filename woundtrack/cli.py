@@ -1,4 +1,5 @@
-"""Command line: ``woundtrack measure`` and ``woundtrack sticker``.
+"""Command line: ``measure`` and ``sticker`` on photos; ``import``, ``timeline``, ``export``,
+``healing`` and ``backup`` on the longitudinal record (``--db URL`` or ``$WOUNDTRACK_DB``).
 
 A thin layer: parse, call the library, print, and map errors to exit codes (0 all good, 1 some
 photo failed, 2 bad usage). No traceback reaches a user for an error they can fix.
@@ -35,6 +36,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Calibrated wound measurements from dressing-change photos.",
     )
     parser.add_argument("--version", action="version", version=f"woundtrack {__version__}")
+    parser.add_argument(
+        "--db",
+        metavar="URL",
+        default=None,
+        help="database URL (sqlite:///file.db or postgresql+psycopg://...); default "
+        "$WOUNDTRACK_DB, else an SQLite file in your user data folder",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     m = commands.add_parser(
@@ -79,7 +87,56 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_MARKER_MM,
         help="side of each sticker's black square in mm (default 20)",
     )
+    _add_record_commands(commands)
     return parser
+
+
+def _add_record_commands(commands) -> None:
+    i = commands.add_parser(
+        "import",
+        help="store and measure photos of a patient",
+        description="Store each photo (location tags removed), measure it and file its lesions. "
+        "A photo that fails is reported and skipped; the others are imported.",
+        epilog="example: woundtrack --db sqlite:///wounds.db import week*.jpg --patient CUA-007",
+    )
+    i.add_argument("photos", nargs="+", metavar="PHOTO", type=Path)
+    i.add_argument("--patient", required=True, help="pseudonymous patient code, e.g. CUA-007")
+    i.add_argument("--lesion", default=None, help="label of the (largest) lesion, e.g. L1")
+    i.add_argument("--site", default="", help="body site of a new lesion, e.g. 'left calf'")
+    i.add_argument("--marker-mm", type=_positive_float, default=DEFAULT_MARKER_MM)
+    i.add_argument("--json", action="store_true", help="one JSON object per photo per line")
+
+    t = commands.add_parser(
+        "timeline",
+        help="import or export a patient's treatment timeline (CSV)",
+        epilog="example: woundtrack timeline import treatments.csv --patient CUA-007",
+    )
+    t.add_argument("action", choices=["import", "export"])
+    t.add_argument("file", nargs="?", type=Path, metavar="FILE.csv", help="CSV to import")
+    t.add_argument("--patient", required=True)
+
+    e = commands.add_parser(
+        "export",
+        help="export a patient's measurements",
+        epilog="example: woundtrack export --patient CUA-007 --format csv > cua007.csv",
+    )
+    e.add_argument("--patient", required=True)
+    e.add_argument("--format", choices=["csv"], default="csv")
+
+    h = commands.add_parser(
+        "healing",
+        help="healing figures per lesion (PAR, rates, projected closure)",
+        epilog="example: woundtrack healing --patient CUA-007 --json",
+    )
+    h.add_argument("--patient", required=True)
+    h.add_argument("--json", action="store_true")
+
+    b = commands.add_parser(
+        "backup",
+        help="write a consistent copy of the whole database to a new SQLite file",
+        epilog="example: woundtrack backup wounds-2026-11-26.db",
+    )
+    b.add_argument("out", type=Path, metavar="FILE.db")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,7 +148,155 @@ def main(argv: list[str] | None = None) -> int:
         return int(exc.code or 0)
     if args.command == "measure":
         return _measure(args, sys.stdout, sys.stderr)
-    return _sticker(args, sys.stdout, sys.stderr)
+    if args.command == "sticker":
+        return _sticker(args, sys.stdout, sys.stderr)
+    return _record_command(args, sys.stdout, sys.stderr)
+
+
+def _record_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .store import Store
+
+    try:
+        store = Store(args.db)
+    except WoundtrackError as exc:
+        print(f"woundtrack: {exc}", file=err)
+        return EXIT_USAGE
+    try:
+        handler = {
+            "import": _import,
+            "timeline": _timeline,
+            "export": _export,
+            "healing": _healing,
+            "backup": _backup,
+        }[args.command]
+        return handler(store, args, out, err)
+    except WoundtrackError as exc:
+        print(f"woundtrack: {exc}", file=err)
+        return EXIT_FAILED
+    finally:
+        store.close()
+
+
+def _import(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Import each photo in its own transaction; a failed photo is reported and skipped."""
+    from tqdm import tqdm
+
+    from .pipeline import failure_record
+    from .store import check_patient_code
+
+    check_patient_code(args.patient)
+    failed = 0
+    for path in tqdm(
+        args.photos, desc="importing", unit="photo", file=err, disable=len(args.photos) < 2
+    ):
+        try:
+            if not path.is_file():
+                raise WoundtrackError(f"{path.name}: no such file; check the path ({path})")
+            result = store.import_photo(
+                path.read_bytes(),
+                name=path.name,
+                patient=args.patient,
+                lesion=args.lesion,
+                body_site=args.site,
+                marker_mm=args.marker_mm,
+            )
+        except WoundtrackError as exc:
+            failed += 1
+            tqdm.write(f"woundtrack: {exc}", file=err)
+            if args.json:
+                print(json.dumps(failure_record(path.name, str(exc))), file=out, flush=True)
+            continue
+        if args.json:
+            record = {
+                "file": result.file,
+                "ok": True,
+                "error": None,
+                "status": result.status,
+                "visit_id": result.visit_id,
+                "photo_sha256": result.photo_sha256,
+                "lesions": list(result.lesion_labels),
+                "warnings": list(result.warnings),
+            }
+            print(json.dumps(record, ensure_ascii=False), file=out, flush=True)
+        else:
+            what = ", ".join(result.lesion_labels) or "no wound found"
+            tqdm.write(
+                f"{result.file}: {result.status} (visit {result.visit_id}; {what})", file=out
+            )
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _timeline(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .timeline import read_timeline_csv, write_timeline_csv
+
+    if args.action == "export":
+        out.write(write_timeline_csv(store.treatments(args.patient)))
+        return EXIT_OK
+    if args.file is None:
+        print("woundtrack: timeline import needs the CSV file to read", file=err)
+        return EXIT_USAGE
+    events = read_timeline_csv(args.file)
+    added = store.add_treatments(args.patient, events)
+    print(
+        f"{args.file.name}: {added} treatment event(s) added, {len(events) - added} already there",
+        file=out,
+    )
+    return EXIT_OK
+
+
+def _export(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    out.write(store.export_csv(args.patient))
+    return EXIT_OK
+
+
+def _healing(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .report import healing_summary
+
+    summary = healing_summary(store.series(args.patient), store.treatments(args.patient))
+    if args.json:
+        print(json.dumps(summary, ensure_ascii=False, indent=2), file=out)
+        return EXIT_OK
+    for lesion, f in summary["lesions"].items():
+        print(_healing_lines(args.patient, lesion, f), file=out)
+    for lesion, why in summary["skipped"].items():
+        print(f"{args.patient} {lesion}: {why}", file=out)
+    return EXIT_OK
+
+
+def _fmt(value, spec: str, unit: str = "") -> str:
+    return "n/a" if value is None else f"{value:{spec}}{unit}"
+
+
+def _healing_lines(patient: str, lesion: str, f: dict) -> str:
+    c = f["projected_closure_on"]
+    closure = (
+        f"projected closure {c['projected']} ({c['earliest']} to {c['latest']})"
+        if c["projected"]
+        else f"no closure projection: {c['refused_reason']}"
+    )
+    lines = [
+        f"{patient} {lesion}: {f['baseline_area_cm2']:.2f} -> {f['latest_area_cm2']:.2f} cm² "
+        f"({-f['pct_area_reduction']:+.1f} %) from {f['baseline_on']} to {f['latest_on']}, "
+        f"{f['n_visits']} visits",
+        f"  PAR at week 4 {_fmt(f['par_week4_pct'], '.1f', ' %')}; Gilman "
+        f"{_fmt(f['gilman_cm_per_week'], '.3f', ' cm/week')}; "
+        f"{_fmt(f['pct_change_per_week'], '+.1f', ' %/week')} (half-life "
+        f"{_fmt(f['half_life_days'], '.0f', ' days')})",
+        f"  {closure}" + (f"; healed on {f['healed_on']}" if f["healed_on"] else ""),
+    ]
+    for p in f["phases"]:
+        if p["n_visits"]:
+            lines.append(
+                f"  {p['label']}: {p['n_visits']} visits, "
+                f"{_fmt(p['pct_change_per_week'], '+.1f', ' %/week')}"
+            )
+    return "\n".join(lines)
+
+
+def _backup(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    path = store.backup(args.out)
+    print(f"wrote a consistent copy of the database to {path}", file=out)
+    return EXIT_OK
 
 
 def _measure(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

@@ -485,6 +485,10 @@ def write_labels_png(path: str | os.PathLike[str], labels: np.ndarray) -> None:
     --------
     >>> write_labels_png(tmp_path / "labels.png", labels)  # doctest: +SKIP
     """
+    _save_atomically(Image.fromarray(_checked_labels(labels)), Path(path), "PNG", {})
+
+
+def _checked_labels(labels: np.ndarray) -> np.ndarray:
     labels = np.asarray(labels)
     if labels.ndim != 2 or labels.dtype != np.uint8:
         raise ValueError(
@@ -497,7 +501,22 @@ def write_labels_png(path: str | os.PathLike[str], labels: np.ndarray) -> None:
             f"labels holds values {unknown[:5]} that are not labels; expected only "
             f"{sorted(LABEL_NAMES)}"
         )
-    _save_atomically(Image.fromarray(np.ascontiguousarray(labels)), Path(path), "PNG", {})
+    return np.ascontiguousarray(labels)
+
+
+def encode_labels_png(labels: np.ndarray) -> bytes:
+    """A label map as the bytes of a single-channel 8-bit PNG (for storing in a database)."""
+    out = io.BytesIO()
+    Image.fromarray(_checked_labels(labels)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def decode_labels_png(data: bytes) -> np.ndarray:
+    """The (H, W) uint8 label map stored by ``encode_labels_png``."""
+    with Image.open(io.BytesIO(data)) as img:
+        if img.mode != "L":
+            raise ImageError(f"stored label map has mode {img.mode}, expected a grey (L) PNG")
+        return np.array(img)
 
 
 def write_rgb(path: str | os.PathLike[str], image: np.ndarray) -> None:
@@ -557,7 +576,7 @@ def _save_atomically(img: Image.Image, path: Path, fmt: str, options: dict[str, 
 # --------------------------------------------------------------------------------------------
 
 
-def strip_location(data: bytes) -> bytes:
+def strip_location(data: bytes, *, name: str | None = None) -> bytes:
     """Return the same photo's bytes without GPS location metadata.
 
     The GPS IFD of every EXIF block is removed (its pointer taken out of IFD0 and its bytes
@@ -571,6 +590,8 @@ def strip_location(data: bytes) -> bytes:
     ----------
     data : bytes
         The photo file's bytes.
+    name : str, optional
+        The file's name, for messages.
 
     Returns
     -------
@@ -588,7 +609,7 @@ def strip_location(data: bytes) -> bytes:
     >>> clean = strip_location(Path("IMG_0412.jpg").read_bytes())  # doctest: +SKIP
     """
     data = bytes(data)
-    label = "photo"
+    label = _base_name(name) if name else "photo"
     if not data:
         raise ImageError(f"{label}: the file is empty (0 bytes); {_RECOPY}")
     with _open_image(data, label, MAX_MEGAPIXELS) as img:

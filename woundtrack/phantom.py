@@ -104,7 +104,9 @@ class PhantomSpec:
     (low) or cold (high) cast relative to 5500 K. ``blur_sigma_px`` and ``noise_sigma`` (8-bit
     units) degrade the photo, which is then JPEG-compressed at ``jpeg_quality`` (``None``: no
     compression). ``exif_orientation`` (1..8) is the tag a written file carries; its stored pixels
-    are transposed so that the displayed photo is the one rendered. ``lesion_seed`` (default:
+    are transposed so that the displayed photo is the one rendered. ``layout_radius_mm`` (default:
+    ``wound_radius_mm``) places the lesions as if they had that radius, so a healing series keeps
+    them in place while they shrink. ``lesion_seed`` (default:
     ``seed``) drives the wound outlines, tissue layout and skin texture: keep it and change
     ``seed`` to photograph the same wound again.
     """
@@ -134,6 +136,7 @@ class PhantomSpec:
     exif_orientation: int = 1
     taken_at: datetime | None = None
     lesion_seed: int | None = None
+    layout_radius_mm: float | None = None
 
     def __post_init__(self) -> None:
         def bad(name: str, expected: str) -> ValueError:
@@ -502,6 +505,7 @@ _STREAM_LESIONS, _STREAM_TISSUE, _STREAM_SKIN, _STREAM_STICKER, _STREAM_LIGHT, _
 
 def _make_lesions(spec: PhantomSpec, rng: np.random.Generator) -> list[_Lesion]:
     lesions: list[_Lesion] = []
+    placement_outers: list[float] = []
     for i in range(spec.n_lesions):
         radius = spec.wound_radius_mm * (1.0 if i == 0 else float(rng.uniform(0.5, 0.9)))
         # Low-order Fourier noise: k = 2 makes the wound oval, 3..6 give it lobes. No k = 1 term,
@@ -514,6 +518,10 @@ def _make_lesions(spec: PhantomSpec, rng: np.random.Generator) -> list[_Lesion]:
             )
         peak = 1.0 + sum(a for _, a, _ in harmonics)
         outer = radius * peak + spec.erythema_width_mm
+        # Placement may use a fixed layout radius, so that lesions healing over a series stay
+        # where they are on the skin (only their size changes).
+        layout = (spec.layout_radius_mm or spec.wound_radius_mm) / spec.wound_radius_mm
+        placement_outer = radius * max(1.0, layout) * peak + spec.erythema_width_mm
         if i == 0:
             centre = (0.0, 0.0)
         else:
@@ -523,14 +531,15 @@ def _make_lesions(spec: PhantomSpec, rng: np.random.Generator) -> list[_Lesion]:
             while True:
                 centre = (distance * math.cos(angle), distance * math.sin(angle))
                 if all(
-                    math.dist(centre, other.centre_mm) >= other.outer_mm + outer + gap
-                    for other in lesions
+                    math.dist(centre, other.centre_mm) >= other_outer + placement_outer + gap
+                    for other, other_outer in zip(lesions, placement_outers, strict=True)
                 ):
                     break
                 distance += 0.5
         lesions.append(
             _Lesion(centre_mm=centre, radius_mm=radius, harmonics=tuple(harmonics), outer_mm=outer)
         )
+        placement_outers.append(placement_outer)
     return lesions
 
 

@@ -1,0 +1,176 @@
+"""The record commands through the CLI: import, timeline, export, healing, backup (real SQLite)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from woundtrack.cli import main
+
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
+WEEKS = sorted(SAMPLES.glob("demo_week*.jpg"))
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    status = main(list(argv))
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory):
+    """The demo patient: the weekly series and its timeline, imported once."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'demo.db'}"
+    assert (
+        main(
+            [
+                "--db",
+                url,
+                "import",
+                *map(str, WEEKS),
+                "--patient",
+                "DEMO-001",
+                "--site",
+                "left calf",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "--db",
+                url,
+                "timeline",
+                "import",
+                str(SAMPLES / "demo_timeline.csv"),
+                "--patient",
+                "DEMO-001",
+            ]
+        )
+        == 0
+    )
+    return url
+
+
+def test_sample_series_and_timeline_round_trip(capsys, demo_db):
+    status, out, _ = run(
+        capsys, "--db", demo_db, "export", "--patient", "DEMO-001", "--format", "csv"
+    )
+    assert status == 0
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert len(rows) == len(WEEKS) >= 6
+    assert {r["lesion"] for r in rows} == {"L1"} and {r["body_site"] for r in rows} == {"left calf"}
+    truth = {r["file"]: r for r in csv.DictReader((SAMPLES / "demo_truth.csv").open())}
+    for r in rows:
+        # The exported figures are the stored measurement, within the method's accuracy of truth.
+        assert float(r["wound_area_cm2"]) == pytest.approx(
+            float(truth[r["file_name"]]["wound_area_cm2"]), rel=0.10
+        )
+        assert r["corrected"] == "false" and r["calibrated"] == "true"
+    assert [r["taken_at"][:10] for r in rows] == sorted(r["taken_at"][:10] for r in rows)
+    status, out, _ = run(capsys, "--db", demo_db, "timeline", "export", "--patient", "DEMO-001")
+    assert status == 0
+    from woundtrack.timeline import read_timeline_csv
+
+    def key(e):
+        return (e.start_on, e.kind)
+
+    exported = read_timeline_csv(io.StringIO(out))
+    assert exported == sorted(read_timeline_csv(SAMPLES / "demo_timeline.csv"), key=key)
+
+
+def test_reimport_adds_nothing(capsys, demo_db):
+    status, out, _ = run(
+        capsys, "--db", demo_db, "import", str(WEEKS[0]), "--patient", "DEMO-001", "--json"
+    )
+    assert status == 0
+    assert json.loads(out)["status"] == "duplicate"
+    status, out, _ = run(
+        capsys,
+        "--db",
+        demo_db,
+        "timeline",
+        "import",
+        str(SAMPLES / "demo_timeline.csv"),
+        "--patient",
+        "DEMO-001",
+    )
+    assert "0 treatment event(s) added" in out
+
+
+def test_healing_json(capsys, demo_db):
+    status, out, _ = run(capsys, "--db", demo_db, "healing", "--patient", "DEMO-001", "--json")
+    assert status == 0
+    doc = json.loads(out)
+    l1 = doc["lesions"]["L1"]
+    for key in (
+        "baseline_area_cm2",
+        "latest_area_cm2",
+        "pct_area_reduction",
+        "par_week4_pct",
+        "gilman_cm_per_week",
+        "exp_rate_per_week",
+        "half_life_days",
+        "projected_closure_on",
+        "healed_on",
+    ):
+        assert key in l1
+    assert l1["pct_area_reduction"] > 80  # the demo lesion heals
+    assert l1["half_life_days"] > 0
+    labels = {p["label"] for p in l1["phases"]}
+    assert {"before sodium_thiosulfate", "during sodium_thiosulfate"} <= labels
+    status, out, _ = run(capsys, "--db", demo_db, "healing", "--patient", "DEMO-001")
+    assert "PAR at week 4" in out and "DEMO-001 L1" in out
+
+
+def test_a_failed_photo_is_skipped_and_the_rest_imported(capsys, tmp_path):
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"not a photo")
+    status, out, err = run(
+        capsys, "--db", url, "import", str(bad), str(WEEKS[0]), "--patient", "P-1", "--json"
+    )
+    assert status == 1
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert [r["ok"] for r in lines] == [False, True]
+    assert "bad.jpg" in lines[0]["error"] and "Traceback" not in err
+
+
+def test_bad_database_url_and_unknown_patient(capsys, tmp_path):
+    status, _, err = run(capsys, "--db", "nosuchdb://x", "export", "--patient", "P-1")
+    assert status == 2 and "cannot open the database" in err
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    status, _, err = run(capsys, "--db", url, "export", "--patient", "NOBODY")
+    assert status == 1 and "not in the database" in err
+    status, _, err = run(capsys, "--db", url, "import", str(WEEKS[0]), "--patient", "Jane Doe")
+    assert status == 1 and "pseudonymous" in err
+
+
+def test_backup(capsys, demo_db, tmp_path):
+    out_file = tmp_path / "copy.db"
+    status, out, _ = run(capsys, "--db", demo_db, "backup", str(out_file))
+    assert status == 0 and out_file.exists()
+    status, copy_csv, _ = run(
+        capsys, "--db", f"sqlite:///{out_file}", "export", "--patient", "DEMO-001"
+    )
+    _, original_csv, _ = run(capsys, "--db", demo_db, "export", "--patient", "DEMO-001")
+    assert copy_csv == original_csv
+    status, _, err = run(capsys, "--db", demo_db, "backup", str(out_file))
+    assert status == 1 and "exists already" in err
+
+
+def test_database_from_environment(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("WOUNDTRACK_DB", f"sqlite:///{tmp_path / 'env.db'}")
+    status, _, _ = run(capsys, "import", str(WEEKS[0]), "--patient", "ENV-1")
+    assert status == 0 and (tmp_path / "env.db").exists()
+
+
+def test_record_commands_document_an_example(capsys):
+    for command in ("import", "timeline", "export", "healing", "backup"):
+        status, out, _ = run(capsys, command, "--help")
+        assert status == 0 and "example:" in out

@@ -1,0 +1,281 @@
+"""store.py against a real SQLite file and, where one runs, a real PostgreSQL server.
+
+PostgreSQL: set WOUNDTRACK_TEST_PG to a server URL whose role may create databases (``.ci/run``
+starts one); without it these tests are skipped locally and fail in CI (CI=true).
+"""
+
+from __future__ import annotations
+
+import io
+import multiprocessing
+import os
+import uuid
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+from PIL import Image
+
+from woundtrack import db
+from woundtrack.errors import ImageError
+from woundtrack.phantom import PhantomSpec, write_phantom
+from woundtrack.store import Store, StoreError, calibration_from_record
+from woundtrack.timeline import TreatmentEvent
+
+T0 = datetime(2026, 3, 2, 9, 30, tzinfo=timezone(timedelta(hours=1)))
+SMALL = dict(width_px=800, height_px=600, wound_fill_frac=0.35, wound_radius_mm=12.0)
+
+
+def _postgres_url() -> str | None:
+    base = os.environ.get("WOUNDTRACK_TEST_PG")
+    if not base:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI must run the store tests against PostgreSQL: set WOUNDTRACK_TEST_PG")
+        pytest.skip("no PostgreSQL server (set WOUNDTRACK_TEST_PG to run these)")
+    return base
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request, tmp_path):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'woundtrack.db'}"
+        return
+    base = _postgres_url()
+    name = f"wt_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    yield sa.engine.make_url(base).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as c:
+        c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    """Weekly photos of one healing two-lesion patient (same lesions, new pose each week)."""
+    folder = tmp_path_factory.mktemp("photos")
+    out = []
+    for week, radius in enumerate((14.0, 11.0, 8.0)):
+        path = folder / f"week{week}.jpg"
+        spec = PhantomSpec(
+            seed=100 + week,
+            lesion_seed=7,
+            n_lesions=2,
+            wound_radius_mm=radius,
+            layout_radius_mm=14.0,
+            tilt_deg=10.0 + 5 * week,
+            roll_deg=20.0 * week,
+            taken_at=T0 + timedelta(weeks=week),
+            **{k: v for k, v in SMALL.items() if k != "wound_radius_mm"},
+        )
+        out.append((path, write_phantom(spec, path)))
+    return out
+
+
+def _count(store: Store, table) -> int:
+    with store.engine.connect() as c:
+        return c.scalar(sa.select(sa.func.count()).select_from(table))
+
+
+def test_import_is_stored_once_and_measured(url, photos):
+    store = Store(url)
+    path, ph = photos[0]
+    first = store.import_photo(path.read_bytes(), name=path.name, patient="CUA-007")
+    again = store.import_photo(path.read_bytes(), name="copy.jpg", patient="CUA-007")
+    assert first.status == "imported" and again.status == "duplicate"
+    assert again.visit_id == first.visit_id
+    assert _count(store, db.Photo.__table__) == 1 and _count(store, db.Visit.__table__) == 1
+    rows = store.series("CUA-007")
+    assert sorted(r.lesion for r in rows) == ["L1", "L2"]
+    total_mm2 = sum(r.wound_area_cm2 for r in rows) * 100
+    assert total_mm2 == pytest.approx(ph.truth.wound_area_mm2, rel=0.08)
+    assert rows[0].taken_at == T0.isoformat() and rows[0].taken_on == date(2026, 3, 2)
+    assert not rows[0].corrected and rows[0].segmenter == "classical-lab"
+    store.close()
+
+
+def test_lesions_keep_their_identity_across_visits(url, photos):
+    store = Store(url)
+    for path, _ in photos:
+        store.import_photo(path.read_bytes(), name=path.name, patient="CUA-007")
+    rows = store.series("CUA-007")
+    assert sorted({r.lesion for r in rows}) == ["L1", "L2"]
+    # Each week, find which true lesion each stored label is (by its area): a label must stay
+    # with the same true lesion every week, though the sticker and the camera moved.
+    identity: dict[str, set[int]] = {"L1": set(), "L2": set()}
+    for week, (_, ph) in enumerate(photos):
+        truth_mm2 = np.array(ph.truth.lesion_areas_mm2)
+        assert abs(truth_mm2[0] / truth_mm2[1] - 1) > 0.15  # the two are told apart by size
+        for r in rows:
+            if r.taken_on == (T0 + timedelta(weeks=week)).date():
+                identity[r.lesion].add(int(np.argmin(np.abs(truth_mm2 - r.wound_area_cm2 * 100))))
+    assert all(len(found) == 1 for found in identity.values())
+    assert identity["L1"] != identity["L2"]
+    store.close()
+
+
+def test_location_tags_are_removed_before_storing(url, photos, tmp_path):
+    path, _ = photos[0]
+    with Image.open(path) as img:
+        exif = img.getexif()
+        gps = exif.get_ifd(0x8825)
+        gps.update({1: "N", 2: (52.0, 22.0, 1.5), 3: "E", 4: (4.0, 53.0, 2.0)})
+        exif[0x8825] = gps
+        buf = io.BytesIO()
+        img.save(buf, format="JPEG", exif=exif.tobytes(), quality=95)
+    data = buf.getvalue()
+    store = Store(url)
+    result = store.import_photo(data, name="gps.jpg", patient="CUA-008")
+    stored = store.photo_bytes(result.photo_sha256)
+    with Image.open(io.BytesIO(stored)) as img:
+        assert not img.getexif().get_ifd(0x8825)
+        stored_pixels = np.asarray(img)
+    with Image.open(io.BytesIO(data)) as img:
+        assert np.array_equal(np.asarray(img), stored_pixels)
+    store.close()
+
+
+def test_a_bad_photo_changes_nothing(url, tmp_path):
+    store = Store(url)
+    bad = b"\xff\xd8\xff\xe0 not really a jpeg"
+    with pytest.raises(ImageError, match="broken.jpg"):
+        store.import_photo(bad, name="broken.jpg", patient="CUA-009")
+    assert _count(store, db.Photo.__table__) == 0 and _count(store, db.Patient.__table__) == 0
+    store.close()
+
+
+@pytest.mark.parametrize("code", ["Jane Doe", "", "x" * 65, "12/03/1950"])
+def test_patient_codes_must_be_pseudonymous(tmp_path, photos, code):
+    store = Store(f"sqlite:///{tmp_path / 'w.db'}")
+    with pytest.raises(StoreError, match="pseudonymous"):
+        store.import_photo(photos[0][0].read_bytes(), name="a.jpg", patient=code)
+
+
+def test_correction_is_kept_beside_the_automatic_analysis(url, photos):
+    store = Store(url)
+    path, _ = photos[0]
+    result = store.import_photo(path.read_bytes(), name=path.name, patient="CUA-010")
+    before = {r.lesion: r for r in store.series("CUA-010")}
+    labels = store.labels(before["L1"].analysis_id).copy()
+    labels[labels == 2] = 0  # the clinician erases the slough of every lesion
+    store.correct(result.visit_id, labels, by="RN Okafor")
+    after = {r.lesion: r for r in store.series("CUA-010")}
+    assert after["L1"].corrected and after["L1"].corrected_by == "RN Okafor"
+    assert after["L1"].wound_area_cm2 < before["L1"].wound_area_cm2
+    assert _count(store, db.Analysis.__table__) == 2  # the automatic one is kept
+    assert store.photo_bytes(result.photo_sha256) == store.photo_bytes(before["L1"].photo_sha256)
+    with pytest.raises(StoreError, match="who made it"):
+        store.correct(result.visit_id, labels, by=" ")
+    store.close()
+
+
+def test_timeline_and_export_round_trip(url, photos):
+    store = Store(url)
+    for path, _ in photos:
+        store.import_photo(path.read_bytes(), name=path.name, patient="CUA-011")
+    events = [
+        TreatmentEvent(kind="debridement", start_on=date(2026, 3, 2)),
+        TreatmentEvent(
+            kind="hyperbaric_oxygen",
+            start_on=date(2026, 3, 16),
+            end_on=date(2026, 6, 22),
+            sessions=36,
+            frequency="5 per week",
+        ),
+    ]
+    assert store.add_treatments("CUA-011", events) == 2
+    assert store.add_treatments("CUA-011", events) == 0  # importing twice adds nothing
+    assert store.treatments("CUA-011") == events
+    text = store.export_csv("CUA-011")
+    lines = text.strip().splitlines()
+    header = lines[0].split(",")
+    for column in (
+        "patient",
+        "lesion",
+        "taken_at",
+        "wound_area_cm2",
+        "eschar_area_cm2",
+        "slough_area_cm2",
+        "granulation_area_cm2",
+        "erythema_area_cm2",
+        "corrected",
+    ):
+        assert column in header
+    assert len(lines) == 1 + 6  # two lesions, three visits
+    rows = store.series("CUA-011")
+    first = dict(zip(header, lines[1].split(","), strict=True))
+    assert float(first["wound_area_cm2"]) == rows[0].wound_area_cm2  # exact text of the float
+    store.close()
+
+
+def test_backup_is_a_complete_copy_and_never_overwrites(url, photos, tmp_path):
+    store = Store(url)
+    store.import_photo(photos[0][0].read_bytes(), name="a.jpg", patient="CUA-012")
+    out = store.backup(tmp_path / "backup.db")
+    copy = Store(f"sqlite:///{out}")
+    assert copy.series("CUA-012") == store.series("CUA-012")
+    with pytest.raises(StoreError, match="exists already"):
+        store.backup(out)
+    store.close()
+    copy.close()
+
+
+def test_migrations_match_the_models(url):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    store = Store(url)
+    with store.engine.connect() as c:
+        diff = compare_metadata(MigrationContext.configure(c), db.Base.metadata)
+    assert diff == []
+    Store(url).close()  # opening again is a no-op
+    store.close()
+
+
+def test_unknown_patient_and_bad_url_are_explained(tmp_path):
+    store = Store(f"sqlite:///{tmp_path / 'w.db'}")
+    with pytest.raises(StoreError, match="not in the database"):
+        store.series("NOBODY")
+    with pytest.raises(StoreError, match="cannot open the database"):
+        Store("postgresql+psycopg://nobody:pw@127.0.0.1:1/none")
+
+
+def _import_worker(url: str, paths: list[str], patient: str) -> None:
+    store = Store(url)
+    for p in paths:
+        store.import_photo(Path(p).read_bytes(), name=Path(p).name, patient=patient)
+    store.close()
+
+
+def test_two_processes_importing_at_once_lose_nothing(url, photos):
+    Store(url).close()  # migrate first, as the app or CLI would on start
+    paths = [str(p) for p, _ in photos]
+    ctx = multiprocessing.get_context("spawn")
+    # Both import every photo for the same patient, in opposite orders: each photo once.
+    workers = [
+        ctx.Process(target=_import_worker, args=(url, paths, "CUA-013")),
+        ctx.Process(target=_import_worker, args=(url, paths[::-1], "CUA-013")),
+    ]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(120)
+        assert w.exitcode == 0
+    store = Store(url)
+    assert len(store.visits("CUA-013")) == 3
+    assert _count(store, db.Photo.__table__) == 3
+    assert sorted({r.lesion for r in store.series("CUA-013")}) == ["L1", "L2"]
+    store.close()
+
+
+def test_stored_calibration_rebuilds(url, photos):
+    store = Store(url)
+    store.import_photo(photos[0][0].read_bytes(), name="a.jpg", patient="CUA-014")
+    with store.engine.connect() as c:
+        record = c.scalar(sa.select(db.Analysis.record))
+    cal = calibration_from_record(record)
+    assert cal.method == "aruco" and len(cal.homography) == 3
+    store.close()

@@ -1,0 +1,818 @@
+"""The longitudinal record: the only module that reads and writes the database.
+
+Owns what is stored and how: photos once (content-addressed by the sha256 of the stored bytes,
+GPS and other location tags removed first), one visit per photo of a patient, every analysis
+with its full provenance and label map (a person's correction is a new analysis beside the
+automatic one, never an overwrite), lesion identities across visits, and the treatment timeline.
+Every write is one transaction; the slow image work is done before it opens, so a crash or a
+refused photo leaves the database as it was. Nothing here deletes or rewrites a stored photo.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io as _io
+import logging
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from . import db
+from .calibration import DEFAULT_MARKER_MM
+from .db import (
+    Analysis as AnalysisRow,
+)
+from .db import (
+    Lesion,
+    LesionMeasurementRow,
+    Patient,
+    Photo,
+    TreatmentEventRow,
+    Visit,
+)
+from .errors import WoundtrackError
+from .io import decode_labels_png, encode_labels_png, read_photo, strip_location
+from .measure import measure
+from .models import Calibration, LesionMeasurement, to_jsonable
+from .pipeline import Analysis, analyze_image
+from .segmentation import Segmenter
+from .timeline import TreatmentEvent
+from .tracking import LesionPosition, match_lesions, positions_of, register
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_WRITE_ATTEMPTS = 5
+
+
+class StoreError(WoundtrackError):
+    """A request the record cannot honour (unknown patient, a bad patient code, ...)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ImportResult:
+    """What happened to one photo: ``imported``, or ``duplicate`` (stored for the patient)."""
+
+    file: str
+    status: str
+    visit_id: int
+    photo_sha256: str
+    lesion_labels: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SeriesRow:
+    """One lesion at one visit, from the visit's current analysis (corrected if a person did)."""
+
+    patient: str
+    lesion: str
+    body_site: str
+    visit_id: int
+    analysis_id: int
+    taken_at: str | None
+    taken_on: date | None
+    photo_sha256: str
+    file_name: str
+    calibrated: bool
+    wound_area_cm2: float | None
+    eschar_area_cm2: float | None
+    slough_area_cm2: float | None
+    granulation_area_cm2: float | None
+    erythema_area_cm2: float | None
+    perimeter_cm: float | None
+    length_cm: float | None
+    width_cm: float | None
+    eschar_pct: float
+    slough_pct: float
+    granulation_pct: float
+    corrected: bool
+    corrected_by: str | None
+    segmenter: str
+    model_version: str
+    woundtrack_version: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+#: Columns of ``export_csv`` (the README documents them).
+EXPORT_COLUMNS = (
+    "patient",
+    "lesion",
+    "body_site",
+    "taken_at",
+    "wound_area_cm2",
+    "eschar_area_cm2",
+    "slough_area_cm2",
+    "granulation_area_cm2",
+    "erythema_area_cm2",
+    "perimeter_cm",
+    "length_cm",
+    "width_cm",
+    "eschar_pct",
+    "slough_pct",
+    "granulation_pct",
+    "calibrated",
+    "corrected",
+    "corrected_by",
+    "photo_sha256",
+    "file_name",
+    "visit_id",
+    "analysis_id",
+    "segmenter",
+    "model_version",
+    "woundtrack_version",
+)
+
+
+def check_patient_code(code: str) -> str:
+    """A pseudonymous patient code: 1-64 letters, digits, dot, dash or underscore.
+
+    Raises
+    ------
+    StoreError
+        If ``code`` has spaces or other characters (a name would): use a study code instead.
+    """
+    code = code.strip()
+    if not _CODE.match(code):
+        raise StoreError(
+            f"patient code {code!r} is not a pseudonymous code; use 1-64 letters, digits, '.', '-' "
+            "or '_' (e.g. CUA-007), never a name or a birth date"
+        )
+    return code
+
+
+class Store:
+    """A woundtrack database (SQLite file by default, PostgreSQL given its URL).
+
+    Opening applies pending schema migrations. Use one ``Store`` per process.
+
+    Examples
+    --------
+    >>> store = Store("sqlite:///wounds.db")  # doctest: +SKIP
+    >>> data = Path("IMG_0412.jpg").read_bytes()  # doctest: +SKIP
+    >>> store.import_photo(data, name="IMG_0412.jpg", patient="CUA-007")  # doctest: +SKIP
+    """
+
+    def __init__(self, url: str | None = None) -> None:
+        self.url = url or db.default_db_url()
+        try:
+            self.engine = db.make_engine(self.url)
+            db.migrate(self.engine)
+        except (OperationalError, sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
+            raise StoreError(
+                f"cannot open the database {_safe_url(self.url)}: {exc.__class__.__name__}: "
+                f"{str(exc).splitlines()[0]}; check the URL (e.g. sqlite:///path/to/file.db or "
+                "postgresql+psycopg://user:password@host/dbname) and that the server is running"
+            ) from None
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ------------------------------------------------------------------ writing
+    def _write(self, work: Callable[[Session], T]) -> T:
+        """Run ``work`` in one transaction, retrying when another process won a race."""
+        for attempt in range(_WRITE_ATTEMPTS):
+            try:
+                with self._sessions.begin() as session:
+                    return work(session)
+            except IntegrityError:
+                if attempt == _WRITE_ATTEMPTS - 1:
+                    raise
+                log.debug("write raced with another process; retrying (%d)", attempt + 1)
+        raise AssertionError("unreachable")
+
+    def import_photo(
+        self,
+        data: bytes,
+        *,
+        name: str,
+        patient: str,
+        lesion: str | None = None,
+        body_site: str = "",
+        marker_mm: float = DEFAULT_MARKER_MM,
+        taken_at: datetime | None = None,
+        segmenter: Segmenter | None = None,
+    ) -> ImportResult:
+        """Store one photo for a patient, analyse it and file its lesions.
+
+        The photo's location tags are removed before anything is stored; a photo already stored
+        for this patient is reported as ``duplicate`` and nothing is written. ``lesion`` names the
+        lesion of a single-lesion photo (created if new); otherwise lesions are matched to the
+        patient's known ones by their constellation on the skin plane (see ``tracking``), new ones
+        get the next free label (L1, L2, ...). ``taken_at`` overrides a missing or wrong EXIF date.
+
+        Raises
+        ------
+        woundtrack.errors.WoundtrackError
+            The photo cannot be read or the patient code is not pseudonymous; nothing is stored.
+        """
+        code = check_patient_code(patient)
+        clean = strip_location(data, name=name)
+        sha = hashlib.sha256(clean).hexdigest()
+        existing = self._existing_visit(code, sha)
+        if existing is not None:
+            return ImportResult(
+                file=name,
+                status="duplicate",
+                visit_id=existing,
+                photo_sha256=sha,
+                warnings=("already stored for this patient; not imported again",),
+            )
+        image, info = read_photo(clean, name=name)
+        analysis = analyze_image(image, info, marker_mm=marker_mm, segmenter=segmenter)
+        when = (
+            taken_at.isoformat()
+            if taken_at
+            else (info.taken_at.isoformat() if info.taken_at else None)
+        )
+        taken_on = (taken_at or info.taken_at).date() if (taken_at or info.taken_at) else None
+        source = "entered" if taken_at else ("exif" if info.taken_at else "unknown")
+        positions = positions_of(analysis.lesions, analysis.calibration)
+        reference = self._registration_to_latest(code, image, analysis)
+        labels_png = encode_labels_png(analysis.labels)
+        original_sha = hashlib.sha256(data).hexdigest()
+
+        def work(session: Session) -> ImportResult:
+            person = _get_or_create_patient(session, code)
+            visit_id = session.scalar(
+                sa.select(Visit.id).where(Visit.patient_id == person.id, Visit.photo_sha256 == sha)
+            )
+            if visit_id is not None:
+                return ImportResult(
+                    file=name, status="duplicate", visit_id=visit_id, photo_sha256=sha
+                )
+            if session.get(Photo, sha) is None:
+                session.add(
+                    Photo(
+                        sha256=sha,
+                        original_sha256=original_sha,
+                        data=clean,
+                        format=info.format,
+                        width_px=info.width_px,
+                        height_px=info.height_px,
+                        size_bytes=len(clean),
+                    )
+                )
+                session.flush()
+            visit = Visit(
+                patient_id=person.id,
+                photo_sha256=sha,
+                file_name=name,
+                taken_at=when,
+                taken_on=taken_on,
+                taken_at_source=source,
+            )
+            session.add(visit)
+            session.flush()
+            row = _analysis_row(visit.id, analysis, labels_png, kind="automatic")
+            session.add(row)
+            session.flush()
+            lesion_ids = _assign_lesions(
+                session, person.id, positions, lesion, body_site, taken_on, reference
+            )
+            for m, pos in zip(analysis.lesions, positions, strict=True):
+                session.add(_measurement_row(row.id, lesion_ids[pos.key][0], m, pos))
+            labels = tuple(lesion_ids[p.key][1] for p in positions)
+            return ImportResult(
+                file=name,
+                status="imported",
+                visit_id=visit.id,
+                photo_sha256=sha,
+                lesion_labels=labels,
+                warnings=analysis.warnings,
+            )
+
+        return self._write(work)
+
+    def correct(self, visit_id: int, labels: np.ndarray, *, by: str) -> int:
+        """Store a person's corrected label map for a visit as a new analysis; returns its id.
+
+        The figures are measured again with the visit's own calibration; the automatic analysis
+        is kept. Lesions keep the identities of the automatic analysis where their centres match.
+        """
+        if not by.strip():
+            raise StoreError("a correction needs the name or initials of the person who made it")
+        with self._sessions() as session:
+            auto = session.scalars(
+                sa.select(AnalysisRow)
+                .where(AnalysisRow.visit_id == visit_id)
+                .order_by(AnalysisRow.id.desc())
+            ).first()
+            if auto is None:
+                raise StoreError(f"visit {visit_id} is not in the database")
+            visit = session.get(Visit, visit_id)
+            calibration = calibration_from_record(auto.record)
+        lesions, totals = measure(labels, calibration)
+        record = dict(auto.record)
+        record.update(_totals_fields(totals))
+        record["lesions"] = [to_jsonable(m) for m in lesions]
+        record["provenance"] = {
+            **record.get("provenance", {}),
+            "corrected": True,
+            "corrected_by": by,
+        }
+        positions = positions_of(lesions, calibration)
+        labels_png = encode_labels_png(labels)
+
+        def work(session: Session) -> int:
+            row = AnalysisRow(
+                visit_id=visit_id,
+                kind="corrected",
+                corrected_by=by.strip(),
+                segmenter=auto.segmenter,
+                model_version=auto.model_version,
+                woundtrack_version=auto.woundtrack_version,
+                calibration_method=auto.calibration_method,
+                calibration_quality=auto.calibration_quality,
+                marker_mm=auto.marker_mm,
+                record=record,
+                labels_png=labels_png,
+            )
+            session.add(row)
+            session.flush()
+            ids = _assign_lesions(session, visit.patient_id, positions, None, "", visit.taken_on)
+            for m, pos in zip(lesions, positions, strict=True):
+                session.add(_measurement_row(row.id, ids[pos.key][0], m, pos))
+            return row.id
+
+        return self._write(work)
+
+    def add_treatments(self, patient: str, events: Iterable[TreatmentEvent]) -> int:
+        """Add treatment events to a patient's timeline; events already there are skipped.
+
+        Returns the number of events added.
+        """
+        code = check_patient_code(patient)
+        events = list(events)
+
+        def work(session: Session) -> int:
+            person = _get_or_create_patient(session, code)
+            have = {_event_key(e) for e in _events(session, person.id)}
+            added = 0
+            for e in events:
+                if _event_key(e) in have:
+                    continue
+                session.add(
+                    TreatmentEventRow(
+                        patient_id=person.id,
+                        kind=e.kind,
+                        start_on=e.start_on,
+                        end_on=e.end_on,
+                        dose=e.dose,
+                        frequency=e.frequency,
+                        sessions=e.sessions,
+                        notes=e.notes,
+                    )
+                )
+                have.add(_event_key(e))
+                added += 1
+            return added
+
+        return self._write(work)
+
+    def replace_treatments(self, patient: str, events: Iterable[TreatmentEvent]) -> None:
+        """Make ``events`` the patient's whole timeline (the app's table editor saves this way)."""
+        code = check_patient_code(patient)
+        events = list(events)
+
+        def work(session: Session) -> None:
+            person = _get_or_create_patient(session, code)
+            session.execute(
+                sa.delete(TreatmentEventRow).where(TreatmentEventRow.patient_id == person.id)
+            )
+            for e in events:
+                session.add(
+                    TreatmentEventRow(
+                        patient_id=person.id,
+                        kind=e.kind,
+                        start_on=e.start_on,
+                        end_on=e.end_on,
+                        dose=e.dose,
+                        frequency=e.frequency,
+                        sessions=e.sessions,
+                        notes=e.notes,
+                    )
+                )
+
+        self._write(work)
+
+    # ------------------------------------------------------------------ reading
+    def patients(self) -> list[str]:
+        with self._sessions() as session:
+            return list(session.scalars(sa.select(Patient.code).order_by(Patient.code)))
+
+    def treatments(self, patient: str) -> list[TreatmentEvent]:
+        with self._sessions() as session:
+            person = _patient(session, patient)
+            return _events(session, person.id)
+
+    def series(self, patient: str) -> list[SeriesRow]:
+        """Every lesion at every visit of a patient, oldest first, from each visit's current
+        analysis (the newest correction if any, else the automatic one)."""
+        with self._sessions() as session:
+            person = _patient(session, patient)
+            current = (
+                sa.select(AnalysisRow.visit_id, sa.func.max(AnalysisRow.id).label("analysis_id"))
+                .join(Visit, Visit.id == AnalysisRow.visit_id)
+                .where(Visit.patient_id == person.id)
+                .group_by(AnalysisRow.visit_id)
+                .subquery()
+            )
+            rows = session.execute(
+                sa.select(LesionMeasurementRow, Lesion, Visit, AnalysisRow)
+                .join(current, current.c.analysis_id == LesionMeasurementRow.analysis_id)
+                .join(AnalysisRow, AnalysisRow.id == LesionMeasurementRow.analysis_id)
+                .join(Visit, Visit.id == AnalysisRow.visit_id)
+                .join(Lesion, Lesion.id == LesionMeasurementRow.lesion_id)
+                .order_by(Visit.taken_on, Visit.id, Lesion.label)
+            ).all()
+            return [_series_row(person.code, m, les, v, a) for m, les, v, a in rows]
+
+    def visits(self, patient: str) -> list[dict[str, Any]]:
+        """Visits of a patient (id, taken_at, file, photo hash), oldest first."""
+        with self._sessions() as session:
+            person = _patient(session, patient)
+            rows = session.scalars(
+                sa.select(Visit)
+                .where(Visit.patient_id == person.id)
+                .order_by(Visit.taken_on, Visit.id)
+            )
+            return [
+                {
+                    "visit_id": v.id,
+                    "taken_at": v.taken_at,
+                    "taken_on": v.taken_on,
+                    "file_name": v.file_name,
+                    "photo_sha256": v.photo_sha256,
+                }
+                for v in rows
+            ]
+
+    def photo_bytes(self, sha256: str) -> bytes:
+        with self._sessions() as session:
+            photo = session.get(Photo, sha256)
+            if photo is None:
+                raise StoreError(f"no stored photo has sha256 {sha256}")
+            return photo.data
+
+    def labels(self, analysis_id: int) -> np.ndarray:
+        with self._sessions() as session:
+            row = session.get(AnalysisRow, analysis_id)
+            if row is None:
+                raise StoreError(f"analysis {analysis_id} is not in the database")
+            return decode_labels_png(row.labels_png)
+
+    def export_csv(self, patient: str) -> str:
+        """One row per lesion per visit (see ``EXPORT_COLUMNS``), oldest first."""
+        out = _io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(EXPORT_COLUMNS)
+        for r in self.series(patient):
+            writer.writerow(
+                [_csv_value(getattr(r, c) if c != "patient" else r.patient) for c in EXPORT_COLUMNS]
+            )
+        return out.getvalue()
+
+    def backup(self, destination: str | Path) -> Path:
+        """Write a consistent copy of the whole database to a new SQLite file.
+
+        All rows are read in one transaction (a snapshot), whatever the source database, so a
+        backup taken while others import is still consistent.
+
+        Raises
+        ------
+        StoreError
+            If ``destination`` exists already (a backup never overwrites anything).
+        """
+        path = Path(destination)
+        if path.exists():
+            raise StoreError(f"{path} exists already; give a new file name for the backup")
+        target = db.make_engine(f"sqlite:///{path}")
+        db.migrate(target)
+        tables = [t for t in db.Base.metadata.sorted_tables]
+        snapshot = self.engine
+        if self.engine.dialect.name == "postgresql":
+            snapshot = self.engine.execution_options(isolation_level="REPEATABLE READ")
+        with snapshot.connect() as source:
+            with source.begin(), target.begin() as sink:
+                for table in tables:
+                    rows = [dict(r._mapping) for r in source.execute(sa.select(table))]
+                    if rows:
+                        sink.execute(table.insert(), rows)
+        target.dispose()
+        return path
+
+    def _registration_to_latest(
+        self, code: str, image: np.ndarray, analysis: Analysis
+    ) -> tuple[int, np.ndarray] | None:
+        """Register the new photo onto the patient's latest photo with lesions (by image
+        features on the rectified skin plane); None when either is uncalibrated or there is none.
+
+        Two lesions fit a rigid motion either way round (a half turn swaps them), so their
+        constellation alone cannot tell them apart; the skin around them can.
+        """
+        if not analysis.calibration.calibrated or len(analysis.lesions) < 2:
+            return None
+        with self._sessions() as session:
+            person = session.scalar(sa.select(Patient).where(Patient.code == code))
+            if person is None:
+                return None
+            latest_id, _ = _latest_positions(session, person.id)
+            if latest_id is None:
+                return None
+            row = session.get(AnalysisRow, latest_id)
+            photo = session.get(Photo, session.get(Visit, row.visit_id).photo_sha256)
+            calibration = calibration_from_record(row.record)
+            if not calibration.calibrated:
+                return None
+            baseline, _ = read_photo(photo.data, name="stored")
+            baseline_labels = decode_labels_png(row.labels_png)
+        try:
+            reg = register(
+                baseline,
+                calibration,
+                image,
+                analysis.calibration,
+                baseline_labels=baseline_labels,
+                follow_labels=analysis.labels,
+            )
+        except WoundtrackError as exc:
+            log.debug("registration onto the latest photo failed: %s", exc)
+            return None
+        if reg.method != "features":
+            return None
+        return latest_id, np.asarray(reg.follow_to_baseline_plane, dtype=np.float64)
+
+    def _existing_visit(self, code: str, sha: str) -> int | None:
+        with self._sessions() as session:
+            return session.scalar(
+                sa.select(Visit.id)
+                .join(Patient, Patient.id == Visit.patient_id)
+                .where(Patient.code == code, Visit.photo_sha256 == sha)
+            )
+
+
+# ---------------------------------------------------------------------- helpers
+def _safe_url(url: str) -> str:
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return repr(url)
+
+
+def _patient(session: Session, code: str) -> Patient:
+    person = session.scalar(sa.select(Patient).where(Patient.code == code.strip()))
+    if person is None:
+        raise StoreError(f"patient {code!r} is not in the database; import a photo for them first")
+    return person
+
+
+def _get_or_create_patient(session: Session, code: str) -> Patient:
+    person = session.scalar(sa.select(Patient).where(Patient.code == code))
+    if person is None:
+        person = Patient(code=code)
+        session.add(person)
+        session.flush()
+    return person
+
+
+def _events(session: Session, patient_id: int) -> list[TreatmentEvent]:
+    rows = session.scalars(
+        sa.select(TreatmentEventRow)
+        .where(TreatmentEventRow.patient_id == patient_id)
+        .order_by(TreatmentEventRow.start_on, TreatmentEventRow.kind, TreatmentEventRow.id)
+    )
+    return [
+        TreatmentEvent(
+            kind=r.kind,
+            start_on=r.start_on,
+            end_on=r.end_on,
+            dose=r.dose,
+            frequency=r.frequency,
+            sessions=r.sessions,
+            notes=r.notes,
+        )
+        for r in rows
+    ]
+
+
+def _event_key(e: TreatmentEvent) -> tuple:
+    return (e.kind, e.start_on, e.end_on, e.dose, e.frequency, e.sessions, e.notes)
+
+
+def _assign_lesions(
+    session: Session,
+    patient_id: int,
+    positions: Sequence[LesionPosition],
+    lesion: str | None,
+    body_site: str,
+    taken_on: date | None,
+    reference: tuple[int, np.ndarray] | None = None,
+) -> dict[str, tuple[int, str]]:
+    """Lesion id and label for each new position: the named lesion, a match, or a new label.
+
+    ``reference`` is ``(analysis id, new plane -> that analysis's plane)`` from registering the
+    photo onto the latest one by image features; it is used when that analysis is still the
+    latest (another process may have imported a newer photo meanwhile).
+    """
+    latest_id, known = _latest_positions(session, patient_id)
+    new_to_known = reference[1] if reference is not None and reference[0] == latest_id else None
+    ids: dict[str, tuple[int, str]] = {}
+    remaining = list(positions)
+    if lesion and remaining:
+        # The largest wound of the photo is the named lesion.
+        row = _get_or_create_lesion(session, patient_id, lesion.strip(), body_site, taken_on)
+        ids[remaining[0].key] = (row.id, row.label)
+        known = [k for k in known if k.key != row.label]
+        remaining = remaining[1:]
+    matches = {}
+    if known and remaining:
+        matches = match_lesions(known, remaining, new_to_known=new_to_known)
+    for pos in remaining:
+        label = matches.get(pos.key)
+        if label is None:
+            label = _next_label(session, patient_id)
+        row = _get_or_create_lesion(
+            session, patient_id, label, body_site if not lesion else "", taken_on
+        )
+        ids[pos.key] = (row.id, row.label)
+    return ids
+
+
+def _latest_positions(session: Session, patient_id: int) -> tuple[int | None, list[LesionPosition]]:
+    """The lesions of the patient's most recent visit that has any, at their positions there.
+
+    Positions on the skin plane are only comparable within one photo (the sticker moves between
+    dressing changes), so the constellation to match against is that of a single visit.
+    """
+    latest_analysis = session.scalar(
+        sa.select(LesionMeasurementRow.analysis_id)
+        .join(AnalysisRow, AnalysisRow.id == LesionMeasurementRow.analysis_id)
+        .join(Visit, Visit.id == AnalysisRow.visit_id)
+        .where(Visit.patient_id == patient_id)
+        .order_by(Visit.taken_on.desc().nulls_last(), Visit.id.desc(), AnalysisRow.id.desc())
+        .limit(1)
+    )
+    if latest_analysis is None:
+        return None, []
+    rows = session.execute(
+        sa.select(LesionMeasurementRow, Lesion.label)
+        .join(Lesion, Lesion.id == LesionMeasurementRow.lesion_id)
+        .where(LesionMeasurementRow.analysis_id == latest_analysis)
+    ).all()
+    out = []
+    for m, label in rows:
+        centre_mm = None if m.centre_x_mm is None else (m.centre_x_mm, m.centre_y_mm)
+        out.append(
+            LesionPosition(
+                key=label,
+                centre_mm=centre_mm,
+                centre_px=(m.centre_x_px, m.centre_y_px),
+                area_cm2=m.wound_area_cm2,
+                area_px=m.wound_area_px,
+            )
+        )
+    return latest_analysis, out
+
+
+def _get_or_create_lesion(
+    session: Session, patient_id: int, label: str, body_site: str, taken_on: date | None
+) -> Lesion:
+    row = session.scalar(
+        sa.select(Lesion).where(Lesion.patient_id == patient_id, Lesion.label == label)
+    )
+    if row is None:
+        row = Lesion(
+            patient_id=patient_id, label=label, body_site=body_site, first_seen_on=taken_on
+        )
+        session.add(row)
+        session.flush()
+    elif taken_on and (row.first_seen_on is None or taken_on < row.first_seen_on):
+        row.first_seen_on = taken_on
+    return row
+
+
+def _next_label(session: Session, patient_id: int) -> str:
+    labels = session.scalars(sa.select(Lesion.label).where(Lesion.patient_id == patient_id))
+    used = {int(m.group(1)) for lab in labels if (m := re.fullmatch(r"L(\d+)", lab))}
+    n = 1
+    while n in used:
+        n += 1
+    return f"L{n}"
+
+
+def _analysis_row(
+    visit_id: int, analysis: Analysis, labels_png: bytes, *, kind: str
+) -> AnalysisRow:
+    p = analysis.provenance
+    return AnalysisRow(
+        visit_id=visit_id,
+        kind=kind,
+        segmenter=p.segmenter,
+        model_version=p.model_version,
+        woundtrack_version=p.woundtrack_version,
+        calibration_method=p.calibration_method,
+        calibration_quality=p.calibration_quality,
+        marker_mm=analysis.calibration.marker_mm,
+        record=analysis.to_record(),
+        labels_png=labels_png,
+    )
+
+
+def _measurement_row(
+    analysis_id: int, lesion_id: int, m: LesionMeasurement, pos: LesionPosition
+) -> LesionMeasurementRow:
+    return LesionMeasurementRow(
+        analysis_id=analysis_id,
+        lesion_id=lesion_id,
+        lesion_index=m.index,
+        wound_area_cm2=m.wound_area_cm2,
+        granulation_area_cm2=m.granulation_area_cm2,
+        slough_area_cm2=m.slough_area_cm2,
+        eschar_area_cm2=m.eschar_area_cm2,
+        erythema_area_cm2=m.erythema_area_cm2,
+        wound_area_px=m.wound_area_px,
+        perimeter_cm=m.perimeter_cm,
+        length_cm=m.length_cm,
+        width_cm=m.width_cm,
+        granulation_pct=m.granulation_pct,
+        slough_pct=m.slough_pct,
+        eschar_pct=m.eschar_pct,
+        centre_x_px=m.centroid_px[0],
+        centre_y_px=m.centroid_px[1],
+        centre_x_mm=pos.centre_mm[0] if pos.centre_mm else None,
+        centre_y_mm=pos.centre_mm[1] if pos.centre_mm else None,
+    )
+
+
+def _totals_fields(totals) -> dict[str, Any]:
+    out = {}
+    for t in ("wound", "granulation", "slough", "eschar", "erythema"):
+        out[f"{t}_area_cm2"] = getattr(totals, f"{t}_area_cm2")
+        out[f"{t}_area_px"] = getattr(totals, f"{t}_area_px")
+    return out
+
+
+def calibration_from_record(record: dict[str, Any]) -> Calibration:
+    """Rebuild the ``Calibration`` stored in an analysis record (``Analysis.to_record``)."""
+    fields = dict(record.get("calibration") or {})
+    fields["method"] = record.get("calibration_method", "none")
+
+    def tup(v):
+        return tuple(tup(x) for x in v) if isinstance(v, list) else v
+
+    return Calibration(**{k: tup(v) for k, v in fields.items()})
+
+
+def _series_row(
+    code: str, m: LesionMeasurementRow, les: Lesion, v: Visit, a: AnalysisRow
+) -> SeriesRow:
+    return SeriesRow(
+        patient=code,
+        lesion=les.label,
+        body_site=les.body_site,
+        visit_id=v.id,
+        analysis_id=a.id,
+        taken_at=v.taken_at,
+        taken_on=v.taken_on,
+        photo_sha256=v.photo_sha256,
+        file_name=v.file_name,
+        calibrated=a.calibration_method != "none",
+        wound_area_cm2=m.wound_area_cm2,
+        eschar_area_cm2=m.eschar_area_cm2,
+        slough_area_cm2=m.slough_area_cm2,
+        granulation_area_cm2=m.granulation_area_cm2,
+        erythema_area_cm2=m.erythema_area_cm2,
+        perimeter_cm=m.perimeter_cm,
+        length_cm=m.length_cm,
+        width_cm=m.width_cm,
+        eschar_pct=m.eschar_pct,
+        slough_pct=m.slough_pct,
+        granulation_pct=m.granulation_pct,
+        corrected=a.kind == "corrected",
+        corrected_by=a.corrected_by,
+        segmenter=a.segmenter,
+        model_version=a.model_version,
+        woundtrack_version=a.woundtrack_version,
+    )
+
+
+def _csv_value(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)  # shortest text that reads back as the same float
+    return str(value)
