@@ -279,3 +279,28 @@ def test_stored_calibration_rebuilds(url, photos):
     cal = calibration_from_record(record)
     assert cal.method == "aruco" and len(cal.homography) == 3
     store.close()
+
+
+def test_a_person_can_override_a_lesion_match(url, photos):
+    store = Store(url)
+    for path, _ in photos[:2]:
+        store.import_photo(path.read_bytes(), name=path.name, patient="CUA-015")
+    rows = store.series("CUA-015")
+    last_visit = max(r.visit_id for r in rows)
+    l1 = next(r for r in rows if r.visit_id == last_visit and r.lesion == "L1")
+    l2 = next(r for r in rows if r.visit_id == last_visit and r.lesion == "L2")
+    store.assign_lesion(l1.analysis_id, l1.lesion_index, "L7", by="Dr Mbeki")
+    after = {(r.visit_id, r.lesion): r for r in store.series("CUA-015")}
+    assert (last_visit, "L7") in after and (last_visit, "L1") not in after
+    assert after[(last_visit, "L7")].wound_area_cm2 == l1.wound_area_cm2  # figures unchanged
+    with store.engine.connect() as c:
+        record = c.scalar(sa.select(db.Analysis.record).where(db.Analysis.id == l1.analysis_id))
+    assert (
+        record["lesion_overrides"][0]["from"] == "L1"
+        and record["lesion_overrides"][0]["by"] == "Dr Mbeki"
+    )
+    with pytest.raises(StoreError, match="already lesion"):
+        store.assign_lesion(l2.analysis_id, l2.lesion_index, "L7", by="Dr Mbeki")
+    with pytest.raises(StoreError, match="has no lesion"):
+        store.assign_lesion(l2.analysis_id, 99, "L3", by="Dr Mbeki")
+    store.close()

@@ -77,6 +77,7 @@ class SeriesRow:
 
     patient: str
     lesion: str
+    lesion_index: int
     body_site: str
     visit_id: int
     analysis_id: int
@@ -347,6 +348,55 @@ class Store:
             return row.id
 
         return self._write(work)
+
+    def assign_lesion(self, analysis_id: int, lesion_index: int, label: str, *, by: str) -> None:
+        """Override a lesion match: file lesion ``lesion_index`` of an analysis under ``label``.
+
+        The label may be a known lesion of the patient or a new one. The figures are unchanged;
+        the override (who, when, from which label) is recorded in the analysis record's
+        ``lesion_overrides``.
+        """
+        label = label.strip()
+        if not label or not by.strip():
+            raise StoreError("a lesion override needs the new label and who made it")
+
+        def work(session: Session) -> None:
+            row = session.scalar(
+                sa.select(LesionMeasurementRow).where(
+                    LesionMeasurementRow.analysis_id == analysis_id,
+                    LesionMeasurementRow.lesion_index == lesion_index,
+                )
+            )
+            if row is None:
+                raise StoreError(f"analysis {analysis_id} has no lesion {lesion_index}")
+            analysis = session.get(AnalysisRow, analysis_id)
+            visit = session.get(Visit, analysis.visit_id)
+            before = session.get(Lesion, row.lesion_id).label
+            target = _get_or_create_lesion(session, visit.patient_id, label, "", visit.taken_on)
+            taken = session.scalar(
+                sa.select(LesionMeasurementRow.lesion_index).where(
+                    LesionMeasurementRow.analysis_id == analysis_id,
+                    LesionMeasurementRow.lesion_id == target.id,
+                )
+            )
+            if taken is not None and taken != lesion_index:
+                raise StoreError(
+                    f"{label} is already lesion {taken} of this photo; move that one first"
+                )
+            row.lesion_id = target.id
+            overrides = list(analysis.record.get("lesion_overrides", []))
+            overrides.append(
+                {
+                    "lesion_index": lesion_index,
+                    "from": before,
+                    "to": label,
+                    "by": by.strip(),
+                    "at": db.utcnow().isoformat(),
+                }
+            )
+            analysis.record = {**analysis.record, "lesion_overrides": overrides}
+
+        self._write(work)
 
     def add_treatments(self, patient: str, events: Iterable[TreatmentEvent]) -> int:
         """Add treatment events to a patient's timeline; events already there are skipped.
@@ -781,6 +831,7 @@ def _series_row(
     return SeriesRow(
         patient=code,
         lesion=les.label,
+        lesion_index=m.lesion_index,
         body_site=les.body_site,
         visit_id=v.id,
         analysis_id=a.id,
