@@ -7,11 +7,11 @@ starts one); without it these tests are skipped locally and fail in CI (CI=true)
 from __future__ import annotations
 
 import io
-import multiprocessing
 import os
+import subprocess
+import sys
 import uuid
 from datetime import date, datetime, timedelta, timezone
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -243,27 +243,28 @@ def test_unknown_patient_and_bad_url_are_explained(tmp_path):
         Store("postgresql+psycopg://nobody:pw@127.0.0.1:1/none")
 
 
-def _import_worker(url: str, paths: list[str], patient: str) -> None:
-    store = Store(url)
-    for p in paths:
-        store.import_photo(Path(p).read_bytes(), name=Path(p).name, patient=patient)
-    store.close()
-
-
 def test_two_processes_importing_at_once_lose_nothing(url, photos):
     Store(url).close()  # migrate first, as the app or CLI would on start
     paths = [str(p) for p, _ in photos]
-    ctx = multiprocessing.get_context("spawn")
-    # Both import every photo for the same patient, in opposite orders: each photo once.
+    # Two real processes (the CLI) import every photo for the same patient, in opposite orders:
+    # each photo is stored once, and every lesion keeps one identity.
+    command = [
+        sys.executable,
+        "-m",
+        "woundtrack.cli",
+        "--db",
+        url,
+        "import",
+        "--patient",
+        "CUA-013",
+    ]
     workers = [
-        ctx.Process(target=_import_worker, args=(url, paths, "CUA-013")),
-        ctx.Process(target=_import_worker, args=(url, paths[::-1], "CUA-013")),
+        subprocess.Popen([*command, *order], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for order in (paths, paths[::-1])
     ]
     for w in workers:
-        w.start()
-    for w in workers:
-        w.join(120)
-        assert w.exitcode == 0
+        out, err = w.communicate(timeout=300)
+        assert w.returncode == 0, err.decode()
     store = Store(url)
     assert len(store.visits("CUA-013")) == 3
     assert _count(store, db.Photo.__table__) == 3
