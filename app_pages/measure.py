@@ -1,7 +1,6 @@
-"""woundtrack's Streamlit front end: measure a wound photo and see the outline and the numbers.
+"""App page: measure one photo (nothing stored) and see the outline and the numbers.
 
 UI only; everything it shows is computed by the library (``woundtrack.pipeline``).
-Run: ``streamlit run app.py``.
 """
 
 from __future__ import annotations
@@ -16,8 +15,6 @@ from woundtrack.errors import WoundtrackError
 from woundtrack.io import read_photo
 from woundtrack.overlay import legend_lines, lesion_box_px, render_overlay
 from woundtrack.pipeline import Analysis, analyze_image
-
-st.set_page_config(page_title="woundtrack", layout="wide")
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -48,7 +45,7 @@ def _lesion_table(analysis: Analysis) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-st.title("woundtrack")
+st.title("Measure one photo")
 st.caption(f"Calibrated wound measurements from dressing-change photos · version {__version__}")
 
 with st.sidebar:

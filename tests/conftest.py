@@ -14,3 +14,41 @@ def phantom(spec: PhantomSpec) -> Phantom:
     result.image.setflags(write=False)
     result.labels.setflags(write=False)
     return result
+
+
+import shutil  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
+
+
+@pytest.fixture(scope="session")
+def seeded_db_file(tmp_path_factory) -> Path:
+    """An SQLite database seeded with the demo patient, made once per test run (copy it)."""
+    from woundtrack.demo import seed_demo
+    from woundtrack.store import Store
+
+    path = tmp_path_factory.mktemp("seeded") / "demo.db"
+    store = Store(f"sqlite:///{path}")
+    seed_demo(store, SAMPLES)
+    store.close()
+    return path
+
+
+@pytest.fixture
+def app_db(seeded_db_file, tmp_path, monkeypatch) -> str:
+    """A fresh copy of the seeded demo database as ``WOUNDTRACK_DB``, with Streamlit's caches
+    cleared so the app opens this one."""
+    import streamlit as st
+
+    path = tmp_path / "app.db"
+    shutil.copyfile(seeded_db_file, path)
+    url = f"sqlite:///{path}"
+    monkeypatch.setenv("WOUNDTRACK_DB", url)
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    yield url
+    st.cache_resource.clear()
+    st.cache_data.clear()

@@ -38,9 +38,17 @@ def photos(tmp_path_factory: pytest.TempPathFactory) -> Photos:
     )
 
 
+@pytest.fixture(autouse=True)
+def _database(app_db):
+    """Every test opens the app on its own copy of the seeded demo database."""
+    return app_db
+
+
 def started() -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=60)
+    """The app opened on its "Measure one photo" page."""
+    at = AppTest.from_file(str(APP), default_timeout=120)
     at.run()
+    at.switch_page("app_pages/measure.py").run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 
@@ -58,7 +66,7 @@ def metrics(at: AppTest) -> dict[str, str]:
 
 def test_page_renders_and_asks_for_a_photo() -> None:
     at = started()
-    assert at.title[0].value == "woundtrack"
+    assert at.title[0].value == "Measure one photo"
     assert len(at.file_uploader) == 1
     assert ".jpg" in at.file_uploader[0].allowed_type
     assert any("Upload a photo" in i.value for i in at.info)

@@ -305,3 +305,22 @@ def test_a_person_can_override_a_lesion_match(url, photos):
     with pytest.raises(StoreError, match="has no lesion"):
         store.assign_lesion(l2.analysis_id, 99, "L3", by="Dr Mbeki")
     store.close()
+
+
+def test_a_correction_keeps_the_lesion_names_of_its_own_photo(url, photos):
+    store = Store(url)
+    first = store.import_photo(photos[0][0].read_bytes(), name="w0.jpg", patient="CUA-016")
+    store.import_photo(photos[1][0].read_bytes(), name="w1.jpg", patient="CUA-016")  # a later visit
+    before = {r.lesion: r for r in store.series("CUA-016") if r.visit_id == first.visit_id}
+    labels = store.labels(before["L1"].analysis_id).copy()
+    labels[5:25, 5:25] = 3  # the clinician adds a small eschar patch the segmenter missed
+    store.correct(first.visit_id, labels, by="RN Okafor")
+    after = {r.lesion: r for r in store.series("CUA-016") if r.visit_id == first.visit_id}
+    assert set(after) == {"L1", "L2", "L3"}
+    for name in ("L1", "L2"):  # the unchanged wounds keep their names and figures
+        assert after[name].wound_area_cm2 == pytest.approx(before[name].wound_area_cm2)
+    assert after["L3"].wound_area_cm2 < 0.2 * after["L2"].wound_area_cm2
+    info = store.current_analysis(first.visit_id)
+    assert info.kind == "corrected" and info.n_analyses == 2 and info.corrected_by == "RN Okafor"
+    assert info.calibration.method == "aruco"
+    store.close()

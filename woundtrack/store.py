@@ -105,6 +105,24 @@ class SeriesRow:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AnalysisInfo:
+    """A visit's current analysis (its newest correction, else the automatic one)."""
+
+    analysis_id: int
+    visit_id: int
+    kind: str
+    corrected_by: str | None
+    segmenter: str
+    model_version: str
+    record: dict[str, Any]
+    n_analyses: int
+
+    @property
+    def calibration(self) -> Calibration:
+        return calibration_from_record(self.record)
+
+
 #: Columns of ``export_csv`` (the README documents them).
 EXPORT_COLUMNS = (
     "patient",
@@ -300,7 +318,8 @@ class Store:
         """Store a person's corrected label map for a visit as a new analysis; returns its id.
 
         The figures are measured again with the visit's own calibration; the automatic analysis
-        is kept. Lesions keep the identities of the automatic analysis where their centres match.
+        is kept. Lesions keep the names they had in the visit's current analysis where their
+        centres match; a lesion drawn anew gets the patient's next free label.
         """
         if not by.strip():
             raise StoreError("a correction needs the name or initials of the person who made it")
@@ -342,9 +361,14 @@ class Store:
             )
             session.add(row)
             session.flush()
-            ids = _assign_lesions(session, visit.patient_id, positions, None, "", visit.taken_on)
+            # The corrected lesions keep the names of this photo's current analysis: the same
+            # photo, so the same plane frame, and positions match without any alignment.
+            known = _analysis_positions(session, auto.id)
+            matches = match_lesions(known, positions, new_to_known=np.eye(3)) if known else {}
             for m, pos in zip(lesions, positions, strict=True):
-                session.add(_measurement_row(row.id, ids[pos.key][0], m, pos))
+                label = matches.get(pos.key) or _next_label(session, visit.patient_id)
+                lesion = _get_or_create_lesion(session, visit.patient_id, label, "", visit.taken_on)
+                session.add(_measurement_row(row.id, lesion.id, m, pos))
             return row.id
 
         return self._write(work)
@@ -508,6 +532,28 @@ class Store:
                 }
                 for v in rows
             ]
+
+    def current_analysis(self, visit_id: int) -> AnalysisInfo:
+        """The visit's current analysis, with its record (figures, calibration, provenance)."""
+        with self._sessions() as session:
+            rows = session.scalars(
+                sa.select(AnalysisRow)
+                .where(AnalysisRow.visit_id == visit_id)
+                .order_by(AnalysisRow.id)
+            ).all()
+            if not rows:
+                raise StoreError(f"visit {visit_id} is not in the database")
+            a = rows[-1]
+            return AnalysisInfo(
+                analysis_id=a.id,
+                visit_id=visit_id,
+                kind=a.kind,
+                corrected_by=a.corrected_by,
+                segmenter=a.segmenter,
+                model_version=a.model_version,
+                record=dict(a.record),
+                n_analyses=len(rows),
+            )
 
     def photo_bytes(self, sha256: str) -> bytes:
         with self._sessions() as session:
@@ -716,10 +762,15 @@ def _latest_positions(session: Session, patient_id: int) -> tuple[int | None, li
     )
     if latest_analysis is None:
         return None, []
+    return latest_analysis, _analysis_positions(session, latest_analysis)
+
+
+def _analysis_positions(session: Session, analysis_id: int) -> list[LesionPosition]:
+    """The lesions of one analysis, keyed by their labels, at their positions in its photo."""
     rows = session.execute(
         sa.select(LesionMeasurementRow, Lesion.label)
         .join(Lesion, Lesion.id == LesionMeasurementRow.lesion_id)
-        .where(LesionMeasurementRow.analysis_id == latest_analysis)
+        .where(LesionMeasurementRow.analysis_id == analysis_id)
     ).all()
     out = []
     for m, label in rows:
@@ -733,7 +784,7 @@ def _latest_positions(session: Session, patient_id: int) -> tuple[int | None, li
                 area_px=m.wound_area_px,
             )
         )
-    return latest_analysis, out
+    return out
 
 
 def _get_or_create_lesion(

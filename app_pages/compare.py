@@ -1,0 +1,330 @@
+"""App page: two visits of a patient side by side, on one scale and orientation, with the changes.
+
+Both photos are put on the earlier visit's skin plane (``tracking.register``: image features,
+else the lesion constellation, else the stickers alone), shown as top views of the same size with
+the same overlay colours, and every figure of every lesion is tabled for both visits with its
+change. Photos without a calibration sticker cannot be registered and are shown as taken. UI only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+from PIL import Image
+
+from app_pages.shared import get_store, patient_picker, series
+from woundtrack.editing import draw_scale_bar, lesion_changes, registered_pair
+from woundtrack.errors import WoundtrackError
+from woundtrack.io import read_photo
+from woundtrack.models import Calibration
+from woundtrack.overlay import lesion_box_px, render_overlay
+from woundtrack.store import calibration_from_record
+from woundtrack.tracking import Registration, register
+
+#: Unregistered close-ups are shown at this height (pixels) each, so they sit level.
+_UNREGISTERED_HEIGHT_PX = 600
+#: Rows of the colour key that ``render_overlay`` draws (four tissues and the sticker).
+_LEGEND_KEY_ROWS = 5
+
+
+# ---------------------------------------------------------------------------- cached reads
+@st.cache_data(show_spinner=False)
+def _visits(patient: str) -> list[dict[str, Any]]:
+    return get_store().visits(patient)
+
+
+@st.cache_data(show_spinner="Loading the photo…", max_entries=16)
+def _photo(sha256: str, name: str) -> np.ndarray:
+    image, _ = read_photo(get_store().photo_bytes(sha256), name=name)
+    return image
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _labels(analysis_id: int) -> np.ndarray:
+    return get_store().labels(analysis_id)
+
+
+@st.cache_data(show_spinner=False)
+def _current_analysis(visit_id: int) -> tuple[int, dict[str, Any]]:
+    """(id, record) of the visit's current analysis (newest correction, else the automatic one)."""
+    info = get_store().current_analysis(visit_id)
+    return info.analysis_id, info.record
+
+
+@st.cache_data(show_spinner="Registering the two photos on the skin plane…", max_entries=8)
+def _registered(
+    visit_a: dict[str, Any], analysis_a: int, visit_b: dict[str, Any], analysis_b: int
+) -> tuple[Registration, np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
+    image_a = _photo(visit_a["photo_sha256"], visit_a["file_name"])
+    image_b = _photo(visit_b["photo_sha256"], visit_b["file_name"])
+    labels_a, labels_b = _labels(analysis_a), _labels(analysis_b)
+    cal_a = calibration_from_record(_current_analysis(visit_a["visit_id"])[1])
+    cal_b = calibration_from_record(_current_analysis(visit_b["visit_id"])[1])
+    reg = register(image_a, cal_a, image_b, cal_b, baseline_labels=labels_a, follow_labels=labels_b)
+    top_a, lab_a, top_b, lab_b, mm_per_px = registered_pair(
+        image_a, labels_a, cal_a, image_b, labels_b, reg
+    )
+    return reg, top_a, lab_a, top_b, lab_b, mm_per_px
+
+
+# ---------------------------------------------------------------------------- helpers
+def _when(visit: dict[str, Any]) -> str:
+    return visit["taken_on"].isoformat() if visit["taken_on"] else "date unknown"
+
+
+def _visit_label(visit: dict[str, Any]) -> str:
+    return f"{_when(visit)} · {visit['file_name']}"
+
+
+def _with_legend_band(
+    image: np.ndarray, labels: np.ndarray, lines: list[str], opacity: float
+) -> np.ndarray:
+    """The overlay with a dark band on top for its colour key, so the key hides no skin.
+
+    The band's height follows ``render_overlay``'s legend layout (rows of 30 px at 1600 px).
+    """
+    rows = _LEGEND_KEY_ROWS + len(lines)
+    band = 0
+    for _ in range(2):  # the legend's scale depends on the padded size
+        scale = max(0.5, max(image.shape[0] + band, image.shape[1]) / 1600)
+        band = int(10 * scale) + rows * int(30 * scale) + int(30 * scale) // 2 + 8
+    padded = np.concatenate([np.zeros((band, *image.shape[1:]), np.uint8), image])
+    padded_labels = np.concatenate([np.zeros((band, labels.shape[1]), np.uint8), labels])
+    return render_overlay(padded, padded_labels, legend_lines=lines, opacity=opacity)
+
+
+def _area_line(rows: list[Any]) -> str:
+    areas = [r.wound_area_cm2 for r in rows]
+    if rows and all(a is not None for a in areas):
+        return f"wound {sum(areas):.2f} cm2 in {len(rows)} lesion(s)"
+    return f"{len(rows)} lesion(s), no cm2 (not calibrated)" if rows else "no wound outlined"
+
+
+def _same_height(image: np.ndarray, height: int) -> np.ndarray:
+    h, w = image.shape[:2]
+    size = (max(1, round(w * height / h)), height)
+    return np.asarray(Image.fromarray(image).resize(size, Image.LANCZOS))
+
+
+def _number(value: float | None, *, share: bool, signed: bool = False) -> str:
+    """A figure as shown in the table: cm and cm² to 0.01, shares of the bed to 0.1 point."""
+    if value is None:
+        return "–"
+    text = f"{value:{'+' if signed else ''}.{1 if share else 2}f}"
+    return f"{text} points" if share and signed else text
+
+
+def _method_text(reg: Registration) -> tuple[str, str]:
+    """(kind of message, text) saying what the registration rests on."""
+    turn = f"the later photo turned {reg.rotation_deg:+.0f}° to match"
+    if reg.method == "features":
+        return "success", (
+            f"Registered by **image features** of the skin and wounds: {reg.n_inliers} matching "
+            f"points agree to {reg.residual_mm:.2f} mm (residual); {turn}."
+        )
+    if reg.method == "lesions":
+        return "info", (
+            f"Registered by the **lesion constellation**: {reg.n_inliers} lesions matched, "
+            f"residual {reg.residual_mm:.1f} mm; {turn}. Too little skin texture matched to use "
+            "image features."
+        )
+    return "warning", (
+        "Registered by the **stickers only** (sticker-only): the skin and lesions could not be "
+        "matched, so the two views line up only if the sticker was stuck in the same place both "
+        "times. Scale is right; position and orientation may be off."
+    )
+
+
+# ---------------------------------------------------------------------------- page
+st.title("Compare visits")
+st.caption("Two visits side by side, put on one scale and orientation, with every figure's change.")
+
+patient = patient_picker()
+if patient is None:
+    st.stop()
+opacity = st.sidebar.slider("Outline fill opacity", 0.0, 1.0, 0.35, 0.05, key="compare_opacity")
+
+try:
+    visits = _visits(patient)
+    rows = series(patient)
+except WoundtrackError as exc:
+    st.error(str(exc))
+    st.stop()
+if len(visits) < 2:
+    st.info(f"{patient} has {len(visits)} visit(s): comparing needs two. Add photos on Upload.")
+    st.stop()
+
+by_id = {v["visit_id"]: v for v in visits}
+order = list(by_id)  # oldest first
+for key, default in (("compare_a", order[-2]), ("compare_b", order[-1])):
+    if st.session_state.get(key) not in by_id:
+        st.session_state[key] = default
+baseline_vs_latest = st.toggle(
+    "Baseline vs latest", key="compare_baseline", help="The first visit against the latest one."
+)
+if baseline_vs_latest:
+    st.session_state.compare_a, st.session_state.compare_b = order[0], order[-1]
+col_a, col_b = st.columns(2)
+pick_a = col_a.selectbox(
+    "Earlier visit",
+    order,
+    format_func=lambda v: _visit_label(by_id[v]),
+    key="compare_a",
+    disabled=baseline_vs_latest,
+)
+pick_b = col_b.selectbox(
+    "Later visit",
+    order,
+    format_func=lambda v: _visit_label(by_id[v]),
+    key="compare_b",
+    disabled=baseline_vs_latest,
+)
+if pick_a == pick_b:
+    st.warning("Both sides show the same visit: choose two different visits.")
+    st.stop()
+# The earlier visit is always on the left and is the one the later is registered onto.
+first, second = sorted((pick_a, pick_b), key=order.index)
+visit_a, visit_b = by_id[first], by_id[second]
+if (pick_a, pick_b) != (first, second):
+    st.caption("The earlier of the two visits is shown on the left.")
+
+try:
+    analysis_a, record_a = _current_analysis(first)
+    analysis_b, record_b = _current_analysis(second)
+    cal_a: Calibration = calibration_from_record(record_a)
+    cal_b: Calibration = calibration_from_record(record_b)
+except (WoundtrackError, TypeError, ValueError) as exc:
+    st.error(f"The record of these visits cannot be read: {exc}")
+    st.stop()
+rows_a = [r for r in rows if r.analysis_id == analysis_a]
+rows_b = [r for r in rows if r.analysis_id == analysis_b]
+
+days = (
+    (visit_b["taken_on"] - visit_a["taken_on"]).days
+    if visit_a["taken_on"] and visit_b["taken_on"]
+    else None
+)
+m1, m2, m3 = st.columns(3)
+m1.metric("Days between", "unknown" if days is None else f"{days} days")
+total_a = sum(r.wound_area_cm2 for r in rows_a) if cal_a.calibrated else None
+total_b = sum(r.wound_area_cm2 for r in rows_b) if cal_b.calibrated else None
+if total_a is not None and total_b is not None:
+    m2.metric("Wound area, earlier", f"{total_a:.2f} cm²")
+    m3.metric(
+        "Wound area, later",
+        f"{total_b:.2f} cm²",
+        delta=f"{total_b - total_a:+.2f} cm²"
+        + (f" ({100 * (total_b - total_a) / total_a:+.0f} %)" if total_a else ""),
+        delta_color="inverse",
+    )
+if days is None:
+    st.caption("A photo has no capture date, so the days between cannot be given.")
+
+lines_a = [f"{_when(visit_a)}  {visit_a['file_name']}", _area_line(rows_a)]
+lines_b = [f"{_when(visit_b)}  {visit_b['file_name']}", _area_line(rows_b)]
+registered = None
+if cal_a.calibrated and cal_b.calibrated:
+    try:
+        registered = _registered(visit_a, analysis_a, visit_b, analysis_b)
+    except (WoundtrackError, ValueError) as exc:
+        st.error(f"The two photos could not be registered ({exc}); they are shown as taken.")
+else:
+    missing = [v["file_name"] for v, c in ((visit_a, cal_a), (visit_b, cal_b)) if not c.calibrated]
+    st.warning(
+        f"{' and '.join(missing)} {'has' if len(missing) == 1 else 'have'} no calibration "
+        "sticker, so the two photos cannot be put on one scale and orientation (registered) and "
+        "no cm² can be compared. They are shown as taken, side by side: do not compare sizes by "
+        "eye."
+    )
+
+if registered is not None:
+    kind, text = _method_text(registered[0])
+    getattr(st, kind)(text)
+left, right = st.columns(2)
+if registered is not None:
+    reg, top_a, lab_a, top_b, lab_b, mm_per_px = registered
+    for column, top, lab, lines, visit, role in (
+        (left, top_a, lab_a, lines_a, visit_a, "earlier"),
+        (right, top_b, lab_b, lines_b, visit_b, "later"),
+    ):
+        shown = draw_scale_bar(
+            _with_legend_band(top, lab, lines, opacity), mm_per_px=mm_per_px, length_mm=10
+        )
+        column.image(
+            shown,
+            output_format="JPEG",
+            caption=f"{_visit_label(visit)} ({role}): top view of the skin, {mm_per_px:.2f} mm "
+            "per pixel",
+            width="stretch",
+        )
+    st.caption(
+        "Both views show the same patch of skin on the earlier photo's plane, square-on, at the "
+        "same scale (white bar: 1 cm). Black: outside the photo. White line: edge of the wound "
+        "bed."
+    )
+else:
+    for column, visit, analysis_id, lines in (
+        (left, visit_a, analysis_a, lines_a),
+        (right, visit_b, analysis_b, lines_b),
+    ):
+        try:
+            image = _photo(visit["photo_sha256"], visit["file_name"])
+            labels = _labels(analysis_id)
+        except WoundtrackError as exc:
+            column.error(str(exc))
+            continue
+        y0, y1, x0, x1 = lesion_box_px(labels)
+        close_up = _with_legend_band(image[y0:y1, x0:x1], labels[y0:y1, x0:x1], lines, opacity)
+        column.image(
+            _same_height(close_up, _UNREGISTERED_HEIGHT_PX),
+            output_format="JPEG",
+            caption=f"{_visit_label(visit)}: close-up as taken (not registered)",
+            width="stretch",
+        )
+
+st.subheader("Each lesion at both visits")
+# Sizes of an uncalibrated photo are unknown: those rows are left out when neither visit has
+# them. Tissue shares do not depend on scale and are always compared.
+changes = [c for c in lesion_changes(rows_a, rows_b) if (c["before"], c["after"]) != (None, None)]
+if not changes:
+    st.info("Neither visit has an outlined wound.")
+else:
+    before_col, after_col = f"earlier ({_when(visit_a)})", f"later ({_when(visit_b)})"
+    table = pd.DataFrame(
+        [
+            {
+                "lesion": c["lesion"],
+                "figure": f"{c['figure']} ({c['unit']})",
+                before_col: _number(c["before"], share=c["unit"] == "%"),
+                after_col: _number(c["after"], share=c["unit"] == "%"),
+                "change": _number(c["change"], share=c["unit"] == "%", signed=True),
+                "change %": "–" if c["change_pct"] is None else f"{c['change_pct']:+.0f} %",
+            }
+            for c in changes
+        ]
+    )
+    right = st.column_config.TextColumn(alignment="right")
+    st.dataframe(
+        table,
+        hide_index=True,
+        height=38 + 35 * len(table),
+        column_config={before_col: right, after_col: right, "change": right, "change %": right},
+    )
+    notes = [
+        "Change % is relative to the earlier visit; shares of the wound bed change in percentage "
+        "points. –: not known, or (change % of a share) not meaningful."
+    ]
+    if not (cal_a.calibrated and cal_b.calibrated):
+        notes.append("Sizes are not compared: a photo without the sticker has no cm or cm².")
+    new = sorted({r.lesion for r in rows_b} - {r.lesion for r in rows_a})
+    gone = sorted({r.lesion for r in rows_a} - {r.lesion for r in rows_b})
+    if new:
+        notes.append(f"Only at the later visit: {', '.join(new)}.")
+    if gone:
+        notes.append(f"Only at the earlier visit (healed, or out of the photo): {', '.join(gone)}.")
+    if days is not None:
+        notes.append(f"The visits are {days} days ({days / 7:.1f} weeks) apart.")
+    st.caption(" ".join(notes))

@@ -1,0 +1,135 @@
+"""Healing page: one lesion's areas over time against the treatments, and its healing figures.
+
+UI only: the figures come from ``woundtrack.report.healing_summary``, the chart and the phase
+table from ``woundtrack.charts``.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import streamlit as st
+
+from app_pages.shared import patient_picker, series, treatments
+from woundtrack.charts import headline_figures, healing_figure, phase_table
+from woundtrack.errors import WoundtrackError
+from woundtrack.report import healing_summary
+
+
+@st.cache_data(show_spinner=False)
+def summary_of(patient: str) -> dict[str, Any]:
+    """Healing figures of every lesion of ``patient`` (cleared with the other reads on writes)."""
+    return healing_summary(series(patient), treatments(patient))
+
+
+st.title("Healing")
+patient = patient_picker()
+if patient is None:
+    st.stop()
+
+try:
+    rows = series(patient)
+    events = treatments(patient)
+    summary = summary_of(patient)
+except WoundtrackError as exc:
+    st.error(str(exc))
+    st.stop()
+
+lesions = summary["lesions"]
+if not rows:
+    st.error(
+        f"{patient} has no measured visit yet: import a photo of the wound with the calibration "
+        "sticker on the Upload page."
+    )
+    st.stop()
+if not lesions:
+    st.error(
+        f"{patient} has no calibrated visit, so there is no area in cm² to follow over time. "
+        "Photograph the wound with the calibration sticker flat on the skin beside it and "
+        "import the new photo on the Upload page."
+    )
+    st.stop()
+
+for lesion, reason in summary["skipped"].items():
+    st.warning(f"Lesion {lesion} is not shown: {reason}.")
+
+labels = list(lesions)
+sites = {r.lesion: r.body_site for r in rows}
+lesion = st.selectbox(
+    "Lesion",
+    labels,
+    format_func=lambda k: f"{k} · {sites[k]}" if sites.get(k) else k,
+    key="healing_lesion",
+)
+figures = lesions[lesion]
+text = {name: (value, detail) for name, value, detail in headline_figures(figures)}
+
+latest, baseline = figures["latest_area_cm2"], figures["baseline_area_cm2"]
+top, bottom = st.columns(3), st.columns(3)
+top[0].metric(
+    "Area now",
+    f"{latest:.2f} cm²",
+    delta=f"{latest - baseline:+.2f} cm²",  # an ASCII sign: Streamlit reads it for the arrow
+    delta_color="inverse",  # a smaller wound is the good direction
+    delta_description=f"vs baseline ({figures['baseline_on']})",
+    help=f"Latest visit {figures['latest_on']}; baseline {baseline:.2f} cm² on "
+    f"{figures['baseline_on']}.",
+)
+for col, name, label in (
+    (top[1], "Area reduction", "Area reduction"),
+    (top[2], "PAR at week 4", "PAR week 4"),
+    (bottom[0], "Rate", "Rate"),
+    (bottom[1], "Half-life", "Half-life"),
+):
+    value, detail = text[name]
+    col.metric(label, value, help=detail)
+closure = figures["projected_closure_on"]
+healed = figures.get("healed_on")
+if healed:
+    bottom[2].metric("Healed on", healed, help=text["Healed on"][1])
+elif closure.get("projected"):
+    bottom[2].metric(
+        "Projected closure",
+        closure["projected"],
+        delta=f"95 % interval {closure['earliest']} – {closure['latest']}",
+        delta_color="off",
+        delta_arrow="off",
+        help="When the fitted exponential falls to 0.1 cm², assuming the current rate holds.",
+    )
+else:
+    bottom[2].metric("Projected closure", "—")
+if not healed and not closure.get("projected") and closure.get("refused_reason"):
+    st.info(f"No closure date projected: {closure['refused_reason']}")
+if figures.get("closed_at_last_visit"):
+    st.info("Closed at the last visit, awaiting confirmation at the next one.")
+
+st.plotly_chart(
+    healing_figure(rows, events, lesion=lesion, summary=figures, today=date.today()),
+    width="stretch",
+    config={"displaylogo": False},
+)
+st.caption(
+    "PAR ≥ 50 % at week 4 predicted healing of diabetic foot ulcers (Sheehan et al., Diabetes "
+    "Care 2003). It is shown as a figure, not a verdict: it is unproven for calciphylaxis."
+)
+
+st.subheader("Healing rate by treatment phase")
+table = phase_table(figures)
+if table:
+    st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "Area change (%/week)": st.column_config.NumberColumn(format="%+.1f"),
+            "Gilman (cm/week)": st.column_config.NumberColumn(format="%.2f"),
+        },
+    )
+    st.caption(
+        "Area change per week from an exponential fit to the visits inside each phase (negative "
+        "= shrinking); Gilman's rate is how far the edge advanced, cm per week. Phases of "
+        "overlapping courses overlap."
+    )
+else:
+    st.caption("No treatment course recorded: add courses on the Treatments page to compare.")

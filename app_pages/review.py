@@ -1,0 +1,614 @@
+"""App page: review a visit's outline, correct it by drawing, accept the correction, rename lesions.
+
+The close-up is a Plotly figure of the photo whose data coordinates are the photo's pixel
+coordinates; its lasso (``st.plotly_chart(on_select="rerun", selection_mode="lasso")``) returns
+the drawn polygon, which ``woundtrack.editing`` paints into the label map. Drawn areas wait in
+``st.session_state.review_drawn`` (photo pixels) until the person chooses a tissue and presses
+Apply; applied edits stay in ``st.session_state.review_edits`` (per analysis) until accepted.
+UI only; every figure comes from the library (``measure``, ``Store.correct``).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+from typing import Any
+
+import cv2
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+from PIL import Image
+
+from app_pages.shared import after_write, get_store, patient_picker, series
+from woundtrack.editing import Edit, apply_edits, lasso_polygons
+from woundtrack.errors import WoundtrackError
+from woundtrack.io import read_photo
+from woundtrack.measure import measure
+from woundtrack.models import (
+    BACKGROUND,
+    ERYTHEMA,
+    ESCHAR,
+    GRANULATION,
+    LABEL_NAMES,
+    SLOUGH,
+    Calibration,
+    LesionMeasurement,
+)
+from woundtrack.overlay import (
+    PALETTE,
+    STICKER_COLOUR,
+    legend_lines,
+    lesion_box_px,
+    render_overlay,
+)
+from woundtrack.store import calibration_from_record
+
+#: What the tool picker offers.
+TOOLS = {
+    GRANULATION: "Granulation",
+    SLOUGH: "Slough",
+    ESCHAR: "Eschar",
+    ERYTHEMA: "Erythema",
+    BACKGROUND: "Erase (back to skin)",
+}
+#: The drawing close-up is sent to the browser at most this many pixels a side...
+_DISPLAY_MAX_SIDE_PX = 1200
+#: ...and a small one is enlarged (each photo pixel a block) to at least this, so outlines are
+#: drawn thin and the labelled pixels show as they are.
+_DISPLAY_MIN_SIDE_PX = 800
+#: Rows of the colour key that ``render_overlay`` draws (four tissues and the sticker).
+_LEGEND_KEY_ROWS = 5
+_CHART_WIDTH_PX = 520
+
+# Session state, initialised here (pages share one session).
+st.session_state.setdefault("review_edits", {})  # analysis id -> list[Edit], applied, not saved
+st.session_state.setdefault("review_drawn", [])  # polygons (photo px) drawn, not yet applied
+st.session_state.setdefault("review_chart_rev", 0)  # a new chart (no lasso left) after each edit
+st.session_state.setdefault("review_flash", None)  # (kind, message) shown once after a rerun
+st.session_state.setdefault("review_by", "")
+
+
+# ---------------------------------------------------------------------------- cached reads
+@st.cache_data(show_spinner=False)
+def _visits(patient: str) -> list[dict[str, Any]]:
+    return get_store().visits(patient)
+
+
+@st.cache_data(show_spinner="Loading the photo…", max_entries=16)
+def _photo(sha256: str, name: str) -> np.ndarray:
+    image, _ = read_photo(get_store().photo_bytes(sha256), name=name)
+    return image
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _labels(analysis_id: int) -> np.ndarray:
+    return get_store().labels(analysis_id)
+
+
+@st.cache_data(show_spinner=False)
+def _current_analysis(visit_id: int) -> dict[str, Any]:
+    """The visit's current analysis (newest correction, else the automatic one)."""
+    info = get_store().current_analysis(visit_id)
+    return {
+        "analysis_id": info.analysis_id,
+        "kind": info.kind,
+        "corrected_by": info.corrected_by,
+        "segmenter": info.segmenter,
+        "model_version": info.model_version,
+        "record": info.record,
+        "n_analyses": info.n_analyses,
+    }
+
+
+# ---------------------------------------------------------------------------- helpers
+def _visit_label(visit: dict[str, Any], corrected_by: dict[int, str | None]) -> str:
+    when = visit["taken_on"].isoformat() if visit["taken_on"] else "date unknown"
+    text = f"{when} · {visit['file_name']}"
+    if visit["visit_id"] in corrected_by:
+        text += f" · corrected by {corrected_by[visit['visit_id']]}"
+    return text
+
+
+def _lesion_table(
+    lesions: list[LesionMeasurement], names: dict[int, str], calibrated: bool, outline_by: str
+) -> pd.DataFrame:
+    rows = []
+    for m in lesions:
+        row: dict[str, Any] = {"lesion": names.get(m.index, f"#{m.index}")}
+        if calibrated:
+            row["wound area (cm²)"] = _cm2(m.wound_area_cm2)
+            row["eschar (cm²)"] = _cm2(m.eschar_area_cm2)
+            row["erythema (cm²)"] = _cm2(m.erythema_area_cm2)
+            row["length × width (cm)"] = (
+                None if m.length_cm is None else f"{m.length_cm:.1f} × {m.width_cm:.1f}"
+            )
+        else:
+            row["wound area (px)"] = m.wound_area_px
+            row["eschar (px)"] = m.eschar_area_px
+            row["erythema (px)"] = m.erythema_area_px
+            row["length × width (px)"] = f"{m.length_px:.0f} × {m.width_px:.0f}"
+        row["eschar %"] = round(m.eschar_pct, 1)
+        row["slough %"] = round(m.slough_pct, 1)
+        row["granulation %"] = round(m.granulation_pct, 1)
+        row["outline"] = outline_by
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _cm2(value: float | None) -> float | None:
+    """Areas shown to 0.01 cm² (1 mm²), beyond what a photo can tell anyway."""
+    return None if value is None else round(value, 2)
+
+
+def _likely_names(
+    new: list[LesionMeasurement], old: list[LesionMeasurement], names: dict[int, str]
+) -> dict[int, str]:
+    """Name each re-measured lesion after the stored lesion whose centre is nearest, when that
+    centre lies within the new lesion's box (the store matches identities again on saving)."""
+    out = {}
+    for m in new:
+        x0, y0, w, h = m.bbox_px
+        best = None
+        for o in old:
+            cx, cy = o.centroid_px
+            if x0 <= cx <= x0 + w and y0 <= cy <= y0 + h:
+                d = math.dist(m.centroid_px, o.centroid_px)
+                if best is None or d < best[0]:
+                    best = (d, o.index)
+        out[m.index] = f"{names[best[1]]}?" if best and best[1] in names else f"new #{m.index}"
+    return out
+
+
+def _legend_html() -> str:
+    """The overlay's colour key with its exact colours (swatches, not emoji: fonts vary)."""
+    entries = [(LABEL_NAMES[k], c) for k, c in PALETTE.items()]
+    entries += [("sticker", STICKER_COLOUR), ("edge of the wound bed", (255, 255, 255))]
+    return " &nbsp; ".join(
+        f'<span style="display:inline-block;width:0.9em;height:0.9em;background:rgb{c};'
+        f'border:1px solid #555;vertical-align:middle"></span> {name}'
+        for name, c in entries
+    )
+
+
+def _close_up(
+    image: np.ndarray,
+    labels: np.ndarray,
+    box: tuple[int, int, int, int],
+    calibration: Calibration,
+    opacity: float,
+) -> np.ndarray:
+    """The overlay of the box, enlarged when small, without the colour key (shown beside it).
+
+    ``render_overlay`` always draws its key in the top-left corner: it is drawn on a band added
+    above the close-up, and the band is cut off again.
+    """
+    y0, y1, x0, x1 = box
+    crop, crop_labels = image[y0:y1, x0:x1], labels[y0:y1, x0:x1]
+    grow = max(1, math.ceil(_DISPLAY_MIN_SIDE_PX / max(crop.shape[:2])))
+    if grow > 1:
+        size = (crop.shape[1] * grow, crop.shape[0] * grow)
+        crop = cv2.resize(crop, size, interpolation=cv2.INTER_CUBIC)
+        crop_labels = cv2.resize(crop_labels, size, interpolation=cv2.INTER_NEAREST)
+    band = 0
+    for _ in range(2):  # the key's scale depends on the padded size
+        scale = max(0.5, max(crop.shape[0] + band, crop.shape[1]) / 1600)
+        band = int(10 * scale) + _LEGEND_KEY_ROWS * int(30 * scale) + int(30 * scale) // 2 + 8
+    padded = np.concatenate([np.zeros((band, *crop.shape[1:]), np.uint8), crop])
+    padded_labels = np.concatenate([np.zeros((band, crop.shape[1]), np.uint8), crop_labels])
+    out = render_overlay(padded, padded_labels, opacity=opacity)[band:]
+    if calibration.marker_corners_px is not None:
+        corners = (np.asarray(calibration.marker_corners_px) - (x0 - 0.5, y0 - 0.5)) * grow - 0.5
+        cv2.polylines(
+            out,
+            [np.round(corners * 4).astype(np.int32)],
+            True,
+            STICKER_COLOUR,
+            max(2, round(max(out.shape[:2]) / 600)) + 1,
+            cv2.LINE_AA,
+            shift=2,
+        )
+    return out
+
+
+def _drawing_figure(
+    close_up: np.ndarray, box: tuple[int, int, int, int], revision: str
+) -> go.Figure:
+    """The close-up of ``box`` as a Plotly image whose data coordinates are photo pixels."""
+    y0, y1, x0, x1 = box
+    h, w = close_up.shape[:2]
+    shrink = max(1.0, max(h, w) / _DISPLAY_MAX_SIDE_PX)
+    shown = Image.fromarray(close_up)
+    if shrink > 1.0:
+        shown = shown.resize((max(1, round(w / shrink)), max(1, round(h / shrink))), Image.LANCZOS)
+    buf = io.BytesIO()
+    shown.save(buf, format="JPEG", quality=90)
+    dx, dy = (x1 - x0) / shown.width, (y1 - y0) / shown.height
+    fig = go.Figure(
+        go.Image(
+            source="data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii"),
+            # Display pixel j covers photo x from x0 - 0.5 + j * dx: its centre is here.
+            x0=x0 - 0.5 + dx / 2,
+            y0=y0 - 0.5 + dy / 2,
+            dx=dx,
+            dy=dy,
+            hoverinfo="skip",
+        )
+    )
+    # Plotly offers its lasso button only for a selectable trace, and an image is not one: four
+    # invisible points at the corners make the lasso available again after zooming.
+    fig.add_trace(
+        go.Scatter(
+            x=[x0, x1 - 1, x1 - 1, x0],
+            y=[y0, y0, y1 - 1, y1 - 1],
+            mode="markers",
+            marker=dict(opacity=0),
+            hoverinfo="skip",
+            showlegend=False,
+        )
+    )
+    fig.update_layout(
+        dragmode="lasso",
+        margin=dict(l=0, r=0, t=0, b=0),
+        # The page column is about 520 px wide: fit the picture's shape, within bounds.
+        height=int(np.clip(_CHART_WIDTH_PX * h / w, 360, 640)),
+        uirevision=revision,
+        newselection=dict(line=dict(color="white", width=2, dash="dot")),
+    )
+    fig.update_xaxes(visible=False, range=[x0 - 0.5, x1 - 0.5])
+    fig.update_yaxes(visible=False, range=[y1 - 0.5, y0 - 0.5], scaleanchor="x")
+    return fig
+
+
+def _for_display(image: np.ndarray, max_side_px: int) -> np.ndarray:
+    """The image shrunk to at most ``max_side_px`` a side: the browser shows it smaller anyway,
+    and encoding and sending a full-size photo on every rerun is slow."""
+    shrink = max(image.shape[:2]) / max_side_px
+    if shrink <= 1:
+        return image
+    size = (max(1, round(image.shape[1] / shrink)), max(1, round(image.shape[0] / shrink)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
+def _flash(kind: str, message: str) -> None:
+    st.session_state.review_flash = (kind, message)
+
+
+# Button callbacks run before the page, so the chart is drawn with the edit already applied.
+def _apply(analysis_id: int, value: int) -> None:
+    drawn = st.session_state.review_drawn
+    if not drawn:
+        _flash("warning", "Nothing is drawn yet: draw round an area on the close-up first.")
+        return
+    try:
+        new = [Edit(polygon_px=tuple(map(tuple, p)), value=value) for p in drawn]
+    except (TypeError, ValueError) as exc:
+        _flash("warning", f"That outline cannot be used: {exc}.")
+    else:
+        st.session_state.review_edits.setdefault(analysis_id, []).extend(new)
+    st.session_state.review_drawn = []
+    st.session_state.review_chart_rev += 1
+
+
+def _undo(analysis_id: int) -> None:
+    edits = st.session_state.review_edits.get(analysis_id, [])
+    if edits:
+        edits.pop()
+    st.session_state.review_drawn = []
+    st.session_state.review_chart_rev += 1
+
+
+def _discard(analysis_id: int) -> None:
+    st.session_state.review_edits.pop(analysis_id, None)
+    st.session_state.review_drawn = []
+    st.session_state.review_chart_rev += 1
+
+
+# ---------------------------------------------------------------------------- page
+st.title("Review & correct")
+st.caption(
+    "Check the automatic outline of a visit's photo, correct it by drawing, and accept it. "
+    "The automatic outline is always kept in the record beside a correction."
+)
+
+patient = patient_picker()
+if patient is None:
+    st.stop()
+opacity = st.sidebar.slider("Outline fill opacity", 0.0, 1.0, 0.35, 0.05, key="review_opacity")
+
+try:
+    visits = _visits(patient)
+    rows = series(patient)
+except WoundtrackError as exc:
+    st.error(str(exc))
+    st.stop()
+if not visits:
+    st.info(f"{patient} has no photo yet: add one on the Upload page.")
+    st.stop()
+
+by_id = {v["visit_id"]: v for v in visits}
+corrected_by = {r.visit_id: r.corrected_by for r in rows if r.corrected}
+if st.session_state.get("review_visit") not in by_id:
+    # A widget's state is dropped when its options' labels change (a visit's label says who
+    # corrected it), so the choice is also kept under a key of its own.
+    kept = st.session_state.get("review_visit_kept")
+    st.session_state.review_visit = kept if kept in by_id else visits[-1]["visit_id"]
+visit_id = st.selectbox(
+    "Visit (date · photo)",
+    list(by_id),
+    format_func=lambda v: _visit_label(by_id[v], corrected_by),
+    key="review_visit",
+)
+st.session_state.review_visit_kept = visit_id
+visit = by_id[visit_id]
+
+try:
+    current = _current_analysis(visit_id)
+    image = _photo(visit["photo_sha256"], visit["file_name"])
+    stored = _labels(current["analysis_id"])
+    calibration: Calibration = calibration_from_record(current["record"])
+except (WoundtrackError, TypeError, ValueError) as exc:
+    st.error(f"{visit['file_name']}: cannot be shown for review: {exc}")
+    st.stop()
+if stored.shape != image.shape[:2]:
+    st.error(
+        f"{visit['file_name']}: the stored outline ({stored.shape[1]}×{stored.shape[0]}) does not "
+        f"fit the photo ({image.shape[1]}×{image.shape[0]}); re-import the photo"
+    )
+    st.stop()
+
+analysis_id = current["analysis_id"]
+edits: list[Edit] = st.session_state.review_edits.get(analysis_id, [])
+working = apply_edits(stored, edits)
+changed = bool(edits) and not np.array_equal(working, stored)
+stored_lesions, _ = measure(stored, calibration)
+lesions, totals = measure(working, calibration)
+names = {r.lesion_index: r.lesion for r in rows if r.analysis_id == analysis_id}
+outline_by = (
+    f"corrected by {current['corrected_by']}"
+    if current["kind"] == "corrected"
+    else f"automatic ({current['segmenter']} v{current['model_version']})"
+)
+
+flash = st.session_state.review_flash
+if flash:
+    st.session_state.review_flash = None
+    getattr(st, flash[0])(flash[1])
+
+if current["kind"] == "corrected":
+    st.info(
+        f"This outline was corrected by **{current['corrected_by']}**. The automatic outline "
+        f"is kept in the record ({current['n_analyses']} outlines stored for this photo)."
+    )
+if not calibration.calibrated:
+    st.warning(
+        "This photo has no calibration sticker: figures are in pixels only, and no cm² can be "
+        "given. Corrections are still recorded."
+    )
+
+# ---- the outline: drawing close-up and whole photo
+overlay = render_overlay(
+    image,
+    working,
+    calibration=calibration,
+    legend_lines=legend_lines(totals, calibration),
+    opacity=opacity,
+)
+# The chart's lasso arrives in its widget state before the page runs: read it first, so the
+# tools (drawn before the chart, in the right-hand column) know what is drawn.
+whole = bool(st.session_state.get("review_whole", False))
+chart_key = f"review_chart_{analysis_id}_{st.session_state.review_chart_rev}_{int(whole)}"
+drawn = lasso_polygons(st.session_state.get(chart_key))
+if drawn:
+    st.session_state.review_drawn = [list(p) for p in drawn]
+n_drawn = len(st.session_state.review_drawn)
+
+left, right = st.columns([3, 2], gap="medium")
+with right:
+    st.markdown("#### Correct the outline")
+    st.markdown(
+        "1. **Draw** round an area on the picture: hold the mouse button (or a finger) down, go "
+        "round the area, let go.\n"
+        "2. **Choose** what the area is and press **Apply**. Repeat for other areas."
+    )
+    value = st.radio(
+        "The drawn area is",
+        list(TOOLS),
+        format_func=TOOLS.get,
+        horizontal=True,
+        key="review_tool",
+    )
+    st.button(
+        f"Apply: {TOOLS[value].lower()}" + (f" ({n_drawn} areas)" if n_drawn > 1 else ""),
+        type="primary",
+        disabled=not n_drawn,
+        on_click=_apply,
+        args=(analysis_id, value),
+        key="review_apply",
+        help="Paints the area drawn on the picture with the chosen tissue.",
+        width="stretch",
+    )
+    if n_drawn:
+        st.caption(f"Drawn, not applied yet: {n_drawn} area{'s' if n_drawn > 1 else ''}.")
+    else:
+        st.caption("Nothing drawn yet.")
+    undo_col, discard_col = st.columns(2)
+    undo_col.button(
+        "Undo last change",
+        disabled=not edits,
+        on_click=_undo,
+        args=(analysis_id,),
+        key="review_undo",
+        width="stretch",
+    )
+    discard_col.button(
+        "Discard all changes",
+        disabled=not edits,
+        on_click=_discard,
+        args=(analysis_id,),
+        key="review_discard",
+        width="stretch",
+    )
+    if edits:
+        st.caption(
+            "Your changes, not saved yet: "
+            + "; ".join(f"{i}. {e.action}" for i, e in enumerate(edits, start=1))
+            + ". 3. Check the figures below, then **Accept correction**."
+        )
+    st.toggle(
+        "Draw on the whole photo",
+        key="review_whole",
+        help="The picture on the left is a close-up of the outlined wounds with skin around "
+        "them. Switch this on if a wound was missed outside it.",
+    )
+    st.image(
+        _for_display(overlay, _DISPLAY_MAX_SIDE_PX),
+        caption=f"{visit['file_name']}: the whole photo",
+        width="stretch",
+        output_format="JPEG",
+    )
+with left:
+    union = ((stored > 0) | (working > 0)).astype(np.uint8)
+    box = (0, image.shape[0], 0, image.shape[1]) if whole else lesion_box_px(union)
+    st.plotly_chart(
+        _drawing_figure(_close_up(image, working, box, calibration, opacity), box, chart_key),
+        key=chart_key,
+        on_select="rerun",
+        selection_mode="lasso",
+        width="stretch",
+        config={
+            "displaylogo": False,
+            "modeBarButtonsToRemove": ["select2d", "autoScale2d", "toImage"],
+        },
+    )
+    st.markdown(_legend_html(), unsafe_allow_html=True)
+    st.caption(
+        "Zoom and move with the magnifier and hand buttons at the top right of the picture; "
+        "press the lasso button there to draw again."
+        + (" **Showing your changes (not saved yet).**" if changed else "")
+    )
+
+# ---- the figures
+st.subheader("Measurements")
+calibrated = calibration.calibrated
+if changed:
+    now = sum((m.wound_area_cm2 or 0.0) for m in stored_lesions)
+    after = totals.wound_area_cm2
+    if calibrated and after is not None:
+        st.metric(
+            "Total wound area after your changes",
+            f"{after:.2f} cm²",
+            delta=f"{after - now:+.2f} cm² from the stored outline",
+            delta_color="off",
+        )
+    st.markdown("**After your changes (not saved yet)**")
+    table = _lesion_table(
+        lesions, _likely_names(lesions, stored_lesions, names), calibrated, "your correction"
+    )
+    if table.empty:
+        st.warning("No wound bed is left: the visit would be recorded with no lesion.")
+    else:
+        st.dataframe(table, hide_index=True)
+    st.markdown("**Stored outline**")
+stored_table = _lesion_table(stored_lesions, names, calibrated, outline_by)
+if stored_table.empty:
+    st.info("No wound was outlined in this photo. Draw round it to add one.")
+else:
+    st.dataframe(stored_table, hide_index=True)
+if changed:
+    st.caption("A '?' after a name: lesion names are matched again when the correction is saved.")
+
+# ---- accepting
+st.subheader("Accept the correction")
+by = st.text_input(
+    "Your name or initials (required; recorded with the correction)",
+    key="review_by",
+    max_chars=120,
+)
+if st.button("Accept correction", type="primary", disabled=not edits, key="review_accept"):
+    if not by.strip():
+        st.error("Type your name or initials first: every correction records who made it.")
+    elif not changed:
+        st.warning("Your changes leave the outline as it was, so there is nothing to save.")
+    else:
+        try:
+            new_id = get_store().correct(visit_id, working, by=by.strip())
+        except WoundtrackError as exc:
+            st.error(str(exc))
+        else:
+            after_write()
+            st.session_state.review_edits.pop(analysis_id, None)
+            st.session_state.review_drawn = []
+            st.session_state.review_chart_rev += 1
+            # The store files the corrected lesions again: say under which names.
+            filed = sorted(
+                (r.lesion_index, r.lesion) for r in series(patient) if r.analysis_id == new_id
+            )
+            _flash(
+                "success",
+                f"Correction by {by.strip()} saved for {visit['file_name']}; the figures below "
+                "are measured from it. The automatic outline is kept in the record too."
+                + (
+                    " Lesions are filed as "
+                    + ", ".join(f"#{i} {name}" for i, name in filed)
+                    + ": check the names under Lesion names."
+                    if filed
+                    else ""
+                ),
+            )
+            st.rerun()
+if not edits:
+    st.caption("Apply at least one change to accept a correction.")
+
+# ---- lesion identities
+st.subheader("Lesion names")
+visit_rows = sorted((r for r in rows if r.analysis_id == analysis_id), key=lambda r: r.lesion_index)
+if not visit_rows:
+    st.caption("This visit has no lesion to name.")
+else:
+    st.caption(
+        "Lesions are matched across visits automatically. If a lesion of this photo was filed "
+        "under the wrong name, give it the right one (a known lesion or a new name). The change "
+        "is recorded with your name."
+    )
+    known = sorted({r.lesion for r in rows})
+    NEW = "a new name…"
+    c1, c2, c3 = st.columns([2, 2, 1])
+    lesion_index = c1.selectbox(
+        "Lesion of this photo",
+        [r.lesion_index for r in visit_rows],
+        format_func=lambda i: next(
+            f"#{r.lesion_index}: now {r.lesion}"
+            + (f", {r.wound_area_cm2:.2f} cm²" if r.wound_area_cm2 is not None else "")
+            for r in visit_rows
+            if r.lesion_index == i
+        ),
+        key="review_lesion_index",
+    )
+    target = c2.selectbox("Should be", [*known, NEW], key="review_lesion_target")
+    if target == NEW:
+        target = c2.text_input("New lesion name (e.g. L3)", key="review_lesion_new").strip()
+    c3.write("")
+    if c3.button("Rename lesion", key="review_rename"):
+        before = next(r.lesion for r in visit_rows if r.lesion_index == lesion_index)
+        if not by.strip():
+            st.error("Type your name or initials (above) first: the change records who made it.")
+        elif not target:
+            st.error("Give the lesion's new name.")
+        elif target == before:
+            st.warning(f"Lesion #{lesion_index} is already {before}.")
+        else:
+            try:
+                get_store().assign_lesion(analysis_id, lesion_index, target, by=by.strip())
+            except WoundtrackError as exc:
+                st.error(str(exc))
+            else:
+                after_write()
+                _flash(
+                    "success",
+                    f"Lesion #{lesion_index} of {visit['file_name']} is now {target} "
+                    f"(was {before}); recorded as changed by {by.strip()}.",
+                )
+                st.rerun()

@@ -1,0 +1,66 @@
+"""What the app's pages share: the database, the chosen patient, cached reads.
+
+UI glue only; every figure comes from the ``woundtrack`` library.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from woundtrack.demo import seed_demo
+from woundtrack.store import Store
+
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
+
+
+@st.cache_resource(show_spinner="Opening the database…")
+def get_store() -> Store:
+    """One store per app process: ``$WOUNDTRACK_DB`` or the default SQLite file, seeded with
+    the demo patient when empty."""
+    store = Store()
+    seed_demo(store, SAMPLES)
+    return store
+
+
+def after_write() -> None:
+    """Forget cached reads after anything was written."""
+    st.cache_data.clear()
+
+
+@st.cache_data(show_spinner=False)
+def series(patient: str):
+    return get_store().series(patient)
+
+
+@st.cache_data(show_spinner=False)
+def treatments(patient: str):
+    return get_store().treatments(patient)
+
+
+@st.cache_data(show_spinner=False)
+def patients() -> list[str]:
+    return get_store().patients()
+
+
+def _remember_patient() -> None:
+    st.session_state.chosen_patient = st.session_state.patient
+
+
+def patient_picker() -> str | None:
+    """The patient chosen in the sidebar, kept across pages.
+
+    Each page draws its own selectbox, and Streamlit forgets a widget's value when a page
+    without it runs; so the choice is also kept under a plain key, ``chosen_patient``.
+    """
+    codes = patients()
+    if not codes:
+        st.sidebar.info("No patient yet: import photos on the Upload page.")
+        return None
+    chosen = st.session_state.get("chosen_patient")
+    if chosen not in codes:
+        chosen = codes[0]
+    st.session_state.chosen_patient = chosen
+    st.session_state.patient = chosen
+    return st.sidebar.selectbox("Patient", codes, key="patient", on_change=_remember_patient)

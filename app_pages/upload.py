@@ -1,0 +1,145 @@
+"""App page: upload dressing-change photos into a patient's record.
+
+Several photos at once; capture dates read from the photos and editable (a photo without a date
+must be given one); a progress bar; a clear message per photo that could not be used, while the
+others go through. UI only: the work is ``Store.import_photo``.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+
+import pandas as pd
+import streamlit as st
+
+from app_pages.shared import after_write, get_store, patients
+from woundtrack.errors import WoundtrackError
+from woundtrack.io import read_photo
+from woundtrack.store import check_patient_code
+
+AUTOMATIC = "automatic (match by position and size)"
+NEW_PATIENT = "+ new patient…"
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _capture_date(data: bytes, name: str) -> tuple[date | None, str | None]:
+    """The photo's EXIF capture date, or the reason it cannot be read."""
+    try:
+        _, info = read_photo(data, name=name)
+    except WoundtrackError as exc:
+        return None, str(exc)
+    return (info.taken_at.date() if info.taken_at else None), None
+
+
+st.title("Upload photos")
+st.caption(
+    "Photos are stored once, with location tags removed; the same photo uploaded twice is "
+    "recognised. Each photo is measured on upload."
+)
+
+codes = patients()
+left, right = st.columns(2)
+with left:
+    choice = st.selectbox("Patient", [*codes, NEW_PATIENT], key="upload_patient")
+    if choice == NEW_PATIENT:
+        patient = st.text_input(
+            "New patient code (pseudonymous, e.g. CUA-007)", key="new_patient"
+        ).strip()
+    else:
+        patient = choice
+with right:
+    lesion_choice = st.text_input(
+        "Lesion label (optional)",
+        placeholder="leave empty to match lesions automatically",
+        help="Names the largest lesion of each photo, e.g. L1. Leave empty when a photo shows "
+        "several lesions: they are matched to the patient's known lesions.",
+    ).strip()
+    body_site = st.text_input("Body site of a new lesion", placeholder="e.g. left calf").strip()
+marker_mm = st.number_input("Sticker black square (mm)", 1.0, 200.0, 20.0, 0.5)
+
+uploads = st.file_uploader(
+    "Dressing-change photos (JPEG, PNG, WebP, TIFF, HEIC)",
+    type=["jpg", "jpeg", "png", "webp", "tif", "tiff", "heic", "heif"],
+    accept_multiple_files=True,
+)
+if not uploads:
+    st.info("Choose one or more photos taken with the calibration sticker beside the wound.")
+    st.stop()
+
+rows, unreadable = [], {}
+for n, upload in enumerate(uploads):
+    taken_on, problem = _capture_date(upload.getvalue(), upload.name)
+    if problem:
+        unreadable[upload.name] = problem
+        continue
+    rows.append(
+        {"#": n, "photo": upload.name, "taken on": taken_on, "from photo": taken_on is not None}
+    )
+for problem in unreadable.values():
+    st.error(problem)
+if not rows:
+    st.stop()
+
+st.write("Capture dates (edit if wrong; a photo without a date needs one):")
+edited = st.data_editor(
+    pd.DataFrame(rows),
+    column_config={
+        "#": None,
+        "photo": st.column_config.TextColumn(disabled=True),
+        "taken on": st.column_config.DateColumn(format="YYYY-MM-DD"),
+        "from photo": st.column_config.CheckboxColumn("date from photo", disabled=True),
+    },
+    hide_index=True,
+    key="upload_dates",
+)
+
+if st.button("Import", type="primary"):
+    try:
+        patient = check_patient_code(patient)
+    except WoundtrackError as exc:
+        st.error(str(exc))
+        st.stop()
+    store = get_store()
+    progress = st.progress(0.0, text="Importing…")
+    results, failures = [], []
+    for k, row in enumerate(edited.to_dict("records")):
+        upload = uploads[int(row["#"])]
+        exif_on = next(r["taken on"] for r in rows if r["#"] == row["#"])
+        chosen = row["taken on"]
+        if chosen is None or pd.isna(chosen):
+            failures.append(f"{upload.name}: no capture date; enter the date the photo was taken")
+            continue
+        chosen = pd.Timestamp(chosen).date()
+        # A date typed by a person replaces the camera's; midday avoids time-zone surprises.
+        taken_at = None if chosen == exif_on else datetime.combine(chosen, time(12, 0))
+        try:
+            result = store.import_photo(
+                upload.getvalue(),
+                name=upload.name,
+                patient=patient,
+                lesion=lesion_choice or None,
+                body_site=body_site,
+                marker_mm=float(marker_mm),
+                taken_at=taken_at,
+            )
+            results.append(result)
+        except WoundtrackError as exc:
+            failures.append(str(exc))
+        progress.progress((k + 1) / len(edited), text=f"{k + 1} of {len(edited)}: {upload.name}")
+    progress.empty()
+    after_write()
+    imported = [r for r in results if r.status == "imported"]
+    if imported:
+        st.success(f"{len(imported)} photo(s) imported for {patient}.")
+    for r in results:
+        if r.status == "duplicate":
+            st.info(f"{r.file}: already stored for {patient}; not imported again.")
+        lesions = ", ".join(r.lesion_labels) or "no wound found"
+        st.write(f"- **{r.file}**: {r.status}, lesions {lesions}")
+        for warning in r.warnings:
+            st.warning(f"{r.file}: {warning}")
+    for failure in failures:
+        st.error(failure)
+    if imported:
+        st.session_state.chosen_patient = patient
+        st.page_link("app_pages/review.py", label="Review and correct the outlines →")

@@ -1,0 +1,268 @@
+"""Tests of the healing chart, the phase table and the headline figures (``woundtrack.charts``).
+
+Rows are built as ``SeriesRow`` values (no database, no image work): a wound shrinking by a
+known exponential, against the demo treatment timeline of ``sample_images``.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date, timedelta
+from pathlib import Path
+
+import plotly.graph_objects as go
+import pytest
+
+from woundtrack.charts import headline_figures, healing_figure, phase_table
+from woundtrack.models import ERYTHEMA, ESCHAR, GRANULATION, SLOUGH
+from woundtrack.overlay import PALETTE
+from woundtrack.report import healing_summary
+from woundtrack.store import SeriesRow
+from woundtrack.timeline import TreatmentEvent, read_timeline_csv
+
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
+BASE = date(2026, 3, 2)
+TODAY = date(2026, 5, 20)
+RATE_PER_WEEK = 0.3
+
+
+def row(
+    week: int,
+    *,
+    area_cm2: float | None = None,
+    lesion: str = "L1",
+    body_site: str = "left calf",
+    corrected: bool = False,
+) -> SeriesRow:
+    """One calibrated visit ``week`` weeks after BASE: 15 cm² shrinking at RATE_PER_WEEK (or
+    ``area_cm2``), split 50/20/30 into eschar/slough/granulation, erythema 80 % of the wound."""
+    wound = 15.0 * math.exp(-RATE_PER_WEEK * week) if area_cm2 is None else area_cm2
+
+    def part(share: float) -> float:
+        return wound * share
+
+    return SeriesRow(
+        patient="CUA-007",
+        lesion=lesion,
+        lesion_index=1,
+        body_site=body_site,
+        visit_id=100 + week,
+        analysis_id=200 + week,
+        taken_at=None,
+        taken_on=BASE + timedelta(weeks=week),
+        photo_sha256=f"{week:02d}" * 32,
+        file_name=f"week{week:02d}.jpg",
+        calibrated=True,
+        wound_area_cm2=wound,
+        eschar_area_cm2=part(0.5),
+        slough_area_cm2=part(0.2),
+        granulation_area_cm2=part(0.3),
+        erythema_area_cm2=part(0.8),
+        perimeter_cm=2 * math.sqrt(math.pi * wound),
+        length_cm=None,
+        width_cm=None,
+        eschar_pct=50.0,
+        slough_pct=20.0,
+        granulation_pct=30.0,
+        corrected=corrected,
+        corrected_by="AB" if corrected else None,
+        segmenter="classical-lab",
+        model_version="1",
+        woundtrack_version="0.1.0",
+    )
+
+
+def uncalibrated(week: int) -> SeriesRow:
+    calibrated = row(week)
+    fields = {f: getattr(calibrated, f) for f in calibrated.__slots__}
+    for name in (
+        "wound_area_cm2",
+        "eschar_area_cm2",
+        "slough_area_cm2",
+        "granulation_area_cm2",
+        "erythema_area_cm2",
+        "perimeter_cm",
+    ):
+        fields[name] = None
+    fields["calibrated"] = False
+    return SeriesRow(**fields)
+
+
+@pytest.fixture(scope="module")
+def events() -> list[TreatmentEvent]:
+    return read_timeline_csv(SAMPLES / "demo_timeline.csv")
+
+
+@pytest.fixture(scope="module")
+def rows() -> list[SeriesRow]:
+    return [row(w, corrected=w == 3) for w in range(8)]
+
+
+def by_name(fig: go.Figure) -> dict[str, go.Scatter]:
+    return {t.name: t for t in fig.data}
+
+
+def test_tissues_are_stacked_inside_the_wound_area_in_order(rows, events) -> None:
+    fig = healing_figure(rows, events, lesion="L1", today=TODAY)
+    names = [t.name for t in fig.data]
+    assert names[:5] == ["Eschar", "Slough", "Granulation", "Wound area", "Erythema"]
+    stacked = fig.data[:3]
+    assert {t.stackgroup for t in stacked} == {"tissue"}
+    assert fig.data[3].stackgroup is None and fig.data[4].stackgroup is None
+    for trace, label in zip(stacked, (ESCHAR, SLOUGH, GRANULATION), strict=True):
+        assert trace.line.color == "rgb({}, {}, {})".format(*PALETTE[label])
+    # The stacked tissues add up to the wound bed, drawn on top as the total.
+    total = [sum(t.y[i] for t in stacked) for i in range(len(rows))]
+    assert total == pytest.approx(list(fig.data[3].y))
+    assert list(fig.data[3].x) == [r.taken_on for r in rows]
+    erythema = fig.data[4]
+    assert erythema.line.dash == "dash" and erythema.yaxis == "y2"
+    assert erythema.line.color == "rgb({}, {}, {})".format(*PALETTE[ERYTHEMA])
+    assert fig.layout.hovermode == "x unified"
+    assert fig.layout.yaxis.title.text == "Wound area (cm²)"
+    assert fig.layout.yaxis2.title.text == "Erythema (cm²)"
+    assert fig.layout.xaxis.matches == "x2" or fig.layout.xaxis2.matches == "x"  # one time axis
+    assert "CUA-007" in fig.layout.title.text and "left calf" in fig.layout.title.text
+
+
+def test_hover_shows_every_area_corrected_and_file(rows, events) -> None:
+    fig = healing_figure(rows, events, lesion="L1", today=TODAY)
+    wound = by_name(fig)["Wound area"]
+    assert "%{y:.2f} cm²" in wound.hovertemplate
+    week3 = list(wound.customdata[3])
+    assert week3[0] == "3.0"
+    assert week3[1] == f"{rows[3].eschar_area_cm2:.2f} cm²"
+    assert week3[5] == "yes (AB)" and week3[6] == "week03.jpg"
+    assert list(wound.customdata[0])[5] == "no"
+    assert all(t.hoverinfo == "skip" for t in fig.data[:3])  # one hover line per visit
+
+
+def test_courses_are_bands_and_point_events_are_lines(rows, events) -> None:
+    fig = healing_figure(rows, events, lesion="L1", today=TODAY)
+    legend = [s for s in fig.layout.shapes if s.showlegend]
+    assert [s.name.split(" (")[0] for s in legend] == ["Hyperbaric oxygen", "Sodium thiosulfate"]
+    assert legend[0].x0 == date(2026, 3, 16) and legend[0].x1 == date(2026, 6, 23)
+    bands = [s for s in fig.layout.shapes if s.type == "rect" and s.y0 == 0 and s.y1 == 1]
+    assert len(bands) == 2  # routine dressing changes are not drawn
+    assert bands[0].fillcolor != bands[1].fillcolor
+    lines = [s for s in fig.layout.shapes if s.type == "line"]
+    assert sorted(s.x0 for s in lines) == [date(2026, 3, 2), date(2026, 3, 10)]
+    texts = [a.text for a in fig.layout.annotations]
+    assert "Debridement" in texts and "Parathyroidectomy" in texts
+    assert any(t.startswith("Sodium thiosulfate · 30 Mar 2026") for t in texts)
+    assert not any("Dressing" in t for t in texts)
+
+
+def test_an_ongoing_course_runs_to_today(rows) -> None:
+    sts = TreatmentEvent(kind="STS", start_on=date(2026, 4, 1), frequency="3 per week")
+    fig = healing_figure(rows, [sts], lesion="L1", today=TODAY)
+    [lane] = [s for s in fig.layout.shapes if s.showlegend]
+    assert lane.x1 == TODAY + timedelta(days=1)
+
+
+def test_projection_is_drawn_when_the_summary_projects(rows, events) -> None:
+    summary = healing_summary(rows, events)["lesions"]["L1"]
+    projected = date.fromisoformat(summary["projected_closure_on"]["projected"])
+    fig = healing_figure(rows, events, lesion="L1", summary=summary, today=TODAY)
+    traces = by_name(fig)
+    fit = traces["Exponential fit"]
+    assert fit.x[0] == BASE and fit.x[-1] == projected
+    assert fit.y[0] == pytest.approx(15.0)
+    assert fit.y[-1] == pytest.approx(0.1, rel=0.05)
+    assert traces["95 % interval of the fit"].fill == "toself"
+    closure = traces["Projected closure"]
+    earliest, latest = (
+        date.fromisoformat(summary["projected_closure_on"][k]) for k in ("earliest", "latest")
+    )
+    assert list(closure.x) == [earliest, projected, latest]
+    texts = " ".join(a.text for a in fig.layout.annotations)
+    assert f"PAR week 4: <b>{summary['par_week4_pct']:.0f} %</b>" in texts
+    assert "−25.9 % per week" in texts  # 100 (exp(-0.3) - 1)
+    assert "Projected closure" in texts
+    assert date.fromisoformat(str(fig.layout.xaxis.range[1])[:10]) > latest  # in view
+
+
+def test_no_projection_without_a_summary_or_when_it_is_refused(rows, events) -> None:
+    plain = healing_figure(rows, events, lesion="L1", today=TODAY)
+    assert "Exponential fit" not in by_name(plain)
+    three = rows[:3]  # fewer than 4 open visits: the summary refuses to project
+    summary = healing_summary(three, events)["lesions"]["L1"]
+    assert summary["projected_closure_on"]["refused_reason"]
+    fig = healing_figure(three, events, lesion="L1", summary=summary, today=TODAY)
+    assert not {"Exponential fit", "Projected closure"} & set(by_name(fig))
+    assert not any("PAR week 4" in a.text for a in fig.layout.annotations)  # no visit near day 28
+
+
+def test_uncalibrated_visits_are_left_out_and_said_so(rows, events) -> None:
+    mixed = [*rows[:4], uncalibrated(4), uncalibrated(5), *rows[6:]]
+    fig = healing_figure(mixed, events, lesion="L1", today=TODAY)
+    wound = by_name(fig)["Wound area"]
+    assert BASE + timedelta(weeks=4) not in list(wound.x)
+    assert len(wound.x) == len(rows) - 2
+    assert "2 visits not shown" in fig.layout.title.text
+
+
+def test_only_the_lesion_asked_for_is_drawn(rows, events) -> None:
+    other = [row(w, area_cm2=3.0, lesion="L2", body_site="right shin") for w in range(3)]
+    fig = healing_figure([*rows, *other], events, lesion="L2", today=TODAY)
+    assert list(by_name(fig)["Wound area"].y) == [3.0, 3.0, 3.0]
+    assert "right shin" in fig.layout.title.text
+
+
+def test_a_lesion_without_calibrated_visits_gives_a_message(events) -> None:
+    fig = healing_figure([uncalibrated(0), uncalibrated(1)], events, lesion="L1", today=TODAY)
+    assert list(by_name(fig)["Wound area"].x) == []
+    assert any("No calibrated visit of lesion L1" in a.text for a in fig.layout.annotations)
+
+
+def test_unknown_lesion_is_refused(rows, events) -> None:
+    with pytest.raises(ValueError, match=r"lesion 'L9' has no visit .*lesions: L1"):
+        healing_figure(rows, events, lesion="L9")
+
+
+def test_user_text_is_escaped_in_the_chart(events) -> None:
+    rows = [row(w, body_site="<b>calf</b>") for w in range(3)]
+    fig = healing_figure(rows, events, lesion="L1", today=TODAY)
+    assert "&lt;b&gt;calf&lt;/b&gt;" in fig.layout.title.text
+
+
+def test_phase_table_rows_are_rounded_and_named(rows, events) -> None:
+    summary = healing_summary(rows, events)["lesions"]["L1"]
+    table = phase_table(summary)
+    assert [r["Phase"] for r in table] == [
+        "Before hyperbaric oxygen",
+        "During hyperbaric oxygen",
+        "After hyperbaric oxygen",
+        "Before sodium thiosulfate",
+        "During sodium thiosulfate",
+        "After sodium thiosulfate",
+    ]
+    during = table[4]
+    assert set(during) == {
+        "Phase",
+        "Dates",
+        "Visits",
+        "Area change (%/week)",
+        "Gilman (cm/week)",
+    }
+    assert during["Dates"] == "2026-03-30 – 2026-06-22"
+    assert during["Visits"] == 4
+    assert during["Area change (%/week)"] == pytest.approx(-25.9, abs=0.05)
+    assert during["Gilman (cm/week)"] == round(during["Gilman (cm/week)"], 2)
+    assert table[0]["Dates"] == "until 2026-03-15"
+    assert table[2]["Visits"] == 0 and table[2]["Area change (%/week)"] is None
+
+
+def test_headline_figures_give_the_refusal_reason(rows, events) -> None:
+    projected = dict(
+        (n, (v, d)) for n, v, d in headline_figures(healing_summary(rows, events)["lesions"]["L1"])
+    )
+    assert projected["PAR at week 4"][0] == "70 %"  # 100 (1 - exp(-1.2))
+    assert projected["Rate"][0] == "−25.9 %/week"
+    assert projected["Projected closure"][1].startswith("95 % interval")
+    refused = dict(
+        (n, (v, d))
+        for n, v, d in headline_figures(healing_summary(rows[:3], events)["lesions"]["L1"])
+    )
+    assert refused["Projected closure"][0] == "not projected"
+    assert "at least 4" in refused["Projected closure"][1]

@@ -1,0 +1,209 @@
+"""Tests of the printable patient report (``woundtrack.printable``): self-contained, escaped,
+complete. Rows are ``SeriesRow`` values built here; the photos are small synthetic JPEGs."""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+import re
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from plotly.offline import get_plotlyjs
+
+from woundtrack import __version__
+from woundtrack.models import ESCHAR, GRANULATION
+from woundtrack.printable import overlay_thumbnail_jpeg, patient_report_html
+from woundtrack.report import healing_summary
+from woundtrack.store import SeriesRow
+from woundtrack.timeline import TreatmentEvent, read_timeline_csv
+
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
+BASE = date(2026, 3, 2)
+EVIL = "<script>alert(1)</script>"
+WHEN = datetime(2026, 5, 20, 14, 5, tzinfo=UTC)
+
+
+def row(week: int, *, lesion: str, area_cm2: float, body_site: str = "left calf") -> SeriesRow:
+    return SeriesRow(
+        patient="CUA-007",
+        lesion=lesion,
+        lesion_index=1 if lesion == "L1" else 2,
+        body_site=body_site,
+        visit_id=100 + week,
+        analysis_id=200 + week,
+        taken_at=None,
+        taken_on=BASE + timedelta(weeks=week),
+        photo_sha256=f"{week:x}{lesion}".ljust(64, "a"),
+        file_name=f"week{week:02d}{EVIL}.jpg",
+        calibrated=True,
+        wound_area_cm2=area_cm2,
+        eschar_area_cm2=area_cm2 * 0.5,
+        slough_area_cm2=area_cm2 * 0.2,
+        granulation_area_cm2=area_cm2 * 0.3,
+        erythema_area_cm2=area_cm2 * 0.8,
+        perimeter_cm=2 * math.sqrt(math.pi * area_cm2),
+        length_cm=None,
+        width_cm=None,
+        eschar_pct=50.0,
+        slough_pct=20.0,
+        granulation_pct=30.0,
+        corrected=week == 2,
+        corrected_by="AB" if week == 2 else None,
+        segmenter="classical-lab",
+        model_version="1",
+        woundtrack_version="0.1.0",
+    )
+
+
+def jpeg(colour: tuple[int, int, int]) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 30), colour).save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def report() -> dict:
+    rows = [row(w, lesion="L1", area_cm2=15.0 * math.exp(-0.3 * w)) for w in range(6)]
+    # L2 barely changes: its closure projection is refused, with a reason.
+    rows += [row(w, lesion="L2", area_cm2=4.0 + 0.1 * (w % 2), body_site=EVIL) for w in range(4)]
+    events = [
+        *read_timeline_csv(SAMPLES / "demo_timeline.csv"),
+        TreatmentEvent(kind="Wound VAC", start_on=BASE, notes=EVIL),
+    ]
+    summary = healing_summary(rows, events)
+    photos = [(f"week 0 {EVIL}", jpeg((200, 60, 60))), ("week 1", jpeg((60, 200, 60)))]
+    page = patient_report_html(
+        patient="CUA-007",
+        rows=rows,
+        events=events,
+        summary=summary,
+        photos=photos,
+        generated_at=WHEN,
+    )
+    return {"page": page, "rows": rows, "summary": summary, "photos": photos}
+
+
+def outside_scripts(page: str) -> str:
+    return re.sub(r"<script\b.*?</script>", "", page, flags=re.S | re.I)
+
+
+def test_page_is_self_contained(report) -> None:
+    page = report["page"]
+    assert page.startswith("<!DOCTYPE html>")
+    markup = outside_scripts(page)
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", markup, re.I)
+    assert not re.search(r"<script[^>]*\bsrc=", page, re.I)
+    assert "<link" not in markup.lower() and "@import" not in markup
+    # Plotly's library inlined exactly once, for two charts.
+    assert page.count(get_plotlyjs()[:200]) == 1
+    assert page.count("Plotly.newPlot(") == 2
+    assert "@media print" in page and "break-before: page" in page
+
+
+def test_every_user_string_is_escaped(report) -> None:
+    page = report["page"]
+    assert EVIL not in page
+    escaped = "&lt;script&gt;alert(1)&lt;/script&gt;"
+    assert f"Lesion L2 · {escaped}" in page  # body site
+    assert f"week00{escaped}.jpg" in page  # file name in the measurements table
+    assert f"week 0 {escaped}" in page  # photo caption
+    assert page.count(escaped) >= 4  # ... and the timeline note
+
+
+def test_header_says_who_when_and_which_version(report) -> None:
+    head = report["page"].split("</header>")[0]
+    assert "CUA-007" in head
+    assert "2026-05-20 14:05+00:00" in head
+    assert f"woundtrack {__version__}" in head
+    assert "Pseudonymous code only" in head
+
+
+def test_each_lesion_has_its_figures_chart_and_phases(report) -> None:
+    page = report["page"]
+    l1, l2 = report["summary"]["lesions"]["L1"], report["summary"]["lesions"]["L2"]
+    for lesion, figures in (("L1", l1), ("L2", l2)):
+        section = page.split(f"<h2>Lesion {lesion}")[1].split("</section>")[0]
+        assert f"{figures['baseline_area_cm2']:.2f} cm²" in section
+        assert f"{figures['latest_area_cm2']:.2f} cm²" in section
+        assert f"{figures['pct_area_reduction']:.0f} %" in section
+        assert "Plotly.newPlot(" in section
+        assert "Healing rate by treatment phase" in section
+        assert "During sodium thiosulfate" in section
+    section1 = page.split("<h2>Lesion L1")[1].split("</section>")[0]
+    assert f"{l1['par_week4_pct']:.0f} %" in section1
+    assert l1["projected_closure_on"]["projected"] in section1
+    assert f"{l1['half_life_days']:.0f} days" in section1
+    assert '<td class="num">−25.9</td>' in section1  # phase rates: 100 (exp(-0.3) - 1)
+    section2 = page.split("<h2>Lesion L2")[1].split("</section>")[0]
+    reason = l2["projected_closure_on"]["refused_reason"]
+    assert reason and "not projected" in section2
+    assert reason.split(";")[0].replace("'", "&#x27;") in section2
+
+
+def test_photos_are_embedded_as_base64_jpegs(report) -> None:
+    page = report["page"]
+    found = re.findall(r'src="data:image/jpeg;base64,([A-Za-z0-9+/=]+)"', page)
+    assert [base64.b64decode(f) for f in found] == [data for _, data in report["photos"]]
+
+
+def test_timeline_measurements_and_provenance(report) -> None:
+    page = report["page"]
+    timeline = page.split("<h2>Treatment timeline</h2>")[1].split("</section>")[0]
+    assert "Hyperbaric oxygen" in timeline and "2.4 ATA 90 min" in timeline
+    assert "Wound VAC" in timeline and "Dressing change" in timeline
+    measurements = page.split("<h2>Measurements</h2>")[1].split("</section>")[0]
+    assert measurements.count("<tr>") == len(report["rows"]) + 1  # + the header
+    first = report["rows"][0]
+    assert first.photo_sha256[:12] in measurements and first.photo_sha256 not in page
+    assert "yes, by AB" in measurements
+    assert "15.00" in measurements and "2026-03-02" in measurements
+    footer = page.split("<footer>")[1]
+    assert "classical-lab" in footer and "model version <code>1</code>" in footer
+    assert "every measurement listed was calibrated" in footer
+
+
+def test_no_calibrated_visit_is_said_plainly() -> None:
+    calibrated = row(0, lesion="L1", area_cm2=1.0)
+    fields = {f: getattr(calibrated, f) for f in calibrated.__slots__}
+    fields.update(calibrated=False, wound_area_cm2=None, perimeter_cm=None)
+    rows = [SeriesRow(**fields)]
+    page = patient_report_html(
+        patient="CUA-007",
+        rows=rows,
+        events=[],
+        summary=healing_summary(rows, []),
+        photos=[],
+        generated_at=WHEN,
+    )
+    assert "No calibrated visit" in page and "Plotly.newPlot(" not in page
+    assert "Lesions without healing figures" in page
+    assert "1 measurement had no calibration" in page
+
+
+def test_overlay_thumbnail_is_a_small_close_up() -> None:
+    image = np.full((1200, 1600, 3), 180, dtype=np.uint8)
+    labels = np.zeros((1200, 1600), dtype=np.uint8)
+    labels[500:600, 900:1000] = ESCHAR
+    labels[540:560, 940:960] = GRANULATION
+    data = overlay_thumbnail_jpeg(image, labels)
+    thumb = Image.open(io.BytesIO(data))
+    assert thumb.format == "JPEG"
+    assert thumb.width == 800 and thumb.height == 600  # 4:3 around the wound, ≤ 800 px wide
+    whole = Image.open(io.BytesIO(overlay_thumbnail_jpeg(image, labels, close_up=False)))
+    assert whole.size == (800, 600)
+    # A label map of another size is resized to the photo, not refused.
+    small = overlay_thumbnail_jpeg(image, labels[::2, ::2], max_width_px=400)
+    assert Image.open(io.BytesIO(small)).width == 400
+
+
+def test_overlay_thumbnail_refuses_what_is_not_a_photo() -> None:
+    labels = np.zeros((10, 10), dtype=np.uint8)
+    with pytest.raises(ValueError, match=r"\(H, W, 3\) array of uint8 RGB"):
+        overlay_thumbnail_jpeg(np.zeros((10, 10), dtype=np.uint8), labels)
+    with pytest.raises(ValueError, match="max_width_px must be at least 16"):
+        overlay_thumbnail_jpeg(np.zeros((10, 10, 3), dtype=np.uint8), labels, max_width_px=8)

@@ -1,0 +1,720 @@
+"""Charts: one lesion's wound areas over time, read against the treatment timeline.
+
+Owns how the longitudinal record is drawn for a clinician: the wound area as its tissues stacked
+(eschar, slough, granulation, in the Okabe-Ito colours of the overlay), the total area as a line
+with a marker per visit, periwound erythema in its own row under the same time axis, treatment
+courses as translucent bands and single procedures as marker lines, and, when the healing summary
+projects a closure date, the exponential fit drawn forward with its interval. Also the phase table
+(healing rate before, during and after each course) and the headline figures as text, so the app
+and the printable report show the same numbers. Pure functions: stored rows and the summary of
+``report.healing_summary`` in, Plotly figures and plain rows out; nothing reads the clock unless
+``today`` is left out.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Sequence
+from datetime import date, timedelta
+from typing import Any
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from .healing import CLOSED_BELOW_CM2, DAYS_PER_WEEK, PAR_TARGET_DAYS, exponential_fit
+from .models import ERYTHEMA, ESCHAR, GRANULATION, SLOUGH
+from .overlay import PALETTE
+from .report import area_points
+from .store import SeriesRow
+from .timeline import KIND_LABELS, TreatmentEvent, courses, markers
+
+__all__ = [
+    "COURSE_COLOURS",
+    "ROUTINE_KINDS",
+    "headline_figures",
+    "healing_figure",
+    "phase_table",
+]
+
+#: Routine care drawn on no chart: a band over the whole series would hide the treatments.
+ROUTINE_KINDS = frozenset({"dressing_change"})
+
+#: Band colours per course kind: the Okabe-Ito colours the tissues do not use, then greys.
+COURSE_COLOURS = {
+    "hyperbaric_oxygen": (86, 180, 233),  # sky blue
+    "sodium_thiosulfate": (0, 158, 115),  # bluish green
+    "cinacalcet": (230, 159, 0),  # orange
+    "antibiotics": (120, 120, 120),  # grey
+}
+_OTHER_COURSE_COLOURS = ((160, 120, 60), (90, 90, 160), (150, 150, 150), (60, 120, 120))
+_TOTAL_COLOUR = "rgb(40, 40, 40)"
+_FIT_COLOUR = "rgb(90, 90, 90)"
+_EVENT_COLOUR = "rgb(70, 70, 70)"
+_BAND_OPACITY = 0.09
+_TISSUES = (  # bottom to top of the stack
+    ("Eschar", "eschar_area_cm2", ESCHAR),
+    ("Slough", "slough_area_cm2", SLOUGH),
+    ("Granulation", "granulation_area_cm2", GRANULATION),
+)
+_RANGE_PAD_DAYS = 5
+_ROW_SPACING = 0.07
+_ROW1_SHARE = 0.74 * (1 - _ROW_SPACING)  # of the plotting area's height
+_LANE_HEIGHT = 0.04  # one course lane, share of the plotting area's height
+
+
+def _rgb(colour: tuple[int, int, int], alpha: float | None = None) -> str:
+    r, g, b = colour
+    return f"rgb({r}, {g}, {b})" if alpha is None else f"rgba({r}, {g}, {b}, {alpha})"
+
+
+def _darker(colour: tuple[int, int, int], factor: float = 0.6) -> tuple[int, int, int]:
+    r, g, b = colour
+    return (round(r * factor), round(g * factor), round(b * factor))
+
+
+def _day(value: Any) -> date | None:
+    """A date from the summary (ISO text once JSON-ready) or a ``date``."""
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value))
+
+
+def _short_date(day: date) -> str:
+    return f"{day.day} {day:%b %Y}"
+
+
+def _signed(value: float, digits: int = 1) -> str:
+    """``+3.5`` or ``−27.0`` (a true minus sign, which reads better than a hyphen)."""
+    return f"{value:+.{digits}f}".replace("-", "\u2212")
+
+
+def _date_interval(first: date, last: date) -> str:
+    """``"20–24 Jun 2026"``, ``"28 Jun – 3 Jul 2026"`` or with both years."""
+    if (first.year, first.month) == (last.year, last.month):
+        return f"{first.day}–{last.day} {last:%b %Y}"
+    if first.year == last.year:
+        return f"{first.day} {first:%b} – {last.day} {last:%b %Y}"
+    return f"{_short_date(first)} – {_short_date(last)}"
+
+
+def _cm2(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f} cm²"
+
+
+def _kind_name(kind: str) -> str:
+    return KIND_LABELS.get(kind, kind)
+
+
+def healing_figure(
+    rows: Sequence[SeriesRow],
+    events: Sequence[TreatmentEvent],
+    *,
+    lesion: str,
+    summary: dict[str, Any] | None = None,
+    today: date | None = None,
+) -> go.Figure:
+    """The healing chart of one lesion: areas over time against the treatment timeline.
+
+    Row 1 shows the wound area with its eschar, slough and granulation stacked inside it (they
+    add up to the wound bed) and the total as a line with a marker per visit (hover: every area,
+    whether a person corrected the visit, the photo's file name). Row 2, on the same time axis,
+    shows periwound erythema, which surrounds the wound rather than being part of it. Treatment
+    courses are translucent bands across both rows (one colour and legend entry per kind), point
+    events (debridement, parathyroidectomy) dotted vertical lines with their names. Routine
+    dressing changes (``ROUTINE_KINDS``) are not drawn. When ``summary`` projects a closure date,
+    the exponential fit is drawn forward to it, with the band between the fits at the ends of the
+    rate's 95 % interval and the earliest-latest closure interval at the closure threshold; PAR
+    at week 4 and the rate are annotated.
+
+    Parameters
+    ----------
+    rows : sequence of SeriesRow
+        The patient's series (``Store.series``); rows of other lesions are ignored. Visits
+        without cm² (uncalibrated) or without a date are left out, and the title says how many.
+    events : sequence of TreatmentEvent
+        The patient's treatment timeline (``Store.treatments``).
+    lesion : str
+        Label of the lesion to chart, e.g. ``"L1"``.
+    summary : dict, optional
+        The lesion's entry of ``report.healing_summary(...)["lesions"]``; without it no fit,
+        projection or PAR is drawn.
+    today : datetime.date, optional
+        Last day of courses still going on; defaults to ``date.today()``.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Traces, in order: the eschar, slough and granulation areas (``stackgroup="tissue"``),
+        ``"Wound area"``, ``"Erythema"`` (row 2), then, when projected, ``"Exponential fit"``,
+        ``"95 % interval of the fit"`` and ``"Projected closure"``. Course bands and event lines
+        are layout shapes.
+
+    Raises
+    ------
+    ValueError
+        If no row belongs to ``lesion``.
+
+    Examples
+    --------
+    >>> fig = healing_figure(store.series("CUA-007"), store.treatments("CUA-007"),
+    ...                      lesion="L1")  # doctest: +SKIP
+    >>> fig.write_html("L1.html")  # doctest: +SKIP
+    """
+    mine = [r for r in rows if r.lesion == lesion]
+    if not mine:
+        known = ", ".join(sorted({r.lesion for r in rows})) or "none"
+        raise ValueError(
+            f"lesion {lesion!r} has no visit in the rows given (lesions: {known}); pick one of them"
+        )
+    shown = sorted(
+        (r for r in mine if r.wound_area_cm2 is not None and r.taken_on is not None),
+        key=lambda r: (r.taken_on, r.visit_id),
+    )
+    left_out = len(mine) - len(shown)
+    first = mine[0]
+    site = f" ({first.body_site})" if first.body_site else ""
+
+    fig = make_subplots(
+        rows=2,
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=_ROW_SPACING,
+        row_heights=[0.74, 0.26],
+    )
+    x = [r.taken_on for r in shown]
+    for name, field, label in _TISSUES:
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=[getattr(r, field) for r in shown],
+                name=name,
+                mode="lines",
+                stackgroup="tissue",
+                line={"width": 0.5, "color": _rgb(PALETTE[label])},
+                fillcolor=_rgb(PALETTE[label], 0.55),
+                legendgroup="tissue",
+                legendgrouptitle_text="Wound bed" if label == ESCHAR else None,
+                hoverinfo="skip",
+            ),
+            row=1,
+            col=1,
+        )
+    baseline_on = shown[0].taken_on if shown else None
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=[r.wound_area_cm2 for r in shown],
+            name="Wound area",
+            mode="lines+markers",
+            line={"width": 2.5, "color": _TOTAL_COLOUR},
+            marker={"size": 7, "color": _TOTAL_COLOUR, "line": {"width": 1, "color": "white"}},
+            customdata=[_hover_fields(r, baseline_on) for r in shown],
+            hovertemplate=(
+                "<b>wound %{y:.2f} cm²</b> (week %{customdata[0]})<br>"
+                "eschar %{customdata[1]} · slough %{customdata[2]} · "
+                "granulation %{customdata[3]}<br>"
+                "erythema %{customdata[4]}<br>"
+                "corrected: %{customdata[5]} · %{customdata[6]}<extra></extra>"
+            ),
+            legendgroup="total",
+        ),
+        row=1,
+        col=1,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=[r.erythema_area_cm2 for r in shown],
+            name="Erythema",
+            mode="lines+markers",
+            line={"width": 2, "dash": "dash", "color": _rgb(PALETTE[ERYTHEMA])},
+            marker={"size": 6, "color": _rgb(PALETTE[ERYTHEMA])},
+            hovertemplate="erythema %{y:.2f} cm²<extra></extra>",
+            legendgroup="erythema",
+            legendgrouptitle_text="Periwound",
+        ),
+        row=2,
+        col=1,
+    )
+
+    ends = list(x)
+    projected = _projection(summary)
+    if projected is not None and shown:
+        ends.append(_add_projection(fig, shown, lesion, summary or {}, projected))
+    if ends:
+        pad = timedelta(days=_RANGE_PAD_DAYS)
+        x_range: tuple[date, date] | None = (min(ends) - pad, max(ends) + pad)
+        fig.update_xaxes(range=list(x_range))
+    else:
+        x_range = None
+    lanes = _add_treatments(fig, events, today=today, x_range=x_range)
+    if shown:
+        # Head room above the largest area for the course lanes, so they never hide a visit.
+        top_cm2 = max(r.wound_area_cm2 for r in shown)
+        lanes_share = lanes * _LANE_HEIGHT / _ROW1_SHARE
+        axis_top_cm2 = top_cm2 * 1.04 / (1 - lanes_share - 0.02)
+        fig.update_yaxes(range=[0, axis_top_cm2], row=1, col=1)
+        if summary is not None:
+            _annotate_par(fig, shown, summary, axis_top_cm2=axis_top_cm2)
+
+    title = f"{html.escape(first.patient)} · lesion {html.escape(lesion)}{html.escape(site)}"
+    subtitle = "Wound area by tissue, against treatments"
+    if left_out:
+        subtitle += (
+            f" — {left_out} visit{'s' if left_out != 1 else ''} not shown "
+            "(uncalibrated: no cm², or no date)"
+        )
+    layout: dict[str, Any] = {
+        # A second line in a smaller font, not ``title.subtitle``: that needs plotly 5.23.
+        "title": {
+            "text": f'{title}<br><span style="font-size: 12px; color: #555">{subtitle}</span>',
+            "x": 0.01,
+            "xanchor": "left",
+        },
+        "template": "plotly_white",
+        "height": 660,
+        "hovermode": "x unified",
+        "legend": {
+            "orientation": "h",
+            "yanchor": "top",
+            "y": -0.13,
+            "xanchor": "left",
+            "x": 0,
+            "groupclick": "toggleitem",
+        },
+        "margin": {"l": 70, "r": 30, "t": 80, "b": 40},
+    }
+    fig.update_layout(**layout)
+    fig.update_yaxes(title_text="Wound area (cm²)", rangemode="tozero", row=1, col=1)
+    fig.update_yaxes(title_text="Erythema (cm²)", rangemode="tozero", row=2, col=1)
+    fig.update_xaxes(type="date", hoverformat="%a %d %b %Y", showspikes=True, spikemode="across")
+    fig.update_xaxes(title_text="Date", row=2, col=1)
+    if not shown:
+        fig.add_annotation(
+            text=f"No calibrated visit of lesion {html.escape(lesion)}: no cm² to chart",
+            xref="paper",
+            yref="paper",
+            x=0.5,
+            y=0.6,
+            showarrow=False,
+            font={"size": 16},
+        )
+    return fig
+
+
+def _hover_fields(row: SeriesRow, baseline_on: date | None) -> list[str]:
+    weeks = (row.taken_on - baseline_on).days / DAYS_PER_WEEK if baseline_on else 0.0
+    return [
+        f"{weeks:.1f}",
+        _cm2(row.eschar_area_cm2),
+        _cm2(row.slough_area_cm2),
+        _cm2(row.granulation_area_cm2),
+        _cm2(row.erythema_area_cm2),
+        f"yes ({html.escape(row.corrected_by or 'unknown')})" if row.corrected else "no",
+        html.escape(row.file_name),
+    ]
+
+
+def _projection(summary: dict[str, Any] | None) -> tuple[date, date, date] | None:
+    if not summary:
+        return None
+    closure = summary.get("projected_closure_on") or {}
+    days = [_day(closure.get(k)) for k in ("projected", "earliest", "latest")]
+    if any(d is None for d in days):
+        return None
+    return days[0], days[1], days[2]
+
+
+def _add_projection(
+    fig: go.Figure,
+    shown: Sequence[SeriesRow],
+    lesion: str,
+    summary: dict[str, Any],
+    projection: tuple[date, date, date],
+) -> date:
+    """Draw the fit to the projected date, its interval and the closure interval; last date."""
+    projected_on, earliest_on, latest_on = projection
+    points = area_points(shown).get(lesion, [])
+    fit = exponential_fit(points) if points else None
+    if fit is None:
+        return projected_on
+    k = fit.rate_per_week
+    k_low, k_high = summary.get("exp_rate_ci_per_week") or (k, k)
+
+    def area_cm2(day: date, rate: float) -> float:
+        return fit.a0_cm2 * math.exp(-rate * (day - fit.origin_on).days / DAYS_PER_WEEK)
+
+    def days(start: date, end: date) -> list[date]:
+        return [start + timedelta(days=n) for n in range((end - start).days + 1)]
+
+    line_days = days(fit.origin_on, projected_on)
+    fig.add_trace(
+        go.Scatter(
+            x=line_days,
+            y=[area_cm2(d, k) for d in line_days],
+            name="Exponential fit",
+            mode="lines",
+            line={"width": 1.5, "dash": "dot", "color": _FIT_COLOUR},
+            hoverinfo="skip",
+            legendgroup="fit",
+            legendgrouptitle_text="Projection",
+        ),
+        row=1,
+        col=1,
+    )
+    last_on = shown[-1].taken_on
+    fan_days = days(last_on, latest_on)
+    fig.add_trace(
+        go.Scatter(
+            x=fan_days + fan_days[::-1],
+            y=[area_cm2(d, k_low) for d in fan_days]
+            + [area_cm2(d, k_high) for d in fan_days[::-1]],
+            name="95 % interval of the fit",
+            mode="lines",
+            fill="toself",
+            fillcolor="rgba(90, 90, 90, 0.15)",
+            line={"width": 0},
+            hoverinfo="skip",
+            legendgroup="fit",
+        ),
+        row=1,
+        col=1,
+    )
+    interval = _date_interval(earliest_on, latest_on)
+    fig.add_trace(
+        go.Scatter(
+            x=[earliest_on, projected_on, latest_on],
+            y=[CLOSED_BELOW_CM2] * 3,
+            name="Projected closure",
+            mode="lines+markers",
+            line={"width": 6, "color": "rgba(90, 90, 90, 0.45)"},
+            marker={"size": [0, 12, 0], "symbol": "diamond", "color": _TOTAL_COLOUR},
+            hovertemplate=(
+                f"projected closure (≤ {CLOSED_BELOW_CM2:g} cm²) {_short_date(projected_on)}"
+                f"<br>95 % interval {interval}<extra></extra>"
+            ),
+            legendgroup="fit",
+        ),
+        row=1,
+        col=1,
+    )
+    change = summary.get("pct_change_per_week")
+    half_life = summary.get("half_life_days")
+    rate = f"fit {_signed(change)} % per week" if change is not None else f"fit k {k:.2f}/week"
+    if half_life is not None:
+        rate += f", half-life {half_life:.0f} days"
+    fig.add_annotation(
+        x=projected_on,
+        y=CLOSED_BELOW_CM2,
+        text=(
+            f"Projected closure <b>{_short_date(projected_on)}</b><br>"
+            f"95 % interval {interval}<br>{rate}"
+        ),
+        showarrow=True,
+        arrowhead=0,
+        ax=-20,
+        ay=-70,
+        xanchor="right",
+        align="right",
+        font={"size": 11},
+        bgcolor="rgba(255, 255, 255, 0.9)",
+        row=1,
+        col=1,
+    )
+    return latest_on
+
+
+def _annotate_par(
+    fig: go.Figure, shown: Sequence[SeriesRow], summary: dict[str, Any], *, axis_top_cm2: float
+) -> None:
+    par = summary.get("par_week4_pct")
+    baseline_cm2 = summary.get("baseline_area_cm2")
+    if par is None or baseline_cm2 is None:
+        return
+    day28 = shown[0].taken_on + timedelta(days=PAR_TARGET_DAYS)
+    area28_cm2 = baseline_cm2 * (1 - par / 100.0)
+    high = area28_cm2 > 0.55 * axis_top_cm2  # label below the curve, clear of the lanes
+    fig.add_annotation(
+        x=day28,
+        y=area28_cm2,
+        text=f"PAR week 4: <b>{par:.0f} %</b>",
+        showarrow=True,
+        arrowhead=2,
+        arrowsize=0.8,
+        ax=45,
+        ay=55 if high else -55,
+        xanchor="left",
+        font={"size": 12},
+        bgcolor="rgba(255, 255, 255, 0.85)",
+        row=1,
+        col=1,
+    )
+
+
+def _add_treatments(
+    fig: go.Figure,
+    events: Sequence[TreatmentEvent],
+    *,
+    today: date | None,
+    x_range: tuple[date, date] | None,
+) -> int:
+    """Course lanes and bands, and point-event lines; returns the number of lanes drawn.
+
+    Each course gets a light band across both rows and a stronger lane at the top of the area
+    row, one lane per course, so that overlapping courses (thiosulfate started during hyperbaric
+    oxygen) read as two, not as a blend of colours.
+    """
+    drawn = [e for e in events if e.kind not in ROUTINE_KINDS]
+    colours: dict[str, tuple[int, int, int]] = {}
+    others = iter(_OTHER_COURSE_COLOURS * 10)
+    spans = [(e, *courses([e], today=today)[0]) for e in drawn if e.is_course]
+
+    def in_view(start_on: date, last_on: date) -> bool:
+        return x_range is None or (start_on <= x_range[1] and last_on >= x_range[0])
+
+    # Courses in view take the top lanes; the others (seen when zooming out) come after them.
+    spans.sort(key=lambda s: (not in_view(s[2], s[3]), s[2], s[0].kind.casefold()))
+    for n, (event, label, start_on, last_on) in enumerate(spans):
+        end = last_on + timedelta(days=1)  # the last day is inclusive
+        first_of_kind = event.kind not in colours
+        if first_of_kind:
+            colours[event.kind] = COURSE_COLOURS.get(event.kind) or next(others)
+        colour = colours[event.kind]
+        name = html.escape(_kind_name(event.kind))
+        period = f"{_short_date(start_on)} – {_short_date(last_on)}"
+        fig.add_shape(
+            type="rect",
+            xref="x",
+            yref="paper",
+            x0=start_on,
+            x1=end,
+            y0=0,
+            y1=1,
+            fillcolor=_rgb(colour),
+            opacity=_BAND_OPACITY,
+            line_width=0,
+            layer="below",
+        )
+        lane_top = 1 - n * _LANE_HEIGHT
+        fig.add_shape(
+            type="rect",
+            xref="x",
+            yref="paper",
+            x0=start_on,
+            x1=end,
+            y0=lane_top - _LANE_HEIGHT + 0.004,
+            y1=lane_top,
+            fillcolor=_rgb(colour),
+            opacity=0.45,
+            line_width=0,
+            layer="above",
+            name=f"{name} ({period})",
+            showlegend=first_of_kind,
+            legendgroup=f"course-{event.kind}",
+            legendgrouptitle_text="Treatment courses" if n == 0 else None,
+        )
+        label_on = start_on if x_range is None else max(start_on, x_range[0])
+        fig.add_annotation(
+            x=label_on,
+            y=lane_top - _LANE_HEIGHT / 2 + 0.002,
+            xref="x",
+            yref="paper",
+            text=f"{name} · {period}",
+            hovertext=html.escape(label),
+            showarrow=False,
+            xanchor="left",
+            yanchor="middle",
+            xshift=4,
+            font={"size": 11, "color": _rgb(_darker(colour, 0.45))},
+        )
+    by_day: dict[date, list[str]] = {}
+    for label, on in markers(drawn):
+        by_day.setdefault(on, []).append(label)
+    for on, labels in by_day.items():
+        fig.add_shape(
+            type="line",
+            xref="x",
+            yref="paper",
+            x0=on,
+            x1=on,
+            y0=0,
+            y1=1,
+            line={"color": _EVENT_COLOUR, "width": 1.5, "dash": "dot"},
+            layer="above",
+        )
+        fig.add_annotation(
+            x=on,
+            y=0.01,
+            xref="x",
+            yref="paper",
+            text=html.escape(" + ".join(labels)),
+            textangle=-90,
+            showarrow=False,
+            xanchor="right",
+            yanchor="bottom",
+            xshift=-2,
+            font={"size": 11, "color": _EVENT_COLOUR},
+        )
+    return sum(in_view(start_on, last_on) for _, _, start_on, last_on in spans)
+
+
+# ------------------------------------------------------------------------------- tables, text
+def _phase_name(label: str) -> str:
+    when, _, kind = label.partition(" ")
+    name = _kind_name(kind)
+    if kind in KIND_LABELS:
+        name = name.lower()
+    return f"{when.capitalize()} {name}"
+
+
+def _phase_dates(start_on: date | None, end_on: date | None, label: str) -> str:
+    if start_on is None and end_on is None:
+        return "whole series"
+    if start_on is None:
+        return f"until {end_on.isoformat()}"
+    if end_on is None:
+        return f"from {start_on.isoformat()}" + (" (ongoing)" if label.startswith("during") else "")
+    return f"{start_on.isoformat()} – {end_on.isoformat()}"
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(float(value), digits)
+
+
+def phase_table(summary_lesion: dict[str, Any]) -> list[dict[str, Any]]:
+    """Rows of the phase table: healing before, during and after each treatment course.
+
+    Parameters
+    ----------
+    summary_lesion : dict
+        One lesion of ``report.healing_summary(...)["lesions"]``.
+
+    Returns
+    -------
+    list of dict
+        One per phase, in the summary's order, with the keys ``"Phase"`` (e.g. ``"During
+        sodium thiosulfate"``), ``"Dates"``, ``"Visits"``, ``"Area change (%/week)"`` (the
+        exponential fit within the phase, 1 decimal, negative when shrinking) and ``"Gilman
+        (cm/week)"`` (edge advance, 2 decimals); a rate is ``None`` when the phase has too few
+        visits.
+
+    Examples
+    --------
+    >>> phase_table({"phases": [{"label": "during sodium_thiosulfate", "start_on": "2026-03-30",
+    ...     "end_on": None, "n_visits": 8, "pct_change_per_week": -26.93,
+    ...     "gilman_cm_per_week": 0.0871}]})[0]["Phase"]
+    'During sodium thiosulfate'
+    """
+    rows = []
+    for p in summary_lesion.get("phases", []):
+        rows.append(
+            {
+                "Phase": _phase_name(p["label"]),
+                "Dates": _phase_dates(_day(p.get("start_on")), _day(p.get("end_on")), p["label"]),
+                "Visits": int(p.get("n_visits") or 0),
+                "Area change (%/week)": _round(p.get("pct_change_per_week"), 1),
+                "Gilman (cm/week)": _round(p.get("gilman_cm_per_week"), 2),
+            }
+        )
+    return rows
+
+
+def headline_figures(summary_lesion: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """The headline figures of one lesion as ``(name, value, detail)`` text, for people.
+
+    Shared by the app and the printable report so that both show the same rounding. Missing
+    figures read ``"—"`` with the reason in ``detail``; the projected closure reads ``"not
+    projected"`` with the summary's refusal reason as ``detail``.
+
+    Parameters
+    ----------
+    summary_lesion : dict
+        One lesion of ``report.healing_summary(...)["lesions"]``.
+
+    Returns
+    -------
+    list of (str, str, str)
+        Baseline area, latest area, area reduction, PAR at week 4, rate, half-life, projected
+        closure and healed on, in that order.
+    """
+    s = summary_lesion
+    baseline_on, latest_on = _day(s.get("baseline_on")), _day(s.get("latest_on"))
+    out = [
+        ("Baseline area", _cm2(s.get("baseline_area_cm2")), f"on {baseline_on}"),
+        ("Latest area", _cm2(s.get("latest_area_cm2")), f"on {latest_on}"),
+    ]
+    reduction = s.get("pct_area_reduction")
+    out.append(
+        (
+            "Area reduction",
+            "—" if reduction is None else f"{reduction:.0f} %",
+            f"since baseline, {s.get('n_visits')} visits",
+        )
+    )
+    par = s.get("par_week4_pct")
+    out.append(
+        (
+            "PAR at week 4",
+            "—" if par is None else f"{par:.0f} %",
+            "no visit close enough to day 28"
+            if par is None
+            else "≥ 50 % predicts healing of diabetic foot ulcers; a figure, not a verdict",
+        )
+    )
+    change, k = s.get("pct_change_per_week"), s.get("exp_rate_per_week")
+    ci, r2, gilman = (
+        s.get("exp_rate_ci_per_week"),
+        s.get("exp_r_squared"),
+        s.get("gilman_cm_per_week"),
+    )
+    detail = []
+    if k is not None:
+        detail.append(f"k {k:.3f}/week")
+        if ci:
+            detail.append(f"95 % CI {ci[0]:.3f}–{ci[1]:.3f}")
+        if r2 is not None:
+            detail.append(f"r² {r2:.2f}")
+    if gilman is not None:
+        detail.append(f"Gilman {gilman:.2f} cm/week")
+    out.append(
+        (
+            "Rate",
+            "—" if change is None else f"{_signed(change)} %/week",
+            ", ".join(detail) or "fewer than 2 open visits",
+        )
+    )
+    half_life = s.get("half_life_days")
+    out.append(
+        (
+            "Half-life",
+            "—" if half_life is None else f"{half_life:.0f} days",
+            "time for the area to halve at the fitted rate"
+            if half_life is not None
+            else "no shrinking trend to halve the area",
+        )
+    )
+    closure = s.get("projected_closure_on") or {}
+    projected = _day(closure.get("projected"))
+    if projected is not None:
+        out.append(
+            (
+                "Projected closure",
+                projected.isoformat(),
+                f"95 % interval {_day(closure.get('earliest'))} – {_day(closure.get('latest'))}; "
+                "assumes the current rate holds",
+            )
+        )
+    else:
+        out.append(("Projected closure", "not projected", closure.get("refused_reason") or ""))
+    healed = _day(s.get("healed_on"))
+    out.append(
+        (
+            "Healed on",
+            "—" if healed is None else healed.isoformat(),
+            "closed at the last visit, awaiting confirmation"
+            if s.get("closed_at_last_visit")
+            else ("closure confirmed at the next visit" if healed else "not healed yet"),
+        )
+    )
+    return out

@@ -1,0 +1,33 @@
+"""The demo patient: the synthetic weekly series in ``sample_images/`` and its treatment timeline.
+
+Used to seed an empty database so that a newcomer opening the app sees healing curves at once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .store import Store
+from .timeline import read_timeline_csv
+
+DEMO_PATIENT = "DEMO-001"
+DEMO_SITE = "left calf"
+
+
+def seed_demo(store: Store, samples: Path) -> int:
+    """Import the demo series and timeline when the database has no patient yet.
+
+    Returns the number of photos imported (0 when the database was not empty or the samples are
+    missing).
+    """
+    photos = sorted(samples.glob("demo_week*.jpg"))
+    if store.patients() or not photos:
+        return 0
+    for path in photos:
+        store.import_photo(
+            path.read_bytes(), name=path.name, patient=DEMO_PATIENT, body_site=DEMO_SITE
+        )
+    timeline = samples / "demo_timeline.csv"
+    if timeline.exists():
+        store.add_treatments(DEMO_PATIENT, read_timeline_csv(timeline))
+    return len(photos)
