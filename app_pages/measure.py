@@ -13,7 +13,7 @@ import streamlit as st
 from woundtrack import __version__
 from woundtrack.errors import WoundtrackError
 from woundtrack.io import read_photo
-from woundtrack.overlay import legend_lines, lesion_box_px, render_overlay
+from woundtrack.overlay import legend_lines, overlay_views
 from woundtrack.pipeline import Analysis, analyze_image
 
 
@@ -105,7 +105,7 @@ else:
 for warning in analysis.warnings:
     st.warning(warning)
 
-overlay = render_overlay(
+close_up_view, whole_view = overlay_views(
     image,
     analysis.labels,
     calibration=analysis.calibration,
@@ -113,9 +113,8 @@ overlay = render_overlay(
     opacity=opacity,
 )
 close_up, whole = st.columns(2)
-y0, y1, x0, x1 = lesion_box_px(analysis.labels)
-close_up.image(overlay[y0:y1, x0:x1], caption="Close-up of the wound(s)", width="stretch")
-whole.image(overlay, caption=f"{uploaded.name}: wound bed outlined in white", width="stretch")
+close_up.image(close_up_view, caption="Close-up of the wound(s)", width="stretch")
+whole.image(whole_view, caption=f"{uploaded.name}: wound bed outlined in white", width="stretch")
 
 st.subheader("Lesions")
 st.dataframe(_lesion_table(analysis), hide_index=True)

@@ -7,6 +7,8 @@ function: arrays in, a new RGB array out.
 
 from __future__ import annotations
 
+import dataclasses
+
 import cv2
 import numpy as np
 
@@ -69,6 +71,37 @@ def render_overlay(
         cv2.polylines(out, [corners], True, STICKER_COLOUR, thickness + 1, cv2.LINE_AA, shift=2)
     _draw_legend(out, legend_lines or [])
     return out
+
+
+def overlay_views(
+    image: np.ndarray,
+    labels: np.ndarray,
+    *,
+    calibration: Calibration | None = None,
+    legend_lines: list[str] | None = None,
+    opacity: float = 0.35,
+    max_side_px: int = 1600,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A full-resolution close-up around the wounds and the whole photo at most ``max_side_px``.
+
+    What a screen shows: drawing and sending a 12 MP overlay costs seconds and shows nothing
+    more, while the close-up keeps every pixel of the wound's border.
+    """
+    y0, y1, x0, x1 = lesion_box_px(labels)
+    close_up = render_overlay(image[y0:y1, x0:x1], labels[y0:y1, x0:x1], opacity=opacity)
+    scale = min(1.0, max_side_px / max(image.shape[:2]))
+    small_image, small_labels, small_cal = image, labels, calibration
+    if scale < 1.0:
+        size = (round(image.shape[1] * scale), round(image.shape[0] * scale))
+        small_image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        small_labels = cv2.resize(labels, size, interpolation=cv2.INTER_NEAREST)
+        if calibration is not None and calibration.marker_corners_px is not None:
+            corners = tuple((x * scale, y * scale) for x, y in calibration.marker_corners_px)
+            small_cal = dataclasses.replace(calibration, marker_corners_px=corners)
+    whole = render_overlay(
+        small_image, small_labels, calibration=small_cal, legend_lines=legend_lines, opacity=opacity
+    )
+    return close_up, whole
 
 
 def lesion_box_px(labels: np.ndarray, *, margin_frac: float = 0.6) -> tuple[int, int, int, int]:
