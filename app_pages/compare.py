@@ -131,6 +131,12 @@ def _method_text(reg: Registration) -> tuple[str, str]:
             f"residual {reg.residual_mm:.1f} mm; {turn}. Too little skin texture matched to use "
             "image features."
         )
+    if reg.method == "lesion-centre":
+        return "info", (
+            "Registered by the **wound's centre** (one wound in each photo): the later photo is "
+            "moved so that the wound centres coincide; its rotation is the stickers', so it is "
+            "right only if the sticker was stuck the same way round both times."
+        )
     return "warning", (
         "Registered by the **stickers only** (sticker-only): the skin and lesions could not be "
         "matched, so the two views line up only if the sticker was stuck in the same place both "

@@ -218,7 +218,10 @@ def test_compare_shows_both_visits_registered_with_the_method_and_the_changes(
     assert not at.exception, [e.value for e in at.exception]
     shown = texts(at.success) + texts(at.info) + texts(at.warning)
     [method] = [m for m in shown if m.startswith("Registered by")]
-    assert any(word in method for word in ("features", "lesion constellation", "sticker-only"))
+    assert any(
+        word in method
+        for word in ("features", "lesion constellation", "wound's centre", "sticker-only")
+    )
     assert len(at.image) == 2
     assert [m.label for m in at.metric] == [
         "Days between",

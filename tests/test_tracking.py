@@ -540,21 +540,31 @@ def test_a_feature_fit_at_the_wrong_scale_is_rejected():
 def test_register_with_nothing_to_go_on_trusts_the_stickers():
     ph0, a0 = _visit(1, BASELINE)
     ph1, a1 = _visit(1, FOLLOW_UP)
-    for labels in ((None, None), (a0.labels, a1.labels)):  # one lesion: no constellation
-        reg = register(
-            ph0.image,
-            a0.calibration,
-            ph1.image,
-            a1.calibration,
-            baseline_labels=labels[0],
-            follow_labels=labels[1],
-            min_inliers=10**6,
-        )
-        assert reg.method == "sticker-only"
-        assert reg.n_inliers == 0 and reg.residual_mm is None and reg.rotation_deg == 0.0
-        h0, h1 = cal.homography(a0.calibration), cal.homography(a1.calibration)
-        expected = np.linalg.inv(h0) @ h1
-        assert reg.matrix == pytest.approx(expected / expected[2, 2], rel=1e-9, abs=1e-9)
+    reg = register(ph0.image, a0.calibration, ph1.image, a1.calibration, min_inliers=10**6)
+    assert reg.method == "sticker-only"
+    assert reg.n_inliers == 0 and reg.residual_mm is None and reg.rotation_deg == 0.0
+    h0, h1 = cal.homography(a0.calibration), cal.homography(a1.calibration)
+    expected = np.linalg.inv(h0) @ h1
+    assert reg.matrix == pytest.approx(expected / expected[2, 2], rel=1e-9, abs=1e-9)
+
+
+def test_register_a_single_lesion_puts_its_centre_on_the_earlier_one():
+    ph0, a0 = _visit(1, BASELINE)
+    ph1, a1 = _visit(1, FOLLOW_UP)
+    reg = register(
+        ph0.image,
+        a0.calibration,
+        ph1.image,
+        a1.calibration,
+        baseline_labels=a0.labels,
+        follow_labels=a1.labels,
+        min_inliers=10**6,
+    )
+    assert reg.method == "lesion-centre" and reg.rotation_deg == 0.0
+    centre0 = np.array(a0.lesions[0].centroid_px)
+    centre1 = np.array(a1.lesions[0].centroid_px)
+    moved = cv2.perspectiveTransform(centre1.reshape(1, 1, 2), np.asarray(reg.matrix)).ravel()
+    assert np.hypot(*(moved - centre0)) < 1.0  # pixels
 
 
 def test_warped_follow_up_lies_over_the_baseline():
@@ -628,7 +638,7 @@ def _identity_registration(**fields) -> Registration:
 @pytest.mark.parametrize(
     ("fields", "match"),
     [
-        ({"method": "magic"}, "method must be features, lesions or sticker-only"),
+        ({"method": "magic"}, "method must be features, lesions, lesion-centre or sticker-only"),
         ({"follow_to_baseline": ((1.0, 0.0), (0.0, 1.0))}, "follow_to_baseline must be 3x3"),
         (
             {"follow_to_baseline_plane": ((1.0, 0, 0), (0, float("nan"), 0), (0, 0, 1.0))},

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-RegistrationMethod = Literal["features", "lesions", "sticker-only"]
+RegistrationMethod = Literal["features", "lesions", "lesion-centre", "sticker-only"]
 
 #: Weight of the size-change term, as a share of the distance gate per unit of |ln(area ratio)|:
 #: with the default 25 mm gate a doubling of area costs as much as 3.5 mm of misalignment. Mild on
@@ -583,7 +583,9 @@ class Registration:
     photo's plane millimetres (its sticker frame) to the baseline's. ``method`` says what it rests
     on: ``"features"`` (SIFT on skin and wounds; ``n_inliers`` RANSAC inliers, ``residual_mm`` their
     RMS distance on the plane), ``"lesions"`` (the wound centroids; ``n_inliers`` matched lesions,
-    ``residual_mm`` their RMS distance) or ``"sticker-only"`` (identity on the plane: right only
+    ``residual_mm`` their RMS distance), ``"lesion-centre"`` (one wound on each side: its centre
+    moved onto the baseline's, rotation as the stickers'; ``n_inliers`` 1) or ``"sticker-only"``
+    (identity on the plane: right only
     if the sticker was put back in the same place; ``n_inliers`` 0, ``residual_mm`` None).
     ``rotation_deg`` is the plane rotation, counter-clockwise in the plane's x-y axes.
     """
@@ -596,10 +598,10 @@ class Registration:
     rotation_deg: float
 
     def __post_init__(self) -> None:
-        if self.method not in ("features", "lesions", "sticker-only"):
+        if self.method not in ("features", "lesions", "lesion-centre", "sticker-only"):
             raise ValueError(
-                f"Registration.method must be features, lesions or sticker-only, got "
-                f"{self.method!r}"
+                "Registration.method must be features, lesions, lesion-centre or sticker-only, "
+                f"got {self.method!r}"
             )
         for name in ("follow_to_baseline", "follow_to_baseline_plane"):
             value = getattr(self, name)
@@ -897,6 +899,12 @@ def register(
             if len(best.pairs) >= 2:
                 plane, method = best.transform, "lesions"
                 n_inliers, residual = len(best.pairs), best.residual
+        elif len(known) == 1 and len(new) == 1:
+            # One wound each: put its centre on the earlier one's (the sticker moved); the
+            # rotation stays the stickers', which nothing else here can tell.
+            plane = np.eye(3)
+            plane[:2, 2] = np.subtract(known[0].centre_mm, new[0].centre_mm)
+            method, n_inliers, residual = "lesion-centre", 1, 0.0
     if plane is None:
         plane = np.eye(3)
     follow_to_baseline = np.linalg.inv(h_base) @ plane @ h_follow
