@@ -15,10 +15,16 @@ import pandas as pd
 import streamlit as st
 from PIL import Image
 
-from app_pages.shared import get_store, patient_picker, series
+from app_pages.shared import (
+    current_analysis,
+    labels_of,
+    patient_picker,
+    photo,
+    series,
+    visits,
+)
 from woundtrack.editing import draw_scale_bar, lesion_changes, registered_pair
 from woundtrack.errors import WoundtrackError
-from woundtrack.io import read_photo
 from woundtrack.models import Calibration
 from woundtrack.overlay import lesion_box_px, render_overlay
 from woundtrack.store import calibration_from_record
@@ -31,38 +37,15 @@ _LEGEND_KEY_ROWS = 5
 
 
 # ---------------------------------------------------------------------------- cached reads
-@st.cache_data(show_spinner=False)
-def _visits(patient: str) -> list[dict[str, Any]]:
-    return get_store().visits(patient)
-
-
-@st.cache_data(show_spinner="Loading the photo…", max_entries=16)
-def _photo(sha256: str, name: str) -> np.ndarray:
-    image, _ = read_photo(get_store().photo_bytes(sha256), name=name)
-    return image
-
-
-@st.cache_data(show_spinner=False, max_entries=32)
-def _labels(analysis_id: int) -> np.ndarray:
-    return get_store().labels(analysis_id)
-
-
-@st.cache_data(show_spinner=False)
-def _current_analysis(visit_id: int) -> tuple[int, dict[str, Any]]:
-    """(id, record) of the visit's current analysis (newest correction, else the automatic one)."""
-    info = get_store().current_analysis(visit_id)
-    return info.analysis_id, info.record
-
-
 @st.cache_data(show_spinner="Registering the two photos on the skin plane…", max_entries=8)
 def _registered(
     visit_a: dict[str, Any], analysis_a: int, visit_b: dict[str, Any], analysis_b: int
 ) -> tuple[Registration, np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
-    image_a = _photo(visit_a["photo_sha256"], visit_a["file_name"])
-    image_b = _photo(visit_b["photo_sha256"], visit_b["file_name"])
-    labels_a, labels_b = _labels(analysis_a), _labels(analysis_b)
-    cal_a = calibration_from_record(_current_analysis(visit_a["visit_id"])[1])
-    cal_b = calibration_from_record(_current_analysis(visit_b["visit_id"])[1])
+    image_a = photo(visit_a["photo_sha256"], visit_a["file_name"])
+    image_b = photo(visit_b["photo_sha256"], visit_b["file_name"])
+    labels_a, labels_b = labels_of(analysis_a), labels_of(analysis_b)
+    cal_a = current_analysis(visit_a["visit_id"]).calibration
+    cal_b = current_analysis(visit_b["visit_id"]).calibration
     reg = register(image_a, cal_a, image_b, cal_b, baseline_labels=labels_a, follow_labels=labels_b)
     top_a, lab_a, top_b, lab_b, mm_per_px = registered_pair(
         image_a, labels_a, cal_a, image_b, labels_b, reg
@@ -154,7 +137,7 @@ if patient is None:
 opacity = st.sidebar.slider("Outline fill opacity", 0.0, 1.0, 0.35, 0.05, key="compare_opacity")
 
 try:
-    visits = _visits(patient)
+    visits = visits(patient)
     rows = series(patient)
 except WoundtrackError as exc:
     st.error(str(exc))
@@ -198,8 +181,9 @@ if (pick_a, pick_b) != (first, second):
     st.caption("The earlier of the two visits is shown on the left.")
 
 try:
-    analysis_a, record_a = _current_analysis(first)
-    analysis_b, record_b = _current_analysis(second)
+    info_a, info_b = current_analysis(first), current_analysis(second)
+    analysis_a, record_a = info_a.analysis_id, info_a.record
+    analysis_b, record_b = info_b.analysis_id, info_b.record
     cal_a: Calibration = calibration_from_record(record_a)
     cal_b: Calibration = calibration_from_record(record_b)
 except (WoundtrackError, TypeError, ValueError) as exc:
@@ -277,8 +261,8 @@ else:
         (right, visit_b, analysis_b, lines_b),
     ):
         try:
-            image = _photo(visit["photo_sha256"], visit["file_name"])
-            labels = _labels(analysis_id)
+            image = photo(visit["photo_sha256"], visit["file_name"])
+            labels = labels_of(analysis_id)
         except WoundtrackError as exc:
             column.error(str(exc))
             continue

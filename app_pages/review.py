@@ -22,10 +22,18 @@ import plotly.graph_objects as go
 import streamlit as st
 from PIL import Image
 
-from app_pages.shared import after_write, get_store, patient_picker, series
+from app_pages.shared import (
+    after_write,
+    current_analysis,
+    get_store,
+    labels_of,
+    patient_picker,
+    photo,
+    series,
+    visits,
+)
 from woundtrack.editing import Edit, apply_edits, lasso_polygons
 from woundtrack.errors import WoundtrackError
-from woundtrack.io import read_photo
 from woundtrack.measure import measure
 from woundtrack.models import (
     BACKGROUND,
@@ -72,37 +80,6 @@ st.session_state.setdefault("review_by", "")
 
 
 # ---------------------------------------------------------------------------- cached reads
-@st.cache_data(show_spinner=False)
-def _visits(patient: str) -> list[dict[str, Any]]:
-    return get_store().visits(patient)
-
-
-@st.cache_data(show_spinner="Loading the photo…", max_entries=16)
-def _photo(sha256: str, name: str) -> np.ndarray:
-    image, _ = read_photo(get_store().photo_bytes(sha256), name=name)
-    return image
-
-
-@st.cache_data(show_spinner=False, max_entries=32)
-def _labels(analysis_id: int) -> np.ndarray:
-    return get_store().labels(analysis_id)
-
-
-@st.cache_data(show_spinner=False)
-def _current_analysis(visit_id: int) -> dict[str, Any]:
-    """The visit's current analysis (newest correction, else the automatic one)."""
-    info = get_store().current_analysis(visit_id)
-    return {
-        "analysis_id": info.analysis_id,
-        "kind": info.kind,
-        "corrected_by": info.corrected_by,
-        "segmenter": info.segmenter,
-        "model_version": info.model_version,
-        "record": info.record,
-        "n_analyses": info.n_analyses,
-    }
-
-
 # ---------------------------------------------------------------------------- helpers
 def _visit_label(visit: dict[str, Any], corrected_by: dict[int, str | None]) -> str:
     when = visit["taken_on"].isoformat() if visit["taken_on"] else "date unknown"
@@ -319,7 +296,7 @@ if patient is None:
 opacity = st.sidebar.slider("Outline fill opacity", 0.0, 1.0, 0.35, 0.05, key="review_opacity")
 
 try:
-    visits = _visits(patient)
+    visits = visits(patient)
     rows = series(patient)
 except WoundtrackError as exc:
     st.error(str(exc))
@@ -345,10 +322,10 @@ st.session_state.review_visit_kept = visit_id
 visit = by_id[visit_id]
 
 try:
-    current = _current_analysis(visit_id)
-    image = _photo(visit["photo_sha256"], visit["file_name"])
-    stored = _labels(current["analysis_id"])
-    calibration: Calibration = calibration_from_record(current["record"])
+    current = current_analysis(visit_id)
+    image = photo(visit["photo_sha256"], visit["file_name"])
+    stored = labels_of(current.analysis_id)
+    calibration: Calibration = calibration_from_record(current.record)
 except (WoundtrackError, TypeError, ValueError) as exc:
     st.error(f"{visit['file_name']}: cannot be shown for review: {exc}")
     st.stop()
@@ -359,7 +336,7 @@ if stored.shape != image.shape[:2]:
     )
     st.stop()
 
-analysis_id = current["analysis_id"]
+analysis_id = current.analysis_id
 edits: list[Edit] = st.session_state.review_edits.get(analysis_id, [])
 working = apply_edits(stored, edits)
 changed = bool(edits) and not np.array_equal(working, stored)
@@ -367,9 +344,9 @@ stored_lesions, _ = measure(stored, calibration)
 lesions, totals = measure(working, calibration)
 names = {r.lesion_index: r.lesion for r in rows if r.analysis_id == analysis_id}
 outline_by = (
-    f"corrected by {current['corrected_by']}"
-    if current["kind"] == "corrected"
-    else f"automatic ({current['segmenter']} v{current['model_version']})"
+    f"corrected by {current.corrected_by}"
+    if current.kind == "corrected"
+    else f"automatic ({current.segmenter} v{current.model_version})"
 )
 
 flash = st.session_state.review_flash
@@ -377,10 +354,10 @@ if flash:
     st.session_state.review_flash = None
     getattr(st, flash[0])(flash[1])
 
-if current["kind"] == "corrected":
+if current.kind == "corrected":
     st.info(
-        f"This outline was corrected by **{current['corrected_by']}**. The automatic outline "
-        f"is kept in the record ({current['n_analyses']} outlines stored for this photo)."
+        f"This outline was corrected by **{current.corrected_by}**. The automatic outline "
+        f"is kept in the record ({current.n_analyses} outlines stored for this photo)."
     )
 if not calibration.calibrated:
     st.warning(

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import streamlit as st
 
 from woundtrack.demo import seed_demo
-from woundtrack.store import Store
+from woundtrack.io import read_photo
+from woundtrack.store import AnalysisInfo, Store
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
 
@@ -42,6 +44,28 @@ def treatments(patient: str):
 @st.cache_data(show_spinner=False)
 def patients() -> list[str]:
     return get_store().patients()
+
+
+@st.cache_data(show_spinner=False)
+def visits(patient: str) -> list[dict]:
+    return get_store().visits(patient)
+
+
+@st.cache_data(show_spinner="Loading the photo…", max_entries=16)
+def photo(sha256: str, name: str) -> np.ndarray:
+    image, _ = read_photo(get_store().photo_bytes(sha256), name=name)
+    return image
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def labels_of(analysis_id: int) -> np.ndarray:
+    return get_store().labels(analysis_id)
+
+
+@st.cache_data(show_spinner=False)
+def current_analysis(visit_id: int) -> AnalysisInfo:
+    """The visit's current analysis (newest correction, else the automatic one)."""
+    return get_store().current_analysis(visit_id)
 
 
 def _remember_patient() -> None:

@@ -437,18 +437,7 @@ class Store:
             for e in events:
                 if _event_key(e) in have:
                     continue
-                session.add(
-                    TreatmentEventRow(
-                        patient_id=person.id,
-                        kind=e.kind,
-                        start_on=e.start_on,
-                        end_on=e.end_on,
-                        dose=e.dose,
-                        frequency=e.frequency,
-                        sessions=e.sessions,
-                        notes=e.notes,
-                    )
-                )
+                session.add(_event_row(person.id, e))
                 have.add(_event_key(e))
                 added += 1
             return added
@@ -466,18 +455,7 @@ class Store:
                 sa.delete(TreatmentEventRow).where(TreatmentEventRow.patient_id == person.id)
             )
             for e in events:
-                session.add(
-                    TreatmentEventRow(
-                        patient_id=person.id,
-                        kind=e.kind,
-                        start_on=e.start_on,
-                        end_on=e.end_on,
-                        dose=e.dose,
-                        frequency=e.frequency,
-                        sessions=e.sessions,
-                        notes=e.notes,
-                    )
-                )
+                session.add(_event_row(person.id, e))
 
         self._write(work)
 
@@ -701,6 +679,19 @@ def _events(session: Session, patient_id: int) -> list[TreatmentEvent]:
         )
         for r in rows
     ]
+
+
+def _event_row(patient_id: int, e: TreatmentEvent) -> TreatmentEventRow:
+    return TreatmentEventRow(
+        patient_id=patient_id,
+        kind=e.kind,
+        start_on=e.start_on,
+        end_on=e.end_on,
+        dose=e.dose,
+        frequency=e.frequency,
+        sessions=e.sessions,
+        notes=e.notes,
+    )
 
 
 def _event_key(e: TreatmentEvent) -> tuple:
