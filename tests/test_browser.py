@@ -91,7 +91,8 @@ def test_upload_see_overlay_and_numbers_then_the_healing_chart(app_url):
         page.wait_for_selector("text=Lesions", timeout=60_000)
         page.wait_for_selector("text=Wound area", timeout=10_000)
         assert page.locator("text=cm²").count() > 0
-        assert page.locator("img").count() >= 2  # the close-up and the whole overlay
+        # The close-up and the whole overlay (images arrive after the text of the page).
+        page.wait_for_function("document.querySelectorAll('img').length >= 2", timeout=30_000)
         page.screenshot(path=str(ARTIFACTS / "measure.png"), full_page=True)
 
         page.goto(f"{app_url}/", timeout=60_000)  # the healing page is the default
