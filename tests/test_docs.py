@@ -27,8 +27,11 @@ def test_every_option_is_in_the_readme():
 
 
 def test_the_two_setup_commands_are_there_and_ci_runs_the_test_one():
-    app = "python3 -m venv .venv && . .venv/bin/activate && pip install -q -e . && streamlit run app.py"
-    tests = "python3 -m venv .venv && . .venv/bin/activate && pip install -q -e '.[dev]' && pytest -q"
+    venv = "python3 -m venv .venv && . .venv/bin/activate && "
+    app = venv + "pip install -q -e . && streamlit run app.py"
+    tests = (
+        "python3 -m venv .venv && . .venv/bin/activate && pip install -q -e '.[dev]' && pytest -q"
+    )
     assert app in README and tests in README
     ci = (Path(__file__).resolve().parent.parent / ".ci" / "run").read_text(encoding="utf-8")
     assert tests in ci
