@@ -137,16 +137,18 @@ if patient is None:
 opacity = st.sidebar.slider("Outline fill opacity", 0.0, 1.0, 0.35, 0.05, key="compare_opacity")
 
 try:
-    visits = visits(patient)
+    patient_visits = visits(patient)
     rows = series(patient)
 except WoundtrackError as exc:
     st.error(str(exc))
     st.stop()
-if len(visits) < 2:
-    st.info(f"{patient} has {len(visits)} visit(s): comparing needs two. Add photos on Upload.")
+if len(patient_visits) < 2:
+    st.info(
+        f"{patient} has {len(patient_visits)} visit(s): comparing needs two. Add photos on Upload."
+    )
     st.stop()
 
-by_id = {v["visit_id"]: v for v in visits}
+by_id = {v["visit_id"]: v for v in patient_visits}
 order = list(by_id)  # oldest first
 for key, default in (("compare_a", order[-2]), ("compare_b", order[-1])):
     if st.session_state.get(key) not in by_id:

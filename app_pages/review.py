@@ -296,22 +296,22 @@ if patient is None:
 opacity = st.sidebar.slider("Outline fill opacity", 0.0, 1.0, 0.35, 0.05, key="review_opacity")
 
 try:
-    visits = visits(patient)
+    patient_visits = visits(patient)
     rows = series(patient)
 except WoundtrackError as exc:
     st.error(str(exc))
     st.stop()
-if not visits:
+if not patient_visits:
     st.info(f"{patient} has no photo yet: add one on the Upload page.")
     st.stop()
 
-by_id = {v["visit_id"]: v for v in visits}
+by_id = {v["visit_id"]: v for v in patient_visits}
 corrected_by = {r.visit_id: r.corrected_by for r in rows if r.corrected}
 if st.session_state.get("review_visit") not in by_id:
     # A widget's state is dropped when its options' labels change (a visit's label says who
     # corrected it), so the choice is also kept under a key of its own.
     kept = st.session_state.get("review_visit_kept")
-    st.session_state.review_visit = kept if kept in by_id else visits[-1]["visit_id"]
+    st.session_state.review_visit = kept if kept in by_id else patient_visits[-1]["visit_id"]
 visit_id = st.selectbox(
     "Visit (date · photo)",
     list(by_id),
