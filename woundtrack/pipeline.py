@@ -75,10 +75,7 @@ class Analysis:
             "tilt_deg": self.calibration.tilt_deg,
             "area_uncertainty_pct": self.area_uncertainty_pct,
         }
-        for name in _TISSUES:
-            record[f"{name}_area_cm2"] = getattr(self.totals, f"{name}_area_cm2")
-        for name in _TISSUES:
-            record[f"{name}_area_px"] = getattr(self.totals, f"{name}_area_px")
+        record.update(totals_fields(self.totals))
         record["lesions"] = [to_jsonable(m) for m in self.lesions]
         record["warnings"] = list(self.warnings)
         record["calibration"] = {
@@ -86,6 +83,13 @@ class Analysis:
         }
         record["provenance"] = to_jsonable(self.provenance)
         return record
+
+
+def totals_fields(totals: Totals) -> dict[str, Any]:
+    """The record's ``*_area_cm2`` then ``*_area_px`` fields, from a photo's totals."""
+    fields: dict[str, Any] = {f"{n}_area_cm2": getattr(totals, f"{n}_area_cm2") for n in _TISSUES}
+    fields.update({f"{n}_area_px": getattr(totals, f"{n}_area_px") for n in _TISSUES})
+    return fields
 
 
 def failure_record(file: str, error: str) -> dict[str, Any]:

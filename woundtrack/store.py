@@ -43,7 +43,7 @@ from .errors import WoundtrackError
 from .io import decode_labels_png, encode_labels_png, read_photo, strip_location
 from .measure import measure
 from .models import Calibration, LesionMeasurement, to_jsonable
-from .pipeline import Analysis, analyze_image
+from .pipeline import Analysis, analyze_image, totals_fields
 from .segmentation import Segmenter
 from .timeline import TreatmentEvent
 from .tracking import LesionPosition, match_lesions, positions_of, register
@@ -335,7 +335,7 @@ class Store:
             calibration = calibration_from_record(auto.record)
         lesions, totals = measure(labels, calibration)
         record = dict(auto.record)
-        record.update(_totals_fields(totals))
+        record.update(totals_fields(totals))
         record["lesions"] = [to_jsonable(m) for m in lesions]
         record["provenance"] = {
             **record.get("provenance", {}),
@@ -846,14 +846,6 @@ def _measurement_row(
         centre_x_mm=pos.centre_mm[0] if pos.centre_mm else None,
         centre_y_mm=pos.centre_mm[1] if pos.centre_mm else None,
     )
-
-
-def _totals_fields(totals) -> dict[str, Any]:
-    out = {}
-    for t in ("wound", "granulation", "slough", "eschar", "erythema"):
-        out[f"{t}_area_cm2"] = getattr(totals, f"{t}_area_cm2")
-        out[f"{t}_area_px"] = getattr(totals, f"{t}_area_px")
-    return out
 
 
 def calibration_from_record(record: dict[str, Any]) -> Calibration:
