@@ -391,16 +391,21 @@ def marker_centre_px(calibration: Calibration) -> tuple[float, float] | None:
 
 
 def sticker_mask(
-    calibration: Calibration, shape: tuple[int, int], *, margin_mm: float = 1.5
+    calibration: Calibration,
+    shape: tuple[int, int],
+    *,
+    margin_mm: float = 1.5,
+    scale: float = 1.0,
 ) -> np.ndarray:
     """Boolean mask of the sticker (marker and its white quiet zone), grown by ``margin_mm``.
 
-    Returns an all-False mask when there is no sticker.
+    ``shape`` is that of the photo resized by ``scale`` (1 = the photo itself). Returns an
+    all-False mask when there is no sticker.
     """
     mask = np.zeros(shape[:2], dtype=np.uint8)
     if calibration.method != "aruco" or calibration.marker_mm is None:
         return mask.astype(bool)
-    outline = sticker_outline_px(calibration, margin_mm=margin_mm)
+    outline = sticker_outline_px(calibration, margin_mm=margin_mm) * scale
     cv2.fillPoly(mask, [np.round(outline * 16).astype(np.int32)], 1, lineType=cv2.LINE_8, shift=4)
     return mask.astype(bool)
 

@@ -116,7 +116,7 @@ def segment(
         small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     small = cal.apply_white_balance(small, calibration.white_balance_gains)
 
-    sticker = _sticker_mask(calibration, small.shape[:2], scale)
+    sticker = cal.sticker_mask(calibration, small.shape[:2], scale=scale)
     mm_per_px = _working_mm_per_px(calibration, small.shape[:2], scale)
     lab = _flat_fielded_lab(small, sticker)
     skin = _skin_reference(lab, sticker)
@@ -129,15 +129,6 @@ def segment(
     if scale < 1.0:
         labels = cv2.resize(labels, (width, height), interpolation=cv2.INTER_NEAREST)
     return labels
-
-
-def _sticker_mask(calibration: Calibration, shape: tuple[int, int], scale: float) -> np.ndarray:
-    if calibration.method != "aruco":
-        return np.zeros(shape, dtype=bool)
-    outline = cal.sticker_outline_px(calibration, margin_mm=1.5) * scale
-    mask = np.zeros(shape, dtype=np.uint8)
-    cv2.fillPoly(mask, [np.round(outline * 16).astype(np.int32)], 1, shift=4)
-    return mask.astype(bool)
 
 
 def _working_mm_per_px(
