@@ -1,5 +1,6 @@
-"""Command line: ``measure`` and ``sticker`` on photos; ``import``, ``timeline``, ``export``,
-``healing`` and ``backup`` on the longitudinal record (``--db URL`` or ``$WOUNDTRACK_DB``).
+"""Command line: ``measure`` and ``sticker`` on photos; ``evaluate`` against annotated masks;
+``import``, ``timeline``, ``export``, ``healing`` and ``backup`` on the longitudinal record
+(``--db URL`` or ``$WOUNDTRACK_DB``).
 
 A thin layer: parse, call the library, print, and map errors to exit codes (0 all good, 1 some
 photo failed, 2 bad usage). No traceback reaches a user for an error they can fix.
@@ -8,6 +9,7 @@ photo failed, 2 bad usage). No traceback reaches a user for an error they can fi
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import sys
 from pathlib import Path
@@ -15,7 +17,8 @@ from typing import TextIO
 
 from . import __version__
 from .calibration import DEFAULT_MARKER_MM
-from .errors import WoundtrackError
+from .errors import ImageError, WoundtrackError
+from .pipeline import SEGMENTERS
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -87,6 +90,37 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_MARKER_MM,
         help="side of each sticker's black square in mm (default 20)",
     )
+
+    v = commands.add_parser(
+        "evaluate",
+        help="score a segmenter against annotated wound masks (Dice, precision, recall)",
+        description="Segment each photo of --images and compare its wound bed with the mask of "
+        "the same file stem in --masks (nonzero = wound). A file that cannot be scored is "
+        "reported and skipped; the others are scored.",
+        epilog="example: woundtrack evaluate --images fuseg/validation/images "
+        "--masks fuseg/validation/labels --segmenter classical --table scores.csv",
+    )
+    v.add_argument("--images", type=Path, required=True, metavar="DIR", help="folder of photos")
+    v.add_argument(
+        "--masks",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="folder of masks, one per photo with the same stem (ulcer_12.jpg -> ulcer_12.png)",
+    )
+    v.add_argument(
+        "--table",
+        type=Path,
+        metavar="PATH.csv",
+        help="write the per-image scores to this CSV (no table without it)",
+    )
+    v.add_argument(
+        "--segmenter",
+        choices=SEGMENTERS,
+        default="learned",
+        help="segmenter to score (default learned)",
+    )
+    v.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     _add_record_commands(commands)
     return parser
 
@@ -150,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
         return _measure(args, sys.stdout, sys.stderr)
     if args.command == "sticker":
         return _sticker(args, sys.stdout, sys.stderr)
+    if args.command == "evaluate":
+        return _evaluate(args, sys.stdout, sys.stderr)
     return _record_command(args, sys.stdout, sys.stderr)
 
 
@@ -437,6 +473,153 @@ def _sticker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         f"wrote {pdf} and {png}; print at 100 % and check the black square with a ruler", file=out
     )
     return EXIT_OK
+
+
+EVALUATION_COLUMNS = (
+    "name",
+    "width_px",
+    "height_px",
+    "truth_px",
+    "predicted_px",
+    "tp",
+    "fp",
+    "fn",
+    "dice",
+    "precision",
+    "recall",
+)
+
+
+def _evaluate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Score a segmenter on photos with annotated masks; a file that fails is reported, the rest
+    go on. Exit 1 only when no photo could be scored.
+
+    Example::
+
+        woundtrack evaluate --images fuseg/validation/images --masks fuseg/validation/labels \\
+            --segmenter classical --table scores.csv --json
+    """
+    from tqdm import tqdm
+
+    from .evaluation import pair_by_stem, score_dataset
+    from .pipeline import make_segmenter
+
+    problem = _evaluate_usage_problem(args)
+    if problem:
+        print(f"woundtrack: {problem}", file=err)
+        return EXIT_USAGE
+    try:
+        segmenter = make_segmenter(args.segmenter)
+    except (ImportError, WoundtrackError) as exc:
+        print(
+            f"woundtrack: the {args.segmenter} segmenter cannot be loaded ({exc}); install it, "
+            "or use --segmenter classical",
+            file=err,
+        )
+        return EXIT_USAGE
+    pairs, problems = pair_by_stem(list(args.images.iterdir()), list(args.masks.iterdir()))
+    for line in problems:
+        print(f"woundtrack: {line}", file=err)
+    rows = []
+    for image_path, mask_path in tqdm(
+        pairs, desc="evaluating", unit="photo", file=err, disable=len(pairs) < 2
+    ):
+        try:
+            rows.append(_evaluation_row(image_path, mask_path, segmenter))
+        except WoundtrackError as exc:
+            problems.append(str(exc))
+            tqdm.write(f"woundtrack: {exc}", file=err)
+    if not rows:
+        why = f"{len(problems)} problem(s) above" if problems else "no photo and mask pairs found"
+        print(
+            f"woundtrack: no photo could be scored ({why}); put the photos in {args.images} and "
+            f"a mask of the same stem for each in {args.masks}",
+            file=err,
+        )
+        return EXIT_FAILED
+    summary = {
+        **score_dataset((row["tp"], row["fp"], row["fn"]) for row in rows),
+        "n_skipped": len(problems),
+        "segmenter": segmenter.name,
+        "model_version": segmenter.version,
+        "woundtrack_version": __version__,
+    }
+    if args.json:
+        print(json.dumps(summary, indent=2), file=out)
+    else:
+        print(_evaluation_lines(summary), file=out)
+    if args.table is None:
+        return EXIT_OK
+    try:
+        with args.table.open("w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=EVALUATION_COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+    except OSError as exc:
+        print(
+            f"woundtrack: cannot write the table {args.table}: {exc.strerror}; give --table a "
+            "file you may write to",
+            file=err,
+        )
+        return EXIT_FAILED
+    if not args.json:
+        print(f"wrote the per-image scores to {args.table}", file=out)
+    return EXIT_OK
+
+
+def _evaluate_usage_problem(args: argparse.Namespace) -> str | None:
+    """Why the folders or the table path cannot be used (None when they can)."""
+    for flag, folder in (("--images", args.images), ("--masks", args.masks)):
+        if not folder.is_dir():
+            return f"{flag} {folder} is not a folder; give the folder that holds the files"
+    table = args.table
+    if table is not None and (table.is_dir() or not table.parent.is_dir()):
+        return (
+            f"--table {table} is not a file in an existing folder; give a path such as scores.csv"
+        )
+    return None
+
+
+def _evaluation_row(image_path: Path, mask_path: Path, segmenter) -> dict:
+    """One row of the per-image table (``EVALUATION_COLUMNS``)."""
+    from .evaluation import mask_counts, mask_scores, predict_wound
+    from .io import read_photo
+
+    image, info = read_photo(image_path)
+    mask, _ = read_photo(mask_path)
+    if mask.shape != image.shape:
+        raise ImageError(
+            f"{image_path.name} is {image.shape[1]}x{image.shape[0]} px but its mask "
+            f"{mask_path.name} is {mask.shape[1]}x{mask.shape[0]} px; draw the mask on the photo "
+            "at its full size, as displayed (the pair is skipped)"
+        )
+    pred = predict_wound(image, segmenter=segmenter, focal_35mm=info.focal_length_35mm)
+    # brighter than mid-grey is wound, so JPEG noise around a 0/255 mask is not
+    tp, fp, fn = mask_counts(pred, mask.max(axis=2) > 127)
+    return {
+        "name": image_path.name,
+        "width_px": info.width_px,
+        "height_px": info.height_px,
+        "truth_px": tp + fn,
+        "predicted_px": tp + fp,
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+        **mask_scores(tp, fp, fn),
+    }
+
+
+def _evaluation_lines(summary: dict) -> str:
+    skipped = f", {summary['n_skipped']} skipped (see above)" if summary["n_skipped"] else ""
+    return "\n".join(
+        [
+            f"{summary['segmenter']} {summary['model_version']} on {summary['n_images']} "
+            f"photo(s){skipped}",
+            f"  data-based Dice {summary['data_based_dice']:.3f} (pixels pooled over all photos)",
+            f"  mean per-image Dice {summary['mean_image_dice']:.3f}",
+            f"  precision {summary['precision']:.3f}, recall {summary['recall']:.3f}",
+        ]
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

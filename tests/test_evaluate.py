@@ -1,0 +1,340 @@
+"""Tests of the mask scores (Dice, precision, recall) and of ``woundtrack evaluate``.
+
+The scores are checked against hand-computed answers; the command runs in-process on a small
+folder of synthetic photos (a skin-coloured patch with a dark red disc as the wound) whose masks
+are drawn exactly, with the classical segmenter.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from woundtrack.cli import EVALUATION_COLUMNS, main
+from woundtrack.evaluation import mask_counts, mask_scores, pair_by_stem, score_dataset
+
+WIDTH_PX, HEIGHT_PX = 200, 160
+SKIN_RGB, WOUND_RGB = (224, 172, 140), (120, 20, 25)
+
+
+# --------------------------------------------------------------------------------------------
+# Scores
+# --------------------------------------------------------------------------------------------
+
+
+def test_mask_counts_by_hand() -> None:
+    pred = np.array([[True, True, False], [False, True, False]])
+    truth = np.array([[True, False, False], [True, True, False]])
+    assert mask_counts(pred, truth) == (2, 1, 1)
+    assert all(type(n) is int for n in mask_counts(pred, truth))
+
+
+def test_mask_counts_refuses_other_shapes_and_types() -> None:
+    with pytest.raises(ValueError, match=r"pred has shape \(2, 3\) but truth has shape \(3, 2\)"):
+        mask_counts(np.zeros((2, 3), bool), np.zeros((3, 2), bool))
+    with pytest.raises(ValueError, match="truth must be a bool array, found uint8"):
+        mask_counts(np.zeros((2, 3), bool), np.zeros((2, 3), np.uint8))
+    with pytest.raises(ValueError, match="pred must be a bool array, found list"):
+        mask_counts([[True]], np.zeros((1, 1), bool))
+
+
+def test_mask_scores_by_hand() -> None:
+    scores = mask_scores(3, 1, 2)
+    assert scores["dice"] == pytest.approx(6 / 9)
+    assert scores["precision"] == pytest.approx(3 / 4)
+    assert scores["recall"] == pytest.approx(3 / 5)
+
+
+@pytest.mark.parametrize(
+    ("counts", "expected"),
+    [
+        ((0, 0, 0), 1.0),  # no wound, rightly nothing predicted
+        ((0, 0, 5), 0.0),  # a wound, nothing predicted
+        ((0, 4, 0), 0.0),  # no wound, something predicted
+    ],
+)
+def test_mask_scores_of_empty_masks_follow_the_dice(counts, expected) -> None:
+    assert mask_scores(*counts) == {"dice": expected, "precision": expected, "recall": expected}
+
+
+def test_mask_scores_refuses_negative_counts() -> None:
+    with pytest.raises(ValueError, match=r"pixel counts must be >= 0, got tp=1, fp=-1, fn=0"):
+        mask_scores(1, -1, 0)
+
+
+def test_pooled_and_mean_dice_differ_when_a_small_wound_is_missed() -> None:
+    # A large wound found exactly, a small one missed: pooled pixels barely notice the miss,
+    # the mean over photos halves.
+    summary = score_dataset([(1000, 0, 0), (0, 0, 10)])
+    assert summary == {
+        "n_images": 2,
+        "data_based_dice": pytest.approx(2000 / 2010),
+        "mean_image_dice": pytest.approx(0.5),
+        "precision": pytest.approx(1.0),
+        "recall": pytest.approx(1000 / 1010),
+    }
+
+
+def test_score_dataset_pools_precision_and_recall() -> None:
+    summary = score_dataset(iter([(90, 10, 0), (0, 0, 10)]))
+    assert summary["data_based_dice"] == pytest.approx(180 / 200)
+    assert summary["mean_image_dice"] == pytest.approx((180 / 190 + 0) / 2)
+    assert summary["precision"] == pytest.approx(90 / 100)
+    assert summary["recall"] == pytest.approx(90 / 100)
+
+
+def test_score_dataset_refuses_no_rows() -> None:
+    with pytest.raises(ValueError, match="no images to score"):
+        score_dataset([])
+
+
+def test_pair_by_stem() -> None:
+    images = [Path("i/a.JPG"), Path("i/b.png"), Path("i/b.jpg"), Path("i/c.png"), Path("i/x.txt")]
+    masks = [Path("m/a.png"), Path("m/b.png"), Path("m/d.bmp"), Path("m/.e.png")]
+    pairs, problems = pair_by_stem(images, masks)
+    assert pairs == [(Path("i/a.JPG"), Path("m/a.png")), (Path("i/b.jpg"), Path("m/b.png"))]
+    assert len(problems) == 3
+    assert problems[0].startswith("b.png: skipped, as b.jpg")
+    assert problems[1].startswith("c.png: no mask named c.*")
+    assert problems[2].startswith("d.bmp: a mask without a photo")
+
+
+# --------------------------------------------------------------------------------------------
+# The command
+# --------------------------------------------------------------------------------------------
+
+
+def _disc(centre_px: tuple[int, int], radius_px: float) -> np.ndarray:
+    yy, xx = np.mgrid[:HEIGHT_PX, :WIDTH_PX]
+    return (xx - centre_px[0]) ** 2 + (yy - centre_px[1]) ** 2 <= radius_px**2
+
+
+def _photo(wound: np.ndarray) -> Image.Image:
+    image = np.empty((HEIGHT_PX, WIDTH_PX, 3), np.uint8)
+    image[:] = SKIN_RGB
+    image[wound] = WOUND_RGB
+    return Image.fromarray(image)
+
+
+def _mask(truth: np.ndarray) -> Image.Image:
+    return Image.fromarray(truth.astype(np.uint8) * 255)
+
+
+def run(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = main(list(argv))
+    return status, out.getvalue(), err.getvalue()
+
+
+@dataclass(frozen=True)
+class DataSet:
+    images: Path
+    masks: Path
+    truth_px: dict[str, int]  # per scored photo
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> DataSet:
+    root = tmp_path_factory.mktemp("fuseg")
+    images, masks = root / "images", root / "masks"
+    images.mkdir()
+    masks.mkdir()
+    # exact: the mask is the painted disc
+    exact = _disc((100, 80), 30)
+    _photo(exact).save(images / "exact.png")
+    _mask(exact).save(masks / "exact.png")
+    # generous: the annotator drew a wider outline than the dark disc (Dice < 1)
+    _photo(_disc((80, 70), 25)).save(images / "generous.jpg", quality=95)
+    generous = _disc((80, 70), 35)
+    _mask(generous).save(masks / "generous.png")
+    # problems
+    (images / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a JPEG")
+    _mask(exact).save(masks / "corrupt.png")
+    _mask(exact).save(masks / "orphan.png")
+    _photo(exact).save(images / "unmasked.png")
+    _photo(exact).save(images / "smallmask.png")
+    Image.fromarray(np.zeros((HEIGHT_PX // 2, WIDTH_PX // 2), np.uint8)).save(
+        masks / "smallmask.png"
+    )
+    (images / "notes.txt").write_text("not a photo, not paired\n")
+    return DataSet(
+        images=images,
+        masks=masks,
+        truth_px={"exact.png": int(exact.sum()), "generous.jpg": int(generous.sum())},
+    )
+
+
+@dataclass(frozen=True)
+class Run:
+    status: int
+    summary: dict
+    stderr: str
+    rows: list[dict[str, str]]
+    header: list[str]
+
+
+@pytest.fixture(scope="module")
+def scored(dataset: DataSet, tmp_path_factory: pytest.TempPathFactory) -> Run:
+    table = tmp_path_factory.mktemp("out") / "scores.csv"
+    status, out, err = run(
+        "evaluate",
+        "--images",
+        str(dataset.images),
+        "--masks",
+        str(dataset.masks),
+        "--segmenter",
+        "classical",
+        "--table",
+        str(table),
+        "--json",
+    )
+    with table.open(newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        rows = list(reader)
+        header = list(reader.fieldnames or [])
+    return Run(status=status, summary=json.loads(out), stderr=err, rows=rows, header=header)
+
+
+def test_table_has_one_row_per_scored_photo(scored: Run, dataset: DataSet) -> None:
+    assert scored.status == 0
+    assert scored.header == list(EVALUATION_COLUMNS)
+    assert [row["name"] for row in scored.rows] == ["exact.png", "generous.jpg"]
+    for row in scored.rows:
+        tp, fp, fn = int(row["tp"]), int(row["fp"]), int(row["fn"])
+        assert (int(row["width_px"]), int(row["height_px"])) == (WIDTH_PX, HEIGHT_PX)
+        assert int(row["truth_px"]) == tp + fn == dataset.truth_px[row["name"]]
+        assert int(row["predicted_px"]) == tp + fp
+        for name, value in mask_scores(tp, fp, fn).items():
+            assert float(row[name]) == value  # written so that it reads back exactly
+
+
+def test_the_classical_segmenter_finds_the_painted_discs(scored: Run) -> None:
+    exact, generous = scored.rows
+    assert float(exact["dice"]) > 0.95
+    # the prediction is about the painted disc, inside the wider annotation
+    assert float(generous["precision"]) > 0.95
+    assert float(generous["recall"]) == pytest.approx(25**2 / 35**2, abs=0.05)
+
+
+def test_json_summary_agrees_with_the_table(scored: Run) -> None:
+    s = scored.summary
+    counts = [(int(r["tp"]), int(r["fp"]), int(r["fn"])) for r in scored.rows]
+    tp, fp, fn = (sum(c[i] for c in counts) for i in range(3))
+    assert set(s) == {
+        "n_images",
+        "n_skipped",
+        "data_based_dice",
+        "mean_image_dice",
+        "precision",
+        "recall",
+        "segmenter",
+        "model_version",
+        "woundtrack_version",
+    }
+    assert s["n_images"] == 2
+    assert s["n_skipped"] == 4
+    assert s["data_based_dice"] == pytest.approx(2 * tp / (2 * tp + fp + fn))
+    assert s["mean_image_dice"] == pytest.approx(np.mean([float(r["dice"]) for r in scored.rows]))
+    assert s["precision"] == pytest.approx(tp / (tp + fp))
+    assert s["recall"] == pytest.approx(tp / (tp + fn))
+    assert (s["segmenter"], s["model_version"]) == ("classical-lab", "1")
+    assert not math.isclose(s["data_based_dice"], s["mean_image_dice"])
+
+
+def test_each_problem_is_one_line_naming_the_file(scored: Run) -> None:
+    lines = [line for line in scored.stderr.splitlines() if line.startswith("woundtrack: ")]
+    assert len(lines) == 4, scored.stderr
+    by_file = {line.split()[1].rstrip(":"): line for line in lines}
+    assert set(by_file) == {"corrupt.jpg", "orphan.png", "unmasked.png", "smallmask.png"}
+    assert "a mask without a photo" in by_file["orphan.png"]
+    assert "no mask named unmasked.*" in by_file["unmasked.png"]
+    assert "200x160 px but its mask smallmask.png is 100x80 px" in by_file["smallmask.png"]
+    assert "notes.txt" not in scored.stderr
+
+
+def test_text_summary(dataset: DataSet, tmp_path: Path) -> None:
+    table = tmp_path / "scores.csv"
+    status, out, _ = run(
+        "evaluate",
+        "--images",
+        str(dataset.images),
+        "--masks",
+        str(dataset.masks),
+        "--segmenter",
+        "classical",
+        "--table",
+        str(table),
+    )
+    assert status == 0
+    assert out.startswith("classical-lab 1 on 2 photo(s), 4 skipped (see above)\n")
+    assert "  data-based Dice 0." in out
+    assert "  mean per-image Dice 0." in out
+    assert f"wrote the per-image scores to {table}" in out
+    assert table.is_file()
+
+
+def test_no_table_unless_asked(dataset: DataSet, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    status, out, _ = run(
+        "evaluate",
+        "--images",
+        str(dataset.images),
+        "--masks",
+        str(dataset.masks),
+        "--segmenter",
+        "classical",
+        "--json",
+    )
+    assert status == 0
+    assert json.loads(out)["n_images"] == 2
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_exit_1_when_nothing_can_be_scored(dataset: DataSet, tmp_path: Path) -> None:
+    images, masks = tmp_path / "images", tmp_path / "masks"
+    images.mkdir()
+    masks.mkdir()
+    (images / "corrupt.jpg").write_bytes((dataset.images / "corrupt.jpg").read_bytes())
+    _mask(_disc((100, 80), 30)).save(masks / "corrupt.png")
+    argv = ["evaluate", "--images", str(images), "--masks", str(masks), "--segmenter", "classical"]
+    status, out, err = run(*argv)
+    assert status == 1
+    assert out == ""
+    assert "woundtrack: corrupt.jpg:" in err
+    assert "no photo could be scored (1 problem(s) above)" in err
+
+    (images / "corrupt.jpg").unlink()
+    (masks / "corrupt.png").unlink()
+    status, out, err = run(*argv)
+    assert status == 1
+    assert "no photo could be scored (no photo and mask pairs found)" in err
+
+
+def test_bad_folders_and_table_path_are_usage_errors(dataset: DataSet, tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere"
+    status, _, err = run("evaluate", "--images", str(missing), "--masks", str(dataset.masks))
+    assert status == 2
+    assert f"--images {missing} is not a folder" in err
+    status, _, err = run(
+        "evaluate",
+        "--images",
+        str(dataset.images),
+        "--masks",
+        str(dataset.masks),
+        "--segmenter",
+        "classical",
+        "--table",
+        str(missing / "scores.csv"),
+    )
+    assert status == 2
+    assert "is not a file in an existing folder" in err
