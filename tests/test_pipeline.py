@@ -9,6 +9,7 @@ import pytest
 
 import woundtrack
 from woundtrack.errors import CalibrationError, ImageError
+from woundtrack.learned import LearnedSegmenter
 from woundtrack.phantom import PhantomSpec, write_phantom
 
 TAKEN = datetime(2026, 3, 2, 9, 30, tzinfo=timezone(timedelta(hours=1)))
@@ -34,8 +35,8 @@ def test_analysis_in_displayed_orientation_with_provenance(rotated):
     p = a.provenance
     assert p.photo_sha256 == hashlib.sha256(path.read_bytes()).hexdigest() == a.photo.sha256
     assert p.woundtrack_version == woundtrack.__version__
-    assert p.segmenter == "classical-lab" and p.model_version
-    assert p.calibration_method == "aruco" and p.params["working_long_side_px"] > 0
+    assert p.segmenter == "unet-lite0" and p.model_version == LearnedSegmenter().version
+    assert p.calibration_method == "aruco" and p.params["tissue"]["working_long_side_px"] > 0
     assert p.corrected is False and p.analysed_at.tzinfo is not None
     assert 0 < a.area_uncertainty_pct < 5
 

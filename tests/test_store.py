@@ -93,7 +93,7 @@ def test_import_is_stored_once_and_measured(url, photos):
     total_mm2 = sum(r.wound_area_cm2 for r in rows) * 100
     assert total_mm2 == pytest.approx(ph.truth.wound_area_mm2, rel=0.08)
     assert rows[0].taken_at == T0.isoformat() and rows[0].taken_on == date(2026, 3, 2)
-    assert not rows[0].corrected and rows[0].segmenter == "classical-lab"
+    assert not rows[0].corrected and rows[0].segmenter == "unet-lite0"
     store.close()
 
 

@@ -159,7 +159,7 @@ def analyze(
         A manual scale (a ruler in the photo) used when no sticker is found; no perspective
         correction is possible with it.
     segmenter : Segmenter, optional
-        Defaults to the classical colour segmenter.
+        Defaults to the learned segmenter (``make_segmenter()``).
     name : str, optional
         File name to report when ``photo`` is bytes.
 
@@ -193,7 +193,7 @@ def analyze_image(
     segmenter: Segmenter | None = None,
 ) -> Analysis:
     """Measure an already decoded photo (RGB uint8, as displayed); see ``analyze``."""
-    segmenter = segmenter or ClassicalSegmenter()
+    segmenter = segmenter or make_segmenter()
     warnings = list(info.warnings)
     calibration, cal_warnings = cal.calibrate(
         image, marker_mm=marker_mm, focal_35mm=info.focal_length_35mm

@@ -1,0 +1,205 @@
+"""learned.py: the shipped network finds the whole wound bed (eschar and slough too), never the
+sticker or a black drape, at any photo size; the pure helpers do exactly what they say."""
+
+import numpy as np
+import pytest
+from conftest import phantom
+
+from woundtrack import learned
+from woundtrack.calibration import calibrate, sticker_mask
+from woundtrack.measure import measure
+from woundtrack.models import ERYTHEMA, ESCHAR, GRANULATION, SLOUGH
+from woundtrack.phantom import PhantomSpec
+from woundtrack.pipeline import analyze_image, make_segmenter
+from woundtrack.segmentation import ClassicalSegmenter
+
+BASE = dict(noise_sigma=2.0, jpeg_quality=90, light_gradient=0.3, blur_sigma_px=0.5)
+SEGMENTER = learned.LearnedSegmenter()
+
+
+def run(spec: PhantomSpec, image=None):
+    ph = phantom(spec)
+    image = ph.image if image is None else image
+    calibration, _ = calibrate(image, focal_35mm=spec.focal_35mm)
+    labels = SEGMENTER(image, calibration)
+    _, totals = measure(labels, calibration)
+    return ph, calibration, labels, totals
+
+
+def bed(labels):
+    return (labels >= GRANULATION) & (labels <= ESCHAR)
+
+
+def dice(a, b):
+    return 2 * np.count_nonzero(a & b) / (np.count_nonzero(a) + np.count_nonzero(b))
+
+
+def test_the_shipped_model_is_in_the_package_and_says_its_version():
+    path = learned.default_model_path()
+    assert path.is_file() and path.stat().st_size < 20e6
+    assert (path.parent / "MODEL_CARD.md").is_file()
+    session = learned.load_model(str(path))
+    assert learned.model_version(session) == SEGMENTER.version != "unknown"
+    assert make_segmenter().name == SEGMENTER.name == "unet-lite0"
+
+
+@pytest.mark.parametrize("shape", [(512, 512), (300, 500), (97, 61)])
+def test_network_logits_keep_the_aspect_at_any_size(shape):
+    image = np.full((*shape, 3), 180, np.uint8)
+    session = learned.load_model(str(learned.default_model_path()))
+    logits = learned.network_logits(image, session, 256)
+    scale = 256 / max(shape)
+    assert logits.shape == (round(shape[0] * scale), round(shape[1] * scale))
+    assert logits.dtype == np.float32
+
+
+@pytest.mark.parametrize("tone", [0.05, 0.5, 0.95])
+def test_wound_bed_matches_truth_on_light_medium_and_dark_skin(tone):
+    ph, _, labels, totals = run(PhantomSpec(seed=21, skin_tone=tone, tilt_deg=15.0, **BASE))
+    assert dice(bed(labels), bed(ph.labels)) > 0.9
+    assert totals.wound_area_cm2 * 100 == pytest.approx(ph.truth.wound_area_mm2, rel=0.08)
+
+
+def test_an_all_eschar_wound_is_a_wound():
+    """Calciphylaxis is mostly black eschar: leaving it out would shrink the wound."""
+    ph, _, labels, totals = run(
+        PhantomSpec(seed=22, eschar_fraction=0.95, slough_fraction=0.0, **BASE)
+    )
+    assert totals.wound_area_cm2 * 100 == pytest.approx(ph.truth.wound_area_mm2, rel=0.08)
+    assert totals.eschar_area_cm2 * 100 == pytest.approx(ph.truth.eschar_area_mm2, rel=0.10)
+    assert np.count_nonzero(labels == ESCHAR) > 0.85 * np.count_nonzero(bed(labels))
+
+
+def test_a_slough_covered_wound_is_a_wound():
+    ph, _, labels, totals = run(
+        PhantomSpec(seed=23, eschar_fraction=0.0, slough_fraction=0.8, **BASE)
+    )
+    assert totals.wound_area_cm2 * 100 == pytest.approx(ph.truth.wound_area_mm2, rel=0.08)
+    assert totals.slough_area_cm2 * 100 == pytest.approx(ph.truth.slough_area_mm2, rel=0.15)
+    assert np.count_nonzero(labels == SLOUGH) > 0.6 * np.count_nonzero(bed(labels))
+
+
+@pytest.mark.parametrize("tilt", [0.0, 30.0])
+def test_the_sticker_is_never_wound(tilt):
+    ph, calibration, labels, _ = run(
+        PhantomSpec(seed=24, tilt_deg=tilt, eschar_fraction=0.6, **BASE)
+    )
+    assert calibration.calibrated
+    assert not bed(labels)[sticker_mask(calibration, labels.shape, margin_mm=0.0)].any()
+
+
+def test_a_black_background_is_not_eschar():
+    ph = phantom(PhantomSpec(seed=25, **BASE))
+    image = ph.image.copy()
+    w = image.shape[1]
+    rng = np.random.default_rng(0)
+    band = slice(0, w // 6)
+    image[:, band] = np.clip(rng.normal(18, 4, image[:, band].shape), 0, 255).astype(np.uint8)
+    assert not ph.labels[:, band].any()  # the drape covers skin only
+    _, _, labels, _ = run(PhantomSpec(seed=25, **BASE), image=image)
+    assert not bed(labels)[:, band].any()
+    assert dice(bed(labels), bed(ph.labels)) > 0.9
+
+
+def test_plain_skin_has_no_wound():
+    rng = np.random.default_rng(3)
+    skin = np.clip(rng.normal((205, 160, 135), 4, (600, 800, 3)), 0, 255).astype(np.uint8)
+    labels = SEGMENTER(skin, calibrate(skin)[0])
+    assert not bed(labels).any()
+
+
+def test_erythema_is_still_found_around_the_wound():
+    ph, _, labels, totals = run(PhantomSpec(seed=26, skin_tone=0.3, erythema_width_mm=7.0, **BASE))
+    assert totals.erythema_area_cm2 * 100 == pytest.approx(ph.truth.erythema_area_mm2, rel=0.2)
+    assert dice(labels == ERYTHEMA, ph.labels == ERYTHEMA) > 0.7
+
+
+def test_several_lesions_are_found_separately():
+    ph, calibration, labels, _ = run(
+        PhantomSpec(seed=28, n_lesions=3, wound_radius_mm=10.0, **BASE)
+    )
+    lesions, _ = measure(labels, calibration)
+    assert len(lesions) == 3
+    got = sorted(m.wound_area_cm2 * 100 for m in lesions)
+    assert np.allclose(got, sorted(ph.truth.lesion_areas_mm2), rtol=0.12)
+
+
+def test_a_small_wound_in_a_large_photo_is_measured_at_full_resolution():
+    """3000x2250 px, a 6 mm wound: about 1 % of the first pass's width, found and measured."""
+    spec = PhantomSpec(seed=31, width_px=3000, height_px=2250, wound_radius_mm=6.0, **BASE)
+    ph, _, labels, totals = run(spec)
+    assert dice(bed(labels), bed(ph.labels)) > 0.85
+    assert totals.wound_area_cm2 * 100 == pytest.approx(ph.truth.wound_area_mm2, rel=0.10)
+
+
+def test_without_calibration_segmentation_still_works():
+    ph = phantom(PhantomSpec(seed=29, with_sticker=False, **BASE))
+    labels = SEGMENTER(ph.image, calibrate(ph.image)[0])
+    assert dice(bed(labels), bed(ph.labels)) > 0.85
+
+
+def test_provenance_names_the_learned_model():
+    ph = phantom(PhantomSpec(seed=21, **BASE))
+    info = __import__("woundtrack.io", fromlist=["PhotoInfo"]).PhotoInfo(
+        file="p.png", sha256="0" * 64, format="PNG", width_px=1600, height_px=1200
+    )
+    record = analyze_image(ph.image, info).to_record()
+    assert record["provenance"]["segmenter"] == "unet-lite0"
+    assert record["provenance"]["model_version"] == SEGMENTER.version
+    assert record["provenance"]["params"]["roi_long_side_px"] == 384
+    classical = analyze_image(ph.image, info, segmenter=ClassicalSegmenter()).to_record()
+    assert classical["provenance"]["segmenter"] == "classical-lab"
+
+
+def test_bad_images_are_refused():
+    with pytest.raises(ValueError, match="uint8 RGB"):
+        SEGMENTER(np.zeros((10, 10), np.uint8), calibrate(np.zeros((10, 10, 3), np.uint8))[0])
+
+
+def test_unknown_segmenter_names_are_refused():
+    with pytest.raises(ValueError, match="choose one of learned, classical"):
+        make_segmenter("magic")
+
+
+# --- the pure helpers -----------------------------------------------------------------------
+
+
+def disc(shape, centre, radius):
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    return (yy - centre[0]) ** 2 + (xx - centre[1]) ** 2 <= radius**2
+
+
+def test_grow_by_colour_moves_the_border_outward_within_the_band_only():
+    wound = disc((100, 100), (50, 50), 20)
+    rim = disc((100, 100), (50, 50), 24) & ~wound  # a 4 px slough rim the network left out
+    far = disc((100, 100), (50, 90), 5)  # tissue-coloured but not touching the wound
+    grown = learned.grow_by_colour(wound, rim | far, band_px=6)
+    assert np.array_equal(grown, rim)
+    narrow = learned.grow_by_colour(wound, rim | far, band_px=2)
+    assert narrow.any() and not (narrow & ~disc((100, 100), (50, 50), 22.5)).any()
+    assert not learned.grow_by_colour(wound, rim, band_px=0).any()
+
+
+def test_clean_wound_bed_drops_specks_and_the_sticker_and_fills_holes():
+    wound = disc((100, 100), (50, 50), 20) & ~disc((100, 100), (50, 50), 5)
+    wound[5:7, 5:7] = True  # a 4 px speck
+    sticker = np.zeros_like(wound)
+    sticker[45:55, 60:80] = True
+    clean = learned.clean_wound_bed(wound, sticker, min_area_px=10)
+    assert clean[50, 50]  # the hole inside a closed border is wound
+    assert not clean[5:7, 5:7].any()
+    assert not (clean & sticker).any()
+
+
+def test_with_full_resolution_bed_makes_the_bed_exactly_the_wound():
+    labels = np.zeros((40, 40), np.uint8)
+    labels[10:20, 10:20] = ESCHAR
+    labels[20:30, 10:20] = ERYTHEMA
+    wound = np.zeros((40, 40), bool)
+    wound[12:24, 10:20] = True  # 2 rows of eschar lost, 4 rows gained over the erythema
+    box = (slice(0, 40), slice(0, 40))
+    out = learned._with_full_resolution_bed(labels, wound, box)
+    assert np.array_equal(bed(out), wound)
+    assert (out[20:24, 10:20] == ESCHAR).all()  # gaps take the neighbouring tissue
+    assert (out[24:30, 10:20] == ERYTHEMA).all()
+    assert labels[10, 10] == ESCHAR  # the input is not modified

@@ -1,0 +1,319 @@
+"""The learned segmenter: a network finds the wound bed, colour splits it into tissues.
+
+Owns how the shipped network (``weights/wound_bed.onnx``, see ``weights/MODEL_CARD.md``) is run on
+a real photo of any size, with onnxruntime on the CPU:
+
+1. **Whole photo** at 512 px on its long side: where is the wound? If nothing is found there in a
+   larger photo, again at 768 px: a small wound in a large frame is a few pixels at 512.
+2. **Region of interest**: the box around every wound pixel found, grown by ``roi_margin``, is run
+   again at 512 px, so a wound that is small in a large photo is seen with detail. The sticker is
+   never wound.
+3. **Full resolution border**: the network's logits are upsampled (bilinear) to the photo's own
+   pixels and cut at 0, so the outline, and the area in cm², is not limited to the network's grid.
+   Holes inside a closed wound border are wound (a dark centre in a red rim); specks smaller than
+   ``SegmentationParams.min_lesion_mm2`` are dropped.
+4. **Tissues** inside the bed by colour after white balance, relative to the patient's skin (the
+   classical rules of ``segmentation``): eschar, slough, and granulation for the rest of the bed.
+   Periwound erythema outside it, as before.
+
+``LearnedSegmenter`` is a ``segmentation.Segmenter``; ``wound_bed_logits`` and ``segment_learned``
+are the pure functions behind it, with the model as an input.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from . import calibration as cal
+from . import segmentation as seg
+from .models import BACKGROUND, ESCHAR, GRANULATION, SLOUGH, Calibration
+
+MODEL_FILE = "wound_bed.onnx"
+_STRIDE = 32
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LearnedParams:
+    """How the network is run; stored with every measurement."""
+
+    network_long_side_px: int = 512  # the whole photo, first pass
+    search_long_side_px: int = 768  # again, finer, when the first pass found nothing
+    roi_long_side_px: int = 384  # the wound's region, second pass (twice: with its mirror)
+    roi_margin: float = 0.5  # the wound's box grows by this share of its size on every side
+    roi_min_zoom: float = 1.4  # the second pass runs only if it magnifies at least this much ...
+    roi_max_zoom: float = 2.5  # ... and magnifies at most this much (the box grows to fit)
+    roi_blend: float = 0.75  # weight of the second pass in the region (the first keeps context)
+    roi_flip: bool = True  # average the second pass with its mirror image (steadier borders)
+    colour_band_mm: float = 2.0  # colour may grow the border outward by this much ...
+    colour_band_frac: float = 0.004  # ... or this share of the long side when uncalibrated
+    tissue: seg.SegmentationParams = field(default_factory=seg.SegmentationParams)
+
+
+@functools.lru_cache(maxsize=4)
+def load_model(path: str):
+    """An onnxruntime session for the ONNX file at ``path`` (cached; never mutated)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+
+
+def default_model_path() -> Path:
+    return Path(str(resources.files("woundtrack") / "weights" / MODEL_FILE))
+
+
+def model_version(session) -> str:
+    meta = session.get_modelmeta().custom_metadata_map
+    return meta.get("woundtrack_model_version", "unknown")
+
+
+def network_logits(
+    image: np.ndarray, session, long_side_px: int, *, mirrored: bool = False
+) -> np.ndarray:
+    """Wound-bed logits of ``image`` resized to ``long_side_px`` on its long side.
+
+    Returns a float32 (h, w) array at the resized size (aspect kept). The input is padded to a
+    multiple of 32 with black, as the training photos were. ``mirrored`` also runs the mirror
+    image, in the same batch, and returns the mean of the two.
+    """
+    h, w = image.shape[:2]
+    scale = long_side_px / max(h, w)
+    rh, rw = max(1, round(h * scale)), max(1, round(w * scale))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    small = cv2.resize(image, (rw, rh), interpolation=interp)
+    ph, pw = -(-rh // _STRIDE) * _STRIDE, -(-rw // _STRIDE) * _STRIDE
+    x = np.full((1, 3, ph, pw), -1.0, np.float32)
+    x[0, :, :rh, :rw] = small.transpose(2, 0, 1).astype(np.float32) / 127.5 - 1.0
+    name = session.get_inputs()[0].name
+    out = session.run(None, {name: x})[0][0, 0, :rh, :rw]
+    if mirrored:  # two runs of one: a batch of two measured slower on 2 cores (360 vs 326 ms)
+        x[0, :, :rh, :rw] = x[0, :, :rh, :rw][:, :, ::-1].copy()
+        out = 0.5 * (out + session.run(None, {name: x})[0][0, 0, :rh, :rw][:, ::-1])
+    return out
+
+
+def wound_bed_logits(
+    image: np.ndarray,
+    session,
+    params: LearnedParams = LearnedParams(),
+    *,
+    exclude: np.ndarray | None = None,
+    preview: np.ndarray | None = None,
+) -> tuple[np.ndarray, tuple[slice, slice]]:
+    """Wound-bed logits at the photo's own resolution (> 0 is wound), from the two passes.
+
+    Returns ``(logits, box)``: the logits cover ``image[box]``, the region of interest around
+    every wound pixel that the first pass found; outside it the network found no wound. Working
+    in the box only keeps a 12 MP photo fast. ``exclude`` (bool, the photo's size) marks what
+    cannot be wound (the sticker); it does not draw the box. ``preview``, a smaller copy of the
+    whole photo, saves resizing a large photo twice.
+    """
+    h, w = image.shape[:2]
+    source = image if preview is None else preview
+    coarse_long_px = params.network_long_side_px
+    coarse, found = _first_pass(source, session, coarse_long_px, exclude)
+    if not found.any() and max(h, w) >= 1.5 * params.network_long_side_px:
+        # nothing at this scale: small wounds in a large frame are found at a finer one
+        coarse_long_px = params.search_long_side_px
+        coarse, found = _first_pass(source, session, coarse_long_px, exclude)
+    ys, xs = np.nonzero(found)
+    if len(ys) == 0:
+        return np.full((0, 0), -1.0, np.float32), (slice(0, 0), slice(0, 0))
+    sy, sx = h / coarse.shape[0], w / coarse.shape[1]
+    y0, y1 = ys.min() * sy, (ys.max() + 1) * sy
+    x0, x1 = xs.min() * sx, (xs.max() + 1) * sx
+    side = max(y1 - y0, x1 - x0) * (1 + 2 * params.roi_margin)
+    # the network has seen wounds at about the scale of the photos it learned from: never zoom
+    # in further than roi_max_zoom on the first pass
+    coarse_px_per_px = coarse_long_px / max(h, w)
+    side = max(side, params.roi_long_side_px / (params.roi_max_zoom * coarse_px_per_px))
+    cy, cx = (y0 + y1) / 2, (x0 + x1) / 2
+    y0, y1 = int(max(0, cy - side / 2)), int(min(h, math.ceil(cy + side / 2)))
+    x0, x1 = int(max(0, cx - side / 2)), int(min(w, math.ceil(cx + side / 2)))
+    box = (slice(y0, y1), slice(x0, x1))
+    # the first pass, upsampled over the box alone (pixel centres aligned as cv2.resize does)
+    to_coarse = np.array(
+        [[1 / sx, 0, (x0 + 0.5) / sx - 0.5], [0, 1 / sy, (y0 + 0.5) / sy - 0.5]], np.float64
+    )
+    logits = cv2.warpAffine(
+        coarse,
+        to_coarse,
+        (x1 - x0, y1 - y0),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
+    zoom = (params.roi_long_side_px / max(y1 - y0, x1 - x0)) / coarse_px_per_px
+    if zoom >= params.roi_min_zoom:
+        roi = network_logits(image[box], session, params.roi_long_side_px, mirrored=params.roi_flip)
+        roi = cv2.resize(roi, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
+        logits = (1 - params.roi_blend) * logits + params.roi_blend * roi
+    return logits, box
+
+
+def _first_pass(image, session, long_side_px, exclude):
+    coarse = network_logits(image, session, long_side_px)
+    found = coarse > 0
+    if exclude is not None and exclude.any():
+        found &= ~_resize_mask(exclude, coarse.shape)
+    return coarse, found
+
+
+def clean_wound_bed(wound: np.ndarray, sticker: np.ndarray, min_area_px: float) -> np.ndarray:
+    """Drop the sticker and specks below ``min_area_px``; fill holes inside a closed border."""
+    bed = wound & ~sticker
+    if not bed.any():  # also an empty box: OpenCV's labelling crashes on a 0x0 array
+        return np.zeros_like(bed)
+    count, comp, stats, _ = cv2.connectedComponentsWithStats(bed.astype(np.uint8), connectivity=8)
+    keep = np.zeros(count, dtype=bool)
+    keep[1:] = stats[1:, cv2.CC_STAT_AREA] >= min_area_px
+    return seg._fill_holes(keep[comp]) & ~sticker
+
+
+def grow_by_colour(wound: np.ndarray, tissue: np.ndarray, band_px: float) -> np.ndarray:
+    """Tissue-coloured pixels just outside the network's border, joined to the wound.
+
+    Colour may only move the border outward, and by at most ``band_px``: a slough or eschar rim
+    the network left out is taken back, while a shadow or a sheet further away cannot be. (Only
+    slough and eschar colours are offered: red skin around a wound looks like granulation, and
+    growing into it cost 2 points of Dice on real photos.)
+    """
+    r = int(round(band_px))
+    if r < 1 or not wound.any():
+        return np.zeros_like(wound)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+    band = (cv2.dilate(wound.view(np.uint8), kernel) > 0) & ~wound
+    near = cv2.dilate(wound.view(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    return seg._connected_to(tissue & band, near)
+
+
+def segment_learned(
+    image: np.ndarray,
+    session,
+    *,
+    calibration: Calibration | None = None,
+    params: LearnedParams = LearnedParams(),
+) -> np.ndarray:
+    """Label every pixel of a wound photo with the network's wound bed and colour tissues.
+
+    Parameters
+    ----------
+    image : (H, W, 3) ndarray of uint8, RGB, as displayed
+    session : onnxruntime.InferenceSession
+        The wound-bed network (``load_model(path)``).
+    calibration : Calibration, optional
+        Sticker (never wound), white balance, and millimetre sizes.
+    params : LearnedParams
+
+    Returns
+    -------
+    labels : (H, W) ndarray of uint8
+        0 skin/background, 1 granulation, 2 slough, 3 eschar, 4 erythema.
+
+    Raises
+    ------
+    ValueError
+        If ``image`` is not an (H, W, 3) uint8 array.
+    """
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(
+            f"segment expects an (H, W, 3) uint8 RGB image, got shape {image.shape} {image.dtype}"
+        )
+    calibration = calibration or Calibration(method="none")
+    p = params.tissue
+    h, w = image.shape[:2]
+
+    sticker_full = cal.sticker_mask(calibration, (h, w))
+    if calibration.calibrated:
+        mm_per_px = cal.mm_per_px_at(calibration, w / 2, h / 2)
+        min_px = p.min_lesion_mm2 / (mm_per_px * mm_per_px)
+    else:
+        min_px = p.min_lesion_frac * h * w
+    # Tissues and erythema are judged at the classical segmenter's working size.
+    scale = min(1.0, p.working_long_side_px / max(h, w))
+    small = image
+    if scale < 1.0:
+        small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    sh, sw = small.shape[:2]
+
+    logits, box = wound_bed_logits(image, session, params, exclude=sticker_full, preview=small)
+    wound_full = np.zeros((h, w), dtype=bool)
+    wound_full[box] = clean_wound_bed(logits > 0, sticker_full[box], min_px)
+
+    small = cal.apply_white_balance(small, calibration.white_balance_gains)
+    sticker = cal.sticker_mask(calibration, (sh, sw), scale=scale)
+    wound = _resize_mask(wound_full, (sh, sw))
+    lab = seg._flat_fielded_lab(small, sticker | wound)
+    skin = seg._skin_reference(lab, sticker | wound)
+    tissue = seg._classify_tissue(lab, skin, p)
+    tissue[sticker] = BACKGROUND
+    mm_per_px_work = seg._working_mm_per_px(calibration, (sh, sw), scale)
+    if mm_per_px_work is not None:
+        band_px = params.colour_band_mm / mm_per_px_work
+    else:
+        band_px = params.colour_band_frac * max(sh, sw)
+    grown = grow_by_colour(wound, (tissue == SLOUGH) | (tissue == ESCHAR), band_px)
+    if grown.any():
+        wound |= grown
+        grown_full = cv2.resize(grown.view(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST)
+        # a grown sliver can come apart from the wound at full resolution: clean again
+        wound_full[box] = clean_wound_bed(
+            wound_full[box] | (grown_full[box] > 0), sticker_full[box], min_px
+        )
+    tissue = seg._fill_wound_labels(tissue, wound)
+    labels = seg._add_erythema(tissue, wound, lab, sticker, mm_per_px_work, p)
+    if scale < 1.0:
+        labels = cv2.resize(labels, (w, h), interpolation=cv2.INTER_NEAREST)
+    return _with_full_resolution_bed(labels, wound_full, box)
+
+
+def _resize_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    if mask.shape == shape:
+        return mask
+    small = cv2.resize(mask.view(np.uint8), (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
+    return small > 0
+
+
+def _with_full_resolution_bed(
+    labels: np.ndarray, wound: np.ndarray, box: tuple[slice, slice]
+) -> np.ndarray:
+    """Make the bed exactly ``wound`` (all inside ``box``): tissue outside it goes, gaps inside
+    take a neighbour's tissue."""
+    out = labels.copy()
+    sub, sub_wound = out[box], wound[box]
+    bed = (sub >= GRANULATION) & (sub <= ESCHAR)
+    gaps = sub_wound & ~bed
+    near = None
+    if gaps.any():
+        near = cv2.dilate(np.where(bed, sub, 0).astype(np.uint8), np.ones((9, 9), np.uint8))
+    sub[bed & ~sub_wound] = BACKGROUND
+    if near is not None:
+        fill = near[gaps]
+        fill[fill == BACKGROUND] = GRANULATION
+        sub[gaps] = fill
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class LearnedSegmenter:
+    """The shipped network as a ``Segmenter`` (name, version, ``__call__``)."""
+
+    model_path: str = field(default_factory=lambda: str(default_model_path()))
+    params: LearnedParams = field(default_factory=LearnedParams)
+    name: str = "unet-lite0"
+
+    @property
+    def version(self) -> str:
+        return model_version(load_model(self.model_path))
+
+    def __call__(self, image: np.ndarray, calibration: Calibration) -> np.ndarray:
+        return segment_learned(
+            image, load_model(self.model_path), calibration=calibration, params=self.params
+        )
