@@ -81,12 +81,20 @@ def _scale_and_crop(image, mask, rng, a: AugmentParams):
     m[0, 2] += size / 2 - cx
     m[1, 2] += size / 2 - cy
     border = int(rng.choice([cv2.BORDER_CONSTANT, cv2.BORDER_REFLECT_101, cv2.BORDER_REPLICATE]))
-    fill = tuple(int(v) for v in (rng.integers(0, 40, 3) if rng.random() < 0.7
-                                  else rng.integers(0, 256, 3)))
-    img = cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=border,
-                         borderValue=fill)
-    msk = cv2.warpAffine(mask.astype(np.uint8) * 255, m, (size, size), flags=cv2.INTER_LINEAR,
-                         borderMode=border, borderValue=0)
+    fill = tuple(
+        int(v) for v in (rng.integers(0, 40, 3) if rng.random() < 0.7 else rng.integers(0, 256, 3))
+    )
+    img = cv2.warpAffine(
+        image, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=border, borderValue=fill
+    )
+    msk = cv2.warpAffine(
+        mask.astype(np.uint8) * 255,
+        m,
+        (size, size),
+        flags=cv2.INTER_LINEAR,
+        borderMode=border,
+        borderValue=0,
+    )
     if rng.random() < 0.5:
         img, msk = img[:, ::-1], msk[:, ::-1]
     if rng.random() < 0.5:
@@ -107,8 +115,9 @@ def _photometric(image, rng):
         x = x + rng.normal(0, rng.uniform(0.005, 0.03), x.shape).astype(np.float32)
     out = np.clip(x * 255 + 0.5, 0, 255).astype(np.uint8)
     if rng.random() < 0.3:
-        ok, buf = cv2.imencode(".jpg", out[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY,
-                                                       int(rng.integers(35, 95))])
+        ok, buf = cv2.imencode(
+            ".jpg", out[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(35, 95))]
+        )
         out = cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]
     return np.ascontiguousarray(out)
 
@@ -127,11 +136,16 @@ def to_input(images: np.ndarray) -> np.ndarray:
     return (images.astype(np.float32).transpose(0, 3, 1, 2) / 127.5) - 1.0
 
 
-def repainted_validation(pairs, seed: int = SPLIT_SEED + 1):
-    """The fixed eschar/slough test set: each validation photo with part of its wound repainted.
+def repainted_validation(pairs, seed: int = SPLIT_SEED + 1, style: str = "trained"):
+    """A fixed eschar/slough test set: each validation photo with part of its wound repainted.
 
-    Photo k gets eschar when k is even and slough when k is odd, over a random part (or all) of its
-    true wound; photos without wound are left out. Returns a list of (name, image, mask, painted).
+    ``style="trained"``: photo k gets eschar (k even) or slough (k odd) from the same painters as
+    training, over a random part (or all) of its true wound. ``style="plain"``: a painter that
+    training never used, a flat colour (eschar: L* 12-30, near-neutral; slough: yellow) with the
+    photo's own fine detail, so the figure does not only reward learning the training painter.
+    ``style="new-eschar"``: a new closed eschar, with a dusky-red halo, on the skin beside the
+    wound (the mask grows by the eschar only). Photos without wound are left out. Returns a list
+    of (name, image, mask, painted).
     """
     rng = np.random.default_rng(seed)
     out = []
@@ -139,7 +153,17 @@ def repainted_validation(pairs, seed: int = SPLIT_SEED + 1):
         image, mask = load_pair(ip, mp)
         if mask.sum() < 50:
             continue
+        if style == "new-eschar":
+            painted_image, new_mask = synthesis.add_eschar_lesion(image, mask, rng)
+            if new_mask.sum() > mask.sum():
+                out.append((ip.stem, painted_image, new_mask, new_mask & ~mask))
+            continue
         part = synthesis.part_of(mask, rng)
-        paint = synthesis.paint_eschar if k % 2 == 0 else synthesis.paint_slough
-        out.append((ip.stem, paint(image, part, rng), mask, part))
+        eschar = k % 2 == 0
+        if style == "plain":
+            painted_image = synthesis.paint_plain(image, part, rng, eschar=eschar)
+        else:
+            paint = synthesis.paint_eschar if eschar else synthesis.paint_slough
+            painted_image = paint(image, part, rng)
+        out.append((ip.stem, painted_image, mask, part))
     return out

