@@ -222,10 +222,7 @@ def segment_learned(
     ValueError
         If ``image`` is not an (H, W, 3) uint8 array.
     """
-    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise ValueError(
-            f"segment expects an (H, W, 3) uint8 RGB image, got shape {image.shape} {image.dtype}"
-        )
+    seg.check_rgb_image(image)
     calibration = calibration or Calibration(method="none")
     p = params.tissue
     h, w = image.shape[:2]

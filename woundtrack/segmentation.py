@@ -79,6 +79,14 @@ class ClassicalSegmenter:
         return segment(image, calibration=calibration, params=self.params)
 
 
+def check_rgb_image(image: np.ndarray) -> None:
+    """Raise ValueError unless ``image`` is an (H, W, 3) uint8 RGB array (what segmenters take)."""
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(
+            f"segment expects an (H, W, 3) uint8 RGB image, got shape {image.shape} {image.dtype}"
+        )
+
+
 def segment(
     image: np.ndarray,
     *,
@@ -104,10 +112,7 @@ def segment(
     ValueError
         If ``image`` is not an (H, W, 3) uint8 array.
     """
-    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise ValueError(
-            f"segment expects an (H, W, 3) uint8 RGB image, got shape {image.shape} {image.dtype}"
-        )
+    check_rgb_image(image)
     calibration = calibration or Calibration(method="none")
     height, width = image.shape[:2]
     scale = min(1.0, params.working_long_side_px / max(height, width))
