@@ -324,3 +324,17 @@ def test_a_correction_keeps_the_lesion_names_of_its_own_photo(url, photos):
     assert info.kind == "corrected" and info.n_analyses == 2 and info.corrected_by == "RN Okafor"
     assert info.calibration.method == "aruco"
     store.close()
+
+
+def test_a_plain_file_path_is_an_sqlite_database(tmp_path, monkeypatch):
+    from woundtrack import db
+
+    path = tmp_path / "sub" / "wt.db"
+    assert db.as_url(str(path)) == f"sqlite:///{path}"
+    assert db.as_url("postgresql+psycopg://u:p@h/d") == "postgresql+psycopg://u:p@h/d"
+    monkeypatch.setenv("WOUNDTRACK_DB", str(path))
+    assert db.default_db_url() == f"sqlite:///{path}"
+    store = Store(str(path))
+    assert store.url == f"sqlite:///{path}"
+    store.engine.dispose()
+    assert path.is_file()

@@ -32,11 +32,19 @@ DB_ENV = "WOUNDTRACK_DB"
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
 
+def as_url(location: str) -> str:
+    """A database URL as given, or a plain file path as the URL of an SQLite file there."""
+    if "://" in location:
+        return location
+    return f"sqlite:///{Path(location).expanduser().resolve()}"
+
+
 def default_db_url() -> str:
-    """``$WOUNDTRACK_DB``, else an SQLite file in the user's data folder."""
+    """``$WOUNDTRACK_DB`` (a URL or an SQLite file path), else an SQLite file in the user's data
+    folder."""
     url = os.environ.get(DB_ENV, "").strip()
     if url:
-        return url
+        return as_url(url)
     folder = Path(platformdirs.user_data_dir("woundtrack", appauthor=False))
     return f"sqlite:///{folder / 'woundtrack.db'}"
 

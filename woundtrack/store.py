@@ -183,7 +183,7 @@ class Store:
     """
 
     def __init__(self, url: str | None = None) -> None:
-        self.url = url or db.default_db_url()
+        self.url = db.as_url(url) if url else db.default_db_url()
         try:
             self.engine = db.make_engine(self.url)
             db.migrate(self.engine)
