@@ -25,7 +25,6 @@ from pathlib import Path
 import numpy as np
 
 from woundtrack import evaluation, learned
-from woundtrack.models import ESCHAR, GRANULATION, SLOUGH
 
 from . import data
 
@@ -46,9 +45,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.limit:
         val_pairs = val_pairs[: args.limit]
 
+    segmenter = learned.LearnedSegmenter(model_path=str(args.model))
+
     def product(image):
-        labels = learned.segment_learned(image, session)
-        return np.isin(labels, (GRANULATION, SLOUGH, ESCHAR))
+        return evaluation.predict_wound(image, segmenter=segmenter)
 
     net_rows, prod_rows, times = [], [], []
     for ip, mp in val_pairs:
