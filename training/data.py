@@ -50,7 +50,8 @@ def load_pair(image_path: Path, mask_path: Path) -> tuple[np.ndarray, np.ndarray
 
 @dataclass(frozen=True)
 class AugmentParams:
-    size_px: int = 384
+    size_px: int = 384  # the square crop the network trains on
+    scale_px: int = 0  # the photo's long side is first scaled to this (0: to size_px)
     synthesis_p: float = 0.5
     zoom_out_p: float = 0.3  # wound small in a large frame
     zoom_in_p: float = 0.3  # wound fills the frame
@@ -68,7 +69,7 @@ def _scale_and_crop(image, mask, rng, a: AugmentParams):
         zoom = rng.uniform(1.2, 2.5)
     else:
         zoom = rng.uniform(0.75, 1.2)
-    zoom *= size / max(h, w)
+    zoom *= (a.scale_px or size) / max(h, w)
     angle = rng.uniform(-180, 180) if rng.random() < 0.5 else 0.0
     # centre on the wound when zooming in, so the wound fills the frame rather than leaves it
     if zoom * max(h, w) > size and mask.any() and rng.random() < 0.8:
@@ -145,7 +146,7 @@ def repainted_validation(pairs, seed: int = SPLIT_SEED + 1, style: str = "traine
     photo's own fine detail, so the figure does not only reward learning the training painter.
     ``style="new-eschar"``: a new closed eschar, with a dusky-red halo, on the skin beside the
     wound (the mask grows by the eschar only). Photos without wound are left out. Returns a list
-    of (name, image, mask, painted).
+    of (name, image, mask, painted, tissue), tissue being "eschar" or "slough".
     """
     rng = np.random.default_rng(seed)
     out = []
@@ -156,7 +157,7 @@ def repainted_validation(pairs, seed: int = SPLIT_SEED + 1, style: str = "traine
         if style == "new-eschar":
             painted_image, new_mask = synthesis.add_eschar_lesion(image, mask, rng)
             if new_mask.sum() > mask.sum():
-                out.append((ip.stem, painted_image, new_mask, new_mask & ~mask))
+                out.append((ip.stem, painted_image, new_mask, new_mask & ~mask, "eschar"))
             continue
         part = synthesis.part_of(mask, rng)
         eschar = k % 2 == 0
@@ -165,5 +166,5 @@ def repainted_validation(pairs, seed: int = SPLIT_SEED + 1, style: str = "traine
         else:
             paint = synthesis.paint_eschar if eschar else synthesis.paint_slough
             painted_image = paint(image, part, rng)
-        out.append((ip.stem, painted_image, mask, part))
+        out.append((ip.stem, painted_image, mask, part, "eschar" if eschar else "slough"))
     return out

@@ -64,12 +64,9 @@ def main(argv: list[str] | None = None) -> None:
     repainted = {}
     for style in ("trained", "plain", "new-eschar"):
         rows, hit, total = [], {"eschar": 0, "slough": 0}, {"eschar": 0, "slough": 0}
-        for k, (_, image, mask, painted) in enumerate(
-            data.repainted_validation(val_pairs, style=style)
-        ):
+        for _, image, mask, painted, kind in data.repainted_validation(val_pairs, style=style):
             pred = product(image)
             rows.append(evaluation.mask_counts(pred, mask))
-            kind = "eschar" if k % 2 == 0 or style == "new-eschar" else "slough"
             hit[kind] += int((pred & painted).sum())
             total[kind] += int(painted.sum())
         repainted[style] = {

