@@ -6,7 +6,7 @@ noise, JPEG, EXIF rotation), the relative area error of:
 - the pipeline: wound, eschar, slough, granulation and erythema areas from the segmented photo
   (tissues only where they are at least 10 % of the wound bed; erythema rings >= 2 mm wide).
 
-Run: python benchmarks/phantom_accuracy.py [N] [--size 1600x1200] [-v]
+Run: python benchmarks/phantom_accuracy.py [N] [--size 1600x1200] [--model M.onnx] [-v]
 """
 
 from __future__ import annotations
@@ -16,8 +16,10 @@ import time
 
 import numpy as np
 
+from woundtrack import learned
 from woundtrack.evaluation import MEASURES, phantom_errors, summarise
 from woundtrack.phantom import random_spec
+from woundtrack.pipeline import make_segmenter
 
 
 def main() -> None:
@@ -25,15 +27,17 @@ def main() -> None:
     parser.add_argument("n", nargs="?", type=int, default=40)
     parser.add_argument("--size", default="1600x1200")
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--model", help="another wound-bed ONNX file for the learned segmenter")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
     rng = np.random.default_rng(args.seed)
     start = time.perf_counter()
+    segmenter = learned.LearnedSegmenter(model_path=args.model) if args.model else make_segmenter()
     errors = []
     for i in range(args.n):
         spec = random_spec(rng, width_px=width, height_px=height, seed=args.seed + i)
-        errors.append(phantom_errors(spec))
+        errors.append(phantom_errors(spec, segmenter=segmenter))
         if args.verbose:
             print(
                 f"{i:3d} tilt {spec.tilt_deg:4.1f} tone {spec.skin_tone:.2f} "
@@ -42,7 +46,7 @@ def main() -> None:
             )
     print(
         f"{args.n} random phantoms at {width}x{height}, seed {args.seed} "
-        f"({time.perf_counter() - start:.0f} s)"
+        f"({time.perf_counter() - start:.0f} s), segmenter {segmenter.name} v{segmenter.version}"
     )
     print(f"{'measure':12s} {'n':>3s} {'median |err|':>13s} {'p90 |err|':>10s} {'max |err|':>10s}")
     for name, s in summarise(errors).items():

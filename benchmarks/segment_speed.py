@@ -1,6 +1,6 @@
 """How fast the shipped wound-bed network runs on this machine's CPU (onnxruntime).
 
-    python benchmarks/segment_speed.py [REPEATS]
+    python benchmarks/segment_speed.py [REPEATS] [MODEL.onnx]
 
 Prints milliseconds per 512x512 image for the network alone, then for the whole learned segmenter
 (two passes, full-resolution border, tissues, erythema) beside the classical one, on a 512x512
@@ -34,10 +34,11 @@ def _median_ms(fn, repeats: int) -> float:
     return 1000 * statistics.median(times)
 
 
-def main(repeats: int = 10) -> None:
-    session = learned.load_model(str(learned.default_model_path()))
+def main(repeats: int = 10, model_path: str | None = None) -> None:
+    model_path = model_path or str(learned.default_model_path())
+    session = learned.load_model(model_path)
     print(
-        f"model {learned.default_model_path().name} v{learned.model_version(session)}, "
+        f"model {os.path.basename(model_path)} v{learned.model_version(session)}, "
         f"{os.cpu_count()} CPU cores, median of {repeats}"
     )
     x = np.random.default_rng(0).uniform(-1, 1, (1, 3, 512, 512)).astype(np.float32)
@@ -47,7 +48,7 @@ def main(repeats: int = 10) -> None:
 
     big = render_phantom(PhantomSpec(width_px=4000, height_px=3000, seed=3)).image
     crop = np.ascontiguousarray(big[1244:1756, 1744:2256])
-    for seg in (learned.LearnedSegmenter(), ClassicalSegmenter()):
+    for seg in (learned.LearnedSegmenter(model_path=model_path), ClassicalSegmenter()):
         for label, image in (("512x512", crop), ("12 MP", big)):
             calibration, _ = calibrate(image)
             ms = _median_ms(lambda s=seg, i=image, c=calibration: s(i, c), repeats)
@@ -55,4 +56,4 @@ def main(repeats: int = 10) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 10)
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 10, sys.argv[2] if len(sys.argv) > 2 else None)
