@@ -1,0 +1,61 @@
+"""training/model.py and export.py: the two decoders, freezing, and export to what learned.py runs.
+They need the ``train`` extra (torch, onnx), which CI does not install, and are skipped without it:
+``pip install -e '.[train]'``."""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+from training.model import WoundBedNet, decoder_of  # noqa: E402
+
+
+@pytest.mark.parametrize("decoder", ["full", "light"])
+def test_both_decoders_give_logits_at_the_input_size(decoder):
+    model = WoundBedNet(decoder).eval()
+    with torch.no_grad():
+        out = model(torch.zeros(1, 3, 64, 96))
+    assert out.shape == (1, 1, 64, 96)
+    assert decoder_of(model.state_dict()) == decoder
+
+
+def test_an_unknown_decoder_is_refused():
+    with pytest.raises(ValueError, match="decoder"):
+        WoundBedNet("tiny")
+
+
+def test_the_light_decoder_has_no_full_resolution_stage_and_fewer_operations():
+    full, light = WoundBedNet("full"), WoundBedNet("light")
+    assert hasattr(full, "up0") and not hasattr(light, "up0")
+    assert set(light.state_dict()) < set(full.state_dict())
+    assert not any(k.startswith("up0.") for k in light.state_dict())
+
+
+def test_frozen_early_blocks_get_no_gradient_and_the_rest_do():
+    model = WoundBedNet("light")
+    model.freeze_early_encoder(3)
+    model(torch.randn(2, 3, 64, 64)).mean().backward()
+    enc = model.encoder
+    frozen = [enc._conv_stem.weight, *[p for b in enc._blocks[:3] for p in b.parameters()]]
+    assert all(not p.requires_grad and p.grad is None for p in frozen)
+    trained = [*enc._blocks[3].parameters(), model.head.weight, model.up1.conv[0][0].weight]
+    assert all(p.requires_grad and p.grad is not None and p.grad.abs().sum() > 0 for p in trained)
+
+
+def test_a_light_model_exports_to_an_onnx_file_the_segmenter_runs(tmp_path):
+    pytest.importorskip("onnx")
+    from training.export import export
+    from woundtrack import learned
+
+    torch.manual_seed(0)
+    model = WoundBedNet("light").eval()
+    weights = tmp_path / "weights_fp16.pt"
+    state = model.state_dict()
+    torch.save({k: v.half() if v.is_floating_point() else v for k, v in state.items()}, weights)
+    onnx_path = tmp_path / "light.onnx"
+    diff = export(weights, onnx_path, {"woundtrack_model_version": "test-light"})
+    assert diff < 1e-3
+    session = learned.load_model(str(onnx_path))
+    assert learned.model_version(session) == "test-light"
+    image = np.random.default_rng(0).integers(0, 255, (300, 200, 3), np.uint8)
+    logits = learned.network_logits(image, session, long_side_px=128)
+    assert logits.shape == (128, 85) and np.isfinite(logits).all()
