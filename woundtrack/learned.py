@@ -228,11 +228,8 @@ def segment_learned(
     h, w = image.shape[:2]
 
     sticker_full = cal.sticker_mask(calibration, (h, w))
-    if calibration.calibrated:
-        mm_per_px = cal.mm_per_px_at(calibration, w / 2, h / 2)
-        min_px = p.min_lesion_mm2 / (mm_per_px * mm_per_px)
-    else:
-        min_px = p.min_lesion_frac * h * w
+    mm_per_px = cal.mm_per_px_at(calibration, w / 2, h / 2) if calibration.calibrated else None
+    min_px = seg.min_lesion_px(p, mm_per_px, (h, w))
     # Tissues and erythema are judged at the classical segmenter's working size.
     scale = min(1.0, p.working_long_side_px / max(h, w))
     small = image

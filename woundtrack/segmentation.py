@@ -238,10 +238,7 @@ def _clean_wound_bed(
     bed = cv2.morphologyEx(bed.astype(np.uint8), cv2.MORPH_OPEN, kernel)
     bed = cv2.morphologyEx(bed, cv2.MORPH_CLOSE, kernel) > 0
     bed = _fill_holes(bed) & ~sticker
-    if mm_per_px is not None:
-        min_px = p.min_lesion_mm2 / (mm_per_px * mm_per_px)
-    else:
-        min_px = p.min_lesion_frac * h * w
+    min_px = min_lesion_px(p, mm_per_px, (h, w))
     count, comp, stats, _ = cv2.connectedComponentsWithStats(bed.astype(np.uint8), connectivity=8)
     keep = np.zeros(count, dtype=bool)
     for i in range(1, count):
@@ -257,6 +254,14 @@ def _clean_wound_bed(
                 continue
         keep[i] = True
     return keep[comp]
+
+
+def min_lesion_px(p: SegmentationParams, mm_per_px: float | None, shape: tuple[int, int]) -> float:
+    """The smallest lesion kept, in pixels: ``min_lesion_mm2`` when the scale is known, else
+    ``min_lesion_frac`` of the image."""
+    if mm_per_px is not None:
+        return p.min_lesion_mm2 / (mm_per_px * mm_per_px)
+    return p.min_lesion_frac * shape[0] * shape[1]
 
 
 def _fill_holes(mask: np.ndarray) -> np.ndarray:
