@@ -83,7 +83,7 @@ def test_provenance_names_the_learned_model():
     record = analyze_image(ph.image, info).to_record()
     assert record["provenance"]["segmenter"] == "unet-lite0"
     assert record["provenance"]["model_version"] == SEGMENTER.version
-    assert record["provenance"]["params"]["roi_long_side_px"] == 384
+    assert record["provenance"]["params"]["roi_long_side_px"] == SEGMENTER.params.roi_long_side_px
     classical = analyze_image(ph.image, info, segmenter=ClassicalSegmenter()).to_record()
     assert classical["provenance"]["segmenter"] == "classical-lab"
 
@@ -140,3 +140,35 @@ def test_with_full_resolution_bed_makes_the_bed_exactly_the_wound():
     assert (out[20:24, 10:20] == ESCHAR).all()  # gaps take the neighbouring tissue
     assert (out[24:30, 10:20] == ERYTHEMA).all()
     assert labels[10, 10] == ESCHAR  # the input is not modified
+
+
+class _Meta:
+    def __init__(self, meta):
+        self.custom_metadata_map = meta
+
+
+class _Session:
+    def __init__(self, meta):
+        self._meta = _Meta(meta)
+
+    def get_modelmeta(self):
+        return self._meta
+
+
+def test_a_model_trained_at_a_smaller_scale_is_run_at_that_scale():
+    """Every pass size scales with the model's woundtrack_network_long_side_px (over 512), to a
+    multiple of 32; without it the sizes are LearnedParams' own; nothing else changes."""
+    base = learned.LearnedParams()
+    assert learned.params_for_model(_Session({})) == base
+    small = learned.params_for_model(_Session({"woundtrack_network_long_side_px": "320"}))
+    assert (small.network_long_side_px, small.search_long_side_px) == (320, 480)
+    assert small.roi_long_side_px == 256  # 384 * 0.625 = 240, to the nearest multiple of 32
+    assert small.roi_margin == base.roi_margin and small.tissue == base.tissue
+    assert learned.scaled_params(base, 1024).network_long_side_px == 1024
+
+
+def test_the_segmenter_takes_its_pass_sizes_from_its_model_unless_given():
+    session = learned.load_model(SEGMENTER.model_path)
+    assert SEGMENTER.params == learned.params_for_model(session)
+    given = learned.LearnedParams(network_long_side_px=256)
+    assert learned.LearnedSegmenter(params=given).params is given

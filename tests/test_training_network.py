@@ -52,10 +52,13 @@ def test_a_light_model_exports_to_an_onnx_file_the_segmenter_runs(tmp_path):
     state = model.state_dict()
     torch.save({k: v.half() if v.is_floating_point() else v for k, v in state.items()}, weights)
     onnx_path = tmp_path / "light.onnx"
-    diff = export(weights, onnx_path, {"woundtrack_model_version": "test-light"})
+    meta = {"woundtrack_model_version": "test-light", "woundtrack_network_long_side_px": "320"}
+    diff = export(weights, onnx_path, meta)
     assert diff < 1e-3
     session = learned.load_model(str(onnx_path))
     assert learned.model_version(session) == "test-light"
+    segmenter = learned.LearnedSegmenter(model_path=str(onnx_path))
+    assert segmenter.params.network_long_side_px == 320  # the model's own scale, from its file
     image = np.random.default_rng(0).integers(0, 255, (300, 200, 3), np.uint8)
     logits = learned.network_logits(image, session, long_side_px=128)
     assert logits.shape == (128, 85) and np.isfinite(logits).all()

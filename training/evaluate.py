@@ -5,7 +5,8 @@
 
 Prints, for the validation photos of ``data.split`` (never trained on):
 
-- ``network``: the network alone, one pass on the 512x512 photo;
+- ``network``: the network alone, one pass on the photo resized to the model's first-pass size
+  (``learned.params_for_model``: 512 unless the model says otherwise), scored at the mask's size;
 - ``product``: ``woundtrack.learned.segment_learned`` (two passes, full-resolution border, holes
   filled, specks dropped), the wound bed being granulation + slough + eschar;
 - ``repainted``: the same photos with tissue painted in, made with a fixed seed
@@ -22,6 +23,7 @@ import json
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from woundtrack import evaluation, learned
@@ -39,13 +41,24 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--model", type=Path, default=learned.default_model_path())
     ap.add_argument("--limit", type=int, default=0)
+    ap.add_argument(
+        "--long-side-px",
+        type=int,
+        default=0,
+        help="run every pass as if the model said this first-pass size (to choose the one to "
+        "export with training.export --long-side-px); default: what the model says",
+    )
     args = ap.parse_args(argv)
     session = learned.load_model(str(args.model))
     _, val_pairs = data.split(data.list_pairs(args.data))
     if args.limit:
         val_pairs = val_pairs[: args.limit]
 
-    segmenter = learned.LearnedSegmenter(model_path=str(args.model))
+    if args.long_side_px:
+        params = learned.scaled_params(learned.LearnedParams(), args.long_side_px)
+    else:
+        params = learned.params_for_model(session)
+    segmenter = learned.LearnedSegmenter(model_path=str(args.model), params=params)
 
     def product(image):
         return evaluation.predict_wound(image, segmenter=segmenter)
@@ -53,11 +66,9 @@ def main(argv: list[str] | None = None) -> None:
     net_rows, prod_rows, times = [], [], []
     for ip, mp in val_pairs:
         image, mask = data.load_pair(ip, mp)
-        net_rows.append(
-            evaluation.mask_counts(
-                learned.network_logits(image, session, max(image.shape[:2])) > 0, mask
-            )
-        )
+        logits = learned.network_logits(image, session, params.network_long_side_px)
+        logits = cv2.resize(logits, mask.shape[::-1], interpolation=cv2.INTER_LINEAR)
+        net_rows.append(evaluation.mask_counts(logits > 0, mask))
         t = time.perf_counter()
         prod_rows.append(evaluation.mask_counts(product(image), mask))
         times.append(time.perf_counter() - t)
@@ -82,6 +93,11 @@ def main(argv: list[str] | None = None) -> None:
         "model": str(args.model),
         "model_version": learned.model_version(session),
         "n_photos": len(val_pairs),
+        "pass_long_sides_px": [
+            params.network_long_side_px,
+            params.search_long_side_px,
+            params.roi_long_side_px,
+        ],
         "network": _scores(net_rows),
         "product": _scores(prod_rows),
         "repainted": repainted,

@@ -64,6 +64,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("weights", type=Path)
     ap.add_argument("onnx", type=Path)
     ap.add_argument("--version", required=True, help="model version written into the file")
+    ap.add_argument(
+        "--long-side-px",
+        type=int,
+        default=0,
+        help="the long side a FUSeg-like 512 px close-up is resized to for this network "
+        "(woundtrack_network_long_side_px; leave out for 512): measure it with "
+        "training.evaluate --long-side-px",
+    )
     args = ap.parse_args(argv)
     recipe_path = args.weights.parent / "recipe.json"
     recipe = json.loads(recipe_path.read_text()) if recipe_path.exists() else {}
@@ -71,6 +79,8 @@ def main(argv: list[str] | None = None) -> None:
         "woundtrack_model_version": args.version,
         "recipe": json.dumps({k: v for k, v in recipe.items() if k != "validation"}),
     }
+    if args.long_side_px:
+        meta["woundtrack_network_long_side_px"] = str(args.long_side_px)
     diff = export(args.weights, args.onnx, meta)
     print(f"{args.onnx}: {args.onnx.stat().st_size / 1e6:.1f} MB, max |onnx - torch| = {diff:.2e}")
 

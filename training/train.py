@@ -70,14 +70,22 @@ def dice_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def validate(model, photos, device, autocast) -> dict[str, float]:
-    """Data-based Dice (pixels pooled over all photos) at the photos' own 512x512 size."""
+def validate(model, photos, device, autocast, long_side_px: int = 0) -> dict[str, float]:
+    """Data-based Dice (pixels pooled over all photos), the network run on each photo resized
+    to ``long_side_px`` on its long side (0: its own size), scored at the mask's size."""
     model.eval()
     tp = fp = fn = 0
     for image, mask in photos:
+        h, w = mask.shape
+        if long_side_px and long_side_px != max(h, w):
+            s = long_side_px / max(h, w)
+            size = (max(32, round(w * s / 32) * 32), max(32, round(h * s / 32) * 32))
+            image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
         x = torch.from_numpy(data.to_input(image[None])).to(device)
         with autocast():
-            pred = (model(x)[0, 0] > 0).cpu().numpy()
+            logits = model(x)[0, 0].float()
+        logits = F.interpolate(logits[None, None], size=(h, w), mode="bilinear")[0, 0]
+        pred = (logits > 0).cpu().numpy()
         tp += int((pred & mask).sum())
         fp += int((pred & ~mask).sum())
         fn += int((~pred & mask).sum())
@@ -127,6 +135,13 @@ def main(argv: list[str] | None = None) -> None:
         help="end training after this long (0 = no limit), the learning-rate decay squeezed to fit",
     )
     ap.add_argument("--validate-every", type=int, default=5)
+    ap.add_argument(
+        "--val-long-side",
+        type=int,
+        default=0,
+        help="validate on the photos resized to this long side (0: their own size); the "
+        "scale the exported model will run at",
+    )
     ap.add_argument("--limit", type=int, default=0, help="use only this many training photos")
     args = ap.parse_args(argv)
 
@@ -230,7 +245,9 @@ def main(argv: list[str] | None = None) -> None:
                 row.update(
                     {
                         f"val_{k}": v
-                        for k, v in validate(model, val_photos, device, autocast).items()
+                        for k, v in validate(
+                            model, val_photos, device, autocast, args.val_long_side
+                        ).items()
                     }
                 )
                 torch.save(

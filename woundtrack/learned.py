@@ -6,8 +6,13 @@ a real photo of any size, with onnxruntime on the CPU:
 1. **Whole photo** at 512 px on its long side: where is the wound? If nothing is found there in a
    larger photo, again at 768 px: a small wound in a large frame is a few pixels at 512.
 2. **Region of interest**: the box around every wound pixel found, grown by ``roi_margin``, is run
-   again at 512 px, so a wound that is small in a large photo is seen with detail. The sticker is
+   again at 384 px, so a wound that is small in a large photo is seen with detail. The sticker is
    never wound.
+
+   These sizes are for a network that learned from FUSeg's 512x512 close-ups at their own size. A
+   network trained on them scaled down says so in its file (``woundtrack_network_long_side_px``,
+   e.g. 320) and every pass is scaled to match (``params_for_model``): a network sees wounds best
+   at the scale it learned them.
 3. **Full resolution border**: the network's logits are upsampled (bilinear) to the photo's own
    pixels and cut at 0, so the outline, and the area in cm², is not limited to the network's grid.
    Holes inside a closed wound border are wound (a dark centre in a red rim); specks smaller than
@@ -22,6 +27,7 @@ are the pure functions behind it, with the model as an input.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from dataclasses import dataclass, field
@@ -54,6 +60,36 @@ class LearnedParams:
     colour_band_mm: float = 2.0  # colour may grow the border outward by this much ...
     colour_band_frac: float = 0.004  # ... or this share of the long side when uncalibrated
     tissue: seg.SegmentationParams = field(default_factory=seg.SegmentationParams)
+
+
+REFERENCE_LONG_SIDE_PX = 512  # LearnedParams' pass sizes are for a network run at this size
+
+
+def params_for_model(session, base: LearnedParams = LearnedParams()) -> LearnedParams:
+    """``base`` at the model's own scale: its ONNX metadata ``woundtrack_network_long_side_px``
+    is the long side that a FUSeg-like 512 px close-up is resized to for it (the scale it was
+    trained at, measured); absent, 512."""
+    meta = session.get_modelmeta().custom_metadata_map
+    long_side_px = int(meta.get("woundtrack_network_long_side_px", REFERENCE_LONG_SIDE_PX))
+    return scaled_params(base, long_side_px)
+
+
+def scaled_params(base: LearnedParams, network_long_side_px: int) -> LearnedParams:
+    """``base`` with every pass size scaled by ``network_long_side_px`` / 512, rounded to a
+    multiple of 32."""
+    if network_long_side_px == REFERENCE_LONG_SIDE_PX:
+        return base
+    f = network_long_side_px / REFERENCE_LONG_SIDE_PX
+
+    def scaled(px: int) -> int:
+        return max(_STRIDE, round(px * f / _STRIDE) * _STRIDE)
+
+    return dataclasses.replace(
+        base,
+        network_long_side_px=scaled(base.network_long_side_px),
+        search_long_side_px=scaled(base.search_long_side_px),
+        roi_long_side_px=scaled(base.roi_long_side_px),
+    )
 
 
 @functools.lru_cache(maxsize=4)
@@ -297,11 +333,18 @@ def _with_full_resolution_bed(
 
 @dataclass(frozen=True, slots=True)
 class LearnedSegmenter:
-    """The shipped network as a ``Segmenter`` (name, version, ``__call__``)."""
+    """The shipped network as a ``Segmenter`` (name, version, ``__call__``).
+
+    ``params`` left out: ``LearnedParams()`` at the model's own scale (``params_for_model``).
+    """
 
     model_path: str = field(default_factory=lambda: str(default_model_path()))
-    params: LearnedParams = field(default_factory=LearnedParams)
+    params: LearnedParams | None = None
     name: str = "unet-lite0"
+
+    def __post_init__(self) -> None:
+        if self.params is None:
+            object.__setattr__(self, "params", params_for_model(load_model(self.model_path)))
 
     @property
     def version(self) -> str:
