@@ -23,6 +23,8 @@ import torch
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from woundtrack import learned
+
 from . import data
 from .model import DECODERS, WoundBedNet
 
@@ -72,19 +74,16 @@ def dice_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def validate(model, photos, device, autocast, long_side_px: int = 0) -> dict[str, float]:
     """Data-based Dice (pixels pooled over all photos), the network run on each photo resized
-    to ``long_side_px`` on its long side (0: its own size), scored at the mask's size."""
+    to ``long_side_px`` on its long side (0: its own size) and padded as the segmenter does
+    (``learned.network_input``), scored at the mask's size."""
     model.eval()
     tp = fp = fn = 0
     for image, mask in photos:
         h, w = mask.shape
-        if long_side_px and long_side_px != max(h, w):
-            s = long_side_px / max(h, w)
-            size = (max(32, round(w * s / 32) * 32), max(32, round(h * s / 32) * 32))
-            image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-        x = torch.from_numpy(data.to_input(image[None])).to(device)
+        x, (rh, rw) = learned.network_input(image, long_side_px or max(h, w))
         with autocast():
-            logits = model(x)[0, 0].float()
-        logits = F.interpolate(logits[None, None], size=(h, w), mode="bilinear")[0, 0]
+            logits = model(torch.from_numpy(x).to(device))[:, :, :rh, :rw].float()
+        logits = F.interpolate(logits, size=(h, w), mode="bilinear")[0, 0]
         pred = (logits > 0).cpu().numpy()
         tp += int((pred & mask).sum())
         fp += int((pred & ~mask).sum())

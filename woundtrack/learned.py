@@ -111,6 +111,21 @@ def model_version(session) -> str:
     return meta.get("woundtrack_model_version", "unknown")
 
 
+def network_input(image: np.ndarray, long_side_px: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """The network's input for ``image`` resized to ``long_side_px`` on its long side (aspect
+    kept): (1, 3, H, W) float32 in [-1, 1], padded with black (-1) to multiples of 32 as the
+    training photos were, and the resized (h, w) that holds the photo."""
+    h, w = image.shape[:2]
+    scale = long_side_px / max(h, w)
+    rh, rw = max(1, round(h * scale)), max(1, round(w * scale))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    small = cv2.resize(image, (rw, rh), interpolation=interp)
+    ph, pw = -(-rh // _STRIDE) * _STRIDE, -(-rw // _STRIDE) * _STRIDE
+    x = np.full((1, 3, ph, pw), -1.0, np.float32)
+    x[0, :, :rh, :rw] = small.transpose(2, 0, 1).astype(np.float32) / 127.5 - 1.0
+    return x, (rh, rw)
+
+
 def network_logits(
     image: np.ndarray, session, long_side_px: int, *, mirrored: bool = False
 ) -> np.ndarray:
@@ -120,14 +135,7 @@ def network_logits(
     multiple of 32 with black, as the training photos were. ``mirrored`` also runs the mirror
     image, in the same batch, and returns the mean of the two.
     """
-    h, w = image.shape[:2]
-    scale = long_side_px / max(h, w)
-    rh, rw = max(1, round(h * scale)), max(1, round(w * scale))
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    small = cv2.resize(image, (rw, rh), interpolation=interp)
-    ph, pw = -(-rh // _STRIDE) * _STRIDE, -(-rw // _STRIDE) * _STRIDE
-    x = np.full((1, 3, ph, pw), -1.0, np.float32)
-    x[0, :, :rh, :rw] = small.transpose(2, 0, 1).astype(np.float32) / 127.5 - 1.0
+    x, (rh, rw) = network_input(image, long_side_px)
     name = session.get_inputs()[0].name
     out = session.run(None, {name: x})[0][0, 0, :rh, :rw]
     if mirrored:  # two runs of one: a batch of two measured slower on 2 cores (360 vs 326 ms)
