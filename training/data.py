@@ -132,11 +132,6 @@ def augment(image, mask, rng, a: AugmentParams = AugmentParams()):
     return image, mask
 
 
-def to_input(images: np.ndarray) -> np.ndarray:
-    """(N, H, W, 3) uint8 RGB -> (N, 3, H, W) float32 in [-1, 1], the network's input."""
-    return (images.astype(np.float32).transpose(0, 3, 1, 2) / 127.5) - 1.0
-
-
 def repainted_validation(pairs, seed: int = SPLIT_SEED + 1, style: str = "trained"):
     """A fixed eschar/slough test set: each validation photo with part of its wound repainted.
 

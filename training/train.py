@@ -43,7 +43,7 @@ class _Samples(Dataset):
         image, mask = self.photos[k % len(self.photos)]
         rng = np.random.default_rng([self.seed, k])
         img, msk = data.augment(image, mask, rng, self.params)
-        x = data.to_input(img[None])[0]
+        x = learned.to_input(img[None])[0]
         return torch.from_numpy(x), torch.from_numpy(msk[None].astype(np.float32))
 
 

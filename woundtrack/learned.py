@@ -111,6 +111,12 @@ def model_version(session) -> str:
     return meta.get("woundtrack_model_version", "unknown")
 
 
+def to_input(images: np.ndarray) -> np.ndarray:
+    """(N, H, W, 3) uint8 RGB -> (N, 3, H, W) float32 in [-1, 1]: the network's input range, the
+    one definition that training (``training.train``) and the segmenter share."""
+    return images.astype(np.float32).transpose(0, 3, 1, 2) / 127.5 - 1.0
+
+
 def network_input(image: np.ndarray, long_side_px: int) -> tuple[np.ndarray, tuple[int, int]]:
     """The network's input for ``image`` resized to ``long_side_px`` on its long side (aspect
     kept): (1, 3, H, W) float32 in [-1, 1], padded with black (-1) to multiples of 32 as the
@@ -122,7 +128,7 @@ def network_input(image: np.ndarray, long_side_px: int) -> tuple[np.ndarray, tup
     small = cv2.resize(image, (rw, rh), interpolation=interp)
     ph, pw = -(-rh // _STRIDE) * _STRIDE, -(-rw // _STRIDE) * _STRIDE
     x = np.full((1, 3, ph, pw), -1.0, np.float32)
-    x[0, :, :rh, :rw] = small.transpose(2, 0, 1).astype(np.float32) / 127.5 - 1.0
+    x[:, :, :rh, :rw] = to_input(small[None])
     return x, (rh, rw)
 
 
