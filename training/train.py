@@ -171,6 +171,8 @@ def main(argv: list[str] | None = None) -> None:
         "validation": [p[0].stem for p in val_pairs],
         "torch": torch.__version__,
     }
+    if args.init:
+        recipe["init_sha256"] = hashlib.sha256(args.init.read_bytes()).hexdigest()
     (args.out / "recipe.json").write_text(json.dumps(recipe, indent=1))
     print(
         f"loaded {len(photos)} train / {len(val_photos)} validation in {time.time() - t0:.0f} s",
@@ -186,7 +188,6 @@ def main(argv: list[str] | None = None) -> None:
     model.encoder.load_imagenet(str(args.imagenet))
     if args.init:
         model.load_state_dict(load_weights(args.init))
-        recipe["init_sha256"] = hashlib.sha256(args.init.read_bytes()).hexdigest()
     model.freeze_early_encoder(args.freeze_blocks)
     model.to(device).train()
     if device.type == "cuda":
