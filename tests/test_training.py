@@ -66,3 +66,24 @@ def test_repainted_photos_say_which_tissue_was_painted_even_after_a_photo_withou
         assert painted.any() and not (painted & ~m).any()
         change = painted_image[painted].mean() - image[painted].mean()  # the wound's mean is 83
         assert change < -5 if tissue == "eschar" else change > 30
+
+
+def test_new_eschar_p_adds_a_new_eschar_on_the_skin_whatever_synthesis_p_says():
+    from training import synthesis
+
+    yy, xx = np.mgrid[:256, :256]
+    wound = (yy - 128) ** 2 + (xx - 128) ** 2 <= 30**2
+    image = np.full((256, 256, 3), (205, 160, 135), np.uint8)  # light skin
+    image[wound] = (170, 40, 40)
+    for k in range(4):
+        out, mask = synthesis.synthesize(
+            image, wound, np.random.default_rng(k), p=0.0, new_eschar_p=1.0
+        )
+        added = mask & ~wound
+        assert mask[wound].all() and added.sum() >= 60  # the wound stays, an eschar is added
+        assert out[added].mean() < 0.5 * image[added].mean()  # and it is dark
+        for new_eschar_p in (None, 0.0):  # nothing painted when neither rate asks for it
+            same, same_mask = synthesis.synthesize(
+                image, wound, np.random.default_rng(k), p=0.0, new_eschar_p=new_eschar_p
+            )
+            assert (same == image).all() and (same_mask == wound).all()

@@ -53,6 +53,7 @@ class AugmentParams:
     size_px: int = 384  # the square crop the network trains on
     scale_px: int = 0  # the photo's long side is first scaled to this (0: to size_px)
     synthesis_p: float = 0.5
+    new_eschar_p: float | None = None  # see synthesis.synthesize
     zoom_out_p: float = 0.3  # wound small in a large frame
     zoom_in_p: float = 0.3  # wound fills the frame
     photometric_p: float = 0.8
@@ -125,7 +126,9 @@ def _photometric(image, rng):
 
 def augment(image, mask, rng, a: AugmentParams = AugmentParams()):
     """One training sample from one photo: (image (S, S, 3) uint8, mask (S, S) bool)."""
-    image, mask = synthesis.synthesize(image, mask, rng, p=a.synthesis_p)
+    image, mask = synthesis.synthesize(
+        image, mask, rng, p=a.synthesis_p, new_eschar_p=a.new_eschar_p
+    )
     image, mask = _scale_and_crop(image, mask, rng, a)
     if rng.random() < a.photometric_p:
         image = _photometric(image, rng)

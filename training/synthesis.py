@@ -225,12 +225,28 @@ def add_eschar_lesion(
 
 
 def synthesize(
-    image: np.ndarray, wound: np.ndarray, rng: np.random.Generator, p: float = 0.5
+    image: np.ndarray,
+    wound: np.ndarray,
+    rng: np.random.Generator,
+    p: float = 0.5,
+    new_eschar_p: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """With probability ``p``, repaint tissue in a photo and return the (image, wound mask) pair."""
-    if rng.random() >= p:
-        return image, wound
-    choice = rng.random()
+    """With probability ``p``, repaint tissue in a photo and return the (image, wound mask) pair.
+
+    ``new_eschar_p`` None: a new eschar on the skin is one of the repaintings (15 % of them, all
+    of them where the wound is tiny). A number: a new eschar on the skin with that probability
+    on its own, and otherwise part of the wound repainted with probability ``p``, so that fewer
+    repainted wounds need not mean fewer new eschars."""
+    if new_eschar_p is not None:
+        if rng.random() < new_eschar_p:
+            return add_eschar_lesion(image, wound, rng)
+        if rng.random() >= p:
+            return image, wound
+        choice = rng.random() * 0.85  # the wound repaintings below, in the same proportions
+    else:
+        if rng.random() >= p:
+            return image, wound
+        choice = rng.random()
     if wound.sum() >= 50 and choice < 0.45:
         return paint_eschar(image, part_of(wound, rng), rng), wound
     if wound.sum() >= 50 and choice < 0.75:

@@ -131,6 +131,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--synthesis-p", type=float, default=0.5)
+    ap.add_argument(
+        "--new-eschar-p",
+        type=float,
+        help="add a new eschar on the skin to this share of the samples, on its own; "
+        "--synthesis-p then repaints part of the wound in the others (default: the new eschar "
+        "is one of the repaintings, 15 %% of them)",
+    )
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -160,7 +167,10 @@ def main(argv: list[str] | None = None) -> None:
     photos = [data.load_pair(*p) for p in train_pairs]
     val_photos = [data.load_pair(*p) for p in val_pairs]
     params = data.AugmentParams(
-        size_px=args.size, scale_px=args.scale, synthesis_p=args.synthesis_p
+        size_px=args.size,
+        scale_px=args.scale,
+        synthesis_p=args.synthesis_p,
+        new_eschar_p=args.new_eschar_p,
     )
     recipe = {
         **{k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
