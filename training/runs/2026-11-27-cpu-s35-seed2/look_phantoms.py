@@ -1,14 +1,32 @@
-# Where a phantom wound bed was missed: the share of each true tissue the segmenter called wound.
-# Run from a clone with the model under test at woundtrack/weights/wound_bed.onnx.
-import sys, numpy as np
+"""Where a phantom wound bed was missed: the share of each true tissue the segmenter called wound.
+
+Run from a clone's root with the model under test at woundtrack/weights/wound_bed.onnx:
+    PYTHONPATH=. python training/runs/2026-11-27-cpu-s35-seed2/look_phantoms.py
+"""
+
+import sys
+
 sys.path.insert(0, "tests")
-from test_segmentation import run, BASE, bed
-from woundtrack.phantom import PhantomSpec
-for name, spec in [("dark 0.95", PhantomSpec(seed=21, skin_tone=0.95, tilt_deg=15.0, **BASE)),
-                   ("light 0.05", PhantomSpec(seed=21, skin_tone=0.05, tilt_deg=15.0, **BASE)),
-                   ("3 lesions", PhantomSpec(seed=28, n_lesions=3, wound_radius_mm=10.0, **BASE))]:
-    ph, cal, labels, totals = run(spec, "learned")
-    t, p = bed(ph.labels), bed(labels)
-    out = {k: round(float(((ph.labels == v) & p).sum() / max(1, (ph.labels == v).sum())), 3) for k, v in (("gran",1),("slough",2),("eschar",3))}
-    print(name, "truth px", int(t.sum()), "pred px", int(p.sum()), "false+", int((p & ~t).sum()), "found per tissue", out,
-          "pred on erythema", int((p & (ph.labels==4)).sum()))
+
+from test_segmentation import BASE, bed, run  # noqa: E402
+
+from woundtrack.phantom import PhantomSpec  # noqa: E402
+
+TISSUES = {"granulation": 1, "slough": 2, "eschar": 3}
+PHANTOMS = {
+    "dark skin 0.95": PhantomSpec(seed=21, skin_tone=0.95, tilt_deg=15.0, **BASE),
+    "light skin 0.05": PhantomSpec(seed=21, skin_tone=0.05, tilt_deg=15.0, **BASE),
+    "3 lesions": PhantomSpec(seed=28, n_lesions=3, wound_radius_mm=10.0, **BASE),
+}
+
+for name, spec in PHANTOMS.items():
+    ph, _, labels, _ = run(spec, "learned")
+    truth_px, found = bed(ph.labels), bed(labels)
+    share = {
+        tissue: round(float((found & (ph.labels == v)).sum() / max(1, (ph.labels == v).sum())), 3)
+        for tissue, v in TISSUES.items()
+    }
+    print(
+        f"{name}: truth {int(truth_px.sum())} px, found {int(found.sum())}, "
+        f"false positives {int((found & ~truth_px).sum())}; found per tissue {share}"
+    )
