@@ -10,9 +10,10 @@ sys.path.insert(0, "tests")
 
 from test_segmentation import BASE, bed, run  # noqa: E402
 
+from woundtrack.models import ESCHAR, GRANULATION, SLOUGH  # noqa: E402
 from woundtrack.phantom import PhantomSpec  # noqa: E402
 
-TISSUES = {"granulation": 1, "slough": 2, "eschar": 3}
+TISSUES = {"granulation": GRANULATION, "slough": SLOUGH, "eschar": ESCHAR}
 PHANTOMS = {
     "dark skin 0.95": PhantomSpec(seed=21, skin_tone=0.95, tilt_deg=15.0, **BASE),
     "light skin 0.05": PhantomSpec(seed=21, skin_tone=0.05, tilt_deg=15.0, **BASE),
