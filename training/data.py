@@ -54,6 +54,7 @@ class AugmentParams:
     scale_px: int = 0  # the photo's long side is first scaled to this (0: to size_px)
     synthesis_p: float = 0.5
     new_eschar_p: float | None = None  # see synthesis.synthesize
+    skin_tone_p: float = 0.0  # share of samples whose skin is made dark (synthesis.darken_skin)
     zoom_out_p: float = 0.3  # wound small in a large frame
     zoom_in_p: float = 0.3  # wound fills the frame
     photometric_p: float = 0.8
@@ -129,6 +130,8 @@ def augment(image, mask, rng, a: AugmentParams = AugmentParams()):
     image, mask = synthesis.synthesize(
         image, mask, rng, p=a.synthesis_p, new_eschar_p=a.new_eschar_p
     )
+    if a.skin_tone_p and rng.random() < a.skin_tone_p:
+        image, mask = synthesis.darken_skin(image, mask, rng)
     image, mask = _scale_and_crop(image, mask, rng, a)
     if rng.random() < a.photometric_p:
         image = _photometric(image, rng)

@@ -11,6 +11,8 @@ These functions make such wound beds from real photos, with masks that stay true
   through.
 - ``add_eschar_lesion``: a new, closed eschar on intact skin, with a dusky-red (livedo/erythema)
   halo that is **not** wound, so that "black on skin" is learned as wound and the halo as skin.
+- ``darken_skin``: the skin around the wound made dark brown, the wound left as it is, so that
+  red granulation is also learned against dark skin.
 
 Everything works in float CIELAB (L* 0-100) on RGB ``uint8`` arrays; randomness comes only from
 the ``rng`` passed in.
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+from scipy import ndimage
 
 
 def smooth_noise(shape: tuple[int, int], scale_px: float, rng: np.random.Generator) -> np.ndarray:
@@ -222,6 +225,47 @@ def add_eschar_lesion(
     else:
         out = paint_eschar(out, blob, rng)
     return out, wound | blob
+
+
+def darken_skin(
+    image: np.ndarray, wound: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Turn the skin around the wound dark brown (L* 22-45), the wound itself left exactly as is.
+
+    FUSeg shows few dark-skinned patients, and a network that has seen red granulation only
+    against light skin loses it against dark skin (the dark-skin phantom: 0.67 of the
+    granulation found, against 0.97 on light skin). Skin-like pixels off the wound have their
+    L* scaled so that their median lands on the target, keeping their texture, and a*, b*
+    scaled a little; padding, white sheets and the wound are not touched, so the mask stays
+    true. Skin already darker than the target is left alone."""
+    lab = _lab(image)
+    # skin has some chroma (a* and b* both positive); sheets, walls and padding do not
+    whole_skin = (lab[..., 0] > 25) & (lab[..., 0] < 95) & (lab[..., 1] > 4) & (lab[..., 2] > 5)
+    whole_skin = cv2.erode(whole_skin.astype(np.uint8), np.ones((9, 9), np.uint8))
+    # pale callus and scale inside the limb are skin too: close the gaps and fill the holes
+    k = 2 * int(max(image.shape[:2]) * 0.03) + 1
+    whole_skin = cv2.morphologyEx(
+        whole_skin | wound.astype(np.uint8),
+        cv2.MORPH_CLOSE,
+        cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)),
+    )
+    skin = ndimage.binary_fill_holes(whole_skin) & ~wound
+    if skin.sum() < 100:
+        return image.copy(), wound.copy()
+    target_l = rng.uniform(22.0, 45.0)
+    median_l = float(np.median(lab[..., 0][skin]))
+    if median_l <= target_l:
+        return image.copy(), wound.copy()
+    weight = cv2.GaussianBlur(skin.astype(np.float32), (0, 0), 4.0)
+    weight = np.maximum(weight, skin) * ~wound  # full strength up to the wound's edge
+    lum_factor = 1.0 + weight * (target_l / median_l - 1.0)
+    chroma_factor = 1.0 + weight * (rng.uniform(0.8, 1.3) - 1.0)
+    lab[..., 0] *= lum_factor
+    lab[..., 1] *= chroma_factor
+    lab[..., 2] *= chroma_factor
+    out = _rgb(lab)
+    out[wound] = image[wound]  # the wound keeps its exact pixels, not a Lab round trip
+    return out, wound.copy()
 
 
 # Of the repaintings, eschar 45 %, slough 30 %, both 10 %: 85 % repaint part of the wound; the

@@ -138,6 +138,13 @@ def main(argv: list[str] | None = None) -> None:
         "--synthesis-p then repaints part of the wound in the others (default: the new eschar "
         "is one of the repaintings, 15 %% of them)",
     )
+    ap.add_argument(
+        "--skin-tone-p",
+        type=float,
+        default=0.0,
+        help="make the skin around the wound dark brown in this share of the samples "
+        "(after any tissue synthesis; the wound itself is not changed)",
+    )
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -171,6 +178,7 @@ def main(argv: list[str] | None = None) -> None:
         scale_px=args.scale,
         synthesis_p=args.synthesis_p,
         new_eschar_p=args.new_eschar_p,
+        skin_tone_p=args.skin_tone_p,
     )
     recipe = {
         **{k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
