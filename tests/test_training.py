@@ -1,4 +1,4 @@
-"""training/data.py: augmentation scale and the painted-in validation set (numpy and OpenCV only).
+"""training/data.py and synthesis.py: augmentation scale, skin tone and the painted-in validation set
 The network tests, which need torch, are in test_training_network.py."""
 
 import numpy as np
@@ -87,3 +87,58 @@ def test_new_eschar_p_adds_a_new_eschar_on_the_skin_whatever_synthesis_p_says():
                 image, wound, np.random.default_rng(k), p=0.0, new_eschar_p=new_eschar_p
             )
             assert (same == image).all() and (same_mask == wound).all()
+
+
+def skin_photo(skin_rgb=(215, 170, 145)):
+    """Light skin on the left 3/4 with a red wound and a pale callus ring, a white sheet right."""
+    yy, xx = np.mgrid[:256, :256]
+    image = np.full((256, 256, 3), 245, np.uint8)  # white sheet, no chroma
+    image[:, :192] = skin_rgb
+    r2 = (yy - 128) ** 2 + (xx - 90) ** 2
+    callus = (r2 > 30**2) & (r2 <= 38**2)
+    image[callus] = (230, 225, 215)  # pale, nearly grey: not skin by colour alone
+    wound = r2 <= 30**2
+    image[wound] = (170, 40, 40)
+    return image, wound, callus
+
+
+def lightness(pixels_rgb: np.ndarray) -> float:
+    import cv2
+
+    lab = cv2.cvtColor(pixels_rgb.reshape(-1, 1, 3).astype(np.float32) / 255, cv2.COLOR_RGB2LAB)
+    return float(np.median(lab[..., 0]))
+
+
+def test_darken_skin_makes_the_skin_dark_and_leaves_wound_mask_and_sheet_alone():
+    from training import synthesis
+
+    image, wound, callus = skin_photo()
+    skin_far = np.zeros_like(wound)
+    skin_far[10:60, 10:60] = True
+    for k in range(5):
+        out, mask = synthesis.darken_skin(image, wound, np.random.default_rng(k))
+        assert (mask == wound).all()
+        assert (out[wound] == image[wound]).all()  # the wound keeps its exact pixels
+        assert 20 <= lightness(out[skin_far]) <= 46  # L* 22-45, give or take rounding
+        assert lightness(out[callus]) < lightness(image[callus]) - 15  # callus goes with the skin
+        assert (out[:, 224:] == image[:, 224:]).all()  # the sheet, away from the skin, is as it was
+
+
+def test_darken_skin_leaves_skin_that_is_already_dark():
+    from training import synthesis
+
+    image, wound, _ = skin_photo(skin_rgb=(70, 45, 32))  # L* about 21
+    out, mask = synthesis.darken_skin(image, wound, np.random.default_rng(0))
+    assert (out == image).all() and (mask == wound).all()
+
+
+def test_skin_tone_p_darkens_training_samples_only_when_asked():
+    image, wound, _ = skin_photo()
+    fixed = dict(size_px=SIZE_PX, synthesis_p=0.0, zoom_out_p=0.0, zoom_in_p=0.0, photometric_p=0.0)
+    for k in range(3):
+        for skin_tone_p, low, high in ((0.0, 65, 100), (1.0, 0, 50)):
+            params = data.AugmentParams(**fixed, skin_tone_p=skin_tone_p)
+            out, mask = data.augment(image, wound, np.random.default_rng(k), params)
+            assert mask.sum() > 0
+            # skin is most of what is neither wound nor the black border of the warp
+            assert low <= lightness(out[~mask & (out.sum(axis=2) > 30)]) <= high
