@@ -1,4 +1,4 @@
-"""training/data.py and synthesis.py: augmentation scale, skin tone and the painted-in validation set
+"""training/data.py and synthesis.py: augmentation scale, skin tone, the painted-in validation set.
 The network tests, which need torch, are in test_training_network.py."""
 
 import numpy as np
