@@ -233,11 +233,12 @@ def darken_skin(
     """Turn the skin around the wound dark brown (L* 22-45), the wound itself left exactly as is.
 
     FUSeg shows few dark-skinned patients, and a network that has seen red granulation only
-    against light skin loses it against dark skin (the dark-skin phantom: 0.67 of the
-    granulation found, against 0.97 on light skin). Skin-like pixels off the wound have their
-    L* scaled so that their median lands on the target, keeping their texture, and a*, b*
-    scaled a little; padding, white sheets and the wound are not touched, so the mask stays
-    true. Skin already darker than the target is left alone."""
+    against light skin loses it against dark skin (``cpu-s35-seed2``'s model found 0.67 of the
+    dark-skin phantom's granulation, 0.97 on light skin). Skin is the pixels with skin-like
+    colour, closed and hole-filled so that pale callus inside the limb goes with it. Its L* is
+    scaled so that its median lands on the target, keeping its texture, and a*, b* a little;
+    the weight fades over a few pixels into sheets and padding, and the wound's own pixels are
+    kept exactly, so the mask stays true. Skin already darker than the target is left alone."""
     lab = _lab(image)
     # skin has some chroma (a* and b* both positive); sheets, walls and padding do not
     whole_skin = (lab[..., 0] > 25) & (lab[..., 0] < 95) & (lab[..., 1] > 4) & (lab[..., 2] > 5)
