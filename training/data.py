@@ -131,7 +131,7 @@ def augment(image, mask, rng, a: AugmentParams = AugmentParams()):
         image, mask, rng, p=a.synthesis_p, new_eschar_p=a.new_eschar_p
     )
     if a.skin_tone_p and rng.random() < a.skin_tone_p:
-        image, mask = synthesis.darken_skin(image, mask, rng)
+        image = synthesis.darken_skin(image, mask, rng)
     image, mask = _scale_and_crop(image, mask, rng, a)
     if rng.random() < a.photometric_p:
         image = _photometric(image, rng)

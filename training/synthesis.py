@@ -227,9 +227,7 @@ def add_eschar_lesion(
     return out, wound | blob
 
 
-def darken_skin(
-    image: np.ndarray, wound: np.ndarray, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
+def darken_skin(image: np.ndarray, wound: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Turn the skin around the wound dark brown (L* 22-45), the wound itself left exactly as is.
 
     FUSeg shows few dark-skinned patients, and a network that has seen red granulation only
@@ -238,7 +236,8 @@ def darken_skin(
     colour, closed and hole-filled so that pale callus inside the limb goes with it. Its L* is
     scaled so that its median lands on the target, keeping its texture, and a*, b* a little;
     the weight fades over a few pixels into sheets and padding, and the wound's own pixels are
-    kept exactly, so the mask stays true. Skin already darker than the target is left alone."""
+    kept exactly, so ``wound`` stays its true mask. Skin already darker than the target is
+    left alone."""
     lab = _lab(image)
     # skin has some chroma (a* and b* both positive); sheets, walls and padding do not
     whole_skin = (lab[..., 0] > 25) & (lab[..., 0] < 95) & (lab[..., 1] > 4) & (lab[..., 2] > 5)
@@ -252,11 +251,11 @@ def darken_skin(
     )
     skin = ndimage.binary_fill_holes(whole_skin) & ~wound
     if skin.sum() < 100:
-        return image.copy(), wound.copy()
+        return image.copy()
     target_l = rng.uniform(22.0, 45.0)
     median_l = float(np.median(lab[..., 0][skin]))
     if median_l <= target_l:
-        return image.copy(), wound.copy()
+        return image.copy()
     weight = cv2.GaussianBlur(skin.astype(np.float32), (0, 0), 4.0)
     weight = np.maximum(weight, skin) * ~wound  # full strength up to the wound's edge
     lum_factor = 1.0 + weight * (target_l / median_l - 1.0)
@@ -266,7 +265,7 @@ def darken_skin(
     lab[..., 2] *= chroma_factor
     out = _rgb(lab)
     out[wound] = image[wound]  # the wound keeps its exact pixels, not a Lab round trip
-    return out, wound.copy()
+    return out
 
 
 # Of the repaintings, eschar 45 %, slough 30 %, both 10 %: 85 % repaint part of the wound; the
