@@ -149,6 +149,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument(
+        "--cpu-bf16",
+        action="store_true",
+        help="bfloat16 autocast on the CPU too (always on with a GPU): 600 instead of 753 ms a "
+        "training step on 2 cores with avx512_bf16; slower on a CPU that must emulate bfloat16",
+    )
+    ap.add_argument(
         "--max-minutes",
         type=float,
         default=0,
@@ -210,10 +216,12 @@ def main(argv: list[str] | None = None) -> None:
     model.to(device).train()
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-        model = model.to(memory_format=torch.channels_last)
+    # channels-last is faster on CPUs too: 753 instead of 950 ms a step on 2 cores, same numbers
+    model = model.to(memory_format=torch.channels_last)
+    use_bf16 = device.type == "cuda" or args.cpu_bf16
 
     def autocast():
-        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16)
 
     loader = DataLoader(
         _Samples(photos, args.seed, args.epochs, params),
@@ -241,8 +249,7 @@ def main(argv: list[str] | None = None) -> None:
     stopped_early = False
     for x, y in loader:
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        if device.type == "cuda":
-            x = x.to(memory_format=torch.channels_last)
+        x = x.to(memory_format=torch.channels_last)
         with autocast():
             logits = model(x)
         logits = logits.float()
