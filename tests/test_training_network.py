@@ -1,12 +1,15 @@
-"""training/model.py and export.py: the two decoders, freezing, and export to what learned.py runs.
+"""training/model.py, export.py and train.py: the two decoders, freezing, export to what learned.py
+runs, and a short training run.
 They need the ``train`` extra (torch, onnx), which CI does not install, and are skipped without it:
 ``pip install -e '.[train]'``."""
+
+import json
 
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-from training.model import WoundBedNet, decoder_of  # noqa: E402
+from training.model import WoundBedNet, decoder_of, load_weights  # noqa: E402
 
 
 @pytest.mark.parametrize("decoder", ["full", "light"])
@@ -62,3 +65,38 @@ def test_a_light_model_exports_to_an_onnx_file_the_segmenter_runs(tmp_path):
     image = np.random.default_rng(0).integers(0, 255, (300, 200, 3), np.uint8)
     logits = learned.network_logits(image, session, long_side_px=128)
     assert logits.shape == (128, 85) and np.isfinite(logits).all()
+
+
+def test_a_short_cpu_run_in_bfloat16_trains_records_the_flag_and_saves_weights_that_load(tmp_path):
+    from PIL import Image
+
+    from training import data, train
+
+    data_dir = tmp_path / "data"
+    (data_dir / "images").mkdir(parents=True)
+    (data_dir / "masks").mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(data.N_VALIDATION + 8):  # the fixed split holds N_VALIDATION photos out
+        mask = np.zeros((64, 64), np.uint8)
+        mask[16:48, 20:44] = 255
+        image = rng.integers(0, 255, (64, 64, 3), np.uint8)
+        image[mask > 0] = (170, 40, 40)
+        Image.fromarray(image).save(data_dir / "images" / f"{i:04d}.png")
+        Image.fromarray(mask).save(data_dir / "masks" / f"{i:04d}.png")
+    out = tmp_path / "run"
+    train.main(
+        [
+            *("--data", str(data_dir), "--out", str(out), "--device", "cpu", "--epochs", "2"),
+            *("--size", "64", "--decoder", "light", "--batch", "4", "--workers", "0"),
+            *("--limit", "8", "--validate-every", "1", "--cpu-bf16"),
+        ]
+    )
+    recipe = json.loads((out / "recipe.json").read_text())
+    assert recipe["cpu_bf16"] is True and recipe["epochs_done"] == 2
+    rows = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2]
+    assert all(np.isfinite(r["loss"]) and 0 <= r["val_dice"] <= 1 for r in rows)
+    model = WoundBedNet("light")
+    model.load_state_dict(load_weights(out / "weights_fp16.pt"))  # strict: every weight is there
+    weights = [v for v in model.state_dict().values() if v.is_floating_point()]
+    assert all(torch.isfinite(v).all() for v in weights)
