@@ -216,7 +216,8 @@ def main(argv: list[str] | None = None) -> None:
     model.to(device).train()
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    # channels-last is faster on CPUs too: 753 instead of 950 ms a step on 2 cores, same numbers
+    # channels-last (the same model, its tensors in another memory order) is faster on CPUs too:
+    # 753 instead of 950 ms a step on 2 cores
     model = model.to(memory_format=torch.channels_last)
     use_bf16 = device.type == "cuda" or args.cpu_bf16
 
