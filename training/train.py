@@ -151,8 +151,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--cpu-bf16",
         action="store_true",
-        help="bfloat16 autocast on the CPU too (always on with a GPU): 600 instead of 753 ms a "
-        "training step on 2 cores with avx512_bf16; slower on a CPU that must emulate bfloat16",
+        help="bfloat16 autocast on the CPU too (always on with a GPU): faster on a CPU with "
+        "avx512_bf16, slower on one that must emulate bfloat16 (training/runs/README.md)",
     )
     ap.add_argument(
         "--max-minutes",
@@ -216,8 +216,8 @@ def main(argv: list[str] | None = None) -> None:
     model.to(device).train()
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    # channels-last (the same model, its tensors in another memory order) is faster on CPUs too:
-    # 753 instead of 950 ms a step on 2 cores
+    # channels-last (the same model, its tensors in another memory order) is faster on CPUs too;
+    # the step times are in training/runs/README.md, "The CPU recipe"
     model = model.to(memory_format=torch.channels_last)
     use_bf16 = device.type == "cuda" or args.cpu_bf16
 
