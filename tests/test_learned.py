@@ -156,15 +156,66 @@ class _Session:
 
 
 def test_a_model_trained_at_a_smaller_scale_is_run_at_that_scale():
-    """Every pass size scales with the model's woundtrack_network_long_side_px (over 512), to a
-    multiple of 32; without it the sizes are LearnedParams' own; nothing else changes."""
+    """The whole-photo passes scale with the model's woundtrack_network_long_side_px (over 512),
+    to a multiple of 32; without it the sizes are LearnedParams' own. The region's pass keeps
+    its size and its largest magnification of the photo."""
     base = learned.LearnedParams()
     assert learned.params_for_model(_Session({})) == base
     small = learned.params_for_model(_Session({"woundtrack_network_long_side_px": "320"}))
     assert (small.network_long_side_px, small.search_long_side_px) == (320, 480)
-    assert small.roi_long_side_px == 256  # 384 * 0.625 = 240, to the nearest multiple of 32
-    assert small.roi_margin == base.roi_margin and small.tissue == base.tissue
+    assert small.roi_long_side_px == base.roi_long_side_px == 384
+    # the cap is relative to the first pass: 2.5 x 512 px = 4.0 x 320 px of the same photo
+    assert small.roi_max_zoom * 320 == pytest.approx(base.roi_max_zoom * 512)
+    assert small.roi_min_zoom == base.roi_min_zoom and small.roi_margin == base.roi_margin
+    assert small.tissue == base.tissue
+    odd = learned.scaled_params(base, 300)  # 512 -> 300 rounds to 288
+    assert odd.network_long_side_px == 288
+    assert odd.roi_max_zoom * 288 == pytest.approx(base.roi_max_zoom * 512)
     assert learned.scaled_params(base, 1024).network_long_side_px == 1024
+
+
+class _DiscNetwork(_Session):
+    """A stand-in network that finds, in the whole photo, a wound disc of ``radius_px`` at
+    ``centre_yx`` (photo pixels), and nothing in a region; it records the (height, width) of
+    every input it is run on."""
+
+    def __init__(self, meta, photo_width_px, centre_yx, radius_px):
+        super().__init__(meta)
+        self.photo_width_px, self.centre_yx, self.radius_px = photo_width_px, centre_yx, radius_px
+        self.inputs = []
+
+    def get_inputs(self):
+        return [type("Input", (), {"name": "input"})()]
+
+    def run(self, _outputs, feeds):
+        _, _, ih, iw = feeds["input"].shape
+        out = np.full((1, 1, ih, iw), -4.0, np.float32)
+        if not self.inputs:  # the first pass: the whole photo, padded to a multiple of 32
+            yy, xx = np.mgrid[0:ih, 0:iw]
+            s = iw / self.photo_width_px
+            cy, cx = self.centre_yx
+            out[0, 0][(yy - cy * s) ** 2 + (xx - cx * s) ** 2 <= (self.radius_px * s) ** 2] = 4.0
+        self.inputs.append((ih, iw))
+        return [out]
+
+
+def test_the_region_pass_magnifies_a_small_wound_as_much_for_a_smaller_scale_model():
+    """A small wound in a 1600 px photo: the region's pass of a model run at 320 px is as large
+    (384 px) and covers the same box as one run at 512, so its border is not drawn at a
+    coarser scale than the shipped model's."""
+    image = np.zeros((1200, 1600, 3), np.uint8)
+    seen = {}
+    for meta in ({}, {"woundtrack_network_long_side_px": "320"}):
+        net = _DiscNetwork(meta, 1600, (600, 800), 60)
+        params = learned.params_for_model(net)
+        _, box = learned.wound_bed_logits(image, net, params)
+        seen[params.network_long_side_px] = (net.inputs, [b.stop - b.start for b in box])
+    (first_512, *region_512), box_512 = seen[512]
+    (first_320, *region_320), box_320 = seen[320]
+    assert max(first_512) == 512 and max(first_320) == 320
+    assert region_512 and region_320, "both ran the region's pass"
+    assert box_320 == pytest.approx(box_512, abs=8)
+    assert max(region_320[0]) == max(region_512[0]) == 384
 
 
 def test_the_segmenter_takes_its_pass_sizes_from_its_model_unless_given():

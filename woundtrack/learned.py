@@ -11,8 +11,11 @@ a real photo of any size, with onnxruntime on the CPU:
 
    These sizes are for a network that learned from FUSeg's 512x512 close-ups at their own size. A
    network trained on them scaled down says so in its file (``woundtrack_network_long_side_px``,
-   e.g. 320) and every pass is scaled to match (``params_for_model``): a network sees wounds best
-   at the scale it learned them.
+   e.g. 320) and the whole-photo passes are scaled to match (``params_for_model``): a network
+   finds wounds best at the scale it learned them. The region's pass is not scaled: it magnifies
+   a small wound in a large photo as much for every network. Scaled with the rest, it showed a
+   model run at 320 px such a wound at 5/8 of the magnification, and the border came out short
+   (phantom lesions 10-28 % small; ``training/runs/README.md``, "The region's pass").
 3. **Full resolution border**: the network's logits are upsampled (bilinear) to the photo's own
    pixels and cut at 0, so the outline, and the area in cm², is not limited to the network's grid.
    Holes inside a closed wound border are wound (a dark centre in a red rim); specks smaller than
@@ -75,8 +78,11 @@ def params_for_model(session, base: LearnedParams = LearnedParams()) -> LearnedP
 
 
 def scaled_params(base: LearnedParams, network_long_side_px: int) -> LearnedParams:
-    """``base`` with every pass size scaled by ``network_long_side_px`` / 512, rounded to a
-    multiple of 32."""
+    """``base`` with the whole-photo passes (first and search) scaled by
+    ``network_long_side_px`` / 512, rounded to a multiple of 32.
+
+    The region's pass keeps ``base``'s size and its largest magnification of the photo: its
+    ``roi_max_zoom``, relative to the now smaller first pass, grows to match."""
     if network_long_side_px == REFERENCE_LONG_SIDE_PX:
         return base
     f = network_long_side_px / REFERENCE_LONG_SIDE_PX
@@ -84,11 +90,12 @@ def scaled_params(base: LearnedParams, network_long_side_px: int) -> LearnedPara
     def scaled(px: int) -> int:
         return max(_STRIDE, round(px * f / _STRIDE) * _STRIDE)
 
+    first_px = scaled(base.network_long_side_px)
     return dataclasses.replace(
         base,
-        network_long_side_px=scaled(base.network_long_side_px),
+        network_long_side_px=first_px,
         search_long_side_px=scaled(base.search_long_side_px),
-        roi_long_side_px=scaled(base.roi_long_side_px),
+        roi_max_zoom=base.roi_max_zoom * base.network_long_side_px / first_px,
     )
 
 
