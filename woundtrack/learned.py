@@ -15,7 +15,7 @@ a real photo of any size, with onnxruntime on the CPU:
    finds wounds best at the scale it learned them. The region's pass is not scaled: it magnifies
    a small wound in a large photo as much for every network. Scaled with the rest, it showed a
    model run at 320 px such a wound at 5/8 of the magnification, and the border came out short
-   (phantom lesions 10-28 % small; ``training/runs/README.md``, "The region's pass").
+   (phantom lesions up to 28 % small; ``training/runs/README.md``, "2026-11-27-region-pass").
 3. **Full resolution border**: the network's logits are upsampled (bilinear) to the photo's own
    pixels and cut at 0, so the outline, and the area in cm², is not limited to the network's grid.
    Holes inside a closed wound border are wound (a dark centre in a red rim); specks smaller than
