@@ -11,7 +11,7 @@ sys.path.insert(0, "tests")
 from test_segmentation import BASE, bed, run  # noqa: E402
 
 from woundtrack.models import ESCHAR, GRANULATION, SLOUGH  # noqa: E402
-from woundtrack.phantom import PhantomSpec  # noqa: E402
+from woundtrack.synthetic.phantom import PhantomSpec  # noqa: E402
 
 TISSUES = {"granulation": GRANULATION, "slough": SLOUGH, "eschar": ESCHAR}
 PHANTOMS = {

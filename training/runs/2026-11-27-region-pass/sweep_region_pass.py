@@ -15,10 +15,10 @@ sys.path.insert(0, "tests")
 from conftest import phantom  # noqa: E402
 from test_segmentation import BASE, bed, dice  # noqa: E402
 
-from woundtrack import learned  # noqa: E402
-from woundtrack.calibration import calibrate  # noqa: E402
-from woundtrack.measure import measure  # noqa: E402
-from woundtrack.phantom import PhantomSpec  # noqa: E402
+from woundtrack.image import learned  # noqa: E402
+from woundtrack.image.calibration import calibrate  # noqa: E402
+from woundtrack.image.measure import measure  # noqa: E402
+from woundtrack.synthetic.phantom import PhantomSpec  # noqa: E402
 
 SPECS = {
     "dark": PhantomSpec(seed=21, skin_tone=0.95, tilt_deg=15.0, **BASE),
