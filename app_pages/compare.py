@@ -23,12 +23,12 @@ from app_pages.shared import (
     series,
     visits,
 )
-from woundtrack.editing import draw_scale_bar, lesion_changes, registered_pair
 from woundtrack.errors import WoundtrackError
+from woundtrack.image.editing import draw_scale_bar, lesion_changes, registered_pair
+from woundtrack.image.overlay import lesion_box_px, render_overlay
 from woundtrack.models import Calibration
-from woundtrack.overlay import lesion_box_px, render_overlay
-from woundtrack.store import calibration_from_record
-from woundtrack.tracking import Registration, register
+from woundtrack.record.store import calibration_from_record
+from woundtrack.record.tracking import Registration, register
 
 #: Unregistered close-ups are shown at this height (pixels) each, so they sit level.
 _UNREGISTERED_HEIGHT_PX = 600

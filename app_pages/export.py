@@ -1,7 +1,7 @@
 """Export page: the measurements as CSV, and the printable healing report as one HTML file.
 
 UI only: the CSV comes from ``Store.export_csv``, the report from
-``woundtrack.printable.patient_report_html``.
+``woundtrack.present.printable.patient_report_html``.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ import numpy as np
 import streamlit as st
 
 from app_pages.shared import get_store, patient_picker, patients, series, treatments
+from woundtrack.analysis.report import healing_summary
 from woundtrack.errors import WoundtrackError
-from woundtrack.io import read_photo
-from woundtrack.printable import overlay_thumbnail_jpeg, patient_report_html
-from woundtrack.report import healing_summary
+from woundtrack.image.io import read_photo
+from woundtrack.present.printable import overlay_thumbnail_jpeg, patient_report_html
 
 
 @st.cache_data(show_spinner=False)

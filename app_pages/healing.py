@@ -1,7 +1,7 @@
 """Healing page: one lesion's areas over time against the treatments, and its healing figures.
 
-UI only: the figures come from ``woundtrack.report.healing_summary``, the chart and the phase
-table from ``woundtrack.charts``.
+UI only: the figures come from ``woundtrack.analysis.report.healing_summary``, the chart and
+the phase table from ``woundtrack.present.charts``.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from typing import Any
 import streamlit as st
 
 from app_pages.shared import patient_picker, series, treatments
-from woundtrack.charts import headline_figures, healing_figure, phase_table
+from woundtrack.analysis.report import healing_summary
 from woundtrack.errors import WoundtrackError
-from woundtrack.report import healing_summary
+from woundtrack.present.charts import headline_figures, healing_figure, phase_table
 
 
 @st.cache_data(show_spinner=False)

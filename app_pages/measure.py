@@ -1,6 +1,6 @@
 """App page: measure one photo (nothing stored) and see the outline and the numbers.
 
-UI only; everything it shows is computed by the library (``woundtrack.pipeline``).
+UI only; everything it shows is computed by the library (``woundtrack.image.pipeline``).
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import streamlit as st
 
 from woundtrack import __version__
 from woundtrack.errors import WoundtrackError
-from woundtrack.io import read_photo
-from woundtrack.overlay import legend_lines, overlay_views
-from woundtrack.pipeline import Analysis, analyze_image
+from woundtrack.image.io import read_photo
+from woundtrack.image.overlay import legend_lines, overlay_views
+from woundtrack.image.pipeline import Analysis, analyze_image
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

@@ -2,7 +2,7 @@
 
 The close-up is a Plotly figure of the photo whose data coordinates are the photo's pixel
 coordinates; its lasso (``st.plotly_chart(on_select="rerun", selection_mode="lasso")``) returns
-the drawn polygon, which ``woundtrack.editing`` paints into the label map. Drawn areas wait in
+the drawn polygon, which ``woundtrack.image.editing`` paints into the label map. Drawn areas wait in
 ``st.session_state.review_drawn`` (photo pixels) until the person chooses a tissue and presses
 Apply; applied edits stay in ``st.session_state.review_edits`` (per analysis) until accepted.
 UI only; every figure comes from the library (``measure``, ``Store.correct``).
@@ -32,9 +32,16 @@ from app_pages.shared import (
     series,
     visits,
 )
-from woundtrack.editing import Edit, apply_edits, lasso_polygons
 from woundtrack.errors import WoundtrackError
-from woundtrack.measure import measure
+from woundtrack.image.editing import Edit, apply_edits, lasso_polygons
+from woundtrack.image.measure import measure
+from woundtrack.image.overlay import (
+    PALETTE,
+    STICKER_COLOUR,
+    legend_lines,
+    lesion_box_px,
+    render_overlay,
+)
 from woundtrack.models import (
     BACKGROUND,
     ERYTHEMA,
@@ -45,14 +52,7 @@ from woundtrack.models import (
     Calibration,
     LesionMeasurement,
 )
-from woundtrack.overlay import (
-    PALETTE,
-    STICKER_COLOUR,
-    legend_lines,
-    lesion_box_px,
-    render_overlay,
-)
-from woundtrack.store import calibration_from_record
+from woundtrack.record.store import calibration_from_record
 
 #: What the tool picker offers.
 TOOLS = {

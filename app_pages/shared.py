@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from woundtrack.demo import seed_demo
-from woundtrack.io import read_photo
-from woundtrack.store import AnalysisInfo, Store
+from woundtrack.image.io import read_photo
+from woundtrack.record.demo import seed_demo
+from woundtrack.record.store import AnalysisInfo, Store
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
 

@@ -14,8 +14,8 @@ import streamlit as st
 
 from app_pages.shared import after_write, get_store, patients
 from woundtrack.errors import WoundtrackError
-from woundtrack.io import read_photo
-from woundtrack.store import check_patient_code
+from woundtrack.image.io import read_photo
+from woundtrack.record.store import check_patient_code
 
 AUTOMATIC = "automatic (match by position and size)"
 NEW_PATIENT = "+ new patient…"

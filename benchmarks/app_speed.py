@@ -21,8 +21,8 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from woundtrack.phantom import PhantomSpec, write_phantom
-from woundtrack.store import Store
+from woundtrack.record.store import Store
+from woundtrack.synthetic.phantom import PhantomSpec, write_phantom
 
 ROOT = Path(__file__).resolve().parent.parent
 ARGS = [

@@ -15,9 +15,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from woundtrack.io import read_photo
-from woundtrack.phantom import PhantomSpec, write_phantom
-from woundtrack.pipeline import analyze
+from woundtrack.image.io import read_photo
+from woundtrack.image.pipeline import analyze
+from woundtrack.synthetic.phantom import PhantomSpec, write_phantom
 
 
 def best_of(n: int, fn) -> float:

@@ -16,10 +16,10 @@ import time
 
 import numpy as np
 
-from woundtrack import learned
-from woundtrack.evaluation import MEASURES, phantom_errors, summarise
-from woundtrack.phantom import random_spec
-from woundtrack.pipeline import make_segmenter
+from woundtrack.image import learned
+from woundtrack.image.evaluation import MEASURES, phantom_errors, summarise
+from woundtrack.image.pipeline import make_segmenter
+from woundtrack.synthetic.phantom import random_spec
 
 
 def main() -> None:

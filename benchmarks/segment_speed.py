@@ -18,10 +18,10 @@ import time
 
 import numpy as np
 
-from woundtrack import learned
-from woundtrack.calibration import calibrate
-from woundtrack.phantom import PhantomSpec, render_phantom
-from woundtrack.segmentation import ClassicalSegmenter
+from woundtrack.image import learned
+from woundtrack.image.calibration import calibrate
+from woundtrack.image.segmentation import ClassicalSegmenter
+from woundtrack.synthetic.phantom import PhantomSpec, render_phantom
 
 
 def _median_ms(fn, repeats: int) -> float:

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from woundtrack import db
-from woundtrack.report import healing_summary
-from woundtrack.store import Store
+from woundtrack.analysis.report import healing_summary
+from woundtrack.record import db
+from woundtrack.record.store import Store
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
 

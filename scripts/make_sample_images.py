@@ -1,9 +1,10 @@
 """Write the synthetic demo series: twelve weekly photos of one healing calciphylaxis-like wound.
 
-The photos are phantoms (``woundtrack.phantom``), not patient images: the same wound (fixed
-``lesion_seed``) shrinks from a mean radius of ~22 mm to ~4 mm, its eschar share falls from 70 %
-to 5 %, slough rises and falls again, and the erythema ring narrows from 8 mm to 1 mm, while each
-week's photo is taken at another tilt, roll, light and white balance, as a nurse's phone would.
+The photos are phantoms (``woundtrack.synthetic.phantom``), not patient images: the same wound
+(fixed ``lesion_seed``) shrinks from a mean radius of ~22 mm to ~4 mm, its eschar share falls
+from 70 % to 5 %, slough rises and falls again, and the erythema ring narrows from 8 mm to 1 mm,
+while each week's photo is taken at another tilt, roll, light and white balance, as a nurse's
+phone would.
 The truth areas go to ``demo_truth.csv`` beside the photos.
 
 Example::
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from woundtrack.phantom import PhantomSpec, write_phantom
+from woundtrack.synthetic.phantom import PhantomSpec, write_phantom
 
 WEEKS = 12
 FIRST_VISIT_AT = datetime(2026, 3, 2, 9, 30, tzinfo=timezone(timedelta(hours=1)))
@@ -30,9 +31,9 @@ LESION_SEED = 20260302  # the patient's wound: outline and tissue layout stay th
 README = """# Sample images (synthetic)
 
 `demo_week00.jpg` … `demo_week11.jpg` are **synthetic phantoms, not photos of a patient**. They
-were rendered by `scripts/make_sample_images.py` with `woundtrack.phantom`: a flat patch of skin
-(tone 0.45) with one calciphylaxis-like wound and the ArUco calibration sticker (DICT_4X4_50,
-id 7, 20 mm black square with a 5 mm white quiet zone), photographed weekly from
+were rendered by `scripts/make_sample_images.py` with `woundtrack.synthetic.phantom`: a flat patch
+of skin (tone 0.45) with one calciphylaxis-like wound and the ArUco calibration sticker
+(DICT_4X4_50, id 7, 20 mm black square with a 5 mm white quiet zone), photographed weekly from
 2026-03-02 09:30 +01:00 at a tilt of 5–25°, varying roll, uneven light and colour casts,
 1600×1200, JPEG quality 85. Some files store rotated pixels with an EXIF Orientation tag (as
 phones do); they display upright.

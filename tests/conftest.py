@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 
-from woundtrack.phantom import Phantom, PhantomSpec, render_phantom
+from woundtrack.synthetic.phantom import Phantom, PhantomSpec, render_phantom
 
 
 @functools.lru_cache(maxsize=64)
@@ -27,8 +27,8 @@ SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
 @pytest.fixture(scope="session")
 def seeded_db_file(tmp_path_factory) -> Path:
     """An SQLite database seeded with the demo patient, made once per test run (copy it)."""
-    from woundtrack.demo import seed_demo
-    from woundtrack.store import Store
+    from woundtrack.record.demo import seed_demo
+    from woundtrack.record.store import Store
 
     path = tmp_path_factory.mktemp("seeded") / "demo.db"
     store = Store(f"sqlite:///{path}")

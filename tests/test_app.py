@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from woundtrack.phantom import Phantom, PhantomSpec, write_phantom
+from woundtrack.synthetic.phantom import Phantom, PhantomSpec, write_phantom
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
 SMALL = dict(width_px=800, height_px=600, wound_radius_mm=12.0, wound_fill_frac=0.35)

@@ -15,8 +15,8 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from woundtrack.phantom import PhantomSpec, write_phantom
-from woundtrack.store import Store
+from woundtrack.record.store import Store
+from woundtrack.synthetic.phantom import PhantomSpec, write_phantom
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 

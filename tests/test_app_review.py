@@ -18,11 +18,11 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from woundtrack.demo import DEMO_PATIENT
-from woundtrack.editing import apply_polygon
+from woundtrack.image.editing import apply_polygon
 from woundtrack.models import SLOUGH
-from woundtrack.phantom import PhantomSpec, write_phantom
-from woundtrack.store import Store
+from woundtrack.record.demo import DEMO_PATIENT
+from woundtrack.record.store import Store
+from woundtrack.synthetic.phantom import PhantomSpec, write_phantom
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
 UNCALIBRATED = "UNCAL-1"

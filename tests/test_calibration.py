@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from conftest import phantom
 
-from woundtrack.calibration import (
+from woundtrack.errors import CalibrationError
+from woundtrack.image.calibration import (
     apply_white_balance,
     calibrate,
     manual_calibration,
@@ -15,9 +16,8 @@ from woundtrack.calibration import (
     pixel_area_mm2,
     sticker_mask,
 )
-from woundtrack.errors import CalibrationError
-from woundtrack.measure import measure
-from woundtrack.phantom import PhantomSpec
+from woundtrack.image.measure import measure
+from woundtrack.synthetic.phantom import PhantomSpec
 
 SHARP = dict(blur_sigma_px=0.0, noise_sigma=1.0, jpeg_quality=92, light_gradient=0.2)
 

@@ -1,4 +1,5 @@
-"""Tests of the healing chart, the phase table and the headline figures (``woundtrack.charts``).
+"""Tests of the healing chart, the phase table and the headline figures
+(``woundtrack.present.charts``).
 
 Rows are built as ``SeriesRow`` values (no database, no image work): a wound shrinking by a
 known exponential, against the demo treatment timeline of ``sample_images``.
@@ -13,12 +14,12 @@ from pathlib import Path
 import plotly.graph_objects as go
 import pytest
 
-from woundtrack.charts import headline_figures, healing_figure, phase_table
+from woundtrack.analysis.report import healing_summary
+from woundtrack.analysis.timeline import TreatmentEvent, read_timeline_csv
+from woundtrack.image.overlay import PALETTE
 from woundtrack.models import ERYTHEMA, ESCHAR, GRANULATION, SLOUGH
-from woundtrack.overlay import PALETTE
-from woundtrack.report import healing_summary
-from woundtrack.store import SeriesRow
-from woundtrack.timeline import TreatmentEvent, read_timeline_csv
+from woundtrack.present.charts import headline_figures, healing_figure, phase_table
+from woundtrack.record.store import SeriesRow
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
 BASE = date(2026, 3, 2)

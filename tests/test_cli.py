@@ -26,7 +26,7 @@ from PIL import Image
 
 import woundtrack
 from woundtrack.cli import main
-from woundtrack.phantom import Phantom, PhantomSpec, write_phantom
+from woundtrack.synthetic.phantom import Phantom, PhantomSpec, write_phantom
 
 TISSUES = ("wound", "granulation", "slough", "eschar", "erythema")
 AREA_KEYS = {f"{t}_area_cm2" for t in TISSUES} | {f"{t}_area_px" for t in TISSUES}

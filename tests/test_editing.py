@@ -1,4 +1,4 @@
-"""Tests of woundtrack.editing: drawn corrections to a label map, and two visits side by side.
+"""Tests of woundtrack.image.editing: drawn corrections to a label map, and two visits side by side.
 
 Polygons use pixel-centre coordinates (pixel (row, col) is centred on x=col, y=row), so every
 answer here is an exact set of pixels.
@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 from skimage.draw import polygon as sk_polygon
 
-from woundtrack.editing import (
+from woundtrack.errors import CalibrationError
+from woundtrack.image.editing import (
     COMPARED_FIGURES,
     Edit,
     apply_edits,
@@ -25,9 +26,8 @@ from woundtrack.editing import (
     rasterise_polygon,
     registered_pair,
 )
-from woundtrack.errors import CalibrationError
 from woundtrack.models import ERYTHEMA, ESCHAR, GRANULATION, SLOUGH, Calibration
-from woundtrack.tracking import Registration
+from woundtrack.record.tracking import Registration
 
 SQUARE = [(1.5, 1.5), (4.5, 1.5), (4.5, 4.5), (1.5, 4.5)]  # centres 2, 3, 4 on both axes
 

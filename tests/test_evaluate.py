@@ -20,7 +20,7 @@ import pytest
 from PIL import Image
 
 from woundtrack.cli import EVALUATION_COLUMNS, main
-from woundtrack.evaluation import mask_counts, mask_scores, pair_by_stem, score_dataset
+from woundtrack.image.evaluation import mask_counts, mask_scores, pair_by_stem, score_dataset
 
 WIDTH_PX, HEIGHT_PX = 200, 160
 SKIN_RGB, WOUND_RGB = (224, 172, 140), (120, 20, 25)

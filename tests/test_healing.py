@@ -9,8 +9,7 @@ from datetime import date, datetime, timedelta
 import numpy as np
 import pytest
 
-from woundtrack.errors import WoundtrackError
-from woundtrack.healing import (
+from woundtrack.analysis.healing import (
     CLOSED_BELOW_CM2,
     AreaPoint,
     ClosureProjection,
@@ -28,6 +27,7 @@ from woundtrack.healing import (
     prepare_series,
     project_closure,
 )
+from woundtrack.errors import WoundtrackError
 
 BASE = date(2024, 1, 1)
 

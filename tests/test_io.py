@@ -1,4 +1,4 @@
-"""Tests of woundtrack.io on synthetic files made in tmp_path (never real patient photos)."""
+"""Tests of woundtrack.image.io on synthetic files made in tmp_path (never real patient photos)."""
 
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ import pillow_heif
 import pytest
 from PIL import Image, PngImagePlugin
 
-import woundtrack.io as wio
+import woundtrack.image.io as wio
 from woundtrack.errors import ImageError
-from woundtrack.io import (
+from woundtrack.image.io import (
     MAX_MEGAPIXELS,
     read_photo,
     strip_location,

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 from conftest import phantom
 
-from woundtrack import learned
-from woundtrack.calibration import calibrate
-from woundtrack.measure import measure
+from woundtrack.image import learned
+from woundtrack.image.calibration import calibrate
+from woundtrack.image.measure import measure
+from woundtrack.image.pipeline import analyze_image, make_segmenter
+from woundtrack.image.segmentation import ClassicalSegmenter
 from woundtrack.models import ERYTHEMA, ESCHAR, GRANULATION
-from woundtrack.phantom import PhantomSpec
-from woundtrack.pipeline import analyze_image, make_segmenter
-from woundtrack.segmentation import ClassicalSegmenter
+from woundtrack.synthetic.phantom import PhantomSpec
 
 BASE = dict(noise_sigma=2.0, jpeg_quality=90, light_gradient=0.3, blur_sigma_px=0.5)
 SEGMENTER = learned.LearnedSegmenter()
@@ -77,7 +77,7 @@ def test_a_small_wound_in_a_large_photo_is_measured_at_full_resolution():
 
 def test_provenance_names_the_learned_model():
     ph = phantom(PhantomSpec(seed=21, **BASE))
-    info = __import__("woundtrack.io", fromlist=["PhotoInfo"]).PhotoInfo(
+    info = __import__("woundtrack.image.io", fromlist=["PhotoInfo"]).PhotoInfo(
         file="p.png", sha256="0" * 64, format="PNG", width_px=1600, height_px=1200
     )
     record = analyze_image(ph.image, info).to_record()

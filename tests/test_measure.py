@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from woundtrack.calibration import manual_calibration
-from woundtrack.measure import measure
+from woundtrack.image.calibration import manual_calibration
+from woundtrack.image.measure import measure
 from woundtrack.models import ERYTHEMA, ESCHAR, GRANULATION, SLOUGH, Calibration
 
 NONE = Calibration(method="none")

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from woundtrack.calibration import calibrate
-from woundtrack.overlay import PALETTE, lesion_box_px, overlay_views, render_overlay
-from woundtrack.phantom import PhantomSpec, render_phantom
+from woundtrack.image.calibration import calibrate
+from woundtrack.image.overlay import PALETTE, lesion_box_px, overlay_views, render_overlay
+from woundtrack.synthetic.phantom import PhantomSpec, render_phantom
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from woundtrack.models import ERYTHEMA, ESCHAR, GRANULATION, SLOUGH
-from woundtrack.phantom import (
+from woundtrack.synthetic.phantom import (
     QUIET_ZONE_FRACTION,
     Phantom,
     PhantomSpec,

@@ -9,8 +9,8 @@ import pytest
 
 import woundtrack
 from woundtrack.errors import CalibrationError, ImageError
-from woundtrack.learned import LearnedSegmenter
-from woundtrack.phantom import PhantomSpec, write_phantom
+from woundtrack.image.learned import LearnedSegmenter
+from woundtrack.synthetic.phantom import PhantomSpec, write_phantom
 
 TAKEN = datetime(2026, 3, 2, 9, 30, tzinfo=timezone(timedelta(hours=1)))
 
@@ -89,7 +89,7 @@ def test_missing_capture_date_is_said_not_guessed(tmp_path):
 
 def test_a_wound_cut_by_the_photo_edge_is_flagged(rotated):
     path, ph = rotated
-    from woundtrack.io import read_photo
+    from woundtrack.image.io import read_photo
 
     image, info = read_photo(path)
     ys, xs = np.nonzero((ph.labels >= 1) & (ph.labels <= 3))
@@ -100,7 +100,7 @@ def test_a_wound_cut_by_the_photo_edge_is_flagged(rotated):
 
 
 def test_a_photo_without_wound_says_so(tmp_path):
-    from woundtrack.io import read_photo
+    from woundtrack.image.io import read_photo
 
     path = tmp_path / "w.jpg"
     write_phantom(PhantomSpec(seed=43), path)

@@ -1,5 +1,6 @@
-"""Tests of the printable patient report (``woundtrack.printable``): self-contained, escaped,
-complete. Rows are ``SeriesRow`` values built here; the photos are small synthetic JPEGs."""
+"""Tests of the printable patient report (``woundtrack.present.printable``): self-contained,
+escaped, complete. Rows are ``SeriesRow`` values built here; the photos are small synthetic
+JPEGs."""
 
 from __future__ import annotations
 
@@ -16,11 +17,11 @@ from PIL import Image
 from plotly.offline import get_plotlyjs
 
 from woundtrack import __version__
+from woundtrack.analysis.report import healing_summary
+from woundtrack.analysis.timeline import TreatmentEvent, read_timeline_csv
 from woundtrack.models import ESCHAR, GRANULATION
-from woundtrack.printable import overlay_thumbnail_jpeg, patient_report_html
-from woundtrack.report import healing_summary
-from woundtrack.store import SeriesRow
-from woundtrack.timeline import TreatmentEvent, read_timeline_csv
+from woundtrack.present.printable import overlay_thumbnail_jpeg, patient_report_html
+from woundtrack.record.store import SeriesRow
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
 BASE = date(2026, 3, 2)

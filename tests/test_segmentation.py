@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 from conftest import phantom
 
-from woundtrack.calibration import calibrate, sticker_mask
-from woundtrack.learned import LearnedSegmenter
-from woundtrack.measure import measure
+from woundtrack.image.calibration import calibrate, sticker_mask
+from woundtrack.image.learned import LearnedSegmenter
+from woundtrack.image.measure import measure
+from woundtrack.image.segmentation import ClassicalSegmenter, segment
 from woundtrack.models import ERYTHEMA, ESCHAR, SLOUGH
-from woundtrack.phantom import PhantomSpec
-from woundtrack.segmentation import ClassicalSegmenter, segment
+from woundtrack.synthetic.phantom import PhantomSpec
 
 BASE = dict(noise_sigma=2.0, jpeg_quality=90, light_gradient=0.3, blur_sigma_px=0.5)
 

@@ -1,4 +1,4 @@
-"""Tests of woundtrack.sticker: the sheet's markers are found, at the right size, on an A4 page."""
+"""Tests of woundtrack.image.sticker: the sheet's markers are found, at the right size, on A4."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from woundtrack.sticker import (
+from woundtrack.image.sticker import (
     ARUCO_DICTIONARY,
     DEFAULT_MARKER_MM,
     QUIET_ZONE_FRACTION,

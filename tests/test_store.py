@@ -18,11 +18,11 @@ import pytest
 import sqlalchemy as sa
 from PIL import Image
 
-from woundtrack import db
+from woundtrack.analysis.timeline import TreatmentEvent
 from woundtrack.errors import ImageError
-from woundtrack.phantom import PhantomSpec, write_phantom
-from woundtrack.store import Store, StoreError, calibration_from_record
-from woundtrack.timeline import TreatmentEvent
+from woundtrack.record import db
+from woundtrack.record.store import Store, StoreError, calibration_from_record
+from woundtrack.synthetic.phantom import PhantomSpec, write_phantom
 
 T0 = datetime(2026, 3, 2, 9, 30, tzinfo=timezone(timedelta(hours=1)))
 SMALL = dict(width_px=800, height_px=600, wound_fill_frac=0.35, wound_radius_mm=12.0)
@@ -40,7 +40,7 @@ def _postgres_url() -> str | None:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def url(request, tmp_path):
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'woundtrack.db'}"
+        yield f"sqlite:///{tmp_path / 'woundtrack.record.db'}"
         return
     base = _postgres_url()
     name = f"wt_test_{uuid.uuid4().hex[:12]}"
@@ -327,7 +327,7 @@ def test_a_correction_keeps_the_lesion_names_of_its_own_photo(url, photos):
 
 
 def test_a_plain_file_path_is_an_sqlite_database(tmp_path, monkeypatch):
-    from woundtrack import db
+    from woundtrack.record import db
 
     path = tmp_path / "sub" / "wt.db"
     assert db.as_url(str(path)) == f"sqlite:///{path}"

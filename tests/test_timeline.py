@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from woundtrack.errors import TimelineError, WoundtrackError
-from woundtrack.timeline import (
+from woundtrack.analysis.timeline import (
     CSV_COLUMNS,
     KNOWN_KINDS,
     MAX_LISTED_PROBLEMS,
@@ -24,6 +23,7 @@ from woundtrack.timeline import (
     to_week,
     write_timeline_csv,
 )
+from woundtrack.errors import TimelineError, WoundtrackError
 
 DEMO = Path(__file__).resolve().parent.parent / "sample_images" / "demo_timeline.csv"
 HEADER = ",".join(CSV_COLUMNS)

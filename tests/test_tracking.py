@@ -16,13 +16,12 @@ import numpy as np
 import pytest
 from conftest import phantom
 
-from woundtrack import calibration as cal
 from woundtrack.errors import CalibrationError
-from woundtrack.measure import measure
+from woundtrack.image import calibration as cal
+from woundtrack.image.measure import measure
+from woundtrack.image.pipeline import analyze_image
 from woundtrack.models import Calibration, PhotoInfo
-from woundtrack.phantom import PhantomSpec
-from woundtrack.pipeline import analyze_image
-from woundtrack.tracking import (
+from woundtrack.record.tracking import (
     LesionPosition,
     Registration,
     lesion_positions,
@@ -33,6 +32,7 @@ from woundtrack.tracking import (
     warp_labels_to_baseline,
     warp_to_baseline,
 )
+from woundtrack.synthetic.phantom import PhantomSpec
 
 SMALL = {"width_px": 800, "height_px": 600, "wound_radius_mm": 8.0, "lesion_seed": 5}
 BASELINE = {"seed": 1}
@@ -668,7 +668,7 @@ def test_warp_moves_pixels_and_rejects_a_bad_shape():
 
 def test_two_lesions_that_both_shrink_keep_their_identities() -> None:
     """Two lesions fit a half turn either way; their sizes relative to the common change decide."""
-    from woundtrack.tracking import LesionPosition, match_lesions
+    from woundtrack.record.tracking import LesionPosition, match_lesions
 
     def pos(key, xy, area):
         return LesionPosition(

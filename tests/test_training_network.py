@@ -47,7 +47,7 @@ def test_frozen_early_blocks_get_no_gradient_and_the_rest_do():
 def test_a_light_model_exports_to_an_onnx_file_the_segmenter_runs(tmp_path):
     pytest.importorskip("onnx")
     from training.export import export
-    from woundtrack import learned
+    from woundtrack.image import learned
 
     torch.manual_seed(0)
     model = WoundBedNet("light").eval()

@@ -7,8 +7,8 @@ Prints, for the validation photos of ``data.split`` (never trained on):
 
 - ``network``: the network alone, one pass on the photo resized to the model's first-pass size
   (``learned.params_for_model``: 512 unless the model says otherwise), scored at the mask's size;
-- ``product``: ``woundtrack.learned.segment_learned`` (two passes, full-resolution border, holes
-  filled, specks dropped), the wound bed being granulation + slough + eschar;
+- ``product``: ``woundtrack.image.learned.segment_learned`` (two passes, full-resolution border,
+  holes filled, specks dropped), the wound bed being granulation + slough + eschar;
 - ``repainted``: the same photos with tissue painted in, made with a fixed seed
   (``data.repainted_validation``): ``trained`` (part or all of each wound repainted as eschar or
   slough by the training painters), ``plain`` (a flat-colour painter training never used) and
@@ -26,7 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from woundtrack import evaluation, learned
+from woundtrack.image import evaluation, learned
 
 from . import data
 

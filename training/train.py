@@ -24,7 +24,7 @@ import torch
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from woundtrack import learned
+from woundtrack.image import learned
 
 from . import data
 from .model import DECODERS, WoundBedNet, load_weights

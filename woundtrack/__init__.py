@@ -7,6 +7,6 @@ try:
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0.0.0+unknown"
 
-from .pipeline import Analysis, analyze, analyze_image  # noqa: E402
+from woundtrack.image.pipeline import Analysis, analyze, analyze_image  # noqa: E402
 
 __all__ = ["Analysis", "__version__", "analyze", "analyze_image"]

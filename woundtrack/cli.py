@@ -15,10 +15,10 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from . import __version__
-from .calibration import DEFAULT_MARKER_MM
-from .errors import ImageError, WoundtrackError
-from .pipeline import SEGMENTERS
+from woundtrack import __version__
+from woundtrack.errors import ImageError, WoundtrackError
+from woundtrack.image.calibration import DEFAULT_MARKER_MM
+from woundtrack.image.pipeline import SEGMENTERS
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _record_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from .store import Store
+    from woundtrack.record.store import Store
 
     try:
         store = Store(args.db)
@@ -217,8 +217,8 @@ def _import(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Import each photo in its own transaction; a failed photo is reported and skipped."""
     from tqdm import tqdm
 
-    from .pipeline import failure_record
-    from .store import check_patient_code
+    from woundtrack.image.pipeline import failure_record
+    from woundtrack.record.store import check_patient_code
 
     check_patient_code(args.patient)
     failed = 0
@@ -263,7 +263,7 @@ def _import(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _timeline(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from .timeline import read_timeline_csv, write_timeline_csv
+    from woundtrack.analysis.timeline import read_timeline_csv, write_timeline_csv
 
     if args.action == "export":
         out.write(write_timeline_csv(store.treatments(args.patient)))
@@ -286,7 +286,7 @@ def _export(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _healing(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from .report import healing_summary
+    from woundtrack.analysis.report import healing_summary
 
     summary = healing_summary(store.series(args.patient), store.treatments(args.patient))
     if args.json:
@@ -337,9 +337,9 @@ def _backup(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def _measure(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Measure each photo in turn; a failed photo is reported and the others go on."""
-    from .io import read_photo, write_labels_png, write_rgb
-    from .overlay import legend_lines, render_overlay
-    from .pipeline import analyze_image, failure_record
+    from woundtrack.image.io import read_photo, write_labels_png, write_rgb
+    from woundtrack.image.overlay import legend_lines, render_overlay
+    from woundtrack.image.pipeline import analyze_image, failure_record
 
     clash = _output_clash(args)
     if clash:
@@ -452,7 +452,7 @@ def _summary(analysis) -> str:
 
 
 def _sticker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from .sticker import write_sticker_sheet
+    from woundtrack.image.sticker import write_sticker_sheet
 
     try:
         pdf, png = write_sticker_sheet(args.out, marker_mm=args.marker_mm)
@@ -501,8 +501,8 @@ def _evaluate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """
     from tqdm import tqdm
 
-    from .evaluation import pair_by_stem, score_dataset
-    from .pipeline import make_segmenter
+    from woundtrack.image.evaluation import pair_by_stem, score_dataset
+    from woundtrack.image.pipeline import make_segmenter
 
     problem = _evaluate_usage_problem(args)
     if problem:
@@ -582,8 +582,8 @@ def _evaluate_usage_problem(args: argparse.Namespace) -> str | None:
 
 def _evaluation_row(image_path: Path, mask_path: Path, segmenter) -> dict:
     """One row of the per-image table (``EVALUATION_COLUMNS``)."""
-    from .evaluation import mask_counts, mask_scores, predict_wound
-    from .io import read_photo
+    from woundtrack.image.evaluation import mask_counts, mask_scores, predict_wound
+    from woundtrack.image.io import read_photo
 
     image, info = read_photo(image_path)
     mask, _ = read_photo(mask_path)

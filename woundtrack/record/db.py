@@ -46,7 +46,7 @@ def default_db_url() -> str:
     if url:
         return as_url(url)
     folder = Path(platformdirs.user_data_dir("woundtrack", appauthor=False))
-    return f"sqlite:///{folder / 'woundtrack.db'}"
+    return f"sqlite:///{folder / 'woundtrack.record.db'}"
 
 
 def utcnow() -> datetime:

@@ -40,9 +40,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from . import calibration as cal
-from . import segmentation as seg
-from .models import BACKGROUND, ESCHAR, GRANULATION, SLOUGH, Calibration
+from woundtrack.image import calibration as cal
+from woundtrack.image import segmentation as seg
+from woundtrack.models import BACKGROUND, ESCHAR, GRANULATION, SLOUGH, Calibration
 
 MODEL_FILE = "wound_bed.onnx"
 _STRIDE = 32

@@ -22,12 +22,17 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .healing import CLOSED_BELOW_CM2, DAYS_PER_WEEK, PAR_TARGET_DAYS, exponential_fit
-from .models import ERYTHEMA, ESCHAR, GRANULATION, SLOUGH
-from .overlay import PALETTE
-from .report import area_points
-from .store import SeriesRow
-from .timeline import KIND_LABELS, TreatmentEvent, courses, markers
+from woundtrack.analysis.healing import (
+    CLOSED_BELOW_CM2,
+    DAYS_PER_WEEK,
+    PAR_TARGET_DAYS,
+    exponential_fit,
+)
+from woundtrack.analysis.report import area_points
+from woundtrack.analysis.timeline import KIND_LABELS, TreatmentEvent, courses, markers
+from woundtrack.image.overlay import PALETTE
+from woundtrack.models import ERYTHEMA, ESCHAR, GRANULATION, SLOUGH
+from woundtrack.record.store import SeriesRow
 
 __all__ = [
     "COURSE_COLOURS",

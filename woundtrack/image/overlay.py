@@ -12,7 +12,15 @@ import dataclasses
 import cv2
 import numpy as np
 
-from .models import ERYTHEMA, ESCHAR, GRANULATION, LABEL_NAMES, SLOUGH, Calibration, Totals
+from woundtrack.models import (
+    ERYTHEMA,
+    ESCHAR,
+    GRANULATION,
+    LABEL_NAMES,
+    SLOUGH,
+    Calibration,
+    Totals,
+)
 
 #: Okabe-Ito colours (RGB) per label, and for the sticker.
 PALETTE = {

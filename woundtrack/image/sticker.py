@@ -20,8 +20,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .calibration import ARUCO_DICTIONARY_NAME as ARUCO_DICTIONARY
-from .calibration import DEFAULT_MARKER_MM, QUIET_ZONE_FRACTION
+from woundtrack.image.calibration import ARUCO_DICTIONARY_NAME as ARUCO_DICTIONARY
+from woundtrack.image.calibration import DEFAULT_MARKER_MM, QUIET_ZONE_FRACTION
 
 __all__ = [
     "ARUCO_DICTIONARY",

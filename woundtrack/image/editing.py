@@ -22,8 +22,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .models import BACKGROUND, ERYTHEMA, LABEL_NAMES, Calibration
-from .tracking import Registration, rectify, warp_labels_to_baseline
+from woundtrack.models import BACKGROUND, ERYTHEMA, LABEL_NAMES, Calibration
+from woundtrack.record.tracking import Registration, rectify, warp_labels_to_baseline
 
 #: Label values a correction may paint (0 erases back to skin).
 PAINTABLE = tuple(range(BACKGROUND, ERYTHEMA + 1))
@@ -267,7 +267,7 @@ def lesion_changes(before: Sequence[Any], after: Sequence[Any]) -> list[dict[str
     Parameters
     ----------
     before, after : sequence of objects with a ``lesion`` label and the fields of
-        ``COMPARED_FIGURES`` (e.g. ``woundtrack.store.SeriesRow`` of one visit each)
+        ``COMPARED_FIGURES`` (e.g. ``woundtrack.record.store.SeriesRow`` of one visit each)
 
     Returns
     -------
@@ -326,7 +326,7 @@ def registered_pair(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
     """Two visits' photos and label maps on one top view of the baseline's skin plane.
 
-    The baseline photo is rectified (:func:`woundtrack.tracking.rectify`) over the wounds and
+    The baseline photo is rectified (:func:`woundtrack.record.tracking.rectify`) over the wounds and
     erythema of both visits, with skin around them (half their extent, at least 15 mm; the whole
     photo when neither has any); the follow-up is resampled onto the same grid through the
     registration, so both show the same skin at the same scale and orientation, pixel for pixel.
@@ -338,7 +338,7 @@ def registered_pair(
     baseline_cal : Calibration
         The baseline photo's, with a homography.
     registration : Registration
-        From :func:`woundtrack.tracking.register` of the follow-up onto the baseline.
+        From :func:`woundtrack.record.tracking.register` of the follow-up onto the baseline.
     mm_per_px : float
         Finest scale of the top view (mm per pixel); coarsened so that no side exceeds
         ``max_side_px``.

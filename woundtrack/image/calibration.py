@@ -16,8 +16,8 @@ import math
 import cv2
 import numpy as np
 
-from .errors import CalibrationError
-from .models import Calibration
+from woundtrack.errors import CalibrationError
+from woundtrack.models import Calibration
 
 log = logging.getLogger(__name__)
 

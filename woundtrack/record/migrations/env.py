@@ -2,10 +2,10 @@
 
 from alembic import context
 
-from woundtrack.db import Base
+from woundtrack.record.db import Base
 
 connection = context.config.attributes.get("connection")
-if connection is None:  # pragma: no cover - only through woundtrack.db.migrate
-    raise RuntimeError("run migrations through woundtrack.db.migrate(engine)")
+if connection is None:  # pragma: no cover - only through woundtrack.record.db.migrate
+    raise RuntimeError("run migrations through woundtrack.record.db.migrate(engine)")
 context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
 context.run_migrations()

@@ -24,7 +24,7 @@ from datetime import date, datetime, timedelta
 import numpy as np
 from scipy import stats
 
-from .errors import WoundtrackError
+from woundtrack.errors import WoundtrackError
 
 __all__ = [
     "CI_LEVEL",

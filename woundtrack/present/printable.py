@@ -23,11 +23,11 @@ import numpy as np
 import plotly.io as pio
 from PIL import Image
 
-from . import __version__
-from .charts import headline_figures, healing_figure, phase_table
-from .overlay import lesion_box_px, render_overlay
-from .store import SeriesRow
-from .timeline import KIND_LABELS, TreatmentEvent
+from woundtrack import __version__
+from woundtrack.analysis.timeline import KIND_LABELS, TreatmentEvent
+from woundtrack.image.overlay import lesion_box_px, render_overlay
+from woundtrack.present.charts import headline_figures, healing_figure, phase_table
+from woundtrack.record.store import SeriesRow
 
 __all__ = ["overlay_thumbnail_jpeg", "patient_report_html"]
 
@@ -155,7 +155,7 @@ def overlay_thumbnail_jpeg(
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(
             f"image must be an (H, W, 3) array of uint8 RGB, got {image.shape} {image.dtype}; "
-            "read the photo with woundtrack.io.read_photo"
+            "read the photo with woundtrack.image.io.read_photo"
         )
     if max_width_px < 16:
         raise ValueError(f"max_width_px must be at least 16, got {max_width_px}")

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .calibration import calibrate
-from .measure import measure
-from .models import WOUND_BED_LABELS
-from .phantom import PhantomSpec, PhantomTruth, render_phantom
-from .pipeline import make_segmenter
-from .segmentation import Segmenter
+from woundtrack.image.calibration import calibrate
+from woundtrack.image.measure import measure
+from woundtrack.image.pipeline import make_segmenter
+from woundtrack.image.segmentation import Segmenter
+from woundtrack.models import WOUND_BED_LABELS
+from woundtrack.synthetic.phantom import PhantomSpec, PhantomTruth, render_phantom
 
 MEASURES = ("calibration", "wound", "eschar", "slough", "granulation", "erythema")
 

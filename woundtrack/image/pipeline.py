@@ -15,10 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__, io
-from . import calibration as cal
-from .measure import measure
-from .models import (
+from woundtrack import __version__
+from woundtrack.image import calibration as cal
+from woundtrack.image import io
+from woundtrack.image.measure import measure
+from woundtrack.image.segmentation import ClassicalSegmenter, Segmenter
+from woundtrack.models import (
     WOUND_BED_LABELS,
     Calibration,
     LesionMeasurement,
@@ -27,7 +29,6 @@ from .models import (
     Totals,
     to_jsonable,
 )
-from .segmentation import ClassicalSegmenter, Segmenter
 
 _TISSUES = ("wound", "granulation", "slough", "eschar", "erythema")
 #: Above this estimated area uncertainty (%), the photo gets a warning.
@@ -133,7 +134,7 @@ def make_segmenter(name: str = "learned") -> Segmenter:
     if name == "classical":
         return ClassicalSegmenter()
     if name == "learned":
-        from .learned import LearnedSegmenter
+        from woundtrack.image.learned import LearnedSegmenter
 
         return LearnedSegmenter()
     raise ValueError(f"unknown segmenter {name!r}; choose one of {', '.join(SEGMENTERS)}")

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .store import Store
-from .timeline import read_timeline_csv
+from woundtrack.analysis.timeline import read_timeline_csv
+from woundtrack.record.store import Store
 
 DEMO_PATIENT = "DEMO-001"
 DEMO_SITE = "left calf"

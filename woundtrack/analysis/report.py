@@ -10,10 +10,15 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from .healing import AreaPoint, HealingMetrics, healing_metrics, phases_from_courses
-from .models import to_jsonable
-from .store import SeriesRow
-from .timeline import TreatmentEvent
+from woundtrack.analysis.healing import (
+    AreaPoint,
+    HealingMetrics,
+    healing_metrics,
+    phases_from_courses,
+)
+from woundtrack.analysis.timeline import TreatmentEvent
+from woundtrack.models import to_jsonable
+from woundtrack.record.store import SeriesRow
 
 #: Routine care, not a treatment whose effect on healing is compared.
 _NOT_A_PHASE = {"dressing_change"}

@@ -25,8 +25,8 @@ import cv2
 import numpy as np
 from scipy import ndimage as ndi
 
-from . import calibration as cal
-from .models import BACKGROUND, ERYTHEMA, ESCHAR, GRANULATION, SLOUGH, Calibration
+from woundtrack.image import calibration as cal
+from woundtrack.models import BACKGROUND, ERYTHEMA, ESCHAR, GRANULATION, SLOUGH, Calibration
 
 log = logging.getLogger(__name__)
 

@@ -26,12 +26,19 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import db
-from .calibration import DEFAULT_MARKER_MM
-from .db import (
+from woundtrack.analysis.timeline import TreatmentEvent
+from woundtrack.errors import WoundtrackError
+from woundtrack.image.calibration import DEFAULT_MARKER_MM
+from woundtrack.image.io import decode_labels_png, encode_labels_png, read_photo, strip_location
+from woundtrack.image.measure import measure
+from woundtrack.image.pipeline import Analysis, analyze_image, totals_fields
+from woundtrack.image.segmentation import Segmenter
+from woundtrack.models import Calibration, LesionMeasurement, to_jsonable
+from woundtrack.record import db
+from woundtrack.record.db import (
     Analysis as AnalysisRow,
 )
-from .db import (
+from woundtrack.record.db import (
     Lesion,
     LesionMeasurementRow,
     Patient,
@@ -39,14 +46,7 @@ from .db import (
     TreatmentEventRow,
     Visit,
 )
-from .errors import WoundtrackError
-from .io import decode_labels_png, encode_labels_png, read_photo, strip_location
-from .measure import measure
-from .models import Calibration, LesionMeasurement, to_jsonable
-from .pipeline import Analysis, analyze_image, totals_fields
-from .segmentation import Segmenter
-from .timeline import TreatmentEvent
-from .tracking import LesionPosition, match_lesions, positions_of, register
+from woundtrack.record.tracking import LesionPosition, match_lesions, positions_of, register
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -17,8 +17,8 @@ import math
 import cv2
 import numpy as np
 
-from . import calibration as cal
-from .models import (
+from woundtrack.image import calibration as cal
+from woundtrack.models import (
     ERYTHEMA,
     ESCHAR,
     GRANULATION,

@@ -26,13 +26,13 @@ import cv2
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from . import calibration as cal
-from .errors import CalibrationError
-from .measure import measure
-from .models import Calibration, LesionMeasurement
+from woundtrack.errors import CalibrationError
+from woundtrack.image import calibration as cal
+from woundtrack.image.measure import measure
+from woundtrack.models import Calibration, LesionMeasurement
 
 if TYPE_CHECKING:
-    from .pipeline import Analysis
+    from woundtrack.image.pipeline import Analysis
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ Everything here is a pure function of a :class:`PhantomSpec`; randomness comes o
 ``np.random.default_rng`` seeded by ``spec.seed`` (the photo: sticker placement, lighting, noise)
 and ``spec.lesion_seed`` (the patient: wound outlines, tissue layout, skin texture), so the same
 wound can be photographed again under other conditions. :func:`write_phantom` is the one place
-that writes a file; it exists so tests of :mod:`woundtrack.io` and the demo script have real
+that writes a file; it exists so tests of :mod:`woundtrack.image.io` and the demo script have real
 JPEG/PNG files with EXIF orientation, capture time and 35 mm focal length.
 """
 
@@ -1279,7 +1279,7 @@ def _exif_bytes(spec: PhantomSpec) -> bytes:
     exif[0x0112] = spec.exif_orientation  # Orientation
     exif[0x010F] = "woundtrack"  # Make
     exif[0x0110] = "phantom"  # Model
-    exif[0x0131] = f"woundtrack.phantom seed={spec.seed}"  # Software
+    exif[0x0131] = f"woundtrack.synthetic.phantom seed={spec.seed}"  # Software
     sub = exif.get_ifd(0x8769)  # Exif sub-IFD
     sub[0xA405] = round(spec.focal_35mm)  # FocalLengthIn35mmFilm
     if spec.taken_at is not None:
