@@ -1,6 +1,6 @@
 """App page: two visits of a patient side by side, on one scale and orientation, with the changes.
 
-Both photos are put on the earlier visit's skin plane (``tracking.register``: image features,
+Both photos are put on the earlier visit's skin plane (``registration.register``: image features,
 else the lesion constellation, else the stickers alone), shown as top views of the same size with
 the same overlay colours, and every figure of every lesion is tabled for both visits with its
 change. Photos without a calibration sticker cannot be registered and are shown as taken. UI only.
@@ -26,9 +26,9 @@ from app_pages.shared import (
 from woundtrack.errors import WoundtrackError
 from woundtrack.image.editing import draw_scale_bar, lesion_changes, registered_pair
 from woundtrack.image.overlay import lesion_box_px, render_overlay
+from woundtrack.image.registration import Registration, register
 from woundtrack.models import Calibration
 from woundtrack.record.store import calibration_from_record
-from woundtrack.record.tracking import Registration, register
 
 #: Unregistered close-ups are shown at this height (pixels) each, so they sit level.
 _UNREGISTERED_HEIGHT_PX = 600

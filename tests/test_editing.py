@@ -26,8 +26,8 @@ from woundtrack.image.editing import (
     rasterise_polygon,
     registered_pair,
 )
+from woundtrack.image.registration import Registration
 from woundtrack.models import ERYTHEMA, ESCHAR, GRANULATION, SLOUGH, Calibration
-from woundtrack.record.tracking import Registration
 
 SQUARE = [(1.5, 1.5), (4.5, 1.5), (4.5, 4.5), (1.5, 4.5)]  # centres 2, 3, 4 on both axes
 

@@ -17,15 +17,15 @@ import pillow_heif
 import pytest
 from PIL import Image, PngImagePlugin
 
-import woundtrack.image.io as wio
+import woundtrack.image.location as wloc
 from woundtrack.errors import ImageError
 from woundtrack.image.io import (
     MAX_MEGAPIXELS,
     read_photo,
-    strip_location,
     write_labels_png,
     write_rgb,
 )
+from woundtrack.image.location import strip_location
 
 pillow_heif.register_heif_opener()
 
@@ -828,7 +828,7 @@ def test_strip_location_falls_back_to_lossless_reencoding(monkeypatch, fmt, mode
     exif = exif_with(taken="2024:05:06 07:08:09", gps=True)
     original = encode(source, fmt, exif=exif, **options)
     # A layout the in-place editor does not understand: simulated by switching it off.
-    monkeypatch.setattr(wio, "_strip_tiff", lambda buffer, base, end: False)
+    monkeypatch.setattr(wloc, "_strip_tiff", lambda buffer, base, end: False)
     cleaned = strip_location(original)
     assert gps_of(cleaned) == {}
     assert SECRET.encode() not in cleaned
@@ -840,7 +840,7 @@ def test_strip_location_falls_back_to_lossless_reencoding(monkeypatch, fmt, mode
 
 
 def test_strip_location_reports_a_failing_reencode(monkeypatch):
-    monkeypatch.setattr(wio, "_strip_png", lambda buffer: buffer)
+    monkeypatch.setattr(wloc, "_strip_png", lambda buffer: buffer)
 
     def failing_save(self, fp, format=None, **options):  # noqa: A002, ANN001
         raise RuntimeError("Error setting from dictionary")
@@ -854,7 +854,7 @@ def test_strip_location_reports_a_failing_reencode(monkeypatch):
 
 
 def test_strip_location_refuses_to_reencode_a_jpeg(monkeypatch):
-    monkeypatch.setattr(wio, "_strip_jpeg", lambda buffer: None)
+    monkeypatch.setattr(wloc, "_strip_jpeg", lambda buffer: None)
     original = encode(upright(), "JPEG", exif=exif_with(gps=True))
     with pytest.raises(
         ImageError, match=r"^photo: the JPEG file's GPS data could not be removed without re-enc"
@@ -863,7 +863,7 @@ def test_strip_location_refuses_to_reencode_a_jpeg(monkeypatch):
 
 
 def test_strip_location_refuses_a_multi_frame_fallback(monkeypatch):
-    monkeypatch.setattr(wio, "_strip_tiff", lambda buffer, base, end: False)
+    monkeypatch.setattr(wloc, "_strip_tiff", lambda buffer, base, end: False)
     frames = [Image.new("RGB", (8, 8), colour) for colour in ((255, 0, 0), (0, 255, 0))]
     data = encode(
         frames[0], "TIFF", save_all=True, append_images=frames[1:], exif=exif_with(gps=True)
@@ -875,7 +875,7 @@ def test_strip_location_refuses_a_multi_frame_fallback(monkeypatch):
 
 
 def test_strip_location_refuses_a_fallback_that_changes_pixels(monkeypatch):
-    monkeypatch.setattr(wio, "_strip_webp", lambda buffer: None)
+    monkeypatch.setattr(wloc, "_strip_webp", lambda buffer: None)
     real_save = Image.Image.save
 
     def lossy_save(self, fp, format=None, **options):  # noqa: A002, ANN001

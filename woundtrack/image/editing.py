@@ -8,8 +8,8 @@ back to skin); everything else is left as it was. The rule is the classic scan-l
 square from ``(1.5, 1.5)`` to ``(4.5, 4.5)`` covers exactly the 3 x 3 pixels centred at 2, 3, 4,
 whatever the photo, and the result does not depend on how the polygon's vertices are ordered.
 Also here: what the compare page shows of two visits, namely both photos on one top view of the
-skin plane (through a ``tracking.Registration``) with a scale bar, and each lesion's figures with
-their change. Pure functions, no I/O.
+skin plane (through a ``registration.Registration``) with a scale bar, and each lesion's figures
+with their change. Pure functions, no I/O.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from woundtrack.image.registration import Registration, rectify, warp_labels_to_baseline
 from woundtrack.models import BACKGROUND, ERYTHEMA, LABEL_NAMES, Calibration
-from woundtrack.record.tracking import Registration, rectify, warp_labels_to_baseline
 
 #: Label values a correction may paint (0 erases back to skin).
 PAINTABLE = tuple(range(BACKGROUND, ERYTHEMA + 1))
@@ -326,8 +326,8 @@ def registered_pair(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
     """Two visits' photos and label maps on one top view of the baseline's skin plane.
 
-    The baseline photo is rectified (:func:`woundtrack.record.tracking.rectify`) over the wounds and
-    erythema of both visits, with skin around them (half their extent, at least 15 mm; the whole
+    The baseline photo is rectified (:func:`woundtrack.image.registration.rectify`) over the wounds
+    and erythema of both visits, with skin around them (half their extent, at least 15 mm; the whole
     photo when neither has any); the follow-up is resampled onto the same grid through the
     registration, so both show the same skin at the same scale and orientation, pixel for pixel.
 
@@ -338,7 +338,7 @@ def registered_pair(
     baseline_cal : Calibration
         The baseline photo's, with a homography.
     registration : Registration
-        From :func:`woundtrack.record.tracking.register` of the follow-up onto the baseline.
+        From :func:`woundtrack.image.registration.register` of the follow-up onto the baseline.
     mm_per_px : float
         Finest scale of the top view (mm per pixel); coarsened so that no side exceeds
         ``max_side_px``.

@@ -29,9 +29,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from woundtrack.analysis.timeline import TreatmentEvent
 from woundtrack.errors import WoundtrackError
 from woundtrack.image.calibration import DEFAULT_MARKER_MM
-from woundtrack.image.io import decode_labels_png, encode_labels_png, read_photo, strip_location
+from woundtrack.image.io import decode_labels_png, encode_labels_png, read_photo
+from woundtrack.image.lesion_matching import LesionPosition, match_lesions, positions_of
+from woundtrack.image.location import strip_location
 from woundtrack.image.measure import measure
 from woundtrack.image.pipeline import Analysis, analyze_image, totals_fields
+from woundtrack.image.registration import register
 from woundtrack.image.segmentation import Segmenter
 from woundtrack.models import Calibration, LesionMeasurement, to_jsonable
 from woundtrack.record import db
@@ -46,7 +49,6 @@ from woundtrack.record.db import (
     TreatmentEventRow,
     Visit,
 )
-from woundtrack.record.tracking import LesionPosition, match_lesions, positions_of, register
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -1,4 +1,5 @@
-"""tracking.py: lesion identities across visits and registration of a follow-up photo.
+"""Lesion identities across visits (lesion_matching.py) and registration of a follow-up photo
+(registration.py).
 
 The phantoms photograph the same lesions (fixed ``lesion_seed``) again from another pose, with the
 sticker stuck elsewhere and another light (``seed``); ``n_lesions`` keeps a prefix of the same
@@ -18,20 +19,22 @@ from conftest import phantom
 
 from woundtrack.errors import CalibrationError
 from woundtrack.image import calibration as cal
-from woundtrack.image.measure import measure
-from woundtrack.image.pipeline import analyze_image
-from woundtrack.models import Calibration, PhotoInfo
-from woundtrack.record.tracking import (
+from woundtrack.image.lesion_matching import (
     LesionPosition,
-    Registration,
     lesion_positions,
     match_lesions,
     positions_of,
+)
+from woundtrack.image.measure import measure
+from woundtrack.image.pipeline import analyze_image
+from woundtrack.image.registration import (
+    Registration,
     rectify,
     register,
     warp_labels_to_baseline,
     warp_to_baseline,
 )
+from woundtrack.models import Calibration, PhotoInfo
 from woundtrack.synthetic.phantom import PhantomSpec
 
 SMALL = {"width_px": 800, "height_px": 600, "wound_radius_mm": 8.0, "lesion_seed": 5}
@@ -668,7 +671,7 @@ def test_warp_moves_pixels_and_rejects_a_bad_shape():
 
 def test_two_lesions_that_both_shrink_keep_their_identities() -> None:
     """Two lesions fit a half turn either way; their sizes relative to the common change decide."""
-    from woundtrack.record.tracking import LesionPosition, match_lesions
+    from woundtrack.image.lesion_matching import LesionPosition, match_lesions
 
     def pos(key, xy, area):
         return LesionPosition(
