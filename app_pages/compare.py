@@ -28,7 +28,6 @@ from woundtrack.image.editing import draw_scale_bar, lesion_changes, registered_
 from woundtrack.image.overlay import lesion_box_px, render_overlay
 from woundtrack.image.registration import Registration, register
 from woundtrack.models import Calibration
-from woundtrack.record.store import calibration_from_record
 
 #: Unregistered close-ups are shown at this height (pixels) each, so they sit level.
 _UNREGISTERED_HEIGHT_PX = 600
@@ -186,8 +185,8 @@ try:
     info_a, info_b = current_analysis(first), current_analysis(second)
     analysis_a, record_a = info_a.analysis_id, info_a.record
     analysis_b, record_b = info_b.analysis_id, info_b.record
-    cal_a: Calibration = calibration_from_record(record_a)
-    cal_b: Calibration = calibration_from_record(record_b)
+    cal_a: Calibration = Calibration.from_record(record_a)
+    cal_b: Calibration = Calibration.from_record(record_b)
 except (WoundtrackError, TypeError, ValueError) as exc:
     st.error(f"The record of these visits cannot be read: {exc}")
     st.stop()

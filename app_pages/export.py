@@ -16,6 +16,7 @@ from woundtrack.analysis.report import healing_summary
 from woundtrack.errors import WoundtrackError
 from woundtrack.image.io import read_photo
 from woundtrack.present.printable import overlay_thumbnail_jpeg, patient_report_html
+from woundtrack.record.ingest import stored_labels
 
 
 @st.cache_data(show_spinner=False)
@@ -54,7 +55,7 @@ def overlay_photos(patient: str) -> tuple[list[tuple[str, bytes]], list[str]]:
         try:
             image, _ = read_photo(store.photo_bytes(visit["photo_sha256"]), name=visit["file_name"])
             labels = (
-                store.labels(found[0].analysis_id)
+                stored_labels(store, found[0].analysis_id)
                 if found  # no lesion in this photo: shown as taken
                 else np.zeros(image.shape[:2], dtype=np.uint8)
             )

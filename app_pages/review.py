@@ -52,7 +52,7 @@ from woundtrack.models import (
     Calibration,
     LesionMeasurement,
 )
-from woundtrack.record.store import calibration_from_record
+from woundtrack.record.ingest import correct
 
 #: What the tool picker offers.
 TOOLS = {
@@ -325,7 +325,7 @@ try:
     current = current_analysis(visit_id)
     image = photo(visit["photo_sha256"], visit["file_name"])
     stored = labels_of(current.analysis_id)
-    calibration: Calibration = calibration_from_record(current.record)
+    calibration: Calibration = Calibration.from_record(current.record)
 except (WoundtrackError, TypeError, ValueError) as exc:
     st.error(f"{visit['file_name']}: cannot be shown for review: {exc}")
     st.stop()
@@ -511,7 +511,7 @@ if st.button("Accept correction", type="primary", disabled=not edits, key="revie
         st.warning("Your changes leave the outline as it was, so there is nothing to save.")
     else:
         try:
-            new_id = get_store().correct(visit_id, working, by=by.strip())
+            new_id = correct(get_store(), visit_id, working, by=by.strip())
         except WoundtrackError as exc:
             st.error(str(exc))
         else:

@@ -11,8 +11,10 @@ import numpy as np
 import streamlit as st
 
 from woundtrack.image.io import read_photo
+from woundtrack.models import AnalysisInfo
 from woundtrack.record.demo import seed_demo
-from woundtrack.record.store import AnalysisInfo, Store
+from woundtrack.record.ingest import stored_labels
+from woundtrack.record.store import Store
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
 
@@ -59,7 +61,7 @@ def photo(sha256: str, name: str) -> np.ndarray:
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def labels_of(analysis_id: int) -> np.ndarray:
-    return get_store().labels(analysis_id)
+    return stored_labels(get_store(), analysis_id)
 
 
 @st.cache_data(show_spinner=False)

@@ -13,13 +13,9 @@ import pandas as pd
 import streamlit as st
 
 from app_pages.shared import after_write, get_store, patient_picker, treatments
-from woundtrack.analysis.timeline import (
-    KNOWN_KINDS,
-    TreatmentEvent,
-    read_timeline_csv,
-    write_timeline_csv,
-)
+from woundtrack.analysis.timeline_csv import read_timeline_csv, write_timeline_csv
 from woundtrack.errors import WoundtrackError
+from woundtrack.models import KNOWN_KINDS, TreatmentEvent
 
 COLUMNS = ["kind", "start_on", "end_on", "dose", "frequency", "sessions", "notes"]
 

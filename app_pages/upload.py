@@ -2,7 +2,7 @@
 
 Several photos at once; capture dates read from the photos and editable (a photo without a date
 must be given one); a progress bar; a clear message per photo that could not be used, while the
-others go through. UI only: the work is ``Store.import_photo``.
+others go through. UI only: the work is ``woundtrack.record.ingest.import_photo``.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import streamlit as st
 from app_pages.shared import after_write, get_store, patients
 from woundtrack.errors import WoundtrackError
 from woundtrack.image.io import read_photo
+from woundtrack.record.ingest import import_photo
 from woundtrack.record.store import check_patient_code
 
 AUTOMATIC = "automatic (match by position and size)"
@@ -113,7 +114,8 @@ if st.button("Import", type="primary"):
         # A date typed by a person replaces the camera's; midday avoids time-zone surprises.
         taken_at = None if chosen == exif_on else datetime.combine(chosen, time(12, 0))
         try:
-            result = store.import_photo(
+            result = import_photo(
+                store,
                 upload.getvalue(),
                 name=upload.name,
                 patient=patient,

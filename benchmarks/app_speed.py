@@ -21,6 +21,7 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from woundtrack.record.ingest import import_photo
 from woundtrack.record.store import Store
 from woundtrack.synthetic.phantom import PhantomSpec, write_phantom
 
@@ -42,7 +43,8 @@ def build_database(url: str) -> None:
     start = datetime(2025, 1, 6, 10, 0)
     for n in range(50):
         data = weeks[n % len(weeks)].read_bytes() + f"visit {n}".encode()
-        store.import_photo(
+        import_photo(
+            store,
             data,
             name=f"v{n:02d}.jpg",
             patient="AAA-050",

@@ -17,8 +17,8 @@ import time
 import numpy as np
 
 from woundtrack.image import learned
-from woundtrack.image.evaluation import MEASURES, phantom_errors, summarise
 from woundtrack.image.pipeline import make_segmenter
+from woundtrack.synthetic.accuracy import MEASURES, phantom_errors, summarise
 from woundtrack.synthetic.phantom import random_spec
 
 

@@ -24,6 +24,7 @@ import sqlalchemy as sa
 
 from woundtrack.analysis.report import healing_summary
 from woundtrack.record import db
+from woundtrack.record.ingest import import_photo
 from woundtrack.record.store import Store
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
@@ -36,7 +37,7 @@ def import_100(store: Store) -> list[float]:
         path = weeks[n % len(weeks)]
         data = path.read_bytes() + f"copy {n}".encode()
         start = time.perf_counter()
-        store.import_photo(data, name=f"{n:03d}_{path.name}", patient=f"BENCH-{n // 10:02d}")
+        import_photo(store, data, name=f"{n:03d}_{path.name}", patient=f"BENCH-{n // 10:02d}")
         times.append(time.perf_counter() - start)
     return times
 

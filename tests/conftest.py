@@ -1,25 +1,33 @@
-"""Shared fixtures: phantoms are rendered once per spec and shared between tests."""
+"""Shared fixtures: phantoms are rendered once per spec and shared between tests; the seeded demo
+database is made once per run."""
 
 from __future__ import annotations
 
 import functools
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
 
 from woundtrack.synthetic.phantom import Phantom, PhantomSpec, render_phantom
 
 
 @functools.lru_cache(maxsize=64)
-def phantom(spec: PhantomSpec) -> Phantom:
-    """Render (once) the phantom of ``spec``; its arrays must not be modified by tests."""
+def _render_once(spec: PhantomSpec) -> Phantom:
+    """Render (once) the phantom of ``spec``, its arrays read-only."""
     result = render_phantom(spec)
     result.image.setflags(write=False)
     result.labels.setflags(write=False)
     return result
 
 
-import shutil  # noqa: E402
-from pathlib import Path  # noqa: E402
+@pytest.fixture(scope="session")
+def phantom() -> Callable[[PhantomSpec], Phantom]:
+    """``phantom(spec)``: the phantom of ``spec``, rendered once per test run and shared between
+    tests; its arrays are read-only (copy one to change it)."""
+    return _render_once
 
-import pytest  # noqa: E402
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
 

@@ -5,7 +5,7 @@ eschar <= 8 %, erythema <= 15 %. The benchmark runs more phantoms and prints the
 import numpy as np
 import pytest
 
-from woundtrack.image.evaluation import phantom_errors, summarise
+from woundtrack.synthetic.accuracy import phantom_errors, summarise
 from woundtrack.synthetic.phantom import random_spec
 
 N_PHANTOMS = 16

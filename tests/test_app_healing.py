@@ -15,6 +15,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from woundtrack.record.ingest import import_photo
 from woundtrack.record.store import Store
 from woundtrack.synthetic.phantom import PhantomSpec, write_phantom
 
@@ -38,7 +39,7 @@ def db_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         spec = PhantomSpec(seed=2, with_sticker=False, width_px=800, height_px=600)
         write_phantom(spec, photo)
         store = Store(url)
-        store.import_photo(photo.read_bytes(), name=photo.name, patient=NO_STICKER)
+        import_photo(store, photo.read_bytes(), name=photo.name, patient=NO_STICKER)
         store.close()
         st.cache_data.clear()
         yield url

@@ -8,6 +8,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from woundtrack.record.ingest import import_photo
 from woundtrack.record.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -94,7 +95,7 @@ def test_treatments_page_shows_and_saves_the_timeline(app, app_db):
 
 def test_the_chosen_patient_is_kept_across_pages(app, app_db):
     store = Store(app_db)
-    store.import_photo((SAMPLES / "demo_week05.jpg").read_bytes(), name="x.jpg", patient="CUA-200")
+    import_photo(store, (SAMPLES / "demo_week05.jpg").read_bytes(), name="x.jpg", patient="CUA-200")
     store.close()
     st.cache_data.clear()
     at = app.run()

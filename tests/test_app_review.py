@@ -21,6 +21,7 @@ from streamlit.testing.v1 import AppTest
 from woundtrack.image.editing import apply_polygon
 from woundtrack.models import SLOUGH
 from woundtrack.record.demo import DEMO_PATIENT
+from woundtrack.record.ingest import import_photo, stored_labels
 from woundtrack.record.store import Store
 from woundtrack.synthetic.phantom import PhantomSpec, write_phantom
 
@@ -123,7 +124,7 @@ def test_drawn_correction_is_accepted_with_a_name_and_the_automatic_outline_kept
     visit_id = choose_visit(at, db_url, "demo_week10.jpg")
     store = Store(db_url)
     [before] = [r for r in store.series(DEMO_PATIENT) if r.visit_id == visit_id]
-    automatic = store.labels(before.analysis_id)
+    automatic = stored_labels(store, before.analysis_id)
     square = skin_square(automatic)
 
     at.session_state["review_drawn"] = [square]
@@ -155,10 +156,10 @@ def test_drawn_correction_is_accepted_with_a_name_and_the_automatic_outline_kept
     assert all(r.corrected and r.corrected_by == "AB" for r in now)
     assert now[0].analysis_id != before.analysis_id
     np.testing.assert_array_equal(
-        store.labels(now[0].analysis_id), apply_polygon(automatic, square, value=SLOUGH)
+        stored_labels(store, now[0].analysis_id), apply_polygon(automatic, square, value=SLOUGH)
     )
     # The automatic analysis is still in the record, unchanged.
-    np.testing.assert_array_equal(store.labels(before.analysis_id), automatic)
+    np.testing.assert_array_equal(stored_labels(store, before.analysis_id), automatic)
     store.close()
     # The page now shows the corrected outline and who made it.
     assert lesion_tables(at)["stored"]["outline"].iloc[0] == "corrected by AB"
@@ -253,7 +254,8 @@ def test_uncalibrated_visits_are_shown_unregistered_with_a_reason(
         path = tmp_path / f"nosticker{n}.jpg"
         spec = PhantomSpec(seed=n, lesion_seed=4, with_sticker=False, width_px=640, height_px=480)
         write_phantom(spec, path)
-        store.import_photo(
+        import_photo(
+            store,
             path.read_bytes(),
             name=path.name,
             patient=UNCALIBRATED,

@@ -5,7 +5,6 @@ import math
 import cv2
 import numpy as np
 import pytest
-from conftest import phantom
 
 from woundtrack.errors import CalibrationError
 from woundtrack.image.calibration import (
@@ -17,14 +16,14 @@ from woundtrack.image.calibration import (
     sticker_mask,
 )
 from woundtrack.image.measure import measure
-from woundtrack.synthetic.phantom import PhantomSpec
+from woundtrack.synthetic.phantom import Phantom, PhantomSpec
 
 SHARP = dict(blur_sigma_px=0.0, noise_sigma=1.0, jpeg_quality=92, light_gradient=0.2)
 
 
-def calibration_error(spec: PhantomSpec) -> float:
+def calibration_error(ph: Phantom) -> float:
     """Relative error of the true wound area measured through the photo's own calibration."""
-    ph = phantom(spec)
+    spec = ph.spec
     calibration, _ = calibrate(ph.image, marker_mm=spec.marker_mm, focal_35mm=spec.focal_35mm)
     _, totals = measure(np.ascontiguousarray(ph.labels), calibration)
     return totals.wound_area_cm2 * 100 / ph.truth.wound_area_mm2 - 1
@@ -32,20 +31,20 @@ def calibration_error(spec: PhantomSpec) -> float:
 
 @pytest.mark.parametrize("tilt", [0.0, 10.0, 20.0, 30.0, 35.0])
 @pytest.mark.parametrize("roll", [0.0, 47.0])
-def test_true_area_through_calibration_is_within_one_percent(tilt, roll):
+def test_true_area_through_calibration_is_within_one_percent(tilt, roll, phantom):
     spec = PhantomSpec(seed=11, tilt_deg=tilt, roll_deg=roll, tilt_azimuth_deg=30.0, **SHARP)
-    assert abs(calibration_error(spec)) < 0.01
+    assert abs(calibration_error(phantom(spec))) < 0.01
 
 
 @pytest.mark.parametrize("blur", [0.8, 1.5])
-def test_blur_does_not_shrink_the_sticker(blur):
+def test_blur_does_not_shrink_the_sticker(blur, phantom):
     # Optical blur is linear in light; a blurred black square looks smaller in sRGB. The
     # refinement works in linear light, so blur must not bias the area.
     spec = PhantomSpec(seed=12, tilt_deg=20.0, roll_deg=10.0, blur_sigma_px=blur, jpeg_quality=90)
-    assert abs(calibration_error(spec)) < 0.01
+    assert abs(calibration_error(phantom(spec))) < 0.01
 
 
-def test_a_single_sticker_scale_would_be_wrong_at_tilt():
+def test_a_single_sticker_scale_would_be_wrong_at_tilt(phantom):
     """Why the homography matters: the sticker's own px->mm scale misjudges the wound."""
     spec = PhantomSpec(seed=13, tilt_deg=30.0, tilt_azimuth_deg=0.0, **SHARP)
     ph = phantom(spec)
@@ -53,11 +52,11 @@ def test_a_single_sticker_scale_would_be_wrong_at_tilt():
     single_scale_mm2_per_px = spec.marker_mm**2 / calibration.marker_side_px**2
     naive_mm2 = np.count_nonzero((ph.labels >= 1) & (ph.labels <= 3)) * single_scale_mm2_per_px
     assert abs(naive_mm2 / ph.truth.wound_area_mm2 - 1) > 0.05
-    assert abs(calibration_error(spec)) < 0.01
+    assert abs(calibration_error(ph)) < 0.01
 
 
 @pytest.mark.parametrize("tilt", [0.0, 20.0, 35.0])
-def test_tilt_and_scale_at_the_wound_are_reported(tilt):
+def test_tilt_and_scale_at_the_wound_are_reported(tilt, phantom):
     spec = PhantomSpec(seed=14, tilt_deg=tilt, roll_deg=-30.0, **SHARP)
     ph = phantom(spec)
     calibration, warnings = calibrate(ph.image, focal_35mm=spec.focal_35mm)
@@ -70,7 +69,7 @@ def test_tilt_and_scale_at_the_wound_are_reported(tilt):
     assert np.abs(corners - np.asarray(ph.truth.marker_corners_px)).max() < 0.3
 
 
-def test_other_marker_size():
+def test_other_marker_size(phantom):
     spec = PhantomSpec(seed=15, marker_mm=15.0, tilt_deg=15.0, **SHARP)
     ph = phantom(spec)
     calibration, _ = calibrate(ph.image, marker_mm=15.0, focal_35mm=spec.focal_35mm)
@@ -84,7 +83,7 @@ def test_other_marker_size():
     )
 
 
-def test_no_sticker_means_no_scale_and_a_warning():
+def test_no_sticker_means_no_scale_and_a_warning(phantom):
     ph = phantom(PhantomSpec(seed=16, with_sticker=False, **SHARP))
     calibration, warnings = calibrate(ph.image)
     assert calibration.method == "none" and not calibration.calibrated
@@ -95,7 +94,7 @@ def test_no_sticker_means_no_scale_and_a_warning():
 
 
 @pytest.mark.parametrize("kelvin", [3000.0, 8000.0])
-def test_white_balance_makes_the_sticker_white_neutral(kelvin):
+def test_white_balance_makes_the_sticker_white_neutral(kelvin, phantom):
     spec = PhantomSpec(seed=17, colour_temperature_k=kelvin, **SHARP)
     ph = phantom(spec)
     calibration, _ = calibrate(ph.image)
@@ -118,7 +117,7 @@ def _quiet_zone_median(image, calibration):
     return np.median(image[zone & (marker == 0)], axis=0)
 
 
-def test_sticker_mask_covers_marker_and_quiet_zone_only():
+def test_sticker_mask_covers_marker_and_quiet_zone_only(phantom):
     spec = PhantomSpec(seed=18, tilt_deg=25.0, **SHARP)
     ph = phantom(spec)
     calibration, _ = calibrate(ph.image)

@@ -15,11 +15,10 @@ import plotly.graph_objects as go
 import pytest
 
 from woundtrack.analysis.report import healing_summary
-from woundtrack.analysis.timeline import TreatmentEvent, read_timeline_csv
+from woundtrack.analysis.timeline_csv import read_timeline_csv
 from woundtrack.image.overlay import PALETTE
-from woundtrack.models import ERYTHEMA, ESCHAR, GRANULATION, SLOUGH
+from woundtrack.models import ERYTHEMA, ESCHAR, GRANULATION, SLOUGH, SeriesRow, TreatmentEvent
 from woundtrack.present.charts import headline_figures, healing_figure, phase_table
-from woundtrack.record.store import SeriesRow
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
 BASE = date(2026, 3, 2)

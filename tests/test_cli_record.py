@@ -75,7 +75,7 @@ def test_sample_series_and_timeline_round_trip(capsys, demo_db):
     assert [r["taken_at"][:10] for r in rows] == sorted(r["taken_at"][:10] for r in rows)
     status, out, _ = run(capsys, "--db", demo_db, "timeline", "export", "--patient", "DEMO-001")
     assert status == 0
-    from woundtrack.analysis.timeline import read_timeline_csv
+    from woundtrack.analysis.timeline_csv import read_timeline_csv
 
     def key(e):
         return (e.start_on, e.kind)

@@ -367,7 +367,9 @@ def test_single_visit_metrics():
 
 def test_metrics_are_frozen():
     metrics = healing_metrics(exp_series(0.2, range(5)))
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(
+        dataclasses.FrozenInstanceError, match=r"^cannot assign to field 'n_visits'$"
+    ):
         metrics.n_visits = 3  # type: ignore[misc]
 
 

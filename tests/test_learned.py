@@ -4,7 +4,6 @@ test_segmentation.py."""
 
 import numpy as np
 import pytest
-from conftest import phantom
 
 from woundtrack.image import learned
 from woundtrack.image.calibration import calibrate
@@ -12,16 +11,17 @@ from woundtrack.image.measure import measure
 from woundtrack.image.pipeline import analyze_image, make_segmenter
 from woundtrack.image.segmentation import ClassicalSegmenter
 from woundtrack.models import ERYTHEMA, ESCHAR, GRANULATION
-from woundtrack.synthetic.phantom import PhantomSpec
+from woundtrack.synthetic.phantom import Phantom, PhantomSpec
 
 BASE = dict(noise_sigma=2.0, jpeg_quality=90, light_gradient=0.3, blur_sigma_px=0.5)
 SEGMENTER = learned.LearnedSegmenter()
 
 
-def run(spec: PhantomSpec, image=None):
-    ph = phantom(spec)
+def run(ph: Phantom, image=None):
+    """Calibrate, segment and measure the phantom ``ph`` (or ``image`` in its place): (ph,
+    calibration, labels, totals)."""
     image = ph.image if image is None else image
-    calibration, _ = calibrate(image, focal_35mm=spec.focal_35mm)
+    calibration, _ = calibrate(image, focal_35mm=ph.spec.focal_35mm)
     labels = SEGMENTER(image, calibration)
     _, totals = measure(labels, calibration)
     return ph, calibration, labels, totals
@@ -61,21 +61,22 @@ def test_plain_skin_has_no_wound():
     assert not bed(labels).any()
 
 
-def test_erythema_is_still_found_around_the_wound():
-    ph, _, labels, totals = run(PhantomSpec(seed=26, skin_tone=0.3, erythema_width_mm=7.0, **BASE))
+def test_erythema_is_still_found_around_the_wound(phantom):
+    spec = PhantomSpec(seed=26, skin_tone=0.3, erythema_width_mm=7.0, **BASE)
+    ph, _, labels, totals = run(phantom(spec))
     assert totals.erythema_area_cm2 * 100 == pytest.approx(ph.truth.erythema_area_mm2, rel=0.2)
     assert dice(labels == ERYTHEMA, ph.labels == ERYTHEMA) > 0.7
 
 
-def test_a_small_wound_in_a_large_photo_is_measured_at_full_resolution():
+def test_a_small_wound_in_a_large_photo_is_measured_at_full_resolution(phantom):
     """3000x2250 px, a 6 mm wound: about 1 % of the first pass's width, found and measured."""
     spec = PhantomSpec(seed=31, width_px=3000, height_px=2250, wound_radius_mm=6.0, **BASE)
-    ph, _, labels, totals = run(spec)
+    ph, _, labels, totals = run(phantom(spec))
     assert dice(bed(labels), bed(ph.labels)) > 0.85
     assert totals.wound_area_cm2 * 100 == pytest.approx(ph.truth.wound_area_mm2, rel=0.10)
 
 
-def test_provenance_names_the_learned_model():
+def test_provenance_names_the_learned_model(phantom):
     ph = phantom(PhantomSpec(seed=21, **BASE))
     info = __import__("woundtrack.image.io", fromlist=["PhotoInfo"]).PhotoInfo(
         file="p.png", sha256="0" * 64, format="PNG", width_px=1600, height_px=1200

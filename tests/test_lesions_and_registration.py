@@ -15,7 +15,6 @@ import math
 import cv2
 import numpy as np
 import pytest
-from conftest import phantom
 
 from woundtrack.errors import CalibrationError
 from woundtrack.image import calibration as cal
@@ -53,23 +52,27 @@ def _spec(n_lesions: int, pose: dict) -> PhantomSpec:
     return PhantomSpec(n_lesions=n_lesions, **SMALL, **pose)
 
 
-_ANALYSES: dict = {}
+@pytest.fixture(scope="module")
+def visit(phantom):
+    """``visit(n_lesions, pose)``: (phantom, analysis) of a rendered visit, analysed once and
+    shared between this module's tests."""
+    analyses: dict = {}
 
+    def _visit(n_lesions: int, pose: dict):
+        spec = _spec(n_lesions, pose)
+        if spec not in analyses:
+            ph = phantom(spec)
+            info = PhotoInfo(
+                file=f"visit_{spec.seed}_{n_lesions}.jpg",
+                sha256="0" * 64,
+                format="JPEG",
+                width_px=spec.width_px,
+                height_px=spec.height_px,
+            )
+            analyses[spec] = (ph, analyze_image(ph.image, info))
+        return analyses[spec]
 
-def _visit(n_lesions: int, pose: dict):
-    """(phantom, analysis) of a rendered visit, cached across tests."""
-    spec = _spec(n_lesions, pose)
-    if spec not in _ANALYSES:
-        ph = phantom(spec)
-        info = PhotoInfo(
-            file=f"visit_{spec.seed}_{n_lesions}.jpg",
-            sha256="0" * 64,
-            format="JPEG",
-            width_px=spec.width_px,
-            height_px=spec.height_px,
-        )
-        _ANALYSES[spec] = (ph, analyze_image(ph.image, info))
-    return _ANALYSES[spec]
+    return _visit
 
 
 def _truth_index(analysis, ph) -> dict[str, int | None]:
@@ -147,8 +150,8 @@ def _rigid(angle_deg: float, tx: float, ty: float, scale: float = 1.0) -> np.nda
 # Lesion positions and matching on phantoms
 
 
-def test_lesion_positions_carry_the_measurements_onto_the_plane():
-    ph, a = _visit(3, FOLLOW_UP)
+def test_lesion_positions_carry_the_measurements_onto_the_plane(visit):
+    ph, a = visit(3, FOLLOW_UP)
     positions = lesion_positions(a)
     assert [p.key for p in positions] == [str(m.index) for m in a.lesions]
     for pos, m in zip(positions, a.lesions, strict=True):
@@ -158,10 +161,10 @@ def test_lesion_positions_carry_the_measurements_onto_the_plane():
         assert pos.centre_mm == pytest.approx(tuple(expected), abs=1e-9)
 
 
-def test_plane_centroids_of_exact_label_maps_are_the_truth():
+def test_plane_centroids_of_exact_label_maps_are_the_truth(visit):
     # On the truth label map (25 degrees off square) the mapped pixel centroid is within a few
     # tenths of a mm of the true area centroid on the plane: the perspective term is negligible.
-    ph, a = _visit(3, FOLLOW_UP)
+    ph, a = visit(3, FOLLOW_UP)
     lesions, _ = measure(np.ascontiguousarray(ph.labels), a.calibration)
     got = np.array([p.centre_mm for p in positions_of(lesions, a.calibration)])
     truth = _apply(_world_to_plane(ph), _truth_centroids_mm(ph))
@@ -169,8 +172,8 @@ def test_plane_centroids_of_exact_label_maps_are_the_truth():
     assert len(got) == 3 and np.all(nearest < 0.4)
 
 
-def test_positions_of_an_uncalibrated_photo_have_pixels_only():
-    ph, _ = _visit(2, BASELINE)
+def test_positions_of_an_uncalibrated_photo_have_pixels_only(visit):
+    ph, _ = visit(2, BASELINE)
     lesions, _ = measure(np.ascontiguousarray(ph.labels), Calibration(method="none"))
     positions = positions_of(lesions, Calibration(method="none"))
     assert len(positions) == 2
@@ -179,9 +182,9 @@ def test_positions_of_an_uncalibrated_photo_have_pixels_only():
 
 
 @pytest.mark.parametrize("n_lesions", [1, 2, 3])
-def test_same_lesions_photographed_again_keep_their_identities(n_lesions):
-    ph0, a0 = _visit(n_lesions, BASELINE)
-    ph1, a1 = _visit(n_lesions, FOLLOW_UP)
+def test_same_lesions_photographed_again_keep_their_identities(n_lesions, visit):
+    ph0, a0 = visit(n_lesions, BASELINE)
+    ph1, a1 = visit(n_lesions, FOLLOW_UP)
     new = lesion_positions(a1)
     got = match_lesions(_known(a0, ph0), new)
     expected = _expected(a1, ph1)
@@ -192,18 +195,18 @@ def test_same_lesions_photographed_again_keep_their_identities(n_lesions):
     assert shuffled == got
 
 
-def test_a_healed_lesion_is_simply_not_matched():
-    ph0, a0 = _visit(3, BASELINE)
-    ph1, a1 = _visit(2, FOLLOW_UP)
+def test_a_healed_lesion_is_simply_not_matched(visit):
+    ph0, a0 = visit(3, BASELINE)
+    ph1, a1 = visit(2, FOLLOW_UP)
     got = match_lesions(_known(a0, ph0), lesion_positions(a1))
     expected = _expected(a1, ph1)
     assert {k: got[k] for k in expected} == expected == {"1": "L1", "2": "L2"}
     assert "L3" not in got.values()
 
 
-def test_a_new_lesion_gets_no_identity():
-    ph0, a0 = _visit(2, BASELINE)
-    ph1, a1 = _visit(3, FOLLOW_UP)
+def test_a_new_lesion_gets_no_identity(visit):
+    ph0, a0 = visit(2, BASELINE)
+    ph1, a1 = visit(3, FOLLOW_UP)
     got = match_lesions(_known(a0, ph0), lesion_positions(a1))
     truth = _truth_index(a1, ph1)
     for key, t in truth.items():
@@ -395,8 +398,8 @@ def test_lesion_position_validates(fields, match):
 # Rectification and registration
 
 
-def test_rectify_shows_the_sticker_square_at_the_requested_scale():
-    ph, a = _visit(3, FOLLOW_UP)  # 25 degrees off square
+def test_rectify_shows_the_sticker_square_at_the_requested_scale(visit):
+    ph, a = visit(3, FOLLOW_UP)  # 25 degrees off square
     image = ph.image.copy()
     top, m = rectify(image, a.calibration, mm_per_px=0.2, labels=a.labels)
     assert np.array_equal(image, ph.image)  # the input is not modified
@@ -418,9 +421,9 @@ def test_rectify_shows_the_sticker_square_at_the_requested_scale():
     assert np.all((rect > 0) & (rect < np.array(top.shape[1::-1])))
 
 
-def test_rectify_with_an_explicit_extent_and_the_whole_photo():
-    _, a = _visit(1, BASELINE)
-    ph, _ = _visit(1, BASELINE)
+def test_rectify_with_an_explicit_extent_and_the_whole_photo(visit):
+    _, a = visit(1, BASELINE)
+    ph, _ = visit(1, BASELINE)
     top, m = rectify(ph.image, a.calibration, mm_per_px=0.5, extent_mm=(-10, -10, 40, 20))
     assert top.shape == (60, 100, 3)
     assert _apply(m, _apply(np.linalg.inv(cal.homography(a.calibration)), [[-10, -10]])) == (
@@ -468,9 +471,9 @@ def _centre_errors_mm(reg: Registration, ph0, a0, ph1, n: int) -> np.ndarray:
     )
 
 
-def test_register_by_features_aligns_the_lesions():
-    ph0, a0 = _visit(3, BASELINE)
-    ph1, a1 = _visit(3, FOLLOW_UP)
+def test_register_by_features_aligns_the_lesions(visit):
+    ph0, a0 = visit(3, BASELINE)
+    ph1, a1 = visit(3, FOLLOW_UP)
     reg = register(
         ph0.image,
         a0.calibration,
@@ -497,17 +500,17 @@ def test_register_by_features_aligns_the_lesions():
     assert match_lesions(known, new, new_to_known=reg.plane_matrix) == match_lesions(known, new)
 
 
-def test_register_without_labels_searches_the_whole_photo():
-    ph0, a0 = _visit(2, BASELINE)
-    ph1, a1 = _visit(2, FOLLOW_UP)
+def test_register_without_labels_searches_the_whole_photo(visit):
+    ph0, a0 = visit(2, BASELINE)
+    ph1, a1 = visit(2, FOLLOW_UP)
     reg = register(ph0.image, a0.calibration, ph1.image, a1.calibration)
     assert reg.method == "features"
     assert np.all(_centre_errors_mm(reg, ph0, a0, ph1, 2) < 2.0)
 
 
-def test_register_falls_back_to_the_lesion_constellation():
-    ph0, a0 = _visit(3, BASELINE)
-    ph1, a1 = _visit(3, FOLLOW_UP)
+def test_register_falls_back_to_the_lesion_constellation(visit):
+    ph0, a0 = visit(3, BASELINE)
+    ph1, a1 = visit(3, FOLLOW_UP)
     reg = register(
         ph0.image,
         a0.calibration,
@@ -522,9 +525,9 @@ def test_register_falls_back_to_the_lesion_constellation():
     assert np.all(_centre_errors_mm(reg, ph0, a0, ph1, 3) < 2.0)
 
 
-def test_a_feature_fit_at_the_wrong_scale_is_rejected():
-    ph0, a0 = _visit(3, BASELINE)
-    ph1, a1 = _visit(3, FOLLOW_UP)
+def test_a_feature_fit_at_the_wrong_scale_is_rejected(visit):
+    ph0, a0 = visit(3, BASELINE)
+    ph1, a1 = visit(3, FOLLOW_UP)
     # A follow-up calibration 10 % off in scale (say a misprinted sticker): the planes no longer
     # agree in scale, so features would need a scale of 1.1 and are refused.
     h = np.diag([1.1, 1.1, 1.0]) @ cal.homography(a1.calibration)
@@ -540,9 +543,9 @@ def test_a_feature_fit_at_the_wrong_scale_is_rejected():
     assert reg.method == "lesions"
 
 
-def test_register_with_nothing_to_go_on_trusts_the_stickers():
-    ph0, a0 = _visit(1, BASELINE)
-    ph1, a1 = _visit(1, FOLLOW_UP)
+def test_register_with_nothing_to_go_on_trusts_the_stickers(visit):
+    ph0, a0 = visit(1, BASELINE)
+    ph1, a1 = visit(1, FOLLOW_UP)
     reg = register(ph0.image, a0.calibration, ph1.image, a1.calibration, min_inliers=10**6)
     assert reg.method == "sticker-only"
     assert reg.n_inliers == 0 and reg.residual_mm is None and reg.rotation_deg == 0.0
@@ -551,9 +554,9 @@ def test_register_with_nothing_to_go_on_trusts_the_stickers():
     assert reg.matrix == pytest.approx(expected / expected[2, 2], rel=1e-9, abs=1e-9)
 
 
-def test_register_a_single_lesion_puts_its_centre_on_the_earlier_one():
-    ph0, a0 = _visit(1, BASELINE)
-    ph1, a1 = _visit(1, FOLLOW_UP)
+def test_register_a_single_lesion_puts_its_centre_on_the_earlier_one(visit):
+    ph0, a0 = visit(1, BASELINE)
+    ph1, a1 = visit(1, FOLLOW_UP)
     reg = register(
         ph0.image,
         a0.calibration,
@@ -570,9 +573,9 @@ def test_register_a_single_lesion_puts_its_centre_on_the_earlier_one():
     assert np.hypot(*(moved - centre0)) < 1.0  # pixels
 
 
-def test_warped_follow_up_lies_over_the_baseline():
-    ph0, a0 = _visit(3, BASELINE)
-    ph1, a1 = _visit(3, FOLLOW_UP)
+def test_warped_follow_up_lies_over_the_baseline(visit):
+    ph0, a0 = visit(3, BASELINE)
+    ph1, a1 = visit(3, FOLLOW_UP)
     reg = register(
         ph0.image,
         a0.calibration,

@@ -43,7 +43,9 @@ def test_analysis_in_displayed_orientation_with_provenance(rotated):
 
 def test_analysis_is_frozen_and_its_label_map_read_only(rotated):
     a = woundtrack.analyze(rotated[0])
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(
+        dataclasses.FrozenInstanceError, match=r"^cannot assign to field 'mm_per_px'$"
+    ):
         a.mm_per_px = 1.0
     with pytest.raises(ValueError, match="read-only"):
         a.labels[0, 0] = 3

@@ -18,10 +18,9 @@ from plotly.offline import get_plotlyjs
 
 from woundtrack import __version__
 from woundtrack.analysis.report import healing_summary
-from woundtrack.analysis.timeline import TreatmentEvent, read_timeline_csv
-from woundtrack.models import ESCHAR, GRANULATION
+from woundtrack.analysis.timeline_csv import read_timeline_csv
+from woundtrack.models import ESCHAR, GRANULATION, SeriesRow, TreatmentEvent
 from woundtrack.present.printable import overlay_thumbnail_jpeg, patient_report_html
-from woundtrack.record.store import SeriesRow
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
 BASE = date(2026, 3, 2)

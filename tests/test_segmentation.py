@@ -3,14 +3,13 @@ the wound bed includes eschar and slough, never the sticker or a black drape."""
 
 import numpy as np
 import pytest
-from conftest import phantom
 
 from woundtrack.image.calibration import calibrate, sticker_mask
 from woundtrack.image.learned import LearnedSegmenter
 from woundtrack.image.measure import measure
 from woundtrack.image.segmentation import ClassicalSegmenter, segment
 from woundtrack.models import ERYTHEMA, ESCHAR, SLOUGH
-from woundtrack.synthetic.phantom import PhantomSpec
+from woundtrack.synthetic.phantom import Phantom, PhantomSpec
 
 BASE = dict(noise_sigma=2.0, jpeg_quality=90, light_gradient=0.3, blur_sigma_px=0.5)
 
@@ -29,10 +28,11 @@ def which(request) -> str:
     return request.param
 
 
-def run(spec: PhantomSpec, which: str = "classical", image=None):
-    ph = phantom(spec)
+def run(ph: Phantom, which: str = "classical", image=None):
+    """Calibrate, segment and measure the phantom ``ph`` (or ``image`` in its place): (ph,
+    calibration, labels, totals)."""
     image = ph.image if image is None else image
-    calibration, _ = calibrate(image, focal_35mm=spec.focal_35mm)
+    calibration, _ = calibrate(image, focal_35mm=ph.spec.focal_35mm)
     labels = SEGMENTERS[which](image, calibration)
     _, totals = measure(labels, calibration)
     return ph, calibration, labels, totals
@@ -47,19 +47,19 @@ def dice(a, b):
 
 
 @pytest.mark.parametrize("tone", [0.05, 0.5, 0.95])
-def test_wound_bed_matches_truth_on_light_medium_and_dark_skin(tone, which):
-    ph, _, labels, totals = run(PhantomSpec(seed=21, skin_tone=tone, tilt_deg=15.0, **BASE), which)
+def test_wound_bed_matches_truth_on_light_medium_and_dark_skin(tone, which, phantom):
+    spec = PhantomSpec(seed=21, skin_tone=tone, tilt_deg=15.0, **BASE)
+    ph, _, labels, totals = run(phantom(spec), which)
     assert dice(bed(labels), bed(ph.labels)) > 0.9
     assert totals.wound_area_cm2 * 100 == pytest.approx(
         ph.truth.wound_area_mm2, rel=TOL[which]["wound"]
     )
 
 
-def test_an_all_eschar_wound_is_a_wound(which):
+def test_an_all_eschar_wound_is_a_wound(which, phantom):
     """Calciphylaxis is mostly black eschar: leaving it out would shrink the wound."""
-    ph, _, labels, totals = run(
-        PhantomSpec(seed=22, eschar_fraction=0.95, slough_fraction=0.0, **BASE), which
-    )
+    spec = PhantomSpec(seed=22, eschar_fraction=0.95, slough_fraction=0.0, **BASE)
+    ph, _, labels, totals = run(phantom(spec), which)
     assert totals.wound_area_cm2 * 100 == pytest.approx(
         ph.truth.wound_area_mm2, rel=TOL[which]["eschar_wound"]
     )
@@ -69,10 +69,9 @@ def test_an_all_eschar_wound_is_a_wound(which):
     assert np.count_nonzero(labels == ESCHAR) > 0.85 * np.count_nonzero(bed(labels))
 
 
-def test_a_slough_covered_wound_is_a_wound(which):
-    ph, _, labels, totals = run(
-        PhantomSpec(seed=23, eschar_fraction=0.0, slough_fraction=0.8, **BASE), which
-    )
+def test_a_slough_covered_wound_is_a_wound(which, phantom):
+    spec = PhantomSpec(seed=23, eschar_fraction=0.0, slough_fraction=0.8, **BASE)
+    ph, _, labels, totals = run(phantom(spec), which)
     assert totals.wound_area_cm2 * 100 == pytest.approx(
         ph.truth.wound_area_mm2, rel=TOL[which]["wound"]
     )
@@ -81,44 +80,42 @@ def test_a_slough_covered_wound_is_a_wound(which):
 
 
 @pytest.mark.parametrize("tilt", [0.0, 30.0])
-def test_the_sticker_is_never_wound(tilt, which):
-    ph, calibration, labels, _ = run(
-        PhantomSpec(seed=24, tilt_deg=tilt, eschar_fraction=0.6, **BASE), which
-    )
+def test_the_sticker_is_never_wound(tilt, which, phantom):
+    spec = PhantomSpec(seed=24, tilt_deg=tilt, eschar_fraction=0.6, **BASE)
+    _, calibration, labels, _ = run(phantom(spec), which)
     assert calibration.calibrated
     assert not labels[sticker_mask(calibration, labels.shape, margin_mm=0.0)].any()
 
 
-def test_a_black_background_is_not_eschar(which):
-    spec = PhantomSpec(seed=25, **BASE)
-    ph = phantom(spec)
+def test_a_black_background_is_not_eschar(which, phantom):
+    ph = phantom(PhantomSpec(seed=25, **BASE))
     image = ph.image.copy()
     h, w = image.shape[:2]
     rng = np.random.default_rng(0)
     band = slice(0, w // 6)
     image[:, band] = np.clip(rng.normal(18, 4, image[:, band].shape), 0, 255).astype(np.uint8)
     assert not ph.labels[:, band].any()  # the drape covers skin only
-    _, _, labels, _ = run(spec, which, image=image)
+    _, _, labels, _ = run(ph, which, image=image)
     assert not labels[:, band].any()
     assert dice(bed(labels), bed(ph.labels)) > 0.9
 
 
 @pytest.mark.parametrize("tone", [0.1, 0.9])
-def test_erythema_is_judged_against_the_patients_own_skin(tone):
-    ph, _, labels, totals = run(PhantomSpec(seed=26, skin_tone=tone, erythema_width_mm=7.0, **BASE))
+def test_erythema_is_judged_against_the_patients_own_skin(tone, phantom):
+    spec = PhantomSpec(seed=26, skin_tone=tone, erythema_width_mm=7.0, **BASE)
+    ph, _, labels, totals = run(phantom(spec))
     assert totals.erythema_area_cm2 * 100 == pytest.approx(ph.truth.erythema_area_mm2, rel=0.15)
     assert dice(labels == ERYTHEMA, ph.labels == ERYTHEMA) > 0.75
 
 
-def test_no_erythema_is_found_where_there_is_none():
-    ph, _, labels, totals = run(PhantomSpec(seed=27, erythema_width_mm=0.0, **BASE))
+def test_no_erythema_is_found_where_there_is_none(phantom):
+    ph, _, labels, totals = run(phantom(PhantomSpec(seed=27, erythema_width_mm=0.0, **BASE)))
     assert totals.erythema_area_cm2 * 100 < 0.1 * ph.truth.wound_area_mm2
 
 
-def test_several_lesions_are_found_separately(which):
-    ph, calibration, labels, _ = run(
-        PhantomSpec(seed=28, n_lesions=3, wound_radius_mm=10.0, **BASE), which
-    )
+def test_several_lesions_are_found_separately(which, phantom):
+    spec = PhantomSpec(seed=28, n_lesions=3, wound_radius_mm=10.0, **BASE)
+    ph, calibration, labels, _ = run(phantom(spec), which)
     lesions, _ = measure(labels, calibration)
     assert len(lesions) == 3
     got = sorted(m.wound_area_cm2 * 100 for m in lesions)
@@ -126,13 +123,13 @@ def test_several_lesions_are_found_separately(which):
     assert np.allclose(got, want, rtol=0.12)
 
 
-def test_without_calibration_segmentation_still_works(which):
+def test_without_calibration_segmentation_still_works(which, phantom):
     ph = phantom(PhantomSpec(seed=29, with_sticker=False, **BASE))
     labels = SEGMENTERS[which](ph.image, calibrate(ph.image)[0])
     assert dice(bed(labels), bed(ph.labels)) > 0.85
 
 
-def test_segmenter_object_and_input_untouched():
+def test_segmenter_object_and_input_untouched(phantom):
     ph = phantom(PhantomSpec(seed=21, skin_tone=0.5, tilt_deg=15.0, **BASE))
     calibration, _ = calibrate(ph.image)
     segmenter = ClassicalSegmenter()

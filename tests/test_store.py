@@ -18,10 +18,11 @@ import pytest
 import sqlalchemy as sa
 from PIL import Image
 
-from woundtrack.analysis.timeline import TreatmentEvent
 from woundtrack.errors import ImageError
+from woundtrack.models import Calibration, TreatmentEvent
 from woundtrack.record import db
-from woundtrack.record.store import Store, StoreError, calibration_from_record
+from woundtrack.record.ingest import correct, import_photo, stored_labels
+from woundtrack.record.store import Store, StoreError
 from woundtrack.synthetic.phantom import PhantomSpec, write_phantom
 
 T0 = datetime(2026, 3, 2, 9, 30, tzinfo=timezone(timedelta(hours=1)))
@@ -83,8 +84,8 @@ def _count(store: Store, table) -> int:
 def test_import_is_stored_once_and_measured(url, photos):
     store = Store(url)
     path, ph = photos[0]
-    first = store.import_photo(path.read_bytes(), name=path.name, patient="CUA-007")
-    again = store.import_photo(path.read_bytes(), name="copy.jpg", patient="CUA-007")
+    first = import_photo(store, path.read_bytes(), name=path.name, patient="CUA-007")
+    again = import_photo(store, path.read_bytes(), name="copy.jpg", patient="CUA-007")
     assert first.status == "imported" and again.status == "duplicate"
     assert again.visit_id == first.visit_id
     assert _count(store, db.Photo.__table__) == 1 and _count(store, db.Visit.__table__) == 1
@@ -100,7 +101,7 @@ def test_import_is_stored_once_and_measured(url, photos):
 def test_lesions_keep_their_identity_across_visits(url, photos):
     store = Store(url)
     for path, _ in photos:
-        store.import_photo(path.read_bytes(), name=path.name, patient="CUA-007")
+        import_photo(store, path.read_bytes(), name=path.name, patient="CUA-007")
     rows = store.series("CUA-007")
     assert sorted({r.lesion for r in rows}) == ["L1", "L2"]
     # Each week, find which true lesion each stored label is (by its area): a label must stay
@@ -128,7 +129,7 @@ def test_location_tags_are_removed_before_storing(url, photos, tmp_path):
         img.save(buf, format="JPEG", exif=exif.tobytes(), quality=95)
     data = buf.getvalue()
     store = Store(url)
-    result = store.import_photo(data, name="gps.jpg", patient="CUA-008")
+    result = import_photo(store, data, name="gps.jpg", patient="CUA-008")
     stored = store.photo_bytes(result.photo_sha256)
     with Image.open(io.BytesIO(stored)) as img:
         assert not img.getexif().get_ifd(0x8825)
@@ -142,7 +143,7 @@ def test_a_bad_photo_changes_nothing(url, tmp_path):
     store = Store(url)
     bad = b"\xff\xd8\xff\xe0 not really a jpeg"
     with pytest.raises(ImageError, match="broken.jpg"):
-        store.import_photo(bad, name="broken.jpg", patient="CUA-009")
+        import_photo(store, bad, name="broken.jpg", patient="CUA-009")
     assert _count(store, db.Photo.__table__) == 0 and _count(store, db.Patient.__table__) == 0
     store.close()
 
@@ -151,31 +152,31 @@ def test_a_bad_photo_changes_nothing(url, tmp_path):
 def test_patient_codes_must_be_pseudonymous(tmp_path, photos, code):
     store = Store(f"sqlite:///{tmp_path / 'w.db'}")
     with pytest.raises(StoreError, match="pseudonymous"):
-        store.import_photo(photos[0][0].read_bytes(), name="a.jpg", patient=code)
+        import_photo(store, photos[0][0].read_bytes(), name="a.jpg", patient=code)
 
 
 def test_correction_is_kept_beside_the_automatic_analysis(url, photos):
     store = Store(url)
     path, _ = photos[0]
-    result = store.import_photo(path.read_bytes(), name=path.name, patient="CUA-010")
+    result = import_photo(store, path.read_bytes(), name=path.name, patient="CUA-010")
     before = {r.lesion: r for r in store.series("CUA-010")}
-    labels = store.labels(before["L1"].analysis_id).copy()
+    labels = stored_labels(store, before["L1"].analysis_id).copy()
     labels[labels == 2] = 0  # the clinician erases the slough of every lesion
-    store.correct(result.visit_id, labels, by="RN Okafor")
+    correct(store, result.visit_id, labels, by="RN Okafor")
     after = {r.lesion: r for r in store.series("CUA-010")}
     assert after["L1"].corrected and after["L1"].corrected_by == "RN Okafor"
     assert after["L1"].wound_area_cm2 < before["L1"].wound_area_cm2
     assert _count(store, db.Analysis.__table__) == 2  # the automatic one is kept
     assert store.photo_bytes(result.photo_sha256) == store.photo_bytes(before["L1"].photo_sha256)
     with pytest.raises(StoreError, match="who made it"):
-        store.correct(result.visit_id, labels, by=" ")
+        correct(store, result.visit_id, labels, by=" ")
     store.close()
 
 
 def test_timeline_and_export_round_trip(url, photos):
     store = Store(url)
     for path, _ in photos:
-        store.import_photo(path.read_bytes(), name=path.name, patient="CUA-011")
+        import_photo(store, path.read_bytes(), name=path.name, patient="CUA-011")
     events = [
         TreatmentEvent(kind="debridement", start_on=date(2026, 3, 2)),
         TreatmentEvent(
@@ -213,7 +214,7 @@ def test_timeline_and_export_round_trip(url, photos):
 
 def test_backup_is_a_complete_copy_and_never_overwrites(url, photos, tmp_path):
     store = Store(url)
-    store.import_photo(photos[0][0].read_bytes(), name="a.jpg", patient="CUA-012")
+    import_photo(store, photos[0][0].read_bytes(), name="a.jpg", patient="CUA-012")
     out = store.backup(tmp_path / "backup.db")
     copy = Store(f"sqlite:///{out}")
     assert copy.series("CUA-012") == store.series("CUA-012")
@@ -274,10 +275,10 @@ def test_two_processes_importing_at_once_lose_nothing(url, photos):
 
 def test_stored_calibration_rebuilds(url, photos):
     store = Store(url)
-    store.import_photo(photos[0][0].read_bytes(), name="a.jpg", patient="CUA-014")
+    import_photo(store, photos[0][0].read_bytes(), name="a.jpg", patient="CUA-014")
     with store.engine.connect() as c:
         record = c.scalar(sa.select(db.Analysis.record))
-    cal = calibration_from_record(record)
+    cal = Calibration.from_record(record)
     assert cal.method == "aruco" and len(cal.homography) == 3
     store.close()
 
@@ -285,7 +286,7 @@ def test_stored_calibration_rebuilds(url, photos):
 def test_a_person_can_override_a_lesion_match(url, photos):
     store = Store(url)
     for path, _ in photos[:2]:
-        store.import_photo(path.read_bytes(), name=path.name, patient="CUA-015")
+        import_photo(store, path.read_bytes(), name=path.name, patient="CUA-015")
     rows = store.series("CUA-015")
     last_visit = max(r.visit_id for r in rows)
     l1 = next(r for r in rows if r.visit_id == last_visit and r.lesion == "L1")
@@ -309,12 +310,14 @@ def test_a_person_can_override_a_lesion_match(url, photos):
 
 def test_a_correction_keeps_the_lesion_names_of_its_own_photo(url, photos):
     store = Store(url)
-    first = store.import_photo(photos[0][0].read_bytes(), name="w0.jpg", patient="CUA-016")
-    store.import_photo(photos[1][0].read_bytes(), name="w1.jpg", patient="CUA-016")  # a later visit
+    first = import_photo(store, photos[0][0].read_bytes(), name="w0.jpg", patient="CUA-016")
+    import_photo(
+        store, photos[1][0].read_bytes(), name="w1.jpg", patient="CUA-016"
+    )  # a later visit
     before = {r.lesion: r for r in store.series("CUA-016") if r.visit_id == first.visit_id}
-    labels = store.labels(before["L1"].analysis_id).copy()
+    labels = stored_labels(store, before["L1"].analysis_id).copy()
     labels[5:25, 5:25] = 3  # the clinician adds a small eschar patch the segmenter missed
-    store.correct(first.visit_id, labels, by="RN Okafor")
+    correct(store, first.visit_id, labels, by="RN Okafor")
     after = {r.lesion: r for r in store.series("CUA-016") if r.visit_id == first.visit_id}
     assert set(after) == {"L1", "L2", "L3"}
     for name in ("L1", "L2"):  # the unchanged wounds keep their names and figures

@@ -10,20 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from woundtrack.analysis.timeline import (
+from woundtrack.analysis.timeline import active_on, courses, markers, to_week
+from woundtrack.analysis.timeline_csv import (
     CSV_COLUMNS,
-    KNOWN_KINDS,
     MAX_LISTED_PROBLEMS,
-    TreatmentEvent,
-    active_on,
-    courses,
-    markers,
-    normalise_kind,
     read_timeline_csv,
-    to_week,
     write_timeline_csv,
 )
 from woundtrack.errors import TimelineError, WoundtrackError
+from woundtrack.models import KNOWN_KINDS, TreatmentEvent, normalise_kind
 
 DEMO = Path(__file__).resolve().parent.parent / "sample_images" / "demo_timeline.csv"
 HEADER = ",".join(CSV_COLUMNS)
@@ -219,7 +214,7 @@ def test_event_types(fields: dict[str, object], pattern: str) -> None:
 
 
 def test_event_is_frozen() -> None:
-    with pytest.raises(AttributeError):
+    with pytest.raises(AttributeError, match=r"^cannot assign to field 'kind'$"):
         PTX.kind = "x"  # type: ignore[misc]
 
 

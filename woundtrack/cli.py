@@ -218,6 +218,7 @@ def _import(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from tqdm import tqdm
 
     from woundtrack.image.pipeline import failure_record
+    from woundtrack.record.ingest import import_photo
     from woundtrack.record.store import check_patient_code
 
     check_patient_code(args.patient)
@@ -228,7 +229,8 @@ def _import(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         try:
             if not path.is_file():
                 raise WoundtrackError(f"{path.name}: no such file; check the path ({path})")
-            result = store.import_photo(
+            result = import_photo(
+                store,
                 path.read_bytes(),
                 name=path.name,
                 patient=args.patient,
@@ -263,7 +265,7 @@ def _import(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _timeline(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from woundtrack.analysis.timeline import read_timeline_csv, write_timeline_csv
+    from woundtrack.analysis.timeline_csv import read_timeline_csv, write_timeline_csv
 
     if args.action == "export":
         out.write(write_timeline_csv(store.treatments(args.patient)))

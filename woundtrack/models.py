@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
+
+from woundtrack.errors import TimelineError
 
 #: Label values of a segmentation label map (uint8, one per pixel of the displayed photo).
 BACKGROUND = 0
@@ -111,6 +115,17 @@ class Calibration:
         """True when areas in cm² can be given."""
         return self.method != "none"
 
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Calibration:
+        """The calibration stored in an analysis record (``Analysis.to_record``'s JSON form)."""
+        fields = dict(record.get("calibration") or {})
+        fields["method"] = record.get("calibration_method", "none")
+
+        def tup(v: Any) -> Any:
+            return tuple(tup(x) for x in v) if isinstance(v, list) else v
+
+        return cls(**{k: tup(v) for k, v in fields.items()})
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LesionMeasurement:
@@ -202,6 +217,64 @@ class Provenance:
     analysed_at: datetime | None = None
 
 
+# -- the longitudinal record's values ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SeriesRow:
+    """One lesion at one visit, from the visit's current analysis (corrected if a person did)."""
+
+    patient: str
+    lesion: str
+    lesion_index: int
+    body_site: str
+    visit_id: int
+    analysis_id: int
+    taken_at: str | None
+    taken_on: date | None
+    photo_sha256: str
+    file_name: str
+    calibrated: bool
+    wound_area_cm2: float | None
+    eschar_area_cm2: float | None
+    slough_area_cm2: float | None
+    granulation_area_cm2: float | None
+    erythema_area_cm2: float | None
+    perimeter_cm: float | None
+    length_cm: float | None
+    width_cm: float | None
+    eschar_pct: float
+    slough_pct: float
+    granulation_pct: float
+    corrected: bool
+    corrected_by: str | None
+    segmenter: str
+    model_version: str
+    woundtrack_version: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AnalysisInfo:
+    """A visit's current analysis (its newest correction, else the automatic one)."""
+
+    analysis_id: int
+    visit_id: int
+    kind: str
+    corrected_by: str | None
+    segmenter: str
+    model_version: str
+    record: dict[str, Any]
+    n_analyses: int
+    photo_sha256: str = ""
+
+    @property
+    def calibration(self) -> Calibration:
+        """The calibration the analysis was measured with (see ``Calibration.from_record``)."""
+        return Calibration.from_record(self.record)
+
+
+
 def to_jsonable(value: Any) -> Any:
     """Plain JSON-ready form of a dataclass, tuple, datetime or number (NaN becomes None)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -217,3 +290,239 @@ def to_jsonable(value: Any) -> Any:
     if hasattr(value, "item") and callable(value.item):  # numpy scalar
         return to_jsonable(value.item())
     return value
+
+
+# -- treatments ------------------------------------------------------------------------------
+
+KNOWN_KINDS = (
+    "debridement",
+    "hyperbaric_oxygen",
+    "sodium_thiosulfate",
+    "parathyroidectomy",
+    "cinacalcet",
+    "antibiotics",
+    "dressing_change",
+)
+
+#: Longest ``kind`` accepted: it is a chart label; details belong in ``notes``.
+MAX_KIND_CHARS = 60
+KIND_LABELS = {
+    "debridement": "Debridement",
+    "hyperbaric_oxygen": "Hyperbaric oxygen",
+    "sodium_thiosulfate": "Sodium thiosulfate",
+    "parathyroidectomy": "Parathyroidectomy",
+    "cinacalcet": "Cinacalcet",
+    "antibiotics": "Antibiotics",
+    "dressing_change": "Dressing change",
+}
+
+# Only exact synonyms, abbreviations, spellings and brand names: a qualified name such as
+# "surgical debridement" or "subtotal parathyroidectomy" is kept as typed, so no detail is lost.
+_KIND_SYNONYMS = {
+    "debridement": "debridement",
+    "hyperbaric oxygen": "hyperbaric_oxygen",
+    "hyperbaric oxygen therapy": "hyperbaric_oxygen",
+    "hyperbaric oxygen treatment": "hyperbaric_oxygen",
+    "hyperbaric": "hyperbaric_oxygen",
+    "hbot": "hyperbaric_oxygen",
+    "hbo": "hyperbaric_oxygen",
+    "hbo2": "hyperbaric_oxygen",
+    "hbo2t": "hyperbaric_oxygen",
+    "sodium thiosulfate": "sodium_thiosulfate",
+    "sodium thiosulphate": "sodium_thiosulfate",
+    "thiosulfate": "sodium_thiosulfate",
+    "thiosulphate": "sodium_thiosulfate",
+    "sts": "sodium_thiosulfate",
+    "parathyroidectomy": "parathyroidectomy",
+    "ptx": "parathyroidectomy",
+    "cinacalcet": "cinacalcet",
+    "sensipar": "cinacalcet",
+    "mimpara": "cinacalcet",
+    "antibiotics": "antibiotics",
+    "antibiotic": "antibiotics",
+    "abx": "antibiotics",
+    "dressing change": "dressing_change",
+    "dressing changes": "dressing_change",
+    "dressing": "dressing_change",
+    "dressings": "dressing_change",
+}
+
+
+def normalise_kind(text: str) -> str:
+    """The canonical kind for a treatment name as a person writes it.
+
+    Case, accents, spaces, hyphens and underscores are ignored, and common abbreviations,
+    British spellings and brand names are understood. A name that is not one of the known kinds
+    is returned as typed, less surrounding whitespace.
+
+    Parameters
+    ----------
+    text : str
+        Treatment name, e.g. ``"Hyperbaric Oxygen"``, ``"HBOT"`` or ``"Wound VAC"``.
+
+    Returns
+    -------
+    str
+        A value of ``KNOWN_KINDS``, or ``text.strip()``.
+
+    Raises
+    ------
+    TypeError
+        If ``text`` is not a string.
+
+    Examples
+    --------
+    >>> normalise_kind("HBOT"), normalise_kind("sodium thiosulphate"), normalise_kind(" PTX ")
+    ('hyperbaric_oxygen', 'sodium_thiosulfate', 'parathyroidectomy')
+    >>> normalise_kind("Wound VAC ")
+    'Wound VAC'
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"normalise_kind: expected a str, got {type(text).__name__}")
+    trimmed = text.strip()
+    return _KIND_SYNONYMS.get(_kind_key(trimmed), trimmed)
+
+
+def _kind_key(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return re.sub(r"[\s_\-]+", " ", plain.casefold()).strip(" .")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TreatmentEvent:
+    """One treatment: a single event on ``start_on``, or a course from ``start_on``.
+
+    A course has an ``end_on`` (its last day, inclusive), a number of ``sessions`` or a
+    ``frequency``; a course without ``end_on`` is still going on. Anything else is a point event
+    (a surgery, one debridement).
+
+    ``kind`` is put through ``normalise_kind`` (``"HBOT"`` becomes ``"hyperbaric_oxygen"``); it
+    and the text fields are stripped of surrounding whitespace, and line breaks in them are
+    written ``"\\n"``, so that an event survives a CSV round trip unchanged.
+
+    Raises
+    ------
+    TimelineError
+        If ``kind`` is empty, longer than ``MAX_KIND_CHARS`` or spans lines, ``end_on`` is before
+        ``start_on``, or ``sessions`` is below 1.
+    TypeError
+        If a field has the wrong type (``start_on`` must be a ``date``, not a ``datetime``).
+    """
+
+    kind: str
+    start_on: date
+    end_on: date | None = None
+    dose: str = ""
+    frequency: str = ""
+    sessions: int | None = None
+    notes: str = ""
+
+    def __post_init__(self) -> None:
+        for name in ("kind", "dose", "frequency", "notes"):
+            value = getattr(self, name)
+            if not isinstance(value, str):
+                raise TypeError(
+                    f"TreatmentEvent.{name}: expected a str, got {type(value).__name__} {value!r}"
+                )
+            object.__setattr__(self, name, _clean_text(value))
+        object.__setattr__(self, "kind", normalise_kind(self.kind))
+        _check_date_type("start_on", self.start_on, optional=False)
+        _check_date_type("end_on", self.end_on, optional=True)
+        if self.sessions is not None and (
+            isinstance(self.sessions, bool) or not isinstance(self.sessions, int)
+        ):
+            raise TypeError(
+                f"TreatmentEvent.sessions: expected an int or None, got "
+                f"{type(self.sessions).__name__} {self.sessions!r}"
+            )
+        problems = treatment_value_problems(self.kind, self.start_on, self.end_on, self.sessions)
+        if problems:
+            lines = tuple(f"TreatmentEvent {column}: {text}" for column, text in problems)
+            raise TimelineError("\n".join(lines), lines)
+
+    @property
+    def is_course(self) -> bool:
+        """True for a course (``end_on``, ``sessions`` or ``frequency`` given), else a point."""
+        return self.end_on is not None or self.sessions is not None or self.frequency != ""
+
+    @property
+    def label(self) -> str:
+        """Human label for charts and tables.
+
+        The kind (``"Hyperbaric oxygen"`` for a known kind, as typed otherwise), then the dose,
+        the frequency after a comma and the number of sessions in brackets, e.g.
+        ``"Hyperbaric oxygen (36 sessions)"`` or
+        ``"Sodium thiosulfate 25 g IV, 3 per week after dialysis"``. Notes are left out.
+        """
+        text = KIND_LABELS.get(self.kind, self.kind)
+        if self.dose:
+            text += f" {self.dose}"
+        if self.frequency:
+            text += f", {self.frequency}"
+        if self.sessions is not None:
+            text += f" ({self.sessions} session{'' if self.sessions == 1 else 's'})"
+        return text
+
+
+def _clean_text(value: str) -> str:
+    return value.replace("\r\n", "\n").replace("\r", "\n").strip()
+
+
+def _check_date_type(name: str, value: object, *, optional: bool) -> None:
+    if value is None and optional:
+        return
+    if isinstance(value, datetime):
+        raise TypeError(
+            f"TreatmentEvent.{name}: expected a date, got the datetime {value!r}; pass its .date()"
+        )
+    if not isinstance(value, date):
+        raise TypeError(
+            f"TreatmentEvent.{name}: expected a datetime.date"
+            f"{' or None' if optional else ''}, got {type(value).__name__} {value!r}; "
+            f"pass e.g. date(2026, 3, 2)"
+        )
+
+
+def treatment_value_problems(
+    kind: str, start_on: date | None, end_on: date | None, sessions: int | None
+) -> list[tuple[str, str]]:
+    """(column, problem) pairs for values of the right types; shared by ``TreatmentEvent`` and
+    the timeline CSV reader (``woundtrack.analysis.timeline_csv``)."""
+    problems: list[tuple[str, str]] = []
+    if not kind:
+        problems.append(("kind", "empty; name the treatment, e.g. debridement"))
+    elif "\n" in kind:
+        problems.append(
+            ("kind", f"{shown_text(kind)} spans lines; keep the kind on one line, details in notes")
+        )
+    elif len(kind) > MAX_KIND_CHARS:
+        problems.append(
+            (
+                "kind",
+                f"{shown_text(kind)} is {len(kind)} characters, over the limit of "
+                f"{MAX_KIND_CHARS}; keep the kind short and put details in notes",
+            )
+        )
+    if start_on is not None and end_on is not None and end_on < start_on:
+        problems.append(
+            (
+                "end_on",
+                f"{end_on.isoformat()} is before start_on {start_on.isoformat()}; end_on is the "
+                f"last day of the course, on or after start_on",
+            )
+        )
+    if sessions is not None and sessions < 1:
+        problems.append(
+            (
+                "sessions",
+                f"{sessions} is not a number of sessions; write 1 or more, or leave it empty",
+            )
+        )
+    return problems
+
+
+def shown_text(value: str, limit: int = 40) -> str:
+    """A value as a message shows it: on one line, cut to ``limit`` characters."""
+    one_line = value.replace("\n", "\\n")
+    return one_line if len(one_line) <= limit else one_line[: limit - 1] + "…"

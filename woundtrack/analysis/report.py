@@ -16,9 +16,7 @@ from woundtrack.analysis.healing import (
     healing_metrics,
     phases_from_courses,
 )
-from woundtrack.analysis.timeline import TreatmentEvent
-from woundtrack.models import to_jsonable
-from woundtrack.record.store import SeriesRow
+from woundtrack.models import SeriesRow, TreatmentEvent, to_jsonable
 
 #: Routine care, not a treatment whose effect on healing is compared.
 _NOT_A_PHASE = {"dressing_change"}

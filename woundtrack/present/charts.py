@@ -29,10 +29,17 @@ from woundtrack.analysis.healing import (
     exponential_fit,
 )
 from woundtrack.analysis.report import area_points
-from woundtrack.analysis.timeline import KIND_LABELS, TreatmentEvent, courses, markers
+from woundtrack.analysis.timeline import courses, markers
 from woundtrack.image.overlay import PALETTE
-from woundtrack.models import ERYTHEMA, ESCHAR, GRANULATION, SLOUGH
-from woundtrack.record.store import SeriesRow
+from woundtrack.models import (
+    ERYTHEMA,
+    ESCHAR,
+    GRANULATION,
+    KIND_LABELS,
+    SLOUGH,
+    SeriesRow,
+    TreatmentEvent,
+)
 
 __all__ = [
     "COURSE_COLOURS",

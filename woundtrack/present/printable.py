@@ -24,10 +24,9 @@ import plotly.io as pio
 from PIL import Image
 
 from woundtrack import __version__
-from woundtrack.analysis.timeline import KIND_LABELS, TreatmentEvent
 from woundtrack.image.overlay import lesion_box_px, render_overlay
+from woundtrack.models import KIND_LABELS, SeriesRow, TreatmentEvent
 from woundtrack.present.charts import headline_figures, healing_figure, phase_table
-from woundtrack.record.store import SeriesRow
 
 __all__ = ["overlay_thumbnail_jpeg", "patient_report_html"]
 

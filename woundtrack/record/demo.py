@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from woundtrack.analysis.timeline import read_timeline_csv
+from woundtrack.analysis.timeline_csv import read_timeline_csv
+from woundtrack.record.ingest import import_photo
 from woundtrack.record.store import Store
 
 DEMO_PATIENT = "DEMO-001"
@@ -24,8 +25,8 @@ def seed_demo(store: Store, samples: Path) -> int:
     if store.patients() or not photos:
         return 0
     for path in photos:
-        store.import_photo(
-            path.read_bytes(), name=path.name, patient=DEMO_PATIENT, body_site=DEMO_SITE
+        import_photo(
+            store, path.read_bytes(), name=path.name, patient=DEMO_PATIENT, body_site=DEMO_SITE
         )
     timeline = samples / "demo_timeline.csv"
     if timeline.exists():

@@ -4,19 +4,20 @@ Owns what is stored and how: photos once (content-addressed by the sha256 of the
 GPS and other location tags removed first), one visit per photo of a patient, every analysis
 with its full provenance and label map (a person's correction is a new analysis beside the
 automatic one, never an overwrite), lesion identities across visits, and the treatment timeline.
-Every write is one transaction; the slow image work is done before it opens, so a crash or a
-refused photo leaves the database as it was. Nothing here deletes or rewrites a stored photo.
+Every write is one transaction. The store saves finished values and reads them back: it never
+decodes, analyses or registers a photo (``woundtrack.record.ingest`` does that work first, then
+hands the store what to save), so a crash or a refused photo leaves the database as it was.
+Nothing here deletes or rewrites a stored photo.
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
 import io as _io
 import logging
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,17 +27,14 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from woundtrack.analysis.timeline import TreatmentEvent
 from woundtrack.errors import WoundtrackError
-from woundtrack.image.calibration import DEFAULT_MARKER_MM
-from woundtrack.image.io import decode_labels_png, encode_labels_png, read_photo
-from woundtrack.image.lesion_matching import LesionPosition, match_lesions, positions_of
-from woundtrack.image.location import strip_location
-from woundtrack.image.measure import measure
-from woundtrack.image.pipeline import Analysis, analyze_image, totals_fields
-from woundtrack.image.registration import register
-from woundtrack.image.segmentation import Segmenter
-from woundtrack.models import Calibration, LesionMeasurement, to_jsonable
+from woundtrack.image.lesion_matching import LesionPosition, match_lesions
+from woundtrack.models import (
+    AnalysisInfo,
+    LesionMeasurement,
+    SeriesRow,
+    TreatmentEvent,
+)
 from woundtrack.record import db
 from woundtrack.record.db import (
     Analysis as AnalysisRow,
@@ -74,55 +72,36 @@ class ImportResult:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SeriesRow:
-    """One lesion at one visit, from the visit's current analysis (corrected if a person did)."""
+class NewVisit:
+    """A measured photo, ready to be saved: what ``ingest.import_photo`` hands the store.
+
+    ``photo`` is the file's bytes as stored (location data removed), ``photo_sha256`` their
+    hash and ``original_sha256`` that of the file as uploaded. ``record`` is the analysis's JSON
+    record (``Analysis.to_record``), ``labels_png`` its label map as a PNG, ``lesions`` and
+    ``positions`` its lesions and where they lie on the skin plane. ``lesion`` names the largest
+    lesion (else lesions are matched to the patient's known ones). ``registered_to`` is
+    ``(analysis id, new plane -> that analysis's plane)`` when the photo was registered onto the
+    patient's latest photo with lesions.
+    """
 
     patient: str
-    lesion: str
-    lesion_index: int
-    body_site: str
-    visit_id: int
-    analysis_id: int
-    taken_at: str | None
-    taken_on: date | None
-    photo_sha256: str
     file_name: str
-    calibrated: bool
-    wound_area_cm2: float | None
-    eschar_area_cm2: float | None
-    slough_area_cm2: float | None
-    granulation_area_cm2: float | None
-    erythema_area_cm2: float | None
-    perimeter_cm: float | None
-    length_cm: float | None
-    width_cm: float | None
-    eschar_pct: float
-    slough_pct: float
-    granulation_pct: float
-    corrected: bool
-    corrected_by: str | None
-    segmenter: str
-    model_version: str
-    woundtrack_version: str
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AnalysisInfo:
-    """A visit's current analysis (its newest correction, else the automatic one)."""
-
-    analysis_id: int
-    visit_id: int
-    kind: str
-    corrected_by: str | None
-    segmenter: str
-    model_version: str
+    photo: bytes
+    photo_sha256: str
+    original_sha256: str
+    format: str
+    width_px: int
+    height_px: int
+    taken_at: datetime | None
+    taken_at_source: str
     record: dict[str, Any]
-    n_analyses: int
-
-    @property
-    def calibration(self) -> Calibration:
-        return calibration_from_record(self.record)
+    labels_png: bytes
+    lesions: tuple[LesionMeasurement, ...]
+    positions: tuple[LesionPosition, ...]
+    lesion: str | None = None
+    body_site: str = ""
+    registered_to: tuple[int, tuple[tuple[float, float, float], ...]] | None = None
+    warnings: tuple[str, ...] = ()
 
 
 #: Columns of ``export_csv`` (the README documents them).
@@ -180,8 +159,11 @@ class Store:
     Examples
     --------
     >>> store = Store("sqlite:///wounds.db")  # doctest: +SKIP
-    >>> data = Path("IMG_0412.jpg").read_bytes()  # doctest: +SKIP
-    >>> store.import_photo(data, name="IMG_0412.jpg", patient="CUA-007")  # doctest: +SKIP
+    >>> store.patients()  # doctest: +SKIP
+    ['CUA-007', 'DEMO-001']
+
+    Photos come in through ``woundtrack.record.ingest.import_photo(store, ...)``, which measures
+    them and then calls ``add_visit``.
     """
 
     def __init__(self, url: str | None = None) -> None:
@@ -213,143 +195,110 @@ class Store:
                 log.debug("write raced with another process; retrying (%d)", attempt + 1)
         raise AssertionError("unreachable")
 
-    def import_photo(
-        self,
-        data: bytes,
-        *,
-        name: str,
-        patient: str,
-        lesion: str | None = None,
-        body_site: str = "",
-        marker_mm: float = DEFAULT_MARKER_MM,
-        taken_at: datetime | None = None,
-        segmenter: Segmenter | None = None,
-    ) -> ImportResult:
-        """Store one photo for a patient, analyse it and file its lesions.
+    def add_visit(self, visit: NewVisit) -> ImportResult:
+        """Save a measured photo as a new visit of its patient and file its lesions.
 
-        The photo's location tags are removed before anything is stored; a photo already stored
-        for this patient is reported as ``duplicate`` and nothing is written. ``lesion`` names the
-        lesion of a single-lesion photo (created if new); otherwise lesions are matched to the
-        patient's known ones by their constellation on the skin plane (see ``tracking``), new ones
-        get the next free label (L1, L2, ...). ``taken_at`` overrides a missing or wrong EXIF date.
-
-        Raises
-        ------
-        woundtrack.errors.WoundtrackError
-            The photo cannot be read or the patient code is not pseudonymous; nothing is stored.
+        The photo is stored once (by hash); a photo already stored for this patient is reported
+        as ``duplicate`` and nothing is written. ``visit.lesion`` names the largest lesion
+        (created if new); the others are matched to the patient's known lesions by their
+        constellation on the skin plane (``lesion_matching``), new ones get the next free label
+        (L1, L2, ...).
         """
-        code = check_patient_code(patient)
-        clean = strip_location(data, name=name)
-        sha = hashlib.sha256(clean).hexdigest()
-        existing = self._existing_visit(code, sha)
-        if existing is not None:
-            return ImportResult(
-                file=name,
-                status="duplicate",
-                visit_id=existing,
-                photo_sha256=sha,
-                warnings=("already stored for this patient; not imported again",),
-            )
-        image, info = read_photo(clean, name=name)
-        analysis = analyze_image(image, info, marker_mm=marker_mm, segmenter=segmenter)
-        when = (
-            taken_at.isoformat()
-            if taken_at
-            else (info.taken_at.isoformat() if info.taken_at else None)
-        )
-        taken_on = (taken_at or info.taken_at).date() if (taken_at or info.taken_at) else None
-        source = "entered" if taken_at else ("exif" if info.taken_at else "unknown")
-        positions = positions_of(analysis.lesions, analysis.calibration)
-        reference = self._registration_to_latest(code, image, analysis)
-        labels_png = encode_labels_png(analysis.labels)
-        original_sha = hashlib.sha256(data).hexdigest()
+        code = check_patient_code(visit.patient)
+        taken_on = visit.taken_at.date() if visit.taken_at else None
+        reference = None
+        if visit.registered_to is not None:
+            reference = (visit.registered_to[0], np.asarray(visit.registered_to[1], np.float64))
 
         def work(session: Session) -> ImportResult:
             person = _get_or_create_patient(session, code)
             visit_id = session.scalar(
-                sa.select(Visit.id).where(Visit.patient_id == person.id, Visit.photo_sha256 == sha)
+                sa.select(Visit.id).where(
+                    Visit.patient_id == person.id, Visit.photo_sha256 == visit.photo_sha256
+                )
             )
             if visit_id is not None:
                 return ImportResult(
-                    file=name, status="duplicate", visit_id=visit_id, photo_sha256=sha
+                    file=visit.file_name,
+                    status="duplicate",
+                    visit_id=visit_id,
+                    photo_sha256=visit.photo_sha256,
                 )
-            if session.get(Photo, sha) is None:
+            if session.get(Photo, visit.photo_sha256) is None:
                 session.add(
                     Photo(
-                        sha256=sha,
-                        original_sha256=original_sha,
-                        data=clean,
-                        format=info.format,
-                        width_px=info.width_px,
-                        height_px=info.height_px,
-                        size_bytes=len(clean),
+                        sha256=visit.photo_sha256,
+                        original_sha256=visit.original_sha256,
+                        data=visit.photo,
+                        format=visit.format,
+                        width_px=visit.width_px,
+                        height_px=visit.height_px,
+                        size_bytes=len(visit.photo),
                     )
                 )
                 session.flush()
-            visit = Visit(
+            row = Visit(
                 patient_id=person.id,
-                photo_sha256=sha,
-                file_name=name,
-                taken_at=when,
+                photo_sha256=visit.photo_sha256,
+                file_name=visit.file_name,
+                taken_at=visit.taken_at.isoformat() if visit.taken_at else None,
                 taken_on=taken_on,
-                taken_at_source=source,
+                taken_at_source=visit.taken_at_source,
             )
-            session.add(visit)
-            session.flush()
-            row = _analysis_row(visit.id, analysis, labels_png, kind="automatic")
             session.add(row)
             session.flush()
+            analysis = _analysis_row(row.id, visit.record, visit.labels_png, kind="automatic")
+            session.add(analysis)
+            session.flush()
             lesion_ids = _assign_lesions(
-                session, person.id, positions, lesion, body_site, taken_on, reference
+                session,
+                person.id,
+                visit.positions,
+                visit.lesion,
+                visit.body_site,
+                taken_on,
+                reference,
             )
-            for m, pos in zip(analysis.lesions, positions, strict=True):
-                session.add(_measurement_row(row.id, lesion_ids[pos.key][0], m, pos))
-            labels = tuple(lesion_ids[p.key][1] for p in positions)
+            for m, pos in zip(visit.lesions, visit.positions, strict=True):
+                session.add(_measurement_row(analysis.id, lesion_ids[pos.key][0], m, pos))
             return ImportResult(
-                file=name,
+                file=visit.file_name,
                 status="imported",
-                visit_id=visit.id,
-                photo_sha256=sha,
-                lesion_labels=labels,
-                warnings=analysis.warnings,
+                visit_id=row.id,
+                photo_sha256=visit.photo_sha256,
+                lesion_labels=tuple(lesion_ids[p.key][1] for p in visit.positions),
+                warnings=visit.warnings,
             )
 
         return self._write(work)
 
-    def correct(self, visit_id: int, labels: np.ndarray, *, by: str) -> int:
-        """Store a person's corrected label map for a visit as a new analysis; returns its id.
+    def add_correction(
+        self,
+        based_on: AnalysisInfo,
+        *,
+        record: dict[str, Any],
+        labels_png: bytes,
+        lesions: Sequence[LesionMeasurement],
+        positions: Sequence[LesionPosition],
+        by: str,
+    ) -> int:
+        """Save a person's corrected analysis of a visit beside ``based_on``; returns its id.
 
-        The figures are measured again with the visit's own calibration; the automatic analysis
-        is kept. Lesions keep the names they had in the visit's current analysis where their
-        centres match; a lesion drawn anew gets the patient's next free label.
+        ``record``, ``lesions`` and ``positions`` are the corrected label map's figures (see
+        ``ingest.correct``); provenance (segmenter, versions, calibration) is ``based_on``'s.
+        Lesions keep the names they had in ``based_on`` where their centres match; a lesion
+        drawn anew gets the patient's next free label.
         """
         if not by.strip():
             raise StoreError("a correction needs the name or initials of the person who made it")
-        with self._sessions() as session:
-            auto = session.scalars(
-                sa.select(AnalysisRow)
-                .where(AnalysisRow.visit_id == visit_id)
-                .order_by(AnalysisRow.id.desc())
-            ).first()
-            if auto is None:
-                raise StoreError(f"visit {visit_id} is not in the database")
-            visit = session.get(Visit, visit_id)
-            calibration = calibration_from_record(auto.record)
-        lesions, totals = measure(labels, calibration)
-        record = dict(auto.record)
-        record.update(totals_fields(totals))
-        record["lesions"] = [to_jsonable(m) for m in lesions]
-        record["provenance"] = {
-            **record.get("provenance", {}),
-            "corrected": True,
-            "corrected_by": by,
-        }
-        positions = positions_of(lesions, calibration)
-        labels_png = encode_labels_png(labels)
 
         def work(session: Session) -> int:
+            auto = session.get(AnalysisRow, based_on.analysis_id)
+            if auto is None:
+                raise StoreError(f"analysis {based_on.analysis_id} is not in the database")
+            visit = session.get(Visit, auto.visit_id)
             row = AnalysisRow(
-                visit_id=visit_id,
+                visit_id=auto.visit_id,
                 kind="corrected",
                 corrected_by=by.strip(),
                 segmenter=auto.segmenter,
@@ -516,24 +465,15 @@ class Store:
     def current_analysis(self, visit_id: int) -> AnalysisInfo:
         """The visit's current analysis, with its record (figures, calibration, provenance)."""
         with self._sessions() as session:
-            rows = session.scalars(
+            row = session.scalar(
                 sa.select(AnalysisRow)
                 .where(AnalysisRow.visit_id == visit_id)
-                .order_by(AnalysisRow.id)
-            ).all()
-            if not rows:
-                raise StoreError(f"visit {visit_id} is not in the database")
-            a = rows[-1]
-            return AnalysisInfo(
-                analysis_id=a.id,
-                visit_id=visit_id,
-                kind=a.kind,
-                corrected_by=a.corrected_by,
-                segmenter=a.segmenter,
-                model_version=a.model_version,
-                record=dict(a.record),
-                n_analyses=len(rows),
+                .order_by(AnalysisRow.id.desc())
+                .limit(1)
             )
+            if row is None:
+                raise StoreError(f"visit {visit_id} is not in the database")
+            return _analysis_info(session, row)
 
     def photo_bytes(self, sha256: str) -> bytes:
         with self._sessions() as session:
@@ -542,12 +482,13 @@ class Store:
                 raise StoreError(f"no stored photo has sha256 {sha256}")
             return photo.data
 
-    def labels(self, analysis_id: int) -> np.ndarray:
+    def labels_png(self, analysis_id: int) -> bytes:
+        """An analysis's label map as stored (a PNG; ``image.io.decode_labels_png`` reads it)."""
         with self._sessions() as session:
             row = session.get(AnalysisRow, analysis_id)
             if row is None:
                 raise StoreError(f"analysis {analysis_id} is not in the database")
-            return decode_labels_png(row.labels_png)
+            return row.labels_png
 
     def export_csv(self, patient: str) -> str:
         """One row per lesion per visit (see ``EXPORT_COLUMNS``), oldest first."""
@@ -589,53 +530,28 @@ class Store:
         target.dispose()
         return path
 
-    def _registration_to_latest(
-        self, code: str, image: np.ndarray, analysis: Analysis
-    ) -> tuple[int, np.ndarray] | None:
-        """Register the new photo onto the patient's latest photo with lesions (by image
-        features on the rectified skin plane); None when either is uncalibrated or there is none.
+    def latest_analysis_with_lesions(self, patient: str) -> AnalysisInfo | None:
+        """The analysis of the patient's most recent visit that has lesions, or None.
 
-        Two lesions fit a rigid motion either way round (a half turn swaps them), so their
-        constellation alone cannot tell them apart; the skin around them can.
+        Positions on the skin plane are only comparable within one photo (the sticker moves), so
+        this is the photo a new one is registered onto before its lesions are matched.
         """
-        if not analysis.calibration.calibrated or len(analysis.lesions) < 2:
-            return None
         with self._sessions() as session:
-            person = session.scalar(sa.select(Patient).where(Patient.code == code))
+            person = session.scalar(sa.select(Patient).where(Patient.code == patient.strip()))
             if person is None:
                 return None
             latest_id, _ = _latest_positions(session, person.id)
             if latest_id is None:
                 return None
-            row = session.get(AnalysisRow, latest_id)
-            photo = session.get(Photo, session.get(Visit, row.visit_id).photo_sha256)
-            calibration = calibration_from_record(row.record)
-            if not calibration.calibrated:
-                return None
-            baseline, _ = read_photo(photo.data, name="stored")
-            baseline_labels = decode_labels_png(row.labels_png)
-        try:
-            reg = register(
-                baseline,
-                calibration,
-                image,
-                analysis.calibration,
-                baseline_labels=baseline_labels,
-                follow_labels=analysis.labels,
-            )
-        except WoundtrackError as exc:
-            log.debug("registration onto the latest photo failed: %s", exc)
-            return None
-        if reg.method != "features":
-            return None
-        return latest_id, np.asarray(reg.follow_to_baseline_plane, dtype=np.float64)
+            return _analysis_info(session, session.get(AnalysisRow, latest_id))
 
-    def _existing_visit(self, code: str, sha: str) -> int | None:
+    def visit_of_photo(self, patient: str, photo_sha256: str) -> int | None:
+        """The visit of ``patient`` that holds the photo with this hash, or None."""
         with self._sessions() as session:
             return session.scalar(
                 sa.select(Visit.id)
                 .join(Patient, Patient.id == Visit.patient_id)
-                .where(Patient.code == code, Visit.photo_sha256 == sha)
+                .where(Patient.code == patient.strip(), Visit.photo_sha256 == photo_sha256)
             )
 
 
@@ -807,19 +723,19 @@ def _next_label(session: Session, patient_id: int) -> str:
 
 
 def _analysis_row(
-    visit_id: int, analysis: Analysis, labels_png: bytes, *, kind: str
+    visit_id: int, record: dict[str, Any], labels_png: bytes, *, kind: str
 ) -> AnalysisRow:
-    p = analysis.provenance
+    p = record["provenance"]
     return AnalysisRow(
         visit_id=visit_id,
         kind=kind,
-        segmenter=p.segmenter,
-        model_version=p.model_version,
-        woundtrack_version=p.woundtrack_version,
-        calibration_method=p.calibration_method,
-        calibration_quality=p.calibration_quality,
-        marker_mm=analysis.calibration.marker_mm,
-        record=analysis.to_record(),
+        segmenter=p["segmenter"],
+        model_version=p["model_version"],
+        woundtrack_version=p["woundtrack_version"],
+        calibration_method=p["calibration_method"],
+        calibration_quality=p["calibration_quality"],
+        marker_mm=(record.get("calibration") or {}).get("marker_mm"),
+        record=record,
         labels_png=labels_png,
     )
 
@@ -850,15 +766,22 @@ def _measurement_row(
     )
 
 
-def calibration_from_record(record: dict[str, Any]) -> Calibration:
-    """Rebuild the ``Calibration`` stored in an analysis record (``Analysis.to_record``)."""
-    fields = dict(record.get("calibration") or {})
-    fields["method"] = record.get("calibration_method", "none")
-
-    def tup(v):
-        return tuple(tup(x) for x in v) if isinstance(v, list) else v
-
-    return Calibration(**{k: tup(v) for k, v in fields.items()})
+def _analysis_info(session: Session, row: AnalysisRow) -> AnalysisInfo:
+    visit = session.get(Visit, row.visit_id)
+    n_analyses = session.scalar(
+        sa.select(sa.func.count(AnalysisRow.id)).where(AnalysisRow.visit_id == row.visit_id)
+    )
+    return AnalysisInfo(
+        analysis_id=row.id,
+        visit_id=row.visit_id,
+        kind=row.kind,
+        corrected_by=row.corrected_by,
+        segmenter=row.segmenter,
+        model_version=row.model_version,
+        record=dict(row.record),
+        n_analyses=int(n_analyses),
+        photo_sha256=visit.photo_sha256,
+    )
 
 
 def _series_row(

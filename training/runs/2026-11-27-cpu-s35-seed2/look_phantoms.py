@@ -11,7 +11,7 @@ sys.path.insert(0, "tests")
 from test_segmentation import BASE, bed, run  # noqa: E402
 
 from woundtrack.models import ESCHAR, GRANULATION, SLOUGH  # noqa: E402
-from woundtrack.synthetic.phantom import PhantomSpec  # noqa: E402
+from woundtrack.synthetic.phantom import PhantomSpec, render_phantom  # noqa: E402
 
 TISSUES = {"granulation": GRANULATION, "slough": SLOUGH, "eschar": ESCHAR}
 PHANTOMS = {
@@ -21,7 +21,7 @@ PHANTOMS = {
 }
 
 for name, spec in PHANTOMS.items():
-    ph, _, labels, _ = run(spec, "learned")
+    ph, _, labels, _ = run(render_phantom(spec), "learned")
     truth_px, found = bed(ph.labels), bed(labels)
     share = {
         tissue: round(float((found & (ph.labels == v)).sum() / max(1, (ph.labels == v).sum())), 3)

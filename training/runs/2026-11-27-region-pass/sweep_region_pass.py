@@ -12,13 +12,12 @@ import sys
 
 sys.path.insert(0, "tests")
 
-from conftest import phantom  # noqa: E402
 from test_segmentation import BASE, bed, dice  # noqa: E402
 
 from woundtrack.image import learned  # noqa: E402
 from woundtrack.image.calibration import calibrate  # noqa: E402
 from woundtrack.image.measure import measure  # noqa: E402
-from woundtrack.synthetic.phantom import PhantomSpec  # noqa: E402
+from woundtrack.synthetic.phantom import PhantomSpec, render_phantom  # noqa: E402
 
 SPECS = {
     "dark": PhantomSpec(seed=21, skin_tone=0.95, tilt_deg=15.0, **BASE),
@@ -28,7 +27,7 @@ SPECS = {
 # (region's pass long side px, its zoom cap over the first pass)
 SETTINGS = [(256, 2.5), (256, 3.0), (256, 4.0), (320, 2.5), (384, 2.5), (384, 3.0), (384, 4.0)]
 
-phantoms = {name: phantom(spec) for name, spec in SPECS.items()}
+phantoms = {name: render_phantom(spec) for name, spec in SPECS.items()}
 calibrations = {name: calibrate(ph.image)[0] for name, ph in phantoms.items()}
 for path in sys.argv[1].split(","):
     session = learned.load_model(path)

@@ -1,0 +1,169 @@
+"""Ingest: the image work between a photo (or a person's correction) and the record.
+
+An upload is read, stripped of its location data, analysed and registered onto the patient's
+latest photo here, before anything is written; the store (``woundtrack.record.store``) then saves
+the finished values in one transaction. A person's corrected label map is measured again here with
+the visit's own calibration, and saved beside the automatic analysis. Nothing here talks to the
+database except through the store's methods.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from datetime import datetime
+
+import numpy as np
+
+from woundtrack.errors import WoundtrackError
+from woundtrack.image.calibration import DEFAULT_MARKER_MM
+from woundtrack.image.io import decode_labels_png, encode_labels_png, read_photo
+from woundtrack.image.lesion_matching import positions_of
+from woundtrack.image.location import strip_location
+from woundtrack.image.measure import measure
+from woundtrack.image.pipeline import Analysis, analyze_image, totals_fields
+from woundtrack.image.registration import register
+from woundtrack.image.segmentation import Segmenter
+from woundtrack.models import to_jsonable
+from woundtrack.record.store import ImportResult, NewVisit, Store, StoreError, check_patient_code
+
+log = logging.getLogger(__name__)
+
+
+def import_photo(
+    store: Store,
+    data: bytes,
+    *,
+    name: str,
+    patient: str,
+    lesion: str | None = None,
+    body_site: str = "",
+    marker_mm: float = DEFAULT_MARKER_MM,
+    taken_at: datetime | None = None,
+    segmenter: Segmenter | None = None,
+) -> ImportResult:
+    """Store one photo for a patient, analyse it and file its lesions.
+
+    The photo's location tags are removed before anything is stored; a photo already stored for
+    this patient is reported as ``duplicate`` and nothing is written. ``lesion`` names the lesion
+    of a single-lesion photo (created if new); otherwise lesions are matched to the patient's known
+    ones by their constellation on the skin plane, new ones get the next free label (L1, L2, ...).
+    ``taken_at`` overrides a missing or wrong EXIF date.
+
+    Raises
+    ------
+    woundtrack.errors.WoundtrackError
+        The photo cannot be read or the patient code is not pseudonymous; nothing is stored.
+
+    Examples
+    --------
+    >>> store = Store("sqlite:///wounds.db")  # doctest: +SKIP
+    >>> data = Path("IMG_0412.jpg").read_bytes()  # doctest: +SKIP
+    >>> import_photo(store, data, name="IMG_0412.jpg", patient="CUA-007")  # doctest: +SKIP
+    """
+    code = check_patient_code(patient)
+    clean = strip_location(data, name=name)
+    sha = hashlib.sha256(clean).hexdigest()
+    existing = store.visit_of_photo(code, sha)
+    if existing is not None:
+        return ImportResult(
+            file=name,
+            status="duplicate",
+            visit_id=existing,
+            photo_sha256=sha,
+            warnings=("already stored for this patient; not imported again",),
+        )
+    image, info = read_photo(clean, name=name)
+    analysis = analyze_image(image, info, marker_mm=marker_mm, segmenter=segmenter)
+    when = taken_at or info.taken_at
+    source = "entered" if taken_at else ("exif" if info.taken_at else "unknown")
+    return store.add_visit(
+        NewVisit(
+            patient=code,
+            file_name=name,
+            photo=clean,
+            photo_sha256=sha,
+            original_sha256=hashlib.sha256(data).hexdigest(),
+            format=info.format,
+            width_px=info.width_px,
+            height_px=info.height_px,
+            taken_at=when,
+            taken_at_source=source,
+            record=analysis.to_record(),
+            labels_png=encode_labels_png(analysis.labels),
+            lesions=analysis.lesions,
+            positions=tuple(positions_of(analysis.lesions, analysis.calibration)),
+            lesion=lesion,
+            body_site=body_site,
+            registered_to=_registration_to_latest(store, code, image, analysis),
+            warnings=analysis.warnings,
+        )
+    )
+
+
+def correct(store: Store, visit_id: int, labels: np.ndarray, *, by: str) -> int:
+    """Store a person's corrected label map for a visit as a new analysis; returns its id.
+
+    The figures are measured again with the visit's own calibration; the automatic analysis is
+    kept. Lesions keep the names they had in the visit's current analysis where their centres
+    match; a lesion drawn anew gets the patient's next free label.
+
+    Raises
+    ------
+    StoreError
+        ``by`` is empty, or the visit is not in the database.
+    """
+    if not by.strip():
+        raise StoreError("a correction needs the name or initials of the person who made it")
+    current = store.current_analysis(visit_id)
+    calibration = current.calibration
+    lesions, totals = measure(labels, calibration)
+    record = dict(current.record)
+    record.update(totals_fields(totals))
+    record["lesions"] = [to_jsonable(m) for m in lesions]
+    record["provenance"] = {**record.get("provenance", {}), "corrected": True, "corrected_by": by}
+    return store.add_correction(
+        current,
+        record=record,
+        labels_png=encode_labels_png(labels),
+        lesions=lesions,
+        positions=positions_of(lesions, calibration),
+        by=by,
+    )
+
+
+def stored_labels(store: Store, analysis_id: int) -> np.ndarray:
+    """An analysis's label map, (H, W) uint8, as it was stored."""
+    return decode_labels_png(store.labels_png(analysis_id))
+
+
+def _registration_to_latest(
+    store: Store, code: str, image: np.ndarray, analysis: Analysis
+) -> tuple[int, tuple[tuple[float, float, float], ...]] | None:
+    """Register the new photo onto the patient's latest photo with lesions (by image features on
+    the rectified skin plane); None when either is uncalibrated or there is none.
+
+    Two lesions fit a rigid motion either way round (a half turn swaps them), so their
+    constellation alone cannot tell them apart; the skin around them can.
+    """
+    if not analysis.calibration.calibrated or len(analysis.lesions) < 2:
+        return None
+    latest = store.latest_analysis_with_lesions(code)
+    if latest is None or not latest.calibration.calibrated:
+        return None
+    baseline, _ = read_photo(store.photo_bytes(latest.photo_sha256), name="stored")
+    try:
+        reg = register(
+            baseline,
+            latest.calibration,
+            image,
+            analysis.calibration,
+            baseline_labels=stored_labels(store, latest.analysis_id),
+            follow_labels=analysis.labels,
+        )
+    except WoundtrackError as exc:
+        log.debug("registration onto the latest photo failed: %s", exc)
+        return None
+    if reg.method != "features":
+        return None
+    return latest.analysis_id, reg.follow_to_baseline_plane
