@@ -24,14 +24,47 @@ GRANULATION = 1
 SLOUGH = 2
 ESCHAR = 3
 ERYTHEMA = 4
-LABEL_NAMES = {
-    BACKGROUND: "skin/background",
-    GRANULATION: "granulation",
-    SLOUGH: "slough",
-    ESCHAR: "eschar",
-    ERYTHEMA: "erythema",
-}
 WOUND_BED_LABELS = (GRANULATION, SLOUGH, ESCHAR)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Tissue:
+    """One tissue of the label map: its name, label value and the colour the overlay draws it in.
+
+    Colours are Okabe-Ito (readable with the common colour vision deficiencies); eschar is drawn
+    in blue, not black, so that it shows on a black wound.
+    """
+
+    name: str
+    label: int
+    colour_rgb: tuple[int, int, int]
+    in_wound_bed: bool
+
+    @property
+    def area_cm2_field(self) -> str:
+        return f"{self.name}_area_cm2"
+
+    @property
+    def area_px_field(self) -> str:
+        return f"{self.name}_area_px"
+
+    @property
+    def pct_field(self) -> str:
+        """The share of the wound bed (only tissues of the bed have one)."""
+        return f"{self.name}_pct"
+
+
+#: The one table of tissues every module reads: label values, names, colours, field names.
+TISSUES = (
+    Tissue(name="granulation", label=GRANULATION, colour_rgb=(213, 94, 0), in_wound_bed=True),
+    Tissue(name="slough", label=SLOUGH, colour_rgb=(240, 228, 66), in_wound_bed=True),
+    Tissue(name="eschar", label=ESCHAR, colour_rgb=(0, 114, 178), in_wound_bed=True),
+    Tissue(name="erythema", label=ERYTHEMA, colour_rgb=(204, 121, 167), in_wound_bed=False),
+)
+BED_TISSUES = tuple(t for t in TISSUES if t.in_wound_bed)
+#: Names of the areas a record gives, in its order: the wound bed, then each tissue.
+AREA_NAMES = ("wound", *(t.name for t in TISSUES))
+LABEL_NAMES = {BACKGROUND: "skin/background", **{t.label: t.name for t in TISSUES}}
 
 CalibrationMethod = Literal["aruco", "manual", "none"]
 
@@ -162,16 +195,8 @@ class LesionMeasurement:
     def __post_init__(self) -> None:
         _check_non_negative(
             self,
-            "wound_area_px",
-            "granulation_area_px",
-            "slough_area_px",
-            "eschar_area_px",
-            "erythema_area_px",
-            "wound_area_cm2",
-            "granulation_area_cm2",
-            "slough_area_cm2",
-            "eschar_area_cm2",
-            "erythema_area_cm2",
+            *(f"{name}_area_px" for name in AREA_NAMES),
+            *(f"{name}_area_cm2" for name in AREA_NAMES),
             "perimeter_cm",
             "length_cm",
             "width_cm",
@@ -179,7 +204,7 @@ class LesionMeasurement:
             "length_px",
             "width_px",
         )
-        for name in ("granulation_pct", "slough_pct", "eschar_pct"):
+        for name in (t.pct_field for t in BED_TISSUES):
             value = getattr(self, name)
             if not 0.0 <= value <= 100.0:
                 raise ValueError(f"LesionMeasurement.{name} must lie in [0, 100], got {value!r}")
@@ -272,7 +297,6 @@ class AnalysisInfo:
     def calibration(self) -> Calibration:
         """The calibration the analysis was measured with (see ``Calibration.from_record``)."""
         return Calibration.from_record(self.record)
-
 
 
 def to_jsonable(value: Any) -> Any:

@@ -19,10 +19,12 @@ import numpy as np
 
 from woundtrack.image import calibration as cal
 from woundtrack.models import (
+    AREA_NAMES,
+    BED_TISSUES,
     ERYTHEMA,
     ESCHAR,
     GRANULATION,
-    SLOUGH,
+    TISSUES,
     Calibration,
     LesionMeasurement,
     Totals,
@@ -30,7 +32,7 @@ from woundtrack.models import (
 
 _MM2_PER_CM2 = 100.0
 _MM_PER_CM = 10.0
-_TISSUES = (GRANULATION, SLOUGH, ESCHAR, ERYTHEMA)
+_LABELS = tuple(t.label for t in TISSUES)
 
 
 def measure(labels: np.ndarray, calibration: Calibration) -> tuple[list[LesionMeasurement], Totals]:
@@ -77,10 +79,10 @@ def measure(labels: np.ndarray, calibration: Calibration) -> tuple[list[LesionMe
     lesions = []
     for i in range(1, count):
         mine = owner == i
-        area_px = {t: int(np.count_nonzero(mine & (values == t))) for t in _TISSUES}
+        area_px = {t: int(np.count_nonzero(mine & (values == t))) for t in _LABELS}
         if weight_mm2 is not None:
             area_cm2 = {
-                t: float(weight_mm2[mine & (values == t)].sum()) / _MM2_PER_CM2 for t in _TISSUES
+                t: float(weight_mm2[mine & (values == t)].sum()) / _MM2_PER_CM2 for t in _LABELS
             }
         else:
             area_cm2 = None
@@ -187,16 +189,14 @@ def _lesion(
     length_cm,
     width_cm,
 ) -> LesionMeasurement:
-    bed_px = area_px[GRANULATION] + area_px[SLOUGH] + area_px[ESCHAR]
+    bed_px = sum(area_px[t.label] for t in BED_TISSUES)
     if area_cm2 is not None:
-        bed = area_cm2[GRANULATION] + area_cm2[SLOUGH] + area_cm2[ESCHAR]
-        shares = {
-            t: 100.0 * area_cm2[t] / bed if bed > 0 else 0.0 for t in (GRANULATION, SLOUGH, ESCHAR)
-        }
+        bed = sum(area_cm2[t.label] for t in BED_TISSUES)
+        shares = {t.label: 100.0 * area_cm2[t.label] / bed if bed > 0 else 0.0 for t in BED_TISSUES}
     else:
         bed = None
         shares = {
-            t: 100.0 * area_px[t] / bed_px if bed_px else 0.0 for t in (GRANULATION, SLOUGH, ESCHAR)
+            t.label: 100.0 * area_px[t.label] / bed_px if bed_px else 0.0 for t in BED_TISSUES
         }
     cm2 = (lambda t: None) if area_cm2 is None else (lambda t: area_cm2[t])
     return LesionMeasurement(
@@ -204,24 +204,16 @@ def _lesion(
         centroid_px=centroid,
         bbox_px=bbox,
         wound_area_px=bed_px,
-        granulation_area_px=area_px[GRANULATION],
-        slough_area_px=area_px[SLOUGH],
-        eschar_area_px=area_px[ESCHAR],
-        erythema_area_px=area_px[ERYTHEMA],
         wound_area_cm2=bed,
-        granulation_area_cm2=cm2(GRANULATION),
-        slough_area_cm2=cm2(SLOUGH),
-        eschar_area_cm2=cm2(ESCHAR),
-        erythema_area_cm2=cm2(ERYTHEMA),
+        **{t.area_px_field: area_px[t.label] for t in TISSUES},
+        **{t.area_cm2_field: cm2(t.label) for t in TISSUES},
+        **{t.pct_field: min(100.0, shares[t.label]) for t in BED_TISSUES},
         perimeter_cm=perimeter_cm,
         length_cm=length_cm,
         width_cm=width_cm,
         perimeter_px=perimeter_px,
         length_px=length_px,
         width_px=width_px,
-        granulation_pct=min(100.0, shares[GRANULATION]),
-        slough_pct=min(100.0, shares[SLOUGH]),
-        eschar_pct=min(100.0, shares[ESCHAR]),
     )
 
 
@@ -230,13 +222,12 @@ def _with_index(m: LesionMeasurement, index: int) -> LesionMeasurement:
 
 
 def _totals(lesions: list[LesionMeasurement], calibrated: bool) -> Totals:
-    names = ("wound", "granulation", "slough", "eschar", "erythema")
-    px = {n: sum(getattr(m, f"{n}_area_px") for m in lesions) for n in names}
+    px = {n: sum(getattr(m, f"{n}_area_px") for m in lesions) for n in AREA_NAMES}
     cm2 = {
         n: (math.fsum(getattr(m, f"{n}_area_cm2") for m in lesions) if calibrated else None)
-        for n in names
+        for n in AREA_NAMES
     }
     return Totals(
-        **{f"{n}_area_px": px[n] for n in names},
-        **{f"{n}_area_cm2": cm2[n] for n in names},
+        **{f"{n}_area_px": px[n] for n in AREA_NAMES},
+        **{f"{n}_area_cm2": cm2[n] for n in AREA_NAMES},
     )

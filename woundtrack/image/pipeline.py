@@ -21,6 +21,7 @@ from woundtrack.image import io
 from woundtrack.image.measure import measure
 from woundtrack.image.segmentation import ClassicalSegmenter, Segmenter
 from woundtrack.models import (
+    AREA_NAMES,
     WOUND_BED_LABELS,
     Calibration,
     LesionMeasurement,
@@ -30,7 +31,6 @@ from woundtrack.models import (
     to_jsonable,
 )
 
-_TISSUES = ("wound", "granulation", "slough", "eschar", "erythema")
 #: Above this estimated area uncertainty (%), the photo gets a warning.
 AREA_UNCERTAINTY_WARN_PCT = 3.0
 
@@ -88,8 +88,8 @@ class Analysis:
 
 def totals_fields(totals: Totals) -> dict[str, Any]:
     """The record's ``*_area_cm2`` then ``*_area_px`` fields, from a photo's totals."""
-    fields: dict[str, Any] = {f"{n}_area_cm2": getattr(totals, f"{n}_area_cm2") for n in _TISSUES}
-    fields.update({f"{n}_area_px": getattr(totals, f"{n}_area_px") for n in _TISSUES})
+    fields: dict[str, Any] = {f"{n}_area_cm2": getattr(totals, f"{n}_area_cm2") for n in AREA_NAMES}
+    fields.update({f"{n}_area_px": getattr(totals, f"{n}_area_px") for n in AREA_NAMES})
     return fields
 
 
@@ -108,9 +108,9 @@ def failure_record(file: str, error: str) -> dict[str, Any]:
         "area_uncertainty_pct",
     ):
         record[key] = None
-    for name in _TISSUES:
+    for name in AREA_NAMES:
         record[f"{name}_area_cm2"] = None
-    for name in _TISSUES:
+    for name in AREA_NAMES:
         record[f"{name}_area_px"] = None
     record["lesions"] = []
     record["warnings"] = []

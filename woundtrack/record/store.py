@@ -30,6 +30,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from woundtrack.errors import WoundtrackError
 from woundtrack.image.lesion_matching import LesionPosition, match_lesions
 from woundtrack.models import (
+    BED_TISSUES,
+    TISSUES,
     AnalysisInfo,
     LesionMeasurement,
     SeriesRow,
@@ -104,7 +106,9 @@ class NewVisit:
     warnings: tuple[str, ...] = ()
 
 
-#: Columns of ``export_csv`` (the README documents them).
+#: Columns of ``export_csv`` (the README documents them). Spelled out, not built from
+#: ``TISSUES``: a file format's column order is a contract (eschar, the tissue that matters most
+#: here, comes first).
 EXPORT_COLUMNS = (
     "patient",
     "lesion",
@@ -748,17 +752,12 @@ def _measurement_row(
         lesion_id=lesion_id,
         lesion_index=m.index,
         wound_area_cm2=m.wound_area_cm2,
-        granulation_area_cm2=m.granulation_area_cm2,
-        slough_area_cm2=m.slough_area_cm2,
-        eschar_area_cm2=m.eschar_area_cm2,
-        erythema_area_cm2=m.erythema_area_cm2,
+        **{t.area_cm2_field: getattr(m, t.area_cm2_field) for t in TISSUES},
+        **{t.pct_field: getattr(m, t.pct_field) for t in BED_TISSUES},
         wound_area_px=m.wound_area_px,
         perimeter_cm=m.perimeter_cm,
         length_cm=m.length_cm,
         width_cm=m.width_cm,
-        granulation_pct=m.granulation_pct,
-        slough_pct=m.slough_pct,
-        eschar_pct=m.eschar_pct,
         centre_x_px=m.centroid_px[0],
         centre_y_px=m.centroid_px[1],
         centre_x_mm=pos.centre_mm[0] if pos.centre_mm else None,
@@ -800,16 +799,11 @@ def _series_row(
         file_name=v.file_name,
         calibrated=a.calibration_method != "none",
         wound_area_cm2=m.wound_area_cm2,
-        eschar_area_cm2=m.eschar_area_cm2,
-        slough_area_cm2=m.slough_area_cm2,
-        granulation_area_cm2=m.granulation_area_cm2,
-        erythema_area_cm2=m.erythema_area_cm2,
+        **{t.area_cm2_field: getattr(m, t.area_cm2_field) for t in TISSUES},
+        **{t.pct_field: getattr(m, t.pct_field) for t in BED_TISSUES},
         perimeter_cm=m.perimeter_cm,
         length_cm=m.length_cm,
         width_cm=m.width_cm,
-        eschar_pct=m.eschar_pct,
-        slough_pct=m.slough_pct,
-        granulation_pct=m.granulation_pct,
         corrected=a.kind == "corrected",
         corrected_by=a.corrected_by,
         segmenter=a.segmenter,
