@@ -83,6 +83,10 @@ RULES = {
             "streamlit",
         ),
     },
+    "analytics work on values: no image stages, no store": {
+        "importers": ("woundtrack.analysis",),
+        "forbidden": ("woundtrack.image", "woundtrack.present", "woundtrack.synthetic"),
+    },
     "analytics and presentation never reach the store or SQL": {
         "importers": ("woundtrack.analysis", "woundtrack.present"),
         "forbidden": ("woundtrack.record", "sqlalchemy", "alembic", "streamlit", *FACES),
