@@ -22,7 +22,7 @@ import re
 import struct
 import warnings
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, tzinfo
 from pathlib import Path
 
 import numpy as np
@@ -251,9 +251,7 @@ def open_image(data: bytes, label: str, max_megapixels: float) -> Image.Image:
 
 
 @contextlib.contextmanager
-def pillow_warnings(
-    label: str, *ignored: type[Warning]
-) -> Iterator[list[warnings.WarningMessage]]:
+def pillow_warnings(label: str, *ignored: type[Warning]) -> Iterator[list[warnings.WarningMessage]]:
     """Keep Pillow's warnings (corrupt EXIF, odd tags) out of the user's console; log them."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -362,8 +360,29 @@ def _exif_value(exif: Image.Exif | dict[int, object], tag: int) -> object | None
     return value
 
 
-_DATETIME = re.compile(r"(\d{4})[:-](\d{2})[:-](\d{2})[ T](\d{2}):(\d{2}):(\d{2})$")
-_OFFSET = re.compile(r"([+-])(\d{2}):(\d{2})$")
+#: EXIF 2.32 writes DateTimeOriginal as ``YYYY:MM:DD HH:MM:SS``; some writers use ISO 8601's
+#: ``-`` in the date or ``T`` before the time.
+_EXIF_DATETIME_FORMATS = (
+    "%Y:%m:%d %H:%M:%S",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y:%m:%dT%H:%M:%S",
+    "%Y-%m-%dT%H:%M:%S",
+)
+
+
+def _exif_datetime(text: str) -> datetime | None:
+    """An EXIF date-time as a naive datetime, or None if it is not one (or an impossible date)."""
+    for layout in _EXIF_DATETIME_FORMATS:
+        with contextlib.suppress(ValueError):
+            return datetime.strptime(text.strip(), layout)
+    return None
+
+
+def _exif_offset(text: str) -> tzinfo | None:
+    """An EXIF OffsetTime (``+02:00``) as a fixed time zone, or None if it is not one."""
+    with contextlib.suppress(ValueError):
+        return datetime.strptime(text.strip(), "%z").tzinfo
+    return None
 
 
 def _capture_time(
@@ -376,11 +395,7 @@ def _capture_time(
             f"{label}: the capture time is unknown (the photo has no EXIF DateTimeOriginal); "
             f"{by_hand}"
         ]
-    match = _DATETIME.match(str(raw))
-    taken_at = None
-    if match:
-        with contextlib.suppress(ValueError):
-            taken_at = datetime(*(int(part) for part in match.groups()))  # type: ignore[misc]
+    taken_at = _exif_datetime(str(raw))
     if taken_at is None:
         shown = repr(str(raw)[:40])
         return None, [
@@ -393,11 +408,9 @@ def _capture_time(
     offset = _exif_value(exif, _TAG_OFFSET_TIME_ORIGINAL)
     if offset is None or offset == "":
         return taken_at, []
-    found = _OFFSET.match(str(offset))
-    if found and int(found.group(2)) < 24 and int(found.group(3)) < 60:
-        sign = 1 if found.group(1) == "+" else -1
-        delta = timedelta(hours=int(found.group(2)), minutes=int(found.group(3)))
-        return taken_at.replace(tzinfo=timezone(sign * delta)), []
+    zone = _exif_offset(str(offset))
+    if zone is not None:
+        return taken_at.replace(tzinfo=zone), []
     return taken_at, [
         f"{label}: EXIF OffsetTimeOriginal {str(offset)[:20]!r} is not a UTC offset like "
         "+02:00; the capture time is taken as the camera's local time, without a time zone"

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
+from skimage.transform import EuclideanTransform, SimilarityTransform
 
 from woundtrack.image import calibration as cal
 from woundtrack.models import Calibration, LesionMeasurement
@@ -511,27 +512,38 @@ def apply_affine(t: np.ndarray, xy: np.ndarray) -> np.ndarray:
 def fit_rigid(src: np.ndarray, dst: np.ndarray, *, similarity: bool) -> np.ndarray | None:
     """Least-squares rigid (or similarity) map src -> dst, a proper rotation (Umeyama 1991).
 
-    Returns None when the points are degenerate (all coincident) or the similarity's scale is
-    implausible.
+    The map is ``skimage.transform.EuclideanTransform.from_estimate`` (``SimilarityTransform``
+    when ``similarity``): Umeyama's closed form, which turns a reflection into the nearest proper
+    rotation (the skin is seen from the front in both photos).
+
+    Parameters
+    ----------
+    src, dst : (N, 2) ndarray
+        Corresponding points; the map takes ``src`` onto ``dst``.
+    similarity : bool
+        Also fit one scale factor (uncalibrated photos); else the scale is 1.
+
+    Returns
+    -------
+    (3, 3) ndarray or None
+        The homogeneous map. ``None`` for a similarity whose ``src`` points all coincide (no
+        scale can be fitted) or whose scale lies outside ``[1/8, 8]``
+        (``_MAX_SIMILARITY_SCALE``). A rigid map always exists: when every ``src`` or every
+        ``dst`` point coincides (scikit-image declines to estimate) it is the translation of the
+        centroids.
     """
-    mu_s, mu_d = src.mean(axis=0), dst.mean(axis=0)
-    s_c, d_c = src - mu_s, dst - mu_d
-    var_s = float((s_c**2).sum() / len(src))
-    cov = d_c.T @ s_c / len(src)
-    u, sig, vt = np.linalg.svd(cov)
-    # The skin is seen from the front in both photos: no reflection.
-    e = np.diag([1.0, math.copysign(1.0, np.linalg.det(u @ vt))])
-    rot = u @ e @ vt
-    scale = 1.0
     if similarity:
-        if var_s <= 1e-18:
+        if float(src.var(axis=0).sum()) <= 1e-18:
             return None
-        scale = float(np.trace(np.diag(sig) @ e) / var_s)
-        if not 1 / _MAX_SIMILARITY_SCALE <= scale <= _MAX_SIMILARITY_SCALE:
+        fitted = SimilarityTransform.from_estimate(src, dst)
+        if not fitted or not 1 / _MAX_SIMILARITY_SCALE <= fitted.scale <= _MAX_SIMILARITY_SCALE:
             return None
+        return fitted.params
+    fitted = EuclideanTransform.from_estimate(src, dst)
+    if fitted:
+        return fitted.params
     t = np.eye(3)
-    t[:2, :2] = scale * rot
-    t[:2, 2] = mu_d - scale * rot @ mu_s
+    t[:2, 2] = dst.mean(axis=0) - src.mean(axis=0)
     return t
 
 

@@ -30,6 +30,7 @@ from typing import Any
 import cv2
 import numpy as np
 from PIL import Image, ImageOps
+from skimage.color import lab2rgb, rgb2lab
 
 from woundtrack.models import ERYTHEMA, ESCHAR, GRANULATION, SLOUGH
 
@@ -856,24 +857,21 @@ _RGB_TO_XYZ = np.array(
         [0.0193339, 0.1191920, 0.9503041],
     ]
 )
-_WHITE_D65 = np.array([0.95047, 1.0, 1.08883])
-
-
-def _srgb_to_lab(rgb: tuple[float, float, float] | np.ndarray) -> np.ndarray:
-    xyz = _RGB_TO_XYZ @ _srgb_to_linear(np.asarray(rgb)) / _WHITE_D65
-    f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
-    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
 
 
 def _lab_to_linear(lab: np.ndarray) -> np.ndarray:
-    fy = (lab[0] + 16) / 116
-    f = np.array([fy + lab[1] / 500, fy, fy - lab[2] / 200])
-    xyz = np.where(f > 6 / 29, f**3, 3 * (6 / 29) ** 2 * (f - 4 / 29)) * _WHITE_D65
-    return np.clip(np.linalg.solve(_RGB_TO_XYZ, xyz), 0.0, 1.0)
+    """Linear sRGB in [0, 1] of a CIELAB colour (D65, the white of sRGB).
+
+    ``skimage.color.lab2rgb`` (which clips out-of-gamut colours to [0, 1]) decoded by
+    :func:`_srgb_to_linear`: the same clipped linear RGB as inverting CIELAB to XYZ and XYZ to
+    linear sRGB by hand, within 1e-4 (scikit-image's sRGB matrix has 6 digits, not 7).
+    """
+    return _srgb_to_linear(255.0 * lab2rgb(np.asarray(lab, dtype=np.float64)))
 
 
 def _skin_lab(tone: float) -> np.ndarray:
-    anchors = np.array([_srgb_to_lab(c) for c in _SKIN_ANCHORS_SRGB])
+    """CIELAB (D65) of skin ``tone`` in [0, 1]: ``skimage.color.rgb2lab`` of the anchors, mixed."""
+    anchors = rgb2lab(np.array(_SKIN_ANCHORS_SRGB, dtype=np.float64) / 255.0)
     pos = tone * (len(anchors) - 1)
     i = min(int(pos), len(anchors) - 2)
     return anchors[i] + (pos - i) * (anchors[i + 1] - anchors[i])
