@@ -66,20 +66,6 @@ REQUIRED_COLUMNS = ("kind", "start_on")
 #: Most problems listed in one ``TimelineError`` message (all are in ``.problems``).
 MAX_LISTED_PROBLEMS = 20
 
-_MONTHS = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
 _DATE_FIX = "write dates as YYYY-MM-DD, e.g. 2026-03-02"
 _ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 _ISO_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d.*")
@@ -469,7 +455,7 @@ def _parse_date(
                 why = f"there is no month {month}"
             else:
                 days = calendar.monthrange(year, month)[1]
-                why = f"{_MONTHS[month - 1]} {year} has {days} days"
+                why = f"{calendar.month_name[month]} {year} has {days} days"
             problems.add(line, column, f"{shown} is not a date ({why}); {_DATE_FIX}")
             return None
     if _ISO_DATE_TIME.fullmatch(text):
@@ -525,8 +511,7 @@ def _ambiguous(shown: str, first: int, second: int, year: int, *, four_digit_yea
     if not readings:
         return f"{shown} is not a date; {_DATE_FIX}"
     options = " or ".join(
-        f"{reading.isoformat()} for {reading.day} {_MONTHS[reading.month - 1]} {reading.year}"
-        for reading in readings
+        f"{r.isoformat()} for {r.day} {calendar.month_name[r.month]} {r.year}" for r in readings
     )
     return f"{head}; write dates as YYYY-MM-DD: {options}"
 
