@@ -25,14 +25,12 @@ from app_pages.shared import (
 )
 from woundtrack.errors import WoundtrackError
 from woundtrack.image.editing import draw_scale_bar, lesion_changes, registered_pair
-from woundtrack.image.overlay import lesion_box_px, render_overlay
+from woundtrack.image.overlay import lesion_box_px, render_overlay_with_legend_band
 from woundtrack.image.registration import Registration, register
 from woundtrack.models import Calibration
 
 #: Unregistered close-ups are shown at this height (pixels) each, so they sit level.
 _UNREGISTERED_HEIGHT_PX = 600
-#: Rows of the colour key that ``render_overlay`` draws (four tissues and the sticker).
-_LEGEND_KEY_ROWS = 5
 
 
 # ---------------------------------------------------------------------------- cached reads
@@ -59,23 +57,6 @@ def _when(visit: dict[str, Any]) -> str:
 
 def _visit_label(visit: dict[str, Any]) -> str:
     return f"{_when(visit)} · {visit['file_name']}"
-
-
-def _with_legend_band(
-    image: np.ndarray, labels: np.ndarray, lines: list[str], opacity: float
-) -> np.ndarray:
-    """The overlay with a dark band on top for its colour key, so the key hides no skin.
-
-    The band's height follows ``render_overlay``'s legend layout (rows of 30 px at 1600 px).
-    """
-    rows = _LEGEND_KEY_ROWS + len(lines)
-    band = 0
-    for _ in range(2):  # the legend's scale depends on the padded size
-        scale = max(0.5, max(image.shape[0] + band, image.shape[1]) / 1600)
-        band = int(10 * scale) + rows * int(30 * scale) + int(30 * scale) // 2 + 8
-    padded = np.concatenate([np.zeros((band, *image.shape[1:]), np.uint8), image])
-    padded_labels = np.concatenate([np.zeros((band, labels.shape[1]), np.uint8), labels])
-    return render_overlay(padded, padded_labels, legend_lines=lines, opacity=opacity)
 
 
 def _area_line(rows: list[Any]) -> str:
@@ -241,9 +222,9 @@ if registered is not None:
         (left, top_a, lab_a, lines_a, visit_a, "earlier"),
         (right, top_b, lab_b, lines_b, visit_b, "later"),
     ):
-        shown = draw_scale_bar(
-            _with_legend_band(top, lab, lines, opacity), mm_per_px=mm_per_px, length_mm=10
-        )
+        # the colour key on a band above the view, so it hides no skin
+        banded, _ = render_overlay_with_legend_band(top, lab, legend_lines=lines, opacity=opacity)
+        shown = draw_scale_bar(banded, mm_per_px=mm_per_px, length_mm=10)
         column.image(
             shown,
             output_format="JPEG",
@@ -268,7 +249,9 @@ else:
             column.error(str(exc))
             continue
         y0, y1, x0, x1 = lesion_box_px(labels)
-        close_up = _with_legend_band(image[y0:y1, x0:x1], labels[y0:y1, x0:x1], lines, opacity)
+        close_up, _ = render_overlay_with_legend_band(
+            image[y0:y1, x0:x1], labels[y0:y1, x0:x1], legend_lines=lines, opacity=opacity
+        )
         column.image(
             _same_height(close_up, _UNREGISTERED_HEIGHT_PX),
             output_format="JPEG",

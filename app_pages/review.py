@@ -11,6 +11,7 @@ UI only; every figure comes from the library (``measure``, ``Store.correct``).
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import math
 from typing import Any
@@ -34,6 +35,7 @@ from app_pages.shared import (
 )
 from woundtrack.errors import WoundtrackError
 from woundtrack.image.editing import Edit, apply_edits, lasso_polygons
+from woundtrack.image.lesion_matching import match_lesions, positions_of
 from woundtrack.image.measure import measure
 from woundtrack.image.overlay import (
     PALETTE,
@@ -41,6 +43,7 @@ from woundtrack.image.overlay import (
     legend_lines,
     lesion_box_px,
     render_overlay,
+    render_overlay_with_legend_band,
 )
 from woundtrack.models import (
     BACKGROUND,
@@ -67,8 +70,6 @@ _DISPLAY_MAX_SIDE_PX = 1200
 #: ...and a small one is enlarged (each photo pixel a block) to at least this, so outlines are
 #: drawn thin and the labelled pixels show as they are.
 _DISPLAY_MIN_SIDE_PX = 800
-#: Rows of the colour key that ``render_overlay`` draws (four tissues and the sticker).
-_LEGEND_KEY_ROWS = 5
 _CHART_WIDTH_PX = 520
 
 # Session state, initialised here (pages share one session).
@@ -121,22 +122,25 @@ def _cm2(value: float | None) -> float | None:
 
 
 def _likely_names(
-    new: list[LesionMeasurement], old: list[LesionMeasurement], names: dict[int, str]
+    new: list[LesionMeasurement],
+    old: list[LesionMeasurement],
+    names: dict[int, str],
+    calibration: Calibration,
 ) -> dict[int, str]:
-    """Name each re-measured lesion after the stored lesion whose centre is nearest, when that
-    centre lies within the new lesion's box (the store matches identities again on saving)."""
-    out = {}
-    for m in new:
-        x0, y0, w, h = m.bbox_px
-        best = None
-        for o in old:
-            cx, cy = o.centroid_px
-            if x0 <= cx <= x0 + w and y0 <= cy <= y0 + h:
-                d = math.dist(m.centroid_px, o.centroid_px)
-                if best is None or d < best[0]:
-                    best = (d, o.index)
-        out[m.index] = f"{names[best[1]]}?" if best and best[1] in names else f"new #{m.index}"
-    return out
+    """Name each re-measured lesion as saving will: matched to the stored lesions of the same
+    photo as ``Store.correct`` matches them (``match_lesions`` with no alignment), with a '?'
+    until saved; a lesion that matches none is ``new #index``."""
+    known = [
+        dataclasses.replace(p, key=names[int(p.key)])
+        for p in positions_of(old, calibration)
+        if int(p.key) in names
+    ]
+    found = positions_of(new, calibration)
+    matches = match_lesions(known, found, new_to_known=np.eye(3)) if known else {}
+    return {
+        m.index: f"{matches[str(m.index)]}?" if matches.get(str(m.index)) else f"new #{m.index}"
+        for m in new
+    }
 
 
 def _legend_html() -> str:
@@ -159,8 +163,7 @@ def _close_up(
 ) -> np.ndarray:
     """The overlay of the box, enlarged when small, without the colour key (shown beside it).
 
-    ``render_overlay`` always draws its key in the top-left corner: it is drawn on a band added
-    above the close-up, and the band is cut off again.
+    The overlay's key is drawn on a band above the close-up, and the band is cut off again.
     """
     y0, y1, x0, x1 = box
     crop, crop_labels = image[y0:y1, x0:x1], labels[y0:y1, x0:x1]
@@ -169,13 +172,8 @@ def _close_up(
         size = (crop.shape[1] * grow, crop.shape[0] * grow)
         crop = cv2.resize(crop, size, interpolation=cv2.INTER_CUBIC)
         crop_labels = cv2.resize(crop_labels, size, interpolation=cv2.INTER_NEAREST)
-    band = 0
-    for _ in range(2):  # the key's scale depends on the padded size
-        scale = max(0.5, max(crop.shape[0] + band, crop.shape[1]) / 1600)
-        band = int(10 * scale) + _LEGEND_KEY_ROWS * int(30 * scale) + int(30 * scale) // 2 + 8
-    padded = np.concatenate([np.zeros((band, *crop.shape[1:]), np.uint8), crop])
-    padded_labels = np.concatenate([np.zeros((band, crop.shape[1]), np.uint8), crop_labels])
-    out = render_overlay(padded, padded_labels, opacity=opacity)[band:]
+    banded, band = render_overlay_with_legend_band(crop, crop_labels, opacity=opacity)
+    out = banded[band:]
     if calibration.marker_corners_px is not None:
         corners = (np.asarray(calibration.marker_corners_px) - (x0 - 0.5, y0 - 0.5)) * grow - 0.5
         cv2.polylines(
@@ -482,7 +480,10 @@ if changed:
         )
     st.markdown("**After your changes (not saved yet)**")
     table = _lesion_table(
-        lesions, _likely_names(lesions, stored_lesions, names), calibrated, "your correction"
+        lesions,
+        _likely_names(lesions, stored_lesions, names, calibration),
+        calibrated,
+        "your correction",
     )
     if table.empty:
         st.warning("No wound bed is left: the visit would be recorded with no lesion.")

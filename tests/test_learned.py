@@ -2,6 +2,9 @@
 What both segmenters must do on phantoms (eschar, slough, sticker, drape, several lesions) is in
 test_segmentation.py."""
 
+import ast
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -97,6 +100,20 @@ def test_bad_images_are_refused():
 def test_unknown_segmenter_names_are_refused():
     with pytest.raises(ValueError, match="choose one of learned, classical"):
         make_segmenter("magic")
+
+
+def test_the_learned_segmenter_uses_only_the_public_colour_stage_of_segmentation():
+    """What the two segmenters share is segmentation's public surface, not its privates."""
+    tree = ast.parse(Path(learned.__file__).read_text(encoding="utf-8"))
+    used = {
+        node.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "seg"
+    }
+    assert used and not {name for name in used if name.startswith("_")}
+    assert {"tissue_colours", "label_wound"} <= used
 
 
 # --- the pure helpers -----------------------------------------------------------------------

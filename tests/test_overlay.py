@@ -4,7 +4,14 @@ import numpy as np
 import pytest
 
 from woundtrack.image.calibration import calibrate
-from woundtrack.image.overlay import PALETTE, lesion_box_px, overlay_views, render_overlay
+from woundtrack.image.overlay import (
+    PALETTE,
+    legend_box_px,
+    lesion_box_px,
+    overlay_views,
+    render_overlay,
+    render_overlay_with_legend_band,
+)
 from woundtrack.synthetic.phantom import PhantomSpec, render_phantom
 
 
@@ -35,3 +42,26 @@ def test_overlay_paints_each_tissue_in_its_colour():
     assert tuple(out[550, 100]) == (128, 128, 128)  # skin untouched
     with pytest.raises(ValueError, match="do not match"):
         render_overlay(image, labels[:50])
+
+
+@pytest.mark.parametrize(("shape", "lines"), [((600, 800), []), ((2400, 3200), ["a", "b"])])
+def test_the_legend_is_drawn_in_its_box_and_nowhere_else(shape, lines):
+    image = np.full((*shape, 3), 128, np.uint8)
+    out = render_overlay(image, np.zeros(shape, np.uint8), legend_lines=lines)
+    ys, xs = np.nonzero((out != image).any(axis=2))
+    y0, y1, x0, x1 = legend_box_px(shape, len(lines))
+    assert (ys.min(), ys.max() + 1, xs.min(), xs.max() + 1) == (y0, y1, x0, x1)
+    assert legend_box_px(shape, len(lines) + 1)[1] > y1  # a row per line
+
+
+def test_the_legend_band_holds_the_legend_above_the_photo():
+    image = np.full((600, 800, 3), 128, np.uint8)
+    labels = np.zeros((600, 800), np.uint8)
+    labels[300:400, 300:400] = 3
+    lines = ["wound 1.00 cm2"]
+    banded, band = render_overlay_with_legend_band(image, labels, legend_lines=lines, opacity=1.0)
+    assert banded.shape == (600 + band, 800, 3)
+    assert legend_box_px(banded.shape, len(lines))[1] < band  # the legend hides no photo
+    assert tuple(banded[band + 350, 350]) == PALETTE[3]
+    assert (banded[band : band + 200, :400] == 128).all()  # the photo's corner is untouched
+    assert not banded[band - 4 : band].any()  # black below the legend

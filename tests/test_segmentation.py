@@ -1,14 +1,24 @@
 """Both segmenters on phantoms (the classical colour rules of segmentation.py and the learned one):
-the wound bed includes eschar and slough, never the sticker or a black drape."""
+the wound bed includes eschar and slough, never the sticker or a black drape. Then the colour stage
+that both share (``tissue_colours``, ``label_wound``) and its mask helpers, on drawn images."""
 
 import numpy as np
 import pytest
 
-from woundtrack.image.calibration import calibrate, sticker_mask
+from woundtrack.image.calibration import apply_white_balance, calibrate, sticker_mask
 from woundtrack.image.learned import LearnedSegmenter
 from woundtrack.image.measure import measure
-from woundtrack.image.segmentation import ClassicalSegmenter, segment
-from woundtrack.models import ERYTHEMA, ESCHAR, SLOUGH
+from woundtrack.image.segmentation import (
+    ClassicalSegmenter,
+    SegmentationParams,
+    connected_to,
+    fill_holes,
+    label_wound,
+    segment,
+    tissue_colours,
+    working_mm_per_px,
+)
+from woundtrack.models import ERYTHEMA, ESCHAR, GRANULATION, SLOUGH, Calibration
 from woundtrack.synthetic.phantom import Phantom, PhantomSpec
 
 BASE = dict(noise_sigma=2.0, jpeg_quality=90, light_gradient=0.3, blur_sigma_px=0.5)
@@ -150,3 +160,94 @@ def test_segmenter_object_and_input_untouched(phantom):
 def test_bad_images_are_refused(image):
     with pytest.raises(ValueError, match="uint8 RGB"):
         segment(image)
+
+
+# --- the shared colour stage ------------------------------------------------------------------
+SKIN = (205, 160, 135)
+
+
+def drawn_wound() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A 400 px image of skin with a red wound of radius 60 holding an eschar and a slough patch,
+    a reddened ring out to radius 90, and a dark sticker; (image, wound, sticker)."""
+    rng = np.random.default_rng(0)
+    image = np.clip(rng.normal(SKIN, 3, (400, 400, 3)), 0, 255).astype(np.uint8)
+    yy, xx = np.mgrid[:400, :400]
+    r = np.hypot(yy - 200, xx - 200)
+    image[r <= 90] = (215, 135, 120)  # erythema
+    image[r <= 60] = (180, 50, 50)  # granulation
+    image[170:200, 170:200] = (40, 30, 25)  # eschar
+    image[210:240, 210:240] = (235, 215, 110)  # slough
+    sticker = np.zeros((400, 400), bool)
+    sticker[10:50, 10:50] = True
+    image[sticker] = (40, 30, 25)  # as dark as eschar
+    return image, r <= 60, sticker
+
+
+def test_tissue_colours_classify_every_pixel_against_the_skin_and_never_the_sticker():
+    image, wound, sticker = drawn_wound()
+    p = SegmentationParams()
+    lab, tissue = tissue_colours(image, sticker, p)
+    assert lab.shape == (400, 400, 3) and lab.dtype == np.float32
+    assert tissue.shape == (400, 400) and tissue.dtype == np.uint8
+    assert tissue[185, 185] == ESCHAR and tissue[225, 225] == SLOUGH
+    assert tissue[200, 150] == GRANULATION
+    assert tissue[200, 125] == 0  # reddened skin is not granulation
+    assert not tissue[sticker].any() and tissue[5, 5] == 0
+    # A wound bed already known is left out of the skin reference, but classified.
+    _, known = tissue_colours(image, sticker, p, not_skin=wound)
+    assert known[185, 185] == ESCHAR and known[225, 225] == SLOUGH
+    # White balance is applied first.
+    gains = (1.1, 1.0, 0.85)
+    balanced = tissue_colours(apply_white_balance(image, gains), sticker, p)
+    with_gains = tissue_colours(image, sticker, p, white_balance_gains=gains)
+    assert all(np.array_equal(a, b) for a, b in zip(balanced, with_gains, strict=True))
+
+
+def test_label_wound_fills_the_bed_and_finds_the_erythema_around_it():
+    image, wound, sticker = drawn_wound()
+    p = SegmentationParams()
+    lab, tissue = tissue_colours(image, sticker, p, not_skin=wound)
+    tissue[145:160, 190:210] = 0  # a gap in the bed: takes its neighbour's tissue
+    labels = label_wound(tissue, wound, lab, sticker=sticker, mm_per_px=None, params=p)
+    assert labels.dtype == np.uint8 and labels.shape == wound.shape
+    assert set(np.unique(labels[wound])) == {GRANULATION, SLOUGH, ESCHAR}
+    assert labels[150, 200] == GRANULATION
+    assert labels[200, 125] == ERYTHEMA and labels[200, 30] == 0
+    assert not labels[sticker].any()
+    # Outside the bed there is no tissue, only erythema.
+    assert set(np.unique(labels[~wound])) == {0, ERYTHEMA}
+    # No erythema where the skin around the wound is not redder than the skin further out.
+    plain = image.copy()
+    plain[~wound & ~sticker] = SKIN
+    lab, tissue = tissue_colours(plain, sticker, p, not_skin=wound)
+    labels = label_wound(tissue, wound, lab, sticker=sticker, mm_per_px=None, params=p)
+    assert not (labels == ERYTHEMA).any()
+
+
+def test_working_mm_per_px_is_none_without_a_calibration():
+    assert working_mm_per_px(Calibration(method="none"), (600, 800), 0.5) is None
+
+
+def test_fill_holes_fills_only_what_the_border_cannot_reach():
+    ring = np.zeros((30, 30), bool)
+    ring[5:15, 5:15] = True
+    ring[8:12, 8:12] = False  # a hole
+    cup = np.zeros((30, 30), bool)
+    cup[15:25, 18:28] = True
+    cup[15:22, 21:25] = False  # open at the top: not a hole
+    filled = fill_holes(ring | cup)
+    assert filled[8:12, 8:12].all()
+    assert not filled[15:22, 21:25].any()
+    assert np.count_nonzero(filled & ~(ring | cup)) == 16  # the hole alone
+
+
+def test_connected_to_keeps_whole_the_parts_a_seed_touches():
+    mask = np.zeros((20, 20), bool)
+    mask[2:6, 2:6] = True
+    mask[10:15, 10:15] = True
+    seed = np.zeros_like(mask)
+    seed[12, 12] = True
+    kept = connected_to(mask, seed)
+    assert kept[10:15, 10:15].all() and kept.sum() == 25
+    assert not connected_to(mask, np.zeros_like(mask)).any()
+    assert not connected_to(np.zeros_like(mask), seed).any()

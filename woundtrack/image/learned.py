@@ -21,8 +21,8 @@ a real photo of any size, with onnxruntime on the CPU:
    Holes inside a closed wound border are wound (a dark centre in a red rim); specks smaller than
    ``SegmentationParams.min_lesion_mm2`` are dropped.
 4. **Tissues** inside the bed by colour after white balance, relative to the patient's skin (the
-   classical rules of ``segmentation``): eschar, slough, and granulation for the rest of the bed.
-   Periwound erythema outside it, as before.
+   classical rules, ``segmentation.tissue_colours``): eschar, slough, and granulation for the rest
+   of the bed. Periwound erythema outside it, as before (``segmentation.label_wound``).
 
 ``LearnedSegmenter`` is a ``segmentation.Segmenter``; ``wound_bed_logits`` and ``segment_learned``
 are the pure functions behind it, with the model as an input.
@@ -231,7 +231,7 @@ def clean_wound_bed(wound: np.ndarray, sticker: np.ndarray, min_area_px: float) 
     count, comp, stats, _ = cv2.connectedComponentsWithStats(bed.astype(np.uint8), connectivity=8)
     keep = np.zeros(count, dtype=bool)
     keep[1:] = stats[1:, cv2.CC_STAT_AREA] >= min_area_px
-    return seg._fill_holes(keep[comp]) & ~sticker
+    return seg.fill_holes(keep[comp]) & ~sticker
 
 
 def grow_by_colour(wound: np.ndarray, tissue: np.ndarray, band_px: float) -> np.ndarray:
@@ -248,7 +248,7 @@ def grow_by_colour(wound: np.ndarray, tissue: np.ndarray, band_px: float) -> np.
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
     band = (cv2.dilate(wound.view(np.uint8), kernel) > 0) & ~wound
     near = cv2.dilate(wound.view(np.uint8), np.ones((3, 3), np.uint8)) > 0
-    return seg._connected_to(tissue & band, near)
+    return seg.connected_to(tissue & band, near)
 
 
 def segment_learned(
@@ -298,14 +298,13 @@ def segment_learned(
     wound_full = np.zeros((h, w), dtype=bool)
     wound_full[box] = clean_wound_bed(logits > 0, sticker_full[box], min_px)
 
-    small = cal.apply_white_balance(small, calibration.white_balance_gains)
     sticker = cal.sticker_mask(calibration, (sh, sw), scale=scale)
     wound = _resize_mask(wound_full, (sh, sw))
-    lab = seg._flat_fielded_lab(small, sticker | wound)
-    skin = seg._skin_reference(lab, sticker | wound)
-    tissue = seg._classify_tissue(lab, skin, p)
-    tissue[sticker] = BACKGROUND
-    mm_per_px_work = seg._working_mm_per_px(calibration, (sh, sw), scale)
+    # the network's bed is not skin: it stays out of the skin reference and the light's fit
+    lab, tissue = seg.tissue_colours(
+        small, sticker, p, white_balance_gains=calibration.white_balance_gains, not_skin=wound
+    )
+    mm_per_px_work = seg.working_mm_per_px(calibration, (sh, sw), scale)
     if mm_per_px_work is not None:
         band_px = params.colour_band_mm / mm_per_px_work
     else:
@@ -318,8 +317,9 @@ def segment_learned(
         wound_full[box] = clean_wound_bed(
             wound_full[box] | (grown_full[box] > 0), sticker_full[box], min_px
         )
-    tissue = seg._fill_wound_labels(tissue, wound)
-    labels = seg._add_erythema(tissue, wound, lab, sticker, mm_per_px_work, p)
+    labels = seg.label_wound(
+        tissue, wound, lab, sticker=sticker, mm_per_px=mm_per_px_work, params=p
+    )
     if scale < 1.0:
         labels = cv2.resize(labels, (w, h), interpolation=cv2.INTER_NEAREST)
     return _with_full_resolution_bed(labels, wound_full, box)

@@ -1,8 +1,10 @@
 """Overlay: the photo with tissue outlines, a legend and the sticker marked, for a person to read.
 
-Owns the colours shown for each tissue. The palette is Okabe-Ito (readable with the common colour
-vision deficiencies); eschar is drawn in blue, not black, so it shows on a black wound. Pure
-function: arrays in, a new RGB array out.
+Draws each tissue in its colour from ``woundtrack.models.TISSUES``: Okabe-Ito (readable with the
+common colour vision deficiencies); eschar in blue, not black, so it shows on a black wound. Owns
+the legend's layout too (``legend_box_px``): a screen where the legend must hide none of the photo
+draws the overlay on a band added above it (``render_overlay_with_legend_band``). Pure functions:
+arrays in, a new RGB array out.
 """
 
 from __future__ import annotations
@@ -13,23 +15,18 @@ import cv2
 import numpy as np
 
 from woundtrack.models import (
-    ERYTHEMA,
     ESCHAR,
     GRANULATION,
     LABEL_NAMES,
-    SLOUGH,
+    TISSUES,
     Calibration,
     Totals,
 )
 
-#: Okabe-Ito colours (RGB) per label, and for the sticker.
-PALETTE = {
-    GRANULATION: (213, 94, 0),  # vermillion
-    SLOUGH: (240, 228, 66),  # yellow
-    ESCHAR: (0, 114, 178),  # blue
-    ERYTHEMA: (204, 121, 167),  # reddish purple
-}
-STICKER_COLOUR = (0, 158, 115)  # bluish green
+#: Colours (RGB) per label, from the tissue table (Okabe-Ito: vermillion granulation, yellow
+#: slough, blue eschar, reddish-purple erythema), and the sticker's bluish green.
+PALETTE = {t.label: t.colour_rgb for t in TISSUES}
+STICKER_COLOUR = (0, 158, 115)
 
 
 def render_overlay(
@@ -79,6 +76,69 @@ def render_overlay(
         cv2.polylines(out, [corners], True, STICKER_COLOUR, thickness + 1, cv2.LINE_AA, shift=2)
     _draw_legend(out, legend_lines or [])
     return out
+
+
+def render_overlay_with_legend_band(
+    image: np.ndarray,
+    labels: np.ndarray,
+    *,
+    legend_lines: list[str] | None = None,
+    opacity: float = 0.35,
+) -> tuple[np.ndarray, int]:
+    """``render_overlay`` of the photo with a black band added on top to hold the legend.
+
+    The legend is always drawn in the top-left corner: on the band it hides none of the photo.
+    Cut the band off again (``overlay[band:]``) for the overlay without a legend.
+
+    Parameters
+    ----------
+    image : (H, W, 3) ndarray of uint8, RGB, as displayed
+    labels : (H, W) ndarray of uint8
+    legend_lines : list of str, optional
+        Text under the colour key; the band grows to hold it.
+    opacity : float
+        Fill opacity, 0 (outlines only) to 1.
+
+    Returns
+    -------
+    overlay : (H + band, W, 3) ndarray of uint8, RGB
+        The band's rows first, then the photo's.
+    band : int
+        The band's height in pixels: the bottom of the legend's box (``legend_box_px`` of the
+        banded size) and 8 px more.
+    """
+    n_lines = len(legend_lines or [])
+    band = 0
+    for _ in range(2):  # the legend's scale depends on the banded size
+        band = legend_box_px((image.shape[0] + band, image.shape[1]), n_lines)[1] + 8
+    padded = np.concatenate([np.zeros((band, *image.shape[1:]), np.uint8), image])
+    padded_labels = np.concatenate([np.zeros((band, labels.shape[1]), np.uint8), labels])
+    overlay = render_overlay(padded, padded_labels, legend_lines=legend_lines, opacity=opacity)
+    return overlay, band
+
+
+def legend_box_px(shape: tuple[int, ...], n_lines: int = 0) -> tuple[int, int, int, int]:
+    """Where ``render_overlay`` draws its legend on an image of ``shape``.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        The image's (height, width, ...), in pixels.
+    n_lines : int
+        Lines of text under the colour key (``len(legend_lines)``).
+
+    Returns
+    -------
+    (y0, y1, x0, x1) : tuple of int
+        The legend's box, in pixels from the top-left corner: rows of 30 px, 420 px wide, 10 px
+        from the corner at 1600 px on the long side, in proportion (at least half) elsewhere.
+        It has a row for each tissue and one for the sticker, then one for each line of text.
+    """
+    scale = _legend_scale(shape)
+    line_h = int(30 * scale)
+    rows = len(PALETTE) + 1 + n_lines
+    x0, y0 = int(10 * scale), int(10 * scale)
+    return y0, y0 + rows * line_h + line_h // 2, x0, x0 + int(420 * scale)
 
 
 def overlay_views(
@@ -142,14 +202,17 @@ def legend_lines(totals: Totals, calibration: Calibration) -> list[str]:
     return lines
 
 
+def _legend_scale(shape: tuple[int, ...]) -> float:
+    """The legend's size relative to its size on a photo 1600 px on its long side."""
+    return max(0.5, max(shape[:2]) / 1600)
+
+
 def _draw_legend(out: np.ndarray, extra: list[str]) -> None:
-    scale = max(0.5, max(out.shape[:2]) / 1600)
+    scale = _legend_scale(out.shape)
     line_h = int(30 * scale)
     entries = [(LABEL_NAMES[k], c) for k, c in PALETTE.items()] + [("sticker", STICKER_COLOUR)]
-    rows = len(entries) + len(extra)
-    width = int(420 * scale)
-    x0, y0 = int(10 * scale), int(10 * scale)
-    box = out[y0 : y0 + rows * line_h + line_h // 2, x0 : x0 + width]
+    y0, y1, x0, x1 = legend_box_px(out.shape, len(extra))
+    box = out[y0:y1, x0:x1]
     box[:] = (box * 0.35).astype(np.uint8)
     font = cv2.FONT_HERSHEY_SIMPLEX
     for n, (name, colour) in enumerate(entries):

@@ -10,7 +10,11 @@ ring of normal skin further out. The sticker is masked out first, and a black re
 the photo's edge (a drape, a shadow) is background, never eschar.
 
 A learned model replaces this behind the same call: anything with ``name``, ``version`` and
-``__call__(image, calibration) -> labels`` is a ``Segmenter``.
+``__call__(image, calibration) -> labels`` is a ``Segmenter``. The colour stage takes a wound bed
+found any way, so the learned segmenter (``learned``) finds the bed with a network and shares the
+rest: ``tissue_colours`` (white balance, flat field, each pixel's class relative to the skin) and
+``label_wound`` (the bed's tissues, then the erythema around it), at the working size
+(``working_mm_per_px``); ``fill_holes`` and ``connected_to`` are the mask operations both use.
 """
 
 from __future__ import annotations
@@ -119,31 +123,129 @@ def segment(
     small = image
     if scale < 1.0:
         small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    small = cal.apply_white_balance(small, calibration.white_balance_gains)
 
     sticker = cal.sticker_mask(calibration, small.shape[:2], scale=scale)
-    mm_per_px = _working_mm_per_px(calibration, small.shape[:2], scale)
-    lab = _flat_fielded_lab(small, sticker)
-    skin = _skin_reference(lab, sticker)
-    tissue = _classify_tissue(lab, skin, params)
-    tissue[sticker] = BACKGROUND
+    mm_per_px = working_mm_per_px(calibration, small.shape[:2], scale)
+    lab, tissue = tissue_colours(
+        small, sticker, params, white_balance_gains=calibration.white_balance_gains
+    )
     wound = _clean_wound_bed(tissue, sticker, mm_per_px, params)
-    tissue = _fill_wound_labels(tissue, wound)
-    labels = _add_erythema(tissue, wound, lab, sticker, mm_per_px, params)
+    labels = label_wound(tissue, wound, lab, sticker=sticker, mm_per_px=mm_per_px, params=params)
 
     if scale < 1.0:
         labels = cv2.resize(labels, (width, height), interpolation=cv2.INTER_NEAREST)
     return labels
 
 
-def _working_mm_per_px(
+def working_mm_per_px(
     calibration: Calibration, shape: tuple[int, int], scale: float
 ) -> float | None:
-    """Approximate mm per working-image pixel at the image centre (for sizes of filters)."""
+    """Millimetres per pixel of the working image at its centre (for the sizes of filters).
+
+    Parameters
+    ----------
+    calibration : Calibration
+        Of the photo at full size.
+    shape : (int, int)
+        Height and width of the working image, in pixels.
+    scale : float
+        Working image size / photo size (<= 1).
+
+    Returns
+    -------
+    float or None
+        mm per working-image pixel, approximate (the scale at the centre); ``None`` when the photo
+        is not calibrated.
+    """
     if not calibration.calibrated:
         return None
     h, w = shape
     return cal.mm_per_px_at(calibration, (w / 2) / scale, (h / 2) / scale) / scale
+
+
+def tissue_colours(
+    image: np.ndarray,
+    sticker: np.ndarray,
+    params: SegmentationParams,
+    *,
+    white_balance_gains: tuple[float, float, float] | None = None,
+    not_skin: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each pixel's tissue by its colour relative to the patient's skin, wound bed or not.
+
+    The image is white-balanced, flat-fielded (a smooth illumination surface divided out) and
+    turned into CIELAB; the skin reference is the mode of its colours; each pixel is then eschar,
+    slough, granulation or none by the thresholds of ``params``. Where the wound bed is is not
+    decided here: every pixel is classified.
+
+    Parameters
+    ----------
+    image : (h, w, 3) ndarray of uint8
+        RGB, the photo at the working size, not white-balanced.
+    sticker : (h, w) ndarray of bool
+        The calibration sticker: left out of the illumination fit and of the skin reference, and
+        never tissue.
+    params : SegmentationParams
+    white_balance_gains : (float, float, float), optional
+        Per-channel RGB gains (``Calibration.white_balance_gains``); none, no white balance.
+    not_skin : (h, w) ndarray of bool, optional
+        Further pixels that are not skin (e.g. a wound bed already found): left out of the fit
+        and the skin reference as well, but classified.
+
+    Returns
+    -------
+    lab : (h, w, 3) ndarray of float32
+        The flat-fielded CIELAB image: L* 0-100, a* and b* about -127 to 127.
+    tissue : (h, w) ndarray of uint8
+        ``GRANULATION``, ``SLOUGH`` or ``ESCHAR`` by colour, else ``BACKGROUND`` (0); the sticker
+        is 0.
+    """
+    exclude = sticker if not_skin is None else sticker | not_skin
+    balanced = cal.apply_white_balance(image, white_balance_gains)
+    lab = _flat_fielded_lab(balanced, exclude)
+    skin = _skin_reference(lab, exclude)
+    tissue = _classify_tissue(lab, skin, params)
+    tissue[sticker] = BACKGROUND
+    return lab, tissue
+
+
+def label_wound(
+    tissue: np.ndarray,
+    wound: np.ndarray,
+    lab: np.ndarray,
+    *,
+    sticker: np.ndarray,
+    mm_per_px: float | None,
+    params: SegmentationParams,
+) -> np.ndarray:
+    """The label map of a wound bed: its tissues, and the periwound erythema around it.
+
+    Inside ``wound`` each pixel keeps its colour's tissue, and one of no tissue (a closed gap, a
+    hole) takes the nearest tissue's; outside it everything is skin, except intact skin around
+    each wound that is redder (a*) than a ring of the patient's skin further out: erythema.
+
+    Parameters
+    ----------
+    tissue : (h, w) ndarray of uint8
+        Each pixel's tissue by colour, from :func:`tissue_colours`.
+    wound : (h, w) ndarray of bool
+        The wound bed, however found.
+    lab : (h, w, 3) ndarray of float32
+        The flat-fielded CIELAB image, from :func:`tissue_colours`.
+    sticker : (h, w) ndarray of bool
+        The calibration sticker: never erythema, nor the skin it is compared with.
+    mm_per_px : float or None
+        Millimetres per pixel of this image (:func:`working_mm_per_px`); ``None`` when
+        uncalibrated, and erythema is then looked for within 1.2 wound radii.
+    params : SegmentationParams
+
+    Returns
+    -------
+    labels : (h, w) ndarray of uint8
+        0 skin/background, 1 granulation, 2 slough, 3 eschar, 4 erythema.
+    """
+    labels = _fill_wound_labels(tissue, wound)
+    return _add_erythema(labels, wound, lab, sticker, mm_per_px, params)
 
 
 def _flat_fielded_lab(image: np.ndarray, exclude: np.ndarray) -> np.ndarray:
@@ -237,7 +339,7 @@ def _clean_wound_bed(
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r_px + 1, 2 * r_px + 1))
     bed = cv2.morphologyEx(bed.astype(np.uint8), cv2.MORPH_OPEN, kernel)
     bed = cv2.morphologyEx(bed, cv2.MORPH_CLOSE, kernel) > 0
-    bed = _fill_holes(bed) & ~sticker
+    bed = fill_holes(bed) & ~sticker
     min_px = min_lesion_px(p, mm_per_px, (h, w))
     count, comp, stats, _ = cv2.connectedComponentsWithStats(bed.astype(np.uint8), connectivity=8)
     keep = np.zeros(count, dtype=bool)
@@ -264,8 +366,18 @@ def min_lesion_px(p: SegmentationParams, mm_per_px: float | None, shape: tuple[i
     return p.min_lesion_frac * shape[0] * shape[1]
 
 
-def _fill_holes(mask: np.ndarray) -> np.ndarray:
-    """Fill the holes of a binary mask (what the background cannot reach from the border)."""
+def fill_holes(mask: np.ndarray) -> np.ndarray:
+    """Fill the holes of a binary mask: the background that cannot reach the image's border.
+
+    Parameters
+    ----------
+    mask : (h, w) ndarray of bool
+
+    Returns
+    -------
+    (h, w) ndarray of bool
+        ``mask`` and its holes (background 4-connected to no border pixel).
+    """
     padded = np.pad(mask.astype(np.uint8), 1)
     flood = padded.copy()
     cv2.floodFill(flood, None, (0, 0), 1)
@@ -339,7 +451,7 @@ def _add_erythema_box(comp, count, wound, lab, sticker, mm_per_px, p) -> np.ndar
         red = mine & (dist_px <= reach_px) & (a - reference_a > p.erythema_min_da)
         red = cv2.morphologyEx(red.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)) > 0
         # Only redness connected to this wound is periwound erythema.
-        touching = _connected_to(
+        touching = connected_to(
             red, cv2.dilate(region.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
         )
         erythema |= touching
@@ -358,7 +470,19 @@ def _distance_to_wound(components: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return dist, seed_to_component[voronoi]
 
 
-def _connected_to(mask: np.ndarray, seed: np.ndarray) -> np.ndarray:
+def connected_to(mask: np.ndarray, seed: np.ndarray) -> np.ndarray:
+    """The parts of ``mask`` that ``seed`` touches.
+
+    Parameters
+    ----------
+    mask : (h, w) ndarray of bool
+    seed : (h, w) ndarray of bool
+
+    Returns
+    -------
+    (h, w) ndarray of bool
+        Every 8-connected component of ``mask`` that has a pixel in ``seed``, whole.
+    """
     count, comp = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
     if count <= 1:
         return np.zeros_like(mask, dtype=bool)
