@@ -7,18 +7,17 @@ the phase table from ``woundtrack.present.charts``.
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 
 import streamlit as st
 
 from app_pages.shared import patient_picker, series, treatments
-from woundtrack.analysis.report import healing_summary
+from woundtrack.analysis.report import HealingSummary, healing_summary
 from woundtrack.errors import WoundtrackError
 from woundtrack.present.charts import headline_figures, healing_figure, phase_table
 
 
 @st.cache_data(show_spinner=False)
-def summary_of(patient: str) -> dict[str, Any]:
+def summary_of(patient: str) -> HealingSummary:
     """Healing figures of every lesion of ``patient`` (cleared with the other reads on writes)."""
     return healing_summary(series(patient), treatments(patient))
 
@@ -36,7 +35,7 @@ except WoundtrackError as exc:
     st.error(str(exc))
     st.stop()
 
-lesions = summary["lesions"]
+lesions = summary.lesions
 if not rows:
     st.error(
         f"{patient} has no measured visit yet: import a photo of the wound with the calibration "
@@ -51,7 +50,7 @@ if not lesions:
     )
     st.stop()
 
-for lesion, reason in summary["skipped"].items():
+for lesion, reason in summary.skipped.items():
     st.warning(f"Lesion {lesion} is not shown: {reason}.")
 
 labels = list(lesions)
@@ -62,19 +61,19 @@ lesion = st.selectbox(
     format_func=lambda k: f"{k} · {sites[k]}" if sites.get(k) else k,
     key="healing_lesion",
 )
-figures = lesions[lesion]
-text = {name: (value, detail) for name, value, detail in headline_figures(figures)}
+metrics = lesions[lesion]
+text = {name: (value, detail) for name, value, detail in headline_figures(metrics)}
 
-latest, baseline = figures["latest_area_cm2"], figures["baseline_area_cm2"]
+latest, baseline = metrics.latest_area_cm2, metrics.baseline_area_cm2
 top, bottom = st.columns(3), st.columns(3)
 top[0].metric(
     "Area now",
     f"{latest:.2f} cm²",
     delta=f"{latest - baseline:+.2f} cm²",  # an ASCII sign: Streamlit reads it for the arrow
     delta_color="inverse",  # a smaller wound is the good direction
-    delta_description=f"vs baseline ({figures['baseline_on']})",
-    help=f"Latest visit {figures['latest_on']}; baseline {baseline:.2f} cm² on "
-    f"{figures['baseline_on']}.",
+    delta_description=f"vs baseline ({metrics.baseline_on.isoformat()})",
+    help=f"Latest visit {metrics.latest_on.isoformat()}; baseline {baseline:.2f} cm² on "
+    f"{metrics.baseline_on.isoformat()}.",
 )
 for col, name, label in (
     (top[1], "Area reduction", "Area reduction"),
@@ -84,28 +83,29 @@ for col, name, label in (
 ):
     value, detail = text[name]
     col.metric(label, value, help=detail)
-closure = figures["projected_closure_on"]
-healed = figures.get("healed_on")
-if healed:
-    bottom[2].metric("Healed on", healed, help=text["Healed on"][1])
-elif closure.get("projected"):
+closure = metrics.closure
+healed = metrics.healed_on
+if healed is not None:
+    bottom[2].metric("Healed on", healed.isoformat(), help=text["Healed on"][1])
+elif closure.projected_on is not None:
     bottom[2].metric(
         "Projected closure",
-        closure["projected"],
-        delta=f"95 % interval {closure['earliest']} – {closure['latest']}",
+        closure.projected_on.isoformat(),
+        delta=f"95 % interval {closure.earliest_on} – {closure.latest_on}",
         delta_color="off",
         delta_arrow="off",
-        help="When the fitted exponential falls to 0.1 cm², assuming the current rate holds.",
+        help=f"When the fitted exponential falls to {metrics.closed_below_cm2:g} cm², assuming "
+        "the current rate holds.",
     )
 else:
     bottom[2].metric("Projected closure", "—")
-if not healed and not closure.get("projected") and closure.get("refused_reason"):
-    st.info(f"No closure date projected: {closure['refused_reason']}")
-if figures.get("closed_at_last_visit"):
+if healed is None and closure.refused_reason:
+    st.info(f"No closure date projected: {closure.refused_reason}")
+if metrics.closed_at_last_visit:
     st.info("Closed at the last visit, awaiting confirmation at the next one.")
 
 st.plotly_chart(
-    healing_figure(rows, events, lesion=lesion, summary=figures, today=date.today()),
+    healing_figure(rows, events, lesion=lesion, summary=metrics, today=date.today()),
     width="stretch",
     config={"displaylogo": False},
 )
@@ -115,7 +115,7 @@ st.caption(
 )
 
 st.subheader("Healing rate by treatment phase")
-table = phase_table(figures)
+table = phase_table(metrics)
 if table:
     st.dataframe(
         table,

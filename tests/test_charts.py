@@ -7,6 +7,7 @@ known exponential, against the demo treatment timeline of ``sample_images``.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from datetime import date, timedelta
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 import pytest
 
-from woundtrack.analysis.report import healing_summary
+from woundtrack.analysis.report import healing_summary, healing_summary_json
 from woundtrack.analysis.timeline_csv import read_timeline_csv
 from woundtrack.image.overlay import PALETTE
 from woundtrack.models import ERYTHEMA, ESCHAR, GRANULATION, SLOUGH, SeriesRow, TreatmentEvent
@@ -161,8 +162,8 @@ def test_an_ongoing_course_runs_to_today(rows) -> None:
 
 
 def test_projection_is_drawn_when_the_summary_projects(rows, events) -> None:
-    summary = healing_summary(rows, events)["lesions"]["L1"]
-    projected = date.fromisoformat(summary["projected_closure_on"]["projected"])
+    summary = healing_summary(rows, events).lesions["L1"]
+    projected = summary.closure.projected_on
     fig = healing_figure(rows, events, lesion="L1", summary=summary, today=TODAY)
     traces = by_name(fig)
     fit = traces["Exponential fit"]
@@ -171,23 +172,35 @@ def test_projection_is_drawn_when_the_summary_projects(rows, events) -> None:
     assert fit.y[-1] == pytest.approx(0.1, rel=0.05)
     assert traces["95 % interval of the fit"].fill == "toself"
     closure = traces["Projected closure"]
-    earliest, latest = (
-        date.fromisoformat(summary["projected_closure_on"][k]) for k in ("earliest", "latest")
-    )
+    earliest, latest = summary.closure.earliest_on, summary.closure.latest_on
     assert list(closure.x) == [earliest, projected, latest]
     texts = " ".join(a.text for a in fig.layout.annotations)
-    assert f"PAR week 4: <b>{summary['par_week4_pct']:.0f} %</b>" in texts
+    assert f"PAR week 4: <b>{summary.par_week4_pct:.0f} %</b>" in texts
     assert "−25.9 % per week" in texts  # 100 (exp(-0.3) - 1)
     assert "Projected closure" in texts
     assert date.fromisoformat(str(fig.layout.xaxis.range[1])[:10]) > latest  # in view
+
+
+def test_the_fitted_curve_is_the_one_the_metrics_carry(rows, events) -> None:
+    metrics = healing_summary(rows, events).lesions["L1"]
+    k, a0_cm2 = metrics.exp_rate_per_week, metrics.exp_a0_cm2
+    fit = by_name(healing_figure(rows, events, lesion="L1", summary=metrics, today=TODAY))[
+        "Exponential fit"
+    ]
+    expected = [a0_cm2 * math.exp(-k * (d - BASE).days / 7) for d in fit.x]
+    assert list(fit.y) == pytest.approx(expected, rel=1e-12)
+    # Drawn from the figures given, not refitted to the rows.
+    doubled = dataclasses.replace(metrics, exp_a0_cm2=2 * a0_cm2)
+    fig = healing_figure(rows, events, lesion="L1", summary=doubled, today=TODAY)
+    assert list(by_name(fig)["Exponential fit"].y) == pytest.approx([2 * y for y in expected])
 
 
 def test_no_projection_without_a_summary_or_when_it_is_refused(rows, events) -> None:
     plain = healing_figure(rows, events, lesion="L1", today=TODAY)
     assert "Exponential fit" not in by_name(plain)
     three = rows[:3]  # fewer than 4 open visits: the summary refuses to project
-    summary = healing_summary(three, events)["lesions"]["L1"]
-    assert summary["projected_closure_on"]["refused_reason"]
+    summary = healing_summary(three, events).lesions["L1"]
+    assert summary.closure.refused_reason
     fig = healing_figure(three, events, lesion="L1", summary=summary, today=TODAY)
     assert not {"Exponential fit", "Projected closure"} & set(by_name(fig))
     assert not any("PAR week 4" in a.text for a in fig.layout.annotations)  # no visit near day 28
@@ -227,7 +240,7 @@ def test_user_text_is_escaped_in_the_chart(events) -> None:
 
 
 def test_phase_table_rows_are_rounded_and_named(rows, events) -> None:
-    summary = healing_summary(rows, events)["lesions"]["L1"]
+    summary = healing_summary(rows, events).lesions["L1"]
     table = phase_table(summary)
     assert [r["Phase"] for r in table] == [
         "Before hyperbaric oxygen",
@@ -253,16 +266,29 @@ def test_phase_table_rows_are_rounded_and_named(rows, events) -> None:
     assert table[2]["Visits"] == 0 and table[2]["Area change (%/week)"] is None
 
 
+def test_summary_json_gives_the_reopening_and_the_closure_threshold(events) -> None:
+    areas = [6.0, 3.0, 0.05, 0.0, 1.2, 1.0]  # healed in week 2, reopened in week 4
+    summary = healing_summary([row(w, area_cm2=a) for w, a in enumerate(areas)], events)
+    metrics = summary.lesions["L1"]
+    assert metrics.reopened_on == BASE + timedelta(weeks=4)
+    doc = healing_summary_json(summary)
+    l1 = doc["lesions"]["L1"]
+    assert l1["healed_on"] == (BASE + timedelta(weeks=2)).isoformat()
+    assert l1["reopened_on"] == (BASE + timedelta(weeks=4)).isoformat()
+    assert l1["closed_below_cm2"] == metrics.closed_below_cm2 == 0.1
+    assert "reopened on" in l1["projected_closure_on"]["refused_reason"]
+    assert doc["patient"] == "CUA-007" and doc["note"] == summary.note
+
+
 def test_headline_figures_give_the_refusal_reason(rows, events) -> None:
     projected = dict(
-        (n, (v, d)) for n, v, d in headline_figures(healing_summary(rows, events)["lesions"]["L1"])
+        (n, (v, d)) for n, v, d in headline_figures(healing_summary(rows, events).lesions["L1"])
     )
     assert projected["PAR at week 4"][0] == "70 %"  # 100 (1 - exp(-1.2))
     assert projected["Rate"][0] == "−25.9 %/week"
     assert projected["Projected closure"][1].startswith("95 % interval")
     refused = dict(
-        (n, (v, d))
-        for n, v, d in headline_figures(healing_summary(rows[:3], events)["lesions"]["L1"])
+        (n, (v, d)) for n, v, d in headline_figures(healing_summary(rows[:3], events).lesions["L1"])
     )
     assert refused["Projected closure"][0] == "not projected"
     assert "at least 4" in refused["Projected closure"][1]

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from woundtrack.analysis.report import healing_summary, healing_summary_json
 from woundtrack.cli import main
+from woundtrack.record.store import Store
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
 WEEKS = sorted(SAMPLES.glob("demo_week*.jpg"))
@@ -126,6 +128,65 @@ def test_healing_json(capsys, demo_db):
     assert {"before sodium_thiosulfate", "during sodium_thiosulfate"} <= labels
     status, out, _ = run(capsys, "--db", demo_db, "healing", "--patient", "DEMO-001")
     assert "PAR at week 4" in out and "DEMO-001 L1" in out
+
+
+#: The keys of each lesion of ``healing --json`` before its figures were typed
+#: (``HealingSummary``); every one is still there, with ``reopened_on`` and ``closed_below_cm2``.
+OLD_LESION_KEYS = [
+    "n_visits",
+    "baseline_on",
+    "baseline_area_cm2",
+    "latest_on",
+    "latest_area_cm2",
+    "pct_area_reduction",
+    "par_week4_pct",
+    "gilman_cm_per_week",
+    "exp_rate_per_week",
+    "exp_rate_ci_per_week",
+    "exp_r_squared",
+    "pct_change_per_week",
+    "half_life_days",
+    "projected_closure_on",
+    "healed_on",
+    "closed_at_last_visit",
+    "phases",
+]
+
+
+def test_healing_json_keeps_its_keys_and_adds_closure_threshold_and_reopening(capsys, demo_db):
+    status, out, _ = run(capsys, "--db", demo_db, "healing", "--patient", "DEMO-001", "--json")
+    assert status == 0
+    doc = json.loads(out)
+    assert list(doc) == ["patient", "lesions", "skipped", "note"]
+    assert doc["patient"] == "DEMO-001" and doc["skipped"] == {}
+    l1 = doc["lesions"]["L1"]
+    assert [k for k in l1 if k not in ("reopened_on", "closed_below_cm2")] == OLD_LESION_KEYS
+    assert l1["closed_below_cm2"] == 0.1 and l1["reopened_on"] is None
+    assert list(l1["projected_closure_on"]) == ["projected", "earliest", "latest", "refused_reason"]
+    assert l1["baseline_on"] == "2026-03-02"  # dates as ISO text
+    assert all(
+        list(p)
+        == [
+            "label",
+            "start_on",
+            "end_on",
+            "n_visits",
+            "exp_rate_per_week",
+            "pct_change_per_week",
+            "gilman_cm_per_week",
+        ]
+        for p in l1["phases"]
+    )
+    # The command writes exactly healing_summary_json of the typed summary.
+    store = Store(demo_db)
+    try:
+        summary = healing_summary(store.series("DEMO-001"), store.treatments("DEMO-001"))
+    finally:
+        store.close()
+    assert json.loads(json.dumps(healing_summary_json(summary))) == doc
+    metrics = summary.lesions["L1"]
+    assert l1["exp_rate_per_week"] == metrics.exp_rate_per_week
+    assert l1["projected_closure_on"]["projected"] == metrics.closure.projected_on.isoformat()
 
 
 def test_a_failed_photo_is_skipped_and_the_rest_imported(capsys, tmp_path):

@@ -66,6 +66,7 @@ def test_exact_exponential_metrics_and_analytic_closure_date():
     assert metrics.pct_area_reduction == pytest.approx(100 * (1 - math.exp(-2.0)))
     assert metrics.par_week4_pct == pytest.approx(100 * (1 - math.exp(-0.8)))  # visit on day 28
     assert metrics.exp_rate_per_week == pytest.approx(0.2)
+    assert metrics.exp_a0_cm2 == exponential_fit(points).a0_cm2 == pytest.approx(10.0)
     assert metrics.pct_change_per_week == pytest.approx(100 * (math.exp(-0.2) - 1))
     assert metrics.half_life_days == pytest.approx(7 * math.log(2) / 0.2)
     assert metrics.healed_on is None and not metrics.closed_at_last_visit
@@ -361,6 +362,7 @@ def test_single_visit_metrics():
     metrics = healing_metrics([visit(0, 3.0, 7.0)])
     assert metrics.n_visits == 1 and metrics.pct_area_reduction == 0.0
     assert metrics.exp_rate_per_week is None and metrics.half_life_days is None
+    assert metrics.exp_a0_cm2 is None
     assert metrics.gilman_cm_per_week is None and metrics.par_week4_pct is None
     assert metrics.closure.refused and "Only 1 visit" in metrics.closure.refused_reason
 

@@ -125,22 +125,22 @@ def test_header_says_who_when_and_which_version(report) -> None:
 
 def test_each_lesion_has_its_figures_chart_and_phases(report) -> None:
     page = report["page"]
-    l1, l2 = report["summary"]["lesions"]["L1"], report["summary"]["lesions"]["L2"]
+    l1, l2 = report["summary"].lesions["L1"], report["summary"].lesions["L2"]
     for lesion, figures in (("L1", l1), ("L2", l2)):
         section = page.split(f"<h2>Lesion {lesion}")[1].split("</section>")[0]
-        assert f"{figures['baseline_area_cm2']:.2f} cm²" in section
-        assert f"{figures['latest_area_cm2']:.2f} cm²" in section
-        assert f"{figures['pct_area_reduction']:.0f} %" in section
+        assert f"{figures.baseline_area_cm2:.2f} cm²" in section
+        assert f"{figures.latest_area_cm2:.2f} cm²" in section
+        assert f"{figures.pct_area_reduction:.0f} %" in section
         assert "Plotly.newPlot(" in section
         assert "Healing rate by treatment phase" in section
         assert "During sodium thiosulfate" in section
     section1 = page.split("<h2>Lesion L1")[1].split("</section>")[0]
-    assert f"{l1['par_week4_pct']:.0f} %" in section1
-    assert l1["projected_closure_on"]["projected"] in section1
-    assert f"{l1['half_life_days']:.0f} days" in section1
+    assert f"{l1.par_week4_pct:.0f} %" in section1
+    assert l1.closure.projected_on.isoformat() in section1
+    assert f"{l1.half_life_days:.0f} days" in section1
     assert '<td class="num">−25.9</td>' in section1  # phase rates: 100 (exp(-0.3) - 1)
     section2 = page.split("<h2>Lesion L2")[1].split("</section>")[0]
-    reason = l2["projected_closure_on"]["refused_reason"]
+    reason = l2.closure.refused_reason
     assert reason and "not projected" in section2
     assert reason.split(";")[0].replace("'", "&#x27;") in section2
 

@@ -288,15 +288,15 @@ def _export(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _healing(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from woundtrack.analysis.report import healing_summary
+    from woundtrack.analysis.report import healing_summary, healing_summary_json
 
     summary = healing_summary(store.series(args.patient), store.treatments(args.patient))
     if args.json:
-        print(json.dumps(summary, ensure_ascii=False, indent=2), file=out)
+        print(json.dumps(healing_summary_json(summary), ensure_ascii=False, indent=2), file=out)
         return EXIT_OK
-    for lesion, f in summary["lesions"].items():
-        print(_healing_lines(args.patient, lesion, f), file=out)
-    for lesion, why in summary["skipped"].items():
+    for lesion, metrics in summary.lesions.items():
+        print(_healing_lines(args.patient, lesion, metrics), file=out)
+    for lesion, why in summary.skipped.items():
         print(f"{args.patient} {lesion}: {why}", file=out)
     return EXIT_OK
 
@@ -305,28 +305,29 @@ def _fmt(value, spec: str, unit: str = "") -> str:
     return "n/a" if value is None else f"{value:{spec}}{unit}"
 
 
-def _healing_lines(patient: str, lesion: str, f: dict) -> str:
-    c = f["projected_closure_on"]
+def _healing_lines(patient: str, lesion: str, m) -> str:
+    """The human-readable lines of one lesion's ``HealingMetrics``."""
+    c = m.closure
     closure = (
-        f"projected closure {c['projected']} ({c['earliest']} to {c['latest']})"
-        if c["projected"]
-        else f"no closure projection: {c['refused_reason']}"
+        f"projected closure {c.projected_on} ({c.earliest_on} to {c.latest_on})"
+        if c.projected_on
+        else f"no closure projection: {c.refused_reason}"
     )
     lines = [
-        f"{patient} {lesion}: {f['baseline_area_cm2']:.2f} -> {f['latest_area_cm2']:.2f} cm² "
-        f"({-f['pct_area_reduction']:+.1f} %) from {f['baseline_on']} to {f['latest_on']}, "
-        f"{f['n_visits']} visits",
-        f"  PAR at week 4 {_fmt(f['par_week4_pct'], '.1f', ' %')}; Gilman "
-        f"{_fmt(f['gilman_cm_per_week'], '.3f', ' cm/week')}; "
-        f"{_fmt(f['pct_change_per_week'], '+.1f', ' %/week')} (half-life "
-        f"{_fmt(f['half_life_days'], '.0f', ' days')})",
-        f"  {closure}" + (f"; healed on {f['healed_on']}" if f["healed_on"] else ""),
+        f"{patient} {lesion}: {m.baseline_area_cm2:.2f} -> {m.latest_area_cm2:.2f} cm² "
+        f"({-m.pct_area_reduction:+.1f} %) from {m.baseline_on} to {m.latest_on}, "
+        f"{m.n_visits} visits",
+        f"  PAR at week 4 {_fmt(m.par_week4_pct, '.1f', ' %')}; Gilman "
+        f"{_fmt(m.gilman_cm_per_week, '.3f', ' cm/week')}; "
+        f"{_fmt(m.pct_change_per_week, '+.1f', ' %/week')} (half-life "
+        f"{_fmt(m.half_life_days, '.0f', ' days')})",
+        f"  {closure}" + (f"; healed on {m.healed_on}" if m.healed_on else ""),
     ]
-    for p in f["phases"]:
-        if p["n_visits"]:
+    for p in m.phases:
+        if p.n_visits:
             lines.append(
-                f"  {p['label']}: {p['n_visits']} visits, "
-                f"{_fmt(p['pct_change_per_week'], '+.1f', ' %/week')}"
+                f"  {p.label}: {p.n_visits} visits, "
+                f"{_fmt(p.pct_change_per_week, '+.1f', ' %/week')}"
             )
     return "\n".join(lines)
 

@@ -191,7 +191,7 @@ class ExpFit:
     that visit was used). ``rate_per_week`` is k: positive when the wound shrinks.
     ``rate_ci_per_week`` and ``rate_se_per_week`` are ``None`` with only 2 visits (no degrees of
     freedom left for the error). ``r_squared`` is that of the straight line on ln(area); 0.0 when
-    every used area is the same (nothing to explain, as ``scipy.stats.linregress`` reports).
+    every used area is the same (nothing to explain; ``scipy.stats.linregress`` reports ``nan``).
     """
 
     rate_per_week: float
@@ -259,6 +259,9 @@ class HealingMetrics:
     when the last visit is at or below the threshold but there is no later visit to confirm it
     (``healed_on`` is then ``None``; show "closed at last visit, awaiting confirmation").
     ``reopened_on`` is the first open visit after ``healed_on`` (a recurrence), else ``None``.
+    ``exp_a0_cm2`` is the fitted area at ``baseline_on`` (A0 of the exponential fit, whose t
+    counts weeks from ``baseline_on``), so that the fitted curve can be drawn without refitting;
+    ``None`` when there is no fit, like ``exp_rate_per_week``.
     """
 
     n_visits: int
@@ -272,6 +275,7 @@ class HealingMetrics:
     exp_rate_per_week: float | None
     exp_rate_ci_per_week: tuple[float, float] | None
     exp_r_squared: float | None
+    exp_a0_cm2: float | None
     pct_change_per_week: float | None
     half_life_days: float | None
     closure: ClosureProjection
@@ -551,8 +555,14 @@ def exponential_fit(
 
     Ordinary least squares of ``ln A`` on ``t`` (weeks since the first visit given), over the
     visits whose area is above ``closed_below_cm2`` (ln 0 is undefined, and a closed wound has
-    left the exponential phase). ``k`` is minus the slope; its ~95 % confidence interval is
-    ``k ± t(0.975, n-2) * SE(slope)`` with Student's t distribution (``scipy.stats.t``).
+    left the exponential phase), by ``scipy.stats.linregress``: ``k`` is minus its slope, ``A0``
+    is ``exp`` of its intercept and ``r_squared`` is its ``rvalue`` squared (0.0 when every used
+    area is the same, where linregress reports ``nan``). ``SE(slope)`` is
+    ``sqrt(SSR / (n - 2) / Sxx)`` from the residuals of that line, the same quantity as
+    linregress's ``stderr``, which computes it as ``sqrt((1 - r²) Syy / Sxx / (n - 2))`` and so
+    loses every digit to cancellation when the fit is near exact. The ~95 % confidence interval
+    of ``k`` is ``k ± t(0.975, n-2) * SE(slope)`` with Student's t distribution
+    (``scipy.stats.t``).
     Exponential healing with a constant k per week is a model that fits many chronic wounds over
     a few months (e.g. Cukjati et al., Med Biol Eng Comput 2001;39:263); check ``r_squared``.
 
@@ -592,18 +602,16 @@ def exponential_fit(
     t_weeks = np.array([_days(origin_on, p.taken_on) / DAYS_PER_WEEK for p in used])
     log_area = np.log([p.wound_area_cm2 for p in used])
     n = len(used)
-    t_mean, y_mean = t_weeks.mean(), log_area.mean()
-    sxx = float(np.sum((t_weeks - t_mean) ** 2))
-    slope = float(np.sum((t_weeks - t_mean) * (log_area - y_mean)) / sxx)
-    intercept = float(y_mean - slope * t_mean)
-    residuals = log_area - (intercept + slope * t_weeks)
-    ssr = float(np.sum(residuals**2))
-    sst = float(np.sum((log_area - y_mean) ** 2))
-    r_squared = min(1.0, max(0.0, 1.0 - ssr / sst)) if sst > 0 else 0.0
+    line = stats.linregress(t_weeks, log_area)
+    slope, intercept, r_value = float(line.slope), float(line.intercept), float(line.rvalue)
+    r_squared = 0.0 if math.isnan(r_value) else r_value**2  # nan: constant ln(area)
     rate = -slope
     se: float | None = None
     ci: tuple[float, float] | None = None
     if n > 2:
+        # Not line.stderr: its (1 - r²) cancels to noise when the fit is near exact.
+        ssr = float(np.sum((log_area - (intercept + slope * t_weeks)) ** 2))
+        sxx = float(np.sum((t_weeks - t_weeks.mean()) ** 2))
         se = math.sqrt(ssr / (n - 2) / sxx)
         half_width = float(stats.t.ppf(0.5 + CI_LEVEL / 2.0, n - 2)) * se
         ci = (rate - half_width, rate + half_width)
@@ -1035,6 +1043,7 @@ def healing_metrics(
         exp_rate_per_week=rate,
         exp_rate_ci_per_week=None if fit is None else fit.rate_ci_per_week,
         exp_r_squared=None if fit is None else fit.r_squared,
+        exp_a0_cm2=None if fit is None else fit.a0_cm2,
         pct_change_per_week=None if rate is None else pct_change_per_week(rate),
         half_life_days=(
             math.log(2.0) / rate * DAYS_PER_WEEK if rate is not None and rate > 0 else None

@@ -1,12 +1,16 @@
-"""Reports: a patient's stored series and timeline -> healing figures per lesion, ready for JSON.
+"""Reports: a patient's stored series and timeline -> healing figures per lesion.
 
 Owns how the longitudinal figures are put together for people and programs (the ``healing``
-command, the app). Pure functions: stored rows in, plain dictionaries out.
+command, the app, the printable report). Pure functions: stored rows in, a typed
+:class:`HealingSummary` out (each lesion's :class:`~woundtrack.analysis.healing.HealingMetrics`);
+:func:`healing_summary_json` turns it into the ``woundtrack healing --json`` document, only where
+JSON is written.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -49,18 +53,42 @@ def treatment_courses(events: Sequence[TreatmentEvent]) -> list[tuple[str, date,
     ]
 
 
+#: Shown with every summary: what PAR at week 4 does and does not say.
+PAR_NOTE = (
+    "PAR at week 4 >= 50 % predicts healing of diabetic foot ulcers (Sheehan 2003); "
+    "it is shown as a figure, not a verdict, and is unproven for calciphylaxis."
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HealingSummary:
+    """Healing figures of one patient's lesions, as computed by :func:`healing_summary`.
+
+    ``patient`` is the patient's code (``None`` when there was no row); ``lesions`` maps each
+    lesion label with at least one calibrated, dated visit to its figures, in label order;
+    ``skipped`` maps every other lesion label to a sentence saying why it has no figures;
+    ``note`` is the caveat shown with the figures (:data:`PAR_NOTE`).
+    """
+
+    patient: str | None
+    lesions: dict[str, HealingMetrics]
+    skipped: dict[str, str]
+    note: str
+
+
 def healing_summary(
     rows: Sequence[SeriesRow], events: Sequence[TreatmentEvent], *, today: date | None = None
-) -> dict[str, Any]:
-    """Healing figures per lesion (the ``woundtrack healing --json`` document).
+) -> HealingSummary:
+    """Healing figures per lesion: :func:`~woundtrack.analysis.healing.healing_metrics` of each.
 
-    Each lesion has ``baseline_area_cm2``, ``latest_area_cm2``, ``pct_area_reduction``,
-    ``par_week4_pct``, ``gilman_cm_per_week``, ``exp_rate_per_week``, ``half_life_days``,
-    ``projected_closure_on`` (``projected``, ``earliest``, ``latest`` or ``refused_reason``),
-    ``healed_on`` and ``phases`` (rate before / during / after each treatment course).
+    Each lesion's calibrated, dated visits (:func:`area_points`) are analysed with the phases
+    before, during and after each treatment course (:func:`treatment_courses`; routine dressing
+    changes are not a phase). A lesion without such a visit is listed in ``skipped`` with the
+    reason. ``today`` is the date the closure projection is made on (default: each lesion's last
+    visit). Write it as JSON with :func:`healing_summary_json`.
     """
     phases = phases_from_courses(treatment_courses(events))
-    lesions: dict[str, Any] = {}
+    lesions: dict[str, HealingMetrics] = {}
     skipped: dict[str, str] = {}
     points = area_points(rows)
     for lesion in sorted({r.lesion for r in rows}):
@@ -68,52 +96,73 @@ def healing_summary(
         if not series:
             skipped[lesion] = "no calibrated visit with a date: no cm² series to analyse"
             continue
-        lesions[lesion] = _lesion_figures(healing_metrics(series, phases=phases, today=today))
-    return {
-        "patient": rows[0].patient if rows else None,
-        "lesions": lesions,
-        "skipped": skipped,
-        "note": "PAR at week 4 >= 50 % predicts healing of diabetic foot ulcers (Sheehan 2003); "
-        "it is shown as a figure, not a verdict, and is unproven for calciphylaxis.",
-    }
+        lesions[lesion] = healing_metrics(series, phases=phases, today=today)
+    return HealingSummary(
+        patient=rows[0].patient if rows else None,
+        lesions=lesions,
+        skipped=skipped,
+        note=PAR_NOTE,
+    )
 
 
-def _lesion_figures(m: HealingMetrics) -> dict[str, Any]:
-    closure = m.closure
+def healing_summary_json(summary: HealingSummary) -> dict[str, Any]:
+    """The ``woundtrack healing --json`` document of a :class:`HealingSummary`.
+
+    Top level: ``patient``, ``lesions``, ``skipped`` and ``note``. Each lesion has ``n_visits``,
+    ``baseline_on``, ``baseline_area_cm2``, ``latest_on``, ``latest_area_cm2``,
+    ``pct_area_reduction``, ``par_week4_pct``, ``gilman_cm_per_week``, ``exp_rate_per_week``,
+    ``exp_rate_ci_per_week``, ``exp_r_squared``, ``pct_change_per_week``, ``half_life_days``,
+    ``projected_closure_on`` (``projected``, ``earliest``, ``latest`` and ``refused_reason``),
+    ``healed_on``, ``closed_at_last_visit``, ``reopened_on``, ``closed_below_cm2`` and ``phases``
+    (rate before / during / after each treatment course). Dates are ISO text, tuples lists, and
+    a non-finite number ``null``: the result goes straight to ``json.dumps``.
+    """
     return to_jsonable(
         {
-            "n_visits": m.n_visits,
-            "baseline_on": m.baseline_on,
-            "baseline_area_cm2": m.baseline_area_cm2,
-            "latest_on": m.latest_on,
-            "latest_area_cm2": m.latest_area_cm2,
-            "pct_area_reduction": m.pct_area_reduction,
-            "par_week4_pct": m.par_week4_pct,
-            "gilman_cm_per_week": m.gilman_cm_per_week,
-            "exp_rate_per_week": m.exp_rate_per_week,
-            "exp_rate_ci_per_week": m.exp_rate_ci_per_week,
-            "exp_r_squared": m.exp_r_squared,
-            "pct_change_per_week": m.pct_change_per_week,
-            "half_life_days": m.half_life_days,
-            "projected_closure_on": {
-                "projected": closure.projected_on,
-                "earliest": closure.earliest_on,
-                "latest": closure.latest_on,
-                "refused_reason": closure.refused_reason,
-            },
-            "healed_on": m.healed_on,
-            "closed_at_last_visit": m.closed_at_last_visit,
-            "phases": [
-                {
-                    "label": p.label,
-                    "start_on": p.start_on,
-                    "end_on": p.end_on,
-                    "n_visits": p.n_visits,
-                    "exp_rate_per_week": p.exp_rate_per_week,
-                    "pct_change_per_week": p.pct_change_per_week,
-                    "gilman_cm_per_week": p.gilman_cm_per_week,
-                }
-                for p in m.phases
-            ],
+            "patient": summary.patient,
+            "lesions": {lesion: _lesion_json(m) for lesion, m in summary.lesions.items()},
+            "skipped": dict(summary.skipped),
+            "note": summary.note,
         }
     )
+
+
+def _lesion_json(m: HealingMetrics) -> dict[str, Any]:
+    closure = m.closure
+    return {
+        "n_visits": m.n_visits,
+        "baseline_on": m.baseline_on,
+        "baseline_area_cm2": m.baseline_area_cm2,
+        "latest_on": m.latest_on,
+        "latest_area_cm2": m.latest_area_cm2,
+        "pct_area_reduction": m.pct_area_reduction,
+        "par_week4_pct": m.par_week4_pct,
+        "gilman_cm_per_week": m.gilman_cm_per_week,
+        "exp_rate_per_week": m.exp_rate_per_week,
+        "exp_rate_ci_per_week": m.exp_rate_ci_per_week,
+        "exp_r_squared": m.exp_r_squared,
+        "pct_change_per_week": m.pct_change_per_week,
+        "half_life_days": m.half_life_days,
+        "projected_closure_on": {
+            "projected": closure.projected_on,
+            "earliest": closure.earliest_on,
+            "latest": closure.latest_on,
+            "refused_reason": closure.refused_reason,
+        },
+        "healed_on": m.healed_on,
+        "closed_at_last_visit": m.closed_at_last_visit,
+        "reopened_on": m.reopened_on,
+        "closed_below_cm2": m.closed_below_cm2,
+        "phases": [
+            {
+                "label": p.label,
+                "start_on": p.start_on,
+                "end_on": p.end_on,
+                "n_visits": p.n_visits,
+                "exp_rate_per_week": p.exp_rate_per_week,
+                "pct_change_per_week": p.pct_change_per_week,
+                "gilman_cm_per_week": p.gilman_cm_per_week,
+            }
+            for p in m.phases
+        ],
+    }

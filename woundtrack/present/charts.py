@@ -6,9 +6,9 @@ with a marker per visit, periwound erythema in its own row under the same time a
 courses as translucent bands and single procedures as marker lines, and, when the healing summary
 projects a closure date, the exponential fit drawn forward with its interval. Also the phase table
 (healing rate before, during and after each course) and the headline figures as text, so the app
-and the printable report show the same numbers. Pure functions: stored rows and the summary of
-``report.healing_summary`` in, Plotly figures and plain rows out; nothing reads the clock unless
-``today`` is left out.
+and the printable report show the same numbers. Pure functions: stored rows and a lesion's
+``HealingMetrics`` (an entry of ``report.healing_summary(...).lesions``) in, Plotly figures and
+plain rows out; nothing reads the clock unless ``today`` is left out.
 """
 
 from __future__ import annotations
@@ -22,13 +22,7 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from woundtrack.analysis.healing import (
-    CLOSED_BELOW_CM2,
-    DAYS_PER_WEEK,
-    PAR_TARGET_DAYS,
-    exponential_fit,
-)
-from woundtrack.analysis.report import area_points
+from woundtrack.analysis.healing import DAYS_PER_WEEK, PAR_TARGET_DAYS, HealingMetrics
 from woundtrack.analysis.timeline import courses, markers
 from woundtrack.image.overlay import PALETTE
 from woundtrack.models import (
@@ -85,13 +79,6 @@ def _darker(colour: tuple[int, int, int], factor: float = 0.6) -> tuple[int, int
     return (round(r * factor), round(g * factor), round(b * factor))
 
 
-def _day(value: Any) -> date | None:
-    """A date from the summary (ISO text once JSON-ready) or a ``date``."""
-    if value is None or isinstance(value, date):
-        return value
-    return date.fromisoformat(str(value))
-
-
 def _short_date(day: date) -> str:
     return f"{day.day} {day:%b %Y}"
 
@@ -123,7 +110,7 @@ def healing_figure(
     events: Sequence[TreatmentEvent],
     *,
     lesion: str,
-    summary: dict[str, Any] | None = None,
+    summary: HealingMetrics | None = None,
     today: date | None = None,
 ) -> go.Figure:
     """The healing chart of one lesion: areas over time against the treatment timeline.
@@ -135,9 +122,10 @@ def healing_figure(
     courses are translucent bands across both rows (one colour and legend entry per kind), point
     events (debridement, parathyroidectomy) dotted vertical lines with their names. Routine
     dressing changes (``ROUTINE_KINDS``) are not drawn. When ``summary`` projects a closure date,
-    the exponential fit is drawn forward to it, with the band between the fits at the ends of the
-    rate's 95 % interval and the earliest-latest closure interval at the closure threshold; PAR
-    at week 4 and the rate are annotated.
+    its exponential fit (``exp_a0_cm2``, ``exp_rate_per_week``, from ``baseline_on``) is drawn
+    forward to it, with the band between the fits at the ends of the rate's 95 % interval and
+    the earliest-latest closure interval at the closure threshold; PAR at week 4 and the rate are
+    annotated.
 
     Parameters
     ----------
@@ -148,9 +136,9 @@ def healing_figure(
         The patient's treatment timeline (``Store.treatments``).
     lesion : str
         Label of the lesion to chart, e.g. ``"L1"``.
-    summary : dict, optional
-        The lesion's entry of ``report.healing_summary(...)["lesions"]``; without it no fit,
-        projection or PAR is drawn.
+    summary : HealingMetrics, optional
+        The lesion's figures, ``report.healing_summary(rows, events).lesions[lesion]``; without
+        them no fit, projection or PAR is drawn.
     today : datetime.date, optional
         Last day of courses still going on; defaults to ``date.today()``.
 
@@ -251,9 +239,8 @@ def healing_figure(
     )
 
     ends = list(x)
-    projected = _projection(summary)
-    if projected is not None and shown:
-        ends.append(_add_projection(fig, shown, lesion, summary or {}, projected))
+    if summary is not None and not summary.closure.refused and shown:
+        ends.append(_add_projection(fig, shown, summary))
     if ends:
         pad = timedelta(days=_RANGE_PAD_DAYS)
         x_range: tuple[date, date] | None = (min(ends) - pad, max(ends) + pad)
@@ -328,39 +315,29 @@ def _hover_fields(row: SeriesRow, baseline_on: date | None) -> list[str]:
     ]
 
 
-def _projection(summary: dict[str, Any] | None) -> tuple[date, date, date] | None:
-    if not summary:
-        return None
-    closure = summary.get("projected_closure_on") or {}
-    days = [_day(closure.get(k)) for k in ("projected", "earliest", "latest")]
-    if any(d is None for d in days):
-        return None
-    return days[0], days[1], days[2]
-
-
-def _add_projection(
-    fig: go.Figure,
-    shown: Sequence[SeriesRow],
-    lesion: str,
-    summary: dict[str, Any],
-    projection: tuple[date, date, date],
-) -> date:
+def _add_projection(fig: go.Figure, shown: Sequence[SeriesRow], metrics: HealingMetrics) -> date:
     """Draw the fit to the projected date, its interval and the closure interval; last date."""
-    projected_on, earliest_on, latest_on = projection
-    points = area_points(shown).get(lesion, [])
-    fit = exponential_fit(points) if points else None
-    if fit is None:
+    closure = metrics.closure
+    projected_on, earliest_on, latest_on = (
+        closure.projected_on,
+        closure.earliest_on,
+        closure.latest_on,
+    )
+    assert projected_on is not None and earliest_on is not None and latest_on is not None
+    k, a0_cm2 = metrics.exp_rate_per_week, metrics.exp_a0_cm2
+    if k is None or a0_cm2 is None:  # never with a projection: it is made from the fit
         return projected_on
-    k = fit.rate_per_week
-    k_low, k_high = summary.get("exp_rate_ci_per_week") or (k, k)
+    k_low, k_high = metrics.exp_rate_ci_per_week or (k, k)
+    origin_on = metrics.baseline_on  # the fit's t counts weeks from the baseline visit
+    threshold_cm2 = metrics.closed_below_cm2
 
     def area_cm2(day: date, rate: float) -> float:
-        return fit.a0_cm2 * math.exp(-rate * (day - fit.origin_on).days / DAYS_PER_WEEK)
+        return a0_cm2 * math.exp(-rate * (day - origin_on).days / DAYS_PER_WEEK)
 
     def days(start: date, end: date) -> list[date]:
         return [start + timedelta(days=n) for n in range((end - start).days + 1)]
 
-    line_days = days(fit.origin_on, projected_on)
+    line_days = days(origin_on, projected_on)
     fig.add_trace(
         go.Scatter(
             x=line_days,
@@ -397,13 +374,13 @@ def _add_projection(
     fig.add_trace(
         go.Scatter(
             x=[earliest_on, projected_on, latest_on],
-            y=[CLOSED_BELOW_CM2] * 3,
+            y=[threshold_cm2] * 3,
             name="Projected closure",
             mode="lines+markers",
             line={"width": 6, "color": "rgba(90, 90, 90, 0.45)"},
             marker={"size": [0, 12, 0], "symbol": "diamond", "color": _TOTAL_COLOUR},
             hovertemplate=(
-                f"projected closure (≤ {CLOSED_BELOW_CM2:g} cm²) {_short_date(projected_on)}"
+                f"projected closure (≤ {threshold_cm2:g} cm²) {_short_date(projected_on)}"
                 f"<br>95 % interval {interval}<extra></extra>"
             ),
             legendgroup="fit",
@@ -411,14 +388,14 @@ def _add_projection(
         row=1,
         col=1,
     )
-    change = summary.get("pct_change_per_week")
-    half_life = summary.get("half_life_days")
+    change = metrics.pct_change_per_week
+    half_life = metrics.half_life_days
     rate = f"fit {_signed(change)} % per week" if change is not None else f"fit k {k:.2f}/week"
     if half_life is not None:
         rate += f", half-life {half_life:.0f} days"
     fig.add_annotation(
         x=projected_on,
-        y=CLOSED_BELOW_CM2,
+        y=threshold_cm2,
         text=(
             f"Projected closure <b>{_short_date(projected_on)}</b><br>"
             f"95 % interval {interval}<br>{rate}"
@@ -438,14 +415,13 @@ def _add_projection(
 
 
 def _annotate_par(
-    fig: go.Figure, shown: Sequence[SeriesRow], summary: dict[str, Any], *, axis_top_cm2: float
+    fig: go.Figure, shown: Sequence[SeriesRow], metrics: HealingMetrics, *, axis_top_cm2: float
 ) -> None:
-    par = summary.get("par_week4_pct")
-    baseline_cm2 = summary.get("baseline_area_cm2")
-    if par is None or baseline_cm2 is None:
+    par = metrics.par_week4_pct
+    if par is None:
         return
     day28 = shown[0].taken_on + timedelta(days=PAR_TARGET_DAYS)
-    area28_cm2 = baseline_cm2 * (1 - par / 100.0)
+    area28_cm2 = metrics.baseline_area_cm2 * (1 - par / 100.0)
     high = area28_cm2 > 0.55 * axis_top_cm2  # label below the curve, clear of the lanes
     fig.add_annotation(
         x=day28,
@@ -594,13 +570,14 @@ def _round(value: float | None, digits: int) -> float | None:
     return None if value is None else round(float(value), digits)
 
 
-def phase_table(summary_lesion: dict[str, Any]) -> list[dict[str, Any]]:
+def phase_table(metrics: HealingMetrics) -> list[dict[str, Any]]:
     """Rows of the phase table: healing before, during and after each treatment course.
 
     Parameters
     ----------
-    summary_lesion : dict
-        One lesion of ``report.healing_summary(...)["lesions"]``.
+    metrics : HealingMetrics
+        One lesion's figures, e.g. ``report.healing_summary(rows, events).lesions["L1"]``; its
+        ``phases`` are tabulated.
 
     Returns
     -------
@@ -613,36 +590,37 @@ def phase_table(summary_lesion: dict[str, Any]) -> list[dict[str, Any]]:
 
     Examples
     --------
-    >>> phase_table({"phases": [{"label": "during sodium_thiosulfate", "start_on": "2026-03-30",
-    ...     "end_on": None, "n_visits": 8, "pct_change_per_week": -26.93,
-    ...     "gilman_cm_per_week": 0.0871}]})[0]["Phase"]
+    >>> from woundtrack.analysis.healing import AreaPoint, healing_metrics, phases_from_courses
+    >>> visits = [AreaPoint(taken_on=date(2026, 3, 2 + 7 * w), wound_area_cm2=9.0 - w)
+    ...           for w in range(4)]
+    >>> sts = [("sodium_thiosulfate", date(2026, 3, 9), None)]
+    >>> metrics = healing_metrics(visits, phases=phases_from_courses(sts))
+    >>> phase_table(metrics)[1]["Phase"]
     'During sodium thiosulfate'
     """
-    rows = []
-    for p in summary_lesion.get("phases", []):
-        rows.append(
-            {
-                "Phase": _phase_name(p["label"]),
-                "Dates": _phase_dates(_day(p.get("start_on")), _day(p.get("end_on")), p["label"]),
-                "Visits": int(p.get("n_visits") or 0),
-                "Area change (%/week)": _round(p.get("pct_change_per_week"), 1),
-                "Gilman (cm/week)": _round(p.get("gilman_cm_per_week"), 2),
-            }
-        )
-    return rows
+    return [
+        {
+            "Phase": _phase_name(p.label),
+            "Dates": _phase_dates(p.start_on, p.end_on, p.label),
+            "Visits": p.n_visits,
+            "Area change (%/week)": _round(p.pct_change_per_week, 1),
+            "Gilman (cm/week)": _round(p.gilman_cm_per_week, 2),
+        }
+        for p in metrics.phases
+    ]
 
 
-def headline_figures(summary_lesion: dict[str, Any]) -> list[tuple[str, str, str]]:
+def headline_figures(metrics: HealingMetrics) -> list[tuple[str, str, str]]:
     """The headline figures of one lesion as ``(name, value, detail)`` text, for people.
 
     Shared by the app and the printable report so that both show the same rounding. Missing
     figures read ``"—"`` with the reason in ``detail``; the projected closure reads ``"not
-    projected"`` with the summary's refusal reason as ``detail``.
+    projected"`` with the projection's refusal reason as ``detail``.
 
     Parameters
     ----------
-    summary_lesion : dict
-        One lesion of ``report.healing_summary(...)["lesions"]``.
+    metrics : HealingMetrics
+        One lesion's figures, e.g. ``report.healing_summary(rows, events).lesions["L1"]``.
 
     Returns
     -------
@@ -650,21 +628,17 @@ def headline_figures(summary_lesion: dict[str, Any]) -> list[tuple[str, str, str
         Baseline area, latest area, area reduction, PAR at week 4, rate, half-life, projected
         closure and healed on, in that order.
     """
-    s = summary_lesion
-    baseline_on, latest_on = _day(s.get("baseline_on")), _day(s.get("latest_on"))
+    m = metrics
     out = [
-        ("Baseline area", _cm2(s.get("baseline_area_cm2")), f"on {baseline_on}"),
-        ("Latest area", _cm2(s.get("latest_area_cm2")), f"on {latest_on}"),
-    ]
-    reduction = s.get("pct_area_reduction")
-    out.append(
+        ("Baseline area", _cm2(m.baseline_area_cm2), f"on {m.baseline_on.isoformat()}"),
+        ("Latest area", _cm2(m.latest_area_cm2), f"on {m.latest_on.isoformat()}"),
         (
             "Area reduction",
-            "—" if reduction is None else f"{reduction:.0f} %",
-            f"since baseline, {s.get('n_visits')} visits",
-        )
-    )
-    par = s.get("par_week4_pct")
+            f"{m.pct_area_reduction:.0f} %",
+            f"since baseline, {m.n_visits} visits",
+        ),
+    ]
+    par = m.par_week4_pct
     out.append(
         (
             "PAR at week 4",
@@ -674,21 +648,16 @@ def headline_figures(summary_lesion: dict[str, Any]) -> list[tuple[str, str, str
             else "≥ 50 % predicts healing of diabetic foot ulcers; a figure, not a verdict",
         )
     )
-    change, k = s.get("pct_change_per_week"), s.get("exp_rate_per_week")
-    ci, r2, gilman = (
-        s.get("exp_rate_ci_per_week"),
-        s.get("exp_r_squared"),
-        s.get("gilman_cm_per_week"),
-    )
+    change, k, ci = m.pct_change_per_week, m.exp_rate_per_week, m.exp_rate_ci_per_week
     detail = []
     if k is not None:
         detail.append(f"k {k:.3f}/week")
-        if ci:
+        if ci is not None:
             detail.append(f"95 % CI {ci[0]:.3f}–{ci[1]:.3f}")
-        if r2 is not None:
-            detail.append(f"r² {r2:.2f}")
-    if gilman is not None:
-        detail.append(f"Gilman {gilman:.2f} cm/week")
+        if m.exp_r_squared is not None:
+            detail.append(f"r² {m.exp_r_squared:.2f}")
+    if m.gilman_cm_per_week is not None:
+        detail.append(f"Gilman {m.gilman_cm_per_week:.2f} cm/week")
     out.append(
         (
             "Rate",
@@ -696,7 +665,7 @@ def headline_figures(summary_lesion: dict[str, Any]) -> list[tuple[str, str, str
             ", ".join(detail) or "fewer than 2 open visits",
         )
     )
-    half_life = s.get("half_life_days")
+    half_life = m.half_life_days
     out.append(
         (
             "Half-life",
@@ -706,26 +675,26 @@ def headline_figures(summary_lesion: dict[str, Any]) -> list[tuple[str, str, str
             else "no shrinking trend to halve the area",
         )
     )
-    closure = s.get("projected_closure_on") or {}
-    projected = _day(closure.get("projected"))
-    if projected is not None:
+    closure = m.closure
+    if closure.projected_on is not None:
+        assert closure.earliest_on is not None and closure.latest_on is not None
         out.append(
             (
                 "Projected closure",
-                projected.isoformat(),
-                f"95 % interval {_day(closure.get('earliest'))} – {_day(closure.get('latest'))}; "
-                "assumes the current rate holds",
+                closure.projected_on.isoformat(),
+                f"95 % interval {closure.earliest_on.isoformat()} – "
+                f"{closure.latest_on.isoformat()}; assumes the current rate holds",
             )
         )
     else:
-        out.append(("Projected closure", "not projected", closure.get("refused_reason") or ""))
-    healed = _day(s.get("healed_on"))
+        out.append(("Projected closure", "not projected", closure.refused_reason or ""))
+    healed = m.healed_on
     out.append(
         (
             "Healed on",
             "—" if healed is None else healed.isoformat(),
             "closed at the last visit, awaiting confirmation"
-            if s.get("closed_at_last_visit")
+            if m.closed_at_last_visit
             else ("closure confirmed at the next visit" if healed else "not healed yet"),
         )
     )

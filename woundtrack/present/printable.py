@@ -24,6 +24,8 @@ import plotly.io as pio
 from PIL import Image
 
 from woundtrack import __version__
+from woundtrack.analysis.healing import HealingMetrics
+from woundtrack.analysis.report import HealingSummary
 from woundtrack.image.overlay import lesion_box_px, render_overlay
 from woundtrack.models import KIND_LABELS, SeriesRow, TreatmentEvent
 from woundtrack.present.charts import headline_figures, healing_figure, phase_table
@@ -187,9 +189,9 @@ def _close_up_box(labels: np.ndarray) -> tuple[int, int, int, int]:
     return top, top + int(round(box_h)), left, left + int(round(box_w))
 
 
-def _figures_html(summary_lesion: dict[str, Any]) -> str:
+def _figures_html(metrics: HealingMetrics) -> str:
     cells = []
-    for name, value, detail in headline_figures(summary_lesion):
+    for name, value, detail in headline_figures(metrics):
         cells.append(
             f'<div class="figure"><div class="name">{_e(name)}</div>'
             f'<div class="value">{_e(value)}</div><div class="detail">{_e(detail)}</div></div>'
@@ -197,8 +199,8 @@ def _figures_html(summary_lesion: dict[str, Any]) -> str:
     return f'<div class="figures">{"".join(cells)}</div>'
 
 
-def _phase_html(summary_lesion: dict[str, Any]) -> str:
-    rows = phase_table(summary_lesion)
+def _phase_html(metrics: HealingMetrics) -> str:
+    rows = phase_table(metrics)
     if not rows:
         return '<p class="meta">No treatment course to compare healing phases against.</p>'
     headers = list(rows[0])
@@ -304,7 +306,7 @@ def patient_report_html(
     patient: str,
     rows: Sequence[SeriesRow],
     events: Sequence[TreatmentEvent],
-    summary: dict[str, Any],
+    summary: HealingSummary,
     photos: Sequence[tuple[str, bytes]],
     generated_at: datetime,
 ) -> str:
@@ -325,7 +327,7 @@ def patient_report_html(
         The patient's series (``Store.series``).
     events : sequence of TreatmentEvent
         The patient's treatment timeline.
-    summary : dict
+    summary : HealingSummary
         ``report.healing_summary(rows, events)``.
     photos : sequence of (str, bytes)
         Caption and JPEG bytes of each picture to include (e.g. ``overlay_thumbnail_jpeg`` of
@@ -346,8 +348,7 @@ def patient_report_html(
     ...     generated_at=datetime.now(UTC))  # doctest: +SKIP
     >>> Path("CUA-007.html").write_text(page, encoding="utf-8")  # doctest: +SKIP
     """
-    lesions = summary.get("lesions", {})
-    skipped = summary.get("skipped", {})
+    lesions, skipped = summary.lesions, summary.skipped
     when = generated_at.isoformat(sep=" ", timespec="minutes")
     parts = [
         "<!DOCTYPE html>",
@@ -364,17 +365,17 @@ def patient_report_html(
         "</header>",
     ]
     plotly_loaded = False
-    for n, (lesion, figures) in enumerate(lesions.items()):
+    for n, (lesion, metrics) in enumerate(lesions.items()):
         lesion_rows = [r for r in rows if r.lesion == lesion]
         site = lesion_rows[0].body_site if lesion_rows else ""
         parts.append(f'<section class="lesion{" page" if n else ""}">')
         parts.append(
             f"<h2>Lesion {_e(lesion)}{' · ' + _e(site) if site else ''}</h2>"
-            + _figures_html(figures)
+            + _figures_html(metrics)
         )
         if lesion_rows:
             fig = healing_figure(
-                rows, events, lesion=lesion, summary=figures, today=generated_at.date()
+                rows, events, lesion=lesion, summary=metrics, today=generated_at.date()
             )
             fig.update_layout(height=600)
             chart = pio.to_html(
@@ -387,7 +388,7 @@ def patient_report_html(
             )
             plotly_loaded = True
             parts.append(f'<div class="chart">{chart}</div>')
-        parts.append("<h3>Healing rate by treatment phase</h3>" + _phase_html(figures))
+        parts.append("<h3>Healing rate by treatment phase</h3>" + _phase_html(metrics))
         parts.append("</section>")
     if skipped:
         items = "".join(f"<li>{_e(k)}: {_e(v)}</li>" for k, v in skipped.items())
@@ -397,8 +398,8 @@ def patient_report_html(
             '<section><p class="note">No calibrated visit: there is no area in cm² to report. '
             "Photograph the wound with the calibration sticker.</p></section>"
         )
-    if summary.get("note"):
-        parts.append(f'<p class="note">{_e(summary["note"])}</p>')
+    if summary.note:
+        parts.append(f'<p class="note">{_e(summary.note)}</p>')
     if photos:
         figures_html = "".join(
             f'<figure><img alt="{_e(caption)}" src="data:image/jpeg;base64,'
