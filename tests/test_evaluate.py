@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +21,22 @@ import pytest
 from PIL import Image
 
 from woundtrack.cli import EVALUATION_COLUMNS, main
-from woundtrack.image.evaluation import mask_counts, mask_scores, pair_by_stem, score_dataset
+from woundtrack.image.evaluation import (
+    TRUTH_CALLUS,
+    TRUTH_ESCHAR,
+    TRUTH_GRANULATION,
+    TRUTH_NOT_WOUND,
+    TRUTH_SLOUGH,
+    bed_shares,
+    mask_counts,
+    mask_scores,
+    pair_by_stem,
+    score_dataset,
+    share_agreement,
+    tissue_confusion,
+    tissue_scores,
+)
+from woundtrack.models import ESCHAR, GRANULATION, SLOUGH
 
 WIDTH_PX, HEIGHT_PX = 200, 160
 SKIN_RGB, WOUND_RGB = (224, 172, 140), (120, 20, 25)
@@ -338,3 +354,137 @@ def test_bad_folders_and_table_path_are_usage_errors(dataset: DataSet, tmp_path:
     )
     assert status == 2
     assert "is not a file in an existing folder" in err
+
+
+# --------------------------------------------------------------------------------------------
+# Tissues (--tissue-masks): 0 not wound, 1 slough, 2 granulation, 3 callus, 4 eschar, 255 unknown
+# --------------------------------------------------------------------------------------------
+
+
+def test_tissue_confusion_by_hand_ignores_unannotated_pixels() -> None:
+    truth = np.array([[2, 2, 2, 1], [3, 0, 4, 255]], dtype=np.uint8)
+    labels = np.array([[1, 1, 3, 2], [1, 0, 3, 3]], dtype=np.uint8)
+    c = tissue_confusion(labels, truth)
+    assert c.shape == (5, 5) and c.sum() == 7  # the 255 pixel is left out
+    assert c[TRUTH_GRANULATION].tolist() == [0, 2, 0, 1, 0]
+    assert c[TRUTH_SLOUGH, SLOUGH] == 1 and c[TRUTH_ESCHAR, ESCHAR] == 1
+    assert c[TRUTH_CALLUS, GRANULATION] == 1 and c[TRUTH_NOT_WOUND, 0] == 1
+
+
+def test_tissue_confusion_refuses_other_values_and_sizes() -> None:
+    with pytest.raises(ValueError, match=r"holds the value\(s\) \[7\]; use 0 not wound, 1 slough"):
+        tissue_confusion(np.zeros((1, 2), np.uint8), np.array([[0, 7]], np.uint8))
+    with pytest.raises(ValueError, match=r"differ in size; annotate the photo at its full size"):
+        tissue_confusion(np.zeros((2, 2), np.uint8), np.zeros((2, 3), np.uint8))
+
+
+def test_tissue_scores_by_hand() -> None:
+    c = np.zeros((5, 5), dtype=np.int64)
+    c[TRUTH_GRANULATION, GRANULATION] = 90
+    c[TRUTH_GRANULATION, ESCHAR] = 10  # granulation called eschar: 10 %
+    c[TRUTH_SLOUGH, SLOUGH] = 30
+    c[TRUTH_SLOUGH, GRANULATION] = 10
+    c[TRUTH_CALLUS, 0] = 95
+    c[TRUTH_CALLUS, SLOUGH] = 5  # callus called wound bed: 5 %
+    s = tissue_scores(c)
+    assert s["granulation"]["dice"] == pytest.approx(2 * 90 / (2 * 90 + 10 + 10))
+    assert s["granulation"]["precision"] == pytest.approx(90 / 100)
+    assert s["slough"]["recall"] == pytest.approx(30 / 40)
+    assert s["slough"]["precision"] == pytest.approx(30 / 35)
+    assert s["granulation_called_eschar_pct"] == pytest.approx(10.0)
+    assert s["slough_called_granulation_pct"] == pytest.approx(25.0)
+    assert s["callus_called_bed_pct"] == pytest.approx(5.0)
+    # bed: truth slough + granulation = 140 px, predicted bed = 145 px, 140 of them in the bed
+    assert s["bed"]["recall"] == pytest.approx(1.0) and s["bed"]["predicted_px"] == 145
+    # eschar was predicted but never annotated: it cannot be scored
+    assert s["eschar"] == {
+        "dice": None,
+        "precision": None,
+        "recall": None,
+        "truth_px": 0,
+        "predicted_px": 10,
+    }
+
+
+def test_bed_shares_and_their_agreement() -> None:
+    shares = []
+    for truth_slough, predicted_slough in ((10, 20), (50, 50), (80, 60)):
+        c = np.zeros((5, 5), dtype=np.int64)
+        c[TRUTH_SLOUGH, SLOUGH] = min(truth_slough, predicted_slough)
+        c[TRUTH_SLOUGH, GRANULATION] = max(0, truth_slough - predicted_slough)
+        c[TRUTH_GRANULATION, SLOUGH] = max(0, predicted_slough - truth_slough)
+        c[TRUTH_GRANULATION, GRANULATION] = 100 - max(truth_slough, predicted_slough)
+        s = bed_shares(c)
+        assert s["truth_slough_pct"] == pytest.approx(truth_slough)
+        assert s["predicted_slough_pct"] == pytest.approx(predicted_slough)
+        shares.append(s)
+    agreement = share_agreement(shares, "slough")
+    assert agreement["n_photos"] == 3
+    assert agreement["mean_abs_error_pct"] == pytest.approx((10 + 0 + 20) / 3)
+    assert agreement["pearson_r"] == pytest.approx(np.corrcoef([10, 50, 80], [20, 50, 60])[0, 1])
+    assert share_agreement(shares, "eschar")["pearson_r"] is None  # no eschar anywhere
+
+
+@pytest.fixture(scope="module")
+def tissue_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two photos whose annotations mark the dark red disc as granulation; one annotation leaves
+    half the photo unannotated (255) and marks a ring of skin around the disc as callus."""
+    root = tmp_path_factory.mktemp("tissue")
+    (root / "images").mkdir()
+    (root / "tissue").mkdir()
+    for name, centre in (("a", (100, 80)), ("b", (90, 70))):
+        disc = _disc(centre, 30)
+        _photo(disc).save(root / "images" / f"{name}.png")
+        truth = np.where(disc, TRUTH_GRANULATION, TRUTH_NOT_WOUND).astype(np.uint8)
+        if name == "b":
+            truth[_disc(centre, 45) & ~_disc(centre, 33)] = TRUTH_CALLUS
+            truth[:, : WIDTH_PX // 4] = 255
+        Image.fromarray(truth).save(root / "tissue" / f"{name}.png")
+    Image.fromarray(np.full((HEIGHT_PX, WIDTH_PX), 9, np.uint8)).save(root / "tissue" / "c.png")
+    _photo(_disc((100, 80), 30)).save(root / "images" / "c.png")
+    return root
+
+
+def test_evaluate_tissue_masks_scores_each_tissue(tissue_set: Path, tmp_path: Path) -> None:
+    table = tmp_path / "tissue.csv"
+    status, out, err = run(
+        "evaluate",
+        "--images",
+        str(tissue_set / "images"),
+        "--tissue-masks",
+        str(tissue_set / "tissue"),
+        "--segmenter",
+        "classical",
+        "--table",
+        str(table),
+        "--json",
+    )
+    assert status == 0
+    # the annotation with a value outside 0-4 / 255 is one line naming both files, and skipped
+    assert re.search(r"c\.png / c\.png: the tissue annotation holds the value\(s\) \[9\]", err)
+    summary = json.loads(out)
+    assert summary["n_images"] == 2 and summary["n_skipped"] == 1
+    # the classical rules call the uniform dark red disc granulation (or eschar, which is dark):
+    # whatever they call it, the bed is found and the callus ring is not wound bed
+    assert summary["bed"]["dice"] > 0.95
+    assert summary["callus_called_bed_pct"] < 5.0
+    assert summary["slough"]["dice"] is None  # none annotated
+    assert len(summary["confusion"]) == 5 and len(summary["confusion"][0]) == 5
+    with table.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["name"] for r in rows] == ["a.png", "b.png"]
+    b = rows[1]
+    # only annotated pixels count: b's first quarter of columns is 255
+    assert int(b["annotated_px"]) == HEIGHT_PX * (WIDTH_PX - WIDTH_PX // 4)
+    assert int(b["bed_truth_px"]) == int(_disc((90, 70), 30)[:, WIDTH_PX // 4 :].sum())
+
+
+def test_evaluate_needs_masks_or_tissue_masks(dataset: DataSet) -> None:
+    status, _, err = run("evaluate", "--images", str(dataset.images))
+    assert status == 2
+    assert "one of the arguments --masks --tissue-masks is required" in err
+    status, _, err = run(
+        "evaluate", "--images", str(dataset.images), "--tissue-masks", str(dataset.images / "x")
+    )
+    assert status == 2
+    assert re.search(r"--tissue-masks .*x is not a folder; give the folder", err)

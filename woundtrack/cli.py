@@ -93,20 +93,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     v = commands.add_parser(
         "evaluate",
-        help="score a segmenter against annotated wound masks (Dice, precision, recall)",
+        help="score a segmenter against annotated wound masks or tissue annotations",
         description="Segment each photo of --images and compare its wound bed with the mask of "
-        "the same file stem in --masks (nonzero = wound). A file that cannot be scored is "
-        "reported and skipped; the others are scored.",
+        "the same file stem in --masks (brighter than mid-grey = wound), or its tissues with the "
+        "annotation of the same stem in --tissue-masks (0 not wound, 1 slough, 2 granulation, "
+        "3 callus, 4 eschar, 255 not annotated). A file that cannot be scored is reported and "
+        "skipped; the others are scored.",
         epilog="example: woundtrack evaluate --images fuseg/validation/images "
         "--masks fuseg/validation/labels --segmenter classical --table scores.csv",
     )
     v.add_argument("--images", type=Path, required=True, metavar="DIR", help="folder of photos")
-    v.add_argument(
+    truth = v.add_mutually_exclusive_group(required=True)
+    truth.add_argument(
         "--masks",
         type=Path,
-        required=True,
         metavar="DIR",
         help="folder of masks, one per photo with the same stem (ulcer_12.jpg -> ulcer_12.png)",
+    )
+    truth.add_argument(
+        "--tissue-masks",
+        type=Path,
+        metavar="DIR",
+        help="folder of tissue annotations, one single-channel PNG per photo with the same stem",
     )
     v.add_argument(
         "--table",
@@ -478,6 +486,7 @@ def _sticker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
+_TISSUE_FIGURES = ("truth_px", "predicted_px", "dice")
 EVALUATION_COLUMNS = (
     "name",
     "width_px",
@@ -520,7 +529,9 @@ def _evaluate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             file=err,
         )
         return EXIT_USAGE
-    pairs, problems = pair_by_stem(list(args.images.iterdir()), list(args.masks.iterdir()))
+    truth_dir = args.tissue_masks or args.masks
+    score_row = _tissue_row if args.tissue_masks else _evaluation_row
+    pairs, problems = pair_by_stem(list(args.images.iterdir()), list(truth_dir.iterdir()))
     for line in problems:
         print(f"woundtrack: {line}", file=err)
     rows = []
@@ -528,7 +539,7 @@ def _evaluate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         pairs, desc="evaluating", unit="photo", file=err, disable=len(pairs) < 2
     ):
         try:
-            rows.append(_evaluation_row(image_path, mask_path, segmenter))
+            rows.append(score_row(image_path, mask_path, segmenter))
         except WoundtrackError as exc:
             problems.append(str(exc))
             tqdm.write(f"woundtrack: {exc}", file=err)
@@ -536,26 +547,34 @@ def _evaluate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         why = f"{len(problems)} problem(s) above" if problems else "no photo and mask pairs found"
         print(
             f"woundtrack: no photo could be scored ({why}); put the photos in {args.images} and "
-            f"a mask of the same stem for each in {args.masks}",
+            f"a mask of the same stem for each in {truth_dir}",
             file=err,
         )
         return EXIT_FAILED
-    summary = {
-        **score_dataset((row["tp"], row["fp"], row["fn"]) for row in rows),
+    provenance = {
         "n_skipped": len(problems),
         "segmenter": segmenter.name,
         "model_version": segmenter.version,
         "woundtrack_version": __version__,
     }
+    if args.tissue_masks:
+        summary = {**_tissue_summary(rows), **provenance}
+        columns = TISSUE_EVALUATION_COLUMNS
+        rows = [{k: row[k] for k in columns} for row in rows]
+    else:
+        summary = {**score_dataset((r["tp"], r["fp"], r["fn"]) for r in rows), **provenance}
+        columns = EVALUATION_COLUMNS
     if args.json:
         print(json.dumps(summary, indent=2), file=out)
+    elif args.tissue_masks:
+        print(_tissue_lines(summary), file=out)
     else:
         print(_evaluation_lines(summary), file=out)
     if args.table is None:
         return EXIT_OK
     try:
         with args.table.open("w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=EVALUATION_COLUMNS)
+            writer = csv.DictWriter(f, fieldnames=columns)
             writer.writeheader()
             writer.writerows(rows)
     except OSError as exc:
@@ -572,7 +591,8 @@ def _evaluate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def _evaluate_usage_problem(args: argparse.Namespace) -> str | None:
     """Why the folders or the table path cannot be used (None when they can)."""
-    for flag, folder in (("--images", args.images), ("--masks", args.masks)):
+    truth = ("--tissue-masks", args.tissue_masks) if args.tissue_masks else ("--masks", args.masks)
+    for flag, folder in (("--images", args.images), truth):
         if not folder.is_dir():
             return f"{flag} {folder} is not a folder; give the folder that holds the files"
     table = args.table
@@ -610,6 +630,111 @@ def _evaluation_row(image_path: Path, mask_path: Path, segmenter) -> dict:
         "fn": fn,
         **mask_scores(tp, fp, fn),
     }
+
+
+#: Columns of ``evaluate --tissue-masks --table``: per tissue its true and predicted pixels
+#: (annotated pixels only) and Dice, then slough's and eschar's shares of the bed (%).
+TISSUE_EVALUATION_COLUMNS = (
+    "name",
+    "width_px",
+    "height_px",
+    "annotated_px",
+    *(f"{t}_{k}" for t in ("slough", "granulation", "eschar", "bed") for k in _TISSUE_FIGURES),
+    "truth_slough_pct",
+    "predicted_slough_pct",
+    "truth_eschar_pct",
+    "predicted_eschar_pct",
+)
+
+
+def _tissue_row(image_path: Path, truth_path: Path, segmenter) -> dict:
+    """One photo against its tissue annotation: the row of the table, and its confusion."""
+    import numpy as np
+    from PIL import Image
+
+    from woundtrack.image.evaluation import (
+        bed_shares,
+        predict_labels,
+        tissue_confusion,
+        tissue_scores,
+    )
+    from woundtrack.image.io import read_photo
+
+    image, info = read_photo(image_path)
+    try:
+        with Image.open(truth_path) as img:
+            truth = np.asarray(img.convert("L") if img.mode not in ("L", "P") else img)
+    except OSError as exc:
+        raise ImageError(
+            f"{truth_path.name}: the tissue annotation cannot be read ({exc}); save it as a "
+            "single-channel PNG (the pair is skipped)"
+        ) from None
+    labels = predict_labels(image, segmenter=segmenter, focal_35mm=info.focal_length_35mm)
+    try:
+        confusion = tissue_confusion(labels, truth)
+    except ValueError as exc:
+        raise ImageError(
+            f"{image_path.name} / {truth_path.name}: {exc} (the pair is skipped)"
+        ) from None
+    scores = tissue_scores(confusion)
+    return {
+        "name": image_path.name,
+        "width_px": info.width_px,
+        "height_px": info.height_px,
+        "annotated_px": int(confusion.sum()),
+        **{
+            f"{t}_{k}": scores[t][k]
+            for t in ("slough", "granulation", "eschar", "bed")
+            for k in _TISSUE_FIGURES
+        },
+        **bed_shares(confusion),
+        "confusion": confusion,
+    }
+
+
+def _tissue_summary(rows: list[dict]) -> dict:
+    from woundtrack.image.evaluation import share_agreement, tissue_scores
+
+    shares = [{k: row[k] for k in TISSUE_EVALUATION_COLUMNS[-4:]} for row in rows]
+    return {
+        "n_images": len(rows),
+        **tissue_scores(sum(row["confusion"] for row in rows)),
+        "slough_share": share_agreement(shares, "slough"),
+        "eschar_share": share_agreement(shares, "eschar"),
+    }
+
+
+def _tissue_lines(summary: dict) -> str:
+    def pct(value) -> str:
+        return "-" if value is None else f"{value:.1f} %"
+
+    def three(s: dict) -> str:
+        if s["dice"] is None:
+            return f"none annotated, so not scored ({s['predicted_px']} px predicted)"
+        return f"Dice {s['dice']:.3f}, precision {s['precision']:.3f}, recall {s['recall']:.3f}"
+
+    skipped = f", {summary['n_skipped']} skipped (see above)" if summary["n_skipped"] else ""
+    lines = [
+        f"{summary['segmenter']} {summary['model_version']} on {summary['n_images']} "
+        f"photo(s){skipped}, annotated pixels pooled:",
+        *(f"  {t:<11} {three(summary[t])}" for t in ("slough", "granulation", "eschar", "bed")),
+        f"  true granulation called eschar {pct(summary['granulation_called_eschar_pct'])}, "
+        f"true slough called granulation {pct(summary['slough_called_granulation_pct'])}, "
+        f"callus called wound bed {pct(summary['callus_called_bed_pct'])}",
+    ]
+    for tissue in ("slough", "eschar"):
+        a = summary[f"{tissue}_share"]
+        r = "-" if a["pearson_r"] is None else f"{a['pearson_r']:.2f}"
+        lines.append(
+            f"  per-photo {tissue} share of the bed: mean absolute error "
+            f"{pct(a['mean_abs_error_pct'])} points, r {r} ({a['n_photos']} photos)"
+        )
+    width = max(len(c) for c in summary["predicted_classes"])
+    lines.append("  confusion (rows: annotation; columns: predicted)")
+    lines.append(" " * 16 + " ".join(f"{c[:width]:>{width}}" for c in summary["predicted_classes"]))
+    for name, counts in zip(summary["truth_classes"], summary["confusion"], strict=True):
+        lines.append(f"  {name:<13} " + " ".join(f"{n:>{width}}" for n in counts))
+    return "\n".join(lines)
 
 
 def _evaluation_lines(summary: dict) -> str:

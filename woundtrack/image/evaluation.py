@@ -1,6 +1,8 @@
 """Scoring a segmenter against annotated masks: Dice, precision and recall, per photo and pooled.
 
-Owns how these figures are computed, so that ``woundtrack evaluate``, the training scripts and the
+Wound-bed masks give the bed's figures; tissue annotations (slough, granulation, callus, eschar)
+give per-tissue figures, a confusion matrix and per-photo tissue shares. Owns how these figures
+are computed, so that ``woundtrack evaluate``, the training scripts and the
 closing notes of issues report the same thing. Area errors on synthetic phantoms are
 ``woundtrack.synthetic.accuracy``.
 """
@@ -9,12 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from scipy import stats
 
 from woundtrack.image.calibration import calibrate
 from woundtrack.image.segmentation import Segmenter
-from woundtrack.models import WOUND_BED_LABELS
+from woundtrack.models import ESCHAR, GRANULATION, LABEL_NAMES, SLOUGH, WOUND_BED_LABELS
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".heic", ".heif")
 #: Mask suffixes: any image file ``io.read_photo`` reads.
@@ -208,5 +212,196 @@ def predict_wound(
     (H, W) ndarray of bool
         Granulation, slough or eschar; periwound erythema is not wound.
     """
+    return np.isin(
+        predict_labels(image, segmenter=segmenter, focal_35mm=focal_35mm), WOUND_BED_LABELS
+    )
+
+
+# -- tissues --------------------------------------------------------------------------------------
+
+#: Values of a tissue annotation (``--tissue-masks``), as the DFUTissue labels and the FUSeg
+#: tissue folder write them, with eschar added: 0 annotated but not wound (skin, background),
+#: 1 slough (fibrin), 2 granulation, 3 callus (hard skin: not wound bed), 4 eschar (necrosis);
+#: 255 not annotated (ignored).
+TRUTH_CLASSES = ("not wound", "slough", "granulation", "callus", "eschar")
+TRUTH_NOT_WOUND, TRUTH_SLOUGH, TRUTH_GRANULATION, TRUTH_CALLUS, TRUTH_ESCHAR = range(5)
+TRUTH_UNKNOWN = 255
+#: The predicted label map's classes, in label-value order (``woundtrack.models``).
+PREDICTED_CLASSES = tuple(LABEL_NAMES[v] for v in sorted(LABEL_NAMES))
+#: Each scored tissue: its value in the annotation and in the predicted label map.
+SCORED_TISSUES = {
+    "slough": (TRUTH_SLOUGH, SLOUGH),
+    "granulation": (TRUTH_GRANULATION, GRANULATION),
+    "eschar": (TRUTH_ESCHAR, ESCHAR),
+}
+_TRUTH_BED = (TRUTH_SLOUGH, TRUTH_GRANULATION, TRUTH_ESCHAR)
+
+
+def tissue_confusion(labels: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Pixel counts of the predicted labels against a tissue annotation.
+
+    Parameters
+    ----------
+    labels : (H, W) ndarray of uint8
+        A predicted label map (0 skin/background, 1 granulation, 2 slough, 3 eschar,
+        4 erythema).
+    truth : (H, W) ndarray of uint8
+        The annotation (see ``TRUTH_CLASSES``); 255 = not annotated, left out.
+
+    Returns
+    -------
+    (5, 5) ndarray of int64
+        ``confusion[t, p]``: annotated pixels of true class ``t`` (``TRUTH_CLASSES``) predicted
+        as label ``p`` (``PREDICTED_CLASSES``).
+
+    Raises
+    ------
+    ValueError
+        If the shapes differ, or ``truth`` holds a value other than 0-4 and 255.
+
+    Examples
+    --------
+    >>> truth = np.array([[2, 2, 1, 255]], dtype=np.uint8)
+    >>> labels = np.array([[1, 3, 2, 0]], dtype=np.uint8)
+    >>> tissue_confusion(labels, truth)[TRUTH_GRANULATION].tolist()
+    [0, 1, 0, 1, 0]
+    """
+    if labels.shape != truth.shape:
+        raise ValueError(
+            f"label map {labels.shape} and tissue annotation {truth.shape} differ in size; "
+            "annotate the photo at its full size, as displayed"
+        )
+    known = truth != TRUTH_UNKNOWN
+    bad = np.setdiff1d(np.unique(truth[known]), np.arange(len(TRUTH_CLASSES)))
+    if bad.size:
+        raise ValueError(
+            f"the tissue annotation holds the value(s) {bad.tolist()}; use 0 not wound, 1 slough, "
+            "2 granulation, 3 callus, 4 eschar and 255 not annotated"
+        )
+    if labels.size and int(labels.max()) >= len(PREDICTED_CLASSES):
+        raise ValueError(f"label map values must be 0-4, got {int(labels.max())}")
+    pairs = truth[known].astype(np.int64) * len(PREDICTED_CLASSES) + labels[known]
+    counts = np.bincount(pairs, minlength=len(TRUTH_CLASSES) * len(PREDICTED_CLASSES))
+    return counts.reshape(len(TRUTH_CLASSES), len(PREDICTED_CLASSES))
+
+
+def tissue_scores(confusion: np.ndarray) -> dict[str, Any]:
+    """Per-tissue figures from a (pooled) tissue confusion matrix.
+
+    Parameters
+    ----------
+    confusion : (5, 5) ndarray of int
+        ``tissue_confusion`` of one photo, or the sum over many (pixels pooled).
+
+    Returns
+    -------
+    dict
+        For ``slough``, ``granulation``, ``eschar`` and the wound ``bed`` (all three): ``dice``,
+        ``precision``, ``recall`` (``mask_scores``; ``None`` when no pixel of the tissue is
+        annotated: a set without eschar labels cannot score eschar), ``truth_px`` and
+        ``predicted_px`` (annotated pixels only);
+        ``granulation_called_eschar_pct`` (of true granulation), ``slough_called_granulation_pct``
+        (of true slough), ``callus_called_bed_pct`` (of true callus), and ``confusion`` as nested
+        lists with its ``truth_classes`` and ``predicted_classes``.
+
+    Examples
+    --------
+    >>> c = np.zeros((5, 5), dtype=int)
+    >>> c[TRUTH_GRANULATION, GRANULATION], c[TRUTH_GRANULATION, ESCHAR] = 98, 2
+    >>> tissue_scores(c)["granulation_called_eschar_pct"]
+    2.0
+    """
+    c = np.asarray(confusion, dtype=np.int64)
+    out: dict[str, Any] = {}
+    bed_labels = list(WOUND_BED_LABELS)
+    groups = {name: ([t], [p]) for name, (t, p) in SCORED_TISSUES.items()}
+    groups["bed"] = (list(_TRUTH_BED), bed_labels)
+    for name, (truth_rows, predicted_cols) in groups.items():
+        truth_px = int(c[truth_rows].sum())
+        predicted_px = int(c[:, predicted_cols].sum())
+        tp = int(c[np.ix_(truth_rows, predicted_cols)].sum())
+        scores: dict[str, Any] = {"dice": None, "precision": None, "recall": None}
+        if truth_px:  # a set that never annotates a tissue (eschar in DFUTissue) cannot score it
+            scores = mask_scores(tp, predicted_px - tp, truth_px - tp)
+        out[name] = {**scores, "truth_px": truth_px, "predicted_px": predicted_px}
+
+    def share(row: int, cols: list[int]) -> float | None:
+        total = int(c[row].sum())
+        return 100.0 * int(c[row, cols].sum()) / total if total else None
+
+    out["granulation_called_eschar_pct"] = share(TRUTH_GRANULATION, [ESCHAR])
+    out["slough_called_granulation_pct"] = share(TRUTH_SLOUGH, [GRANULATION])
+    out["callus_called_bed_pct"] = share(TRUTH_CALLUS, bed_labels)
+    out["confusion"] = c.tolist()
+    out["truth_classes"] = list(TRUTH_CLASSES)
+    out["predicted_classes"] = list(PREDICTED_CLASSES)
+    return out
+
+
+def bed_shares(confusion: np.ndarray) -> dict[str, float | None]:
+    """Slough and eschar as shares (%) of the wound bed, true and predicted, on one photo.
+
+    Only annotated pixels count, so both shares cover the same part of the photo. A share is
+    ``None`` when that bed is empty.
+
+    Examples
+    --------
+    >>> c = np.zeros((5, 5), dtype=int)
+    >>> c[TRUTH_SLOUGH, SLOUGH], c[TRUTH_GRANULATION, GRANULATION] = 25, 75
+    >>> bed_shares(c)["truth_slough_pct"], bed_shares(c)["predicted_slough_pct"]
+    (25.0, 25.0)
+    """
+    c = np.asarray(confusion, dtype=np.int64)
+    truth_bed = int(c[list(_TRUTH_BED)].sum())
+    predicted_bed = int(c[:, list(WOUND_BED_LABELS)].sum())
+    out: dict[str, float | None] = {}
+    for name, (t, p) in SCORED_TISSUES.items():
+        if name == "granulation":
+            continue
+        out[f"truth_{name}_pct"] = 100.0 * int(c[t].sum()) / truth_bed if truth_bed else None
+        out[f"predicted_{name}_pct"] = (
+            100.0 * int(c[:, p].sum()) / predicted_bed if predicted_bed else None
+        )
+    return out
+
+
+def share_agreement(shares: Sequence[dict[str, float | None]], tissue: str) -> dict[str, Any]:
+    """How well per-photo shares of ``tissue`` (``bed_shares``) follow the truth.
+
+    Returns ``n_photos`` (photos with both shares), ``mean_abs_error_pct`` (percentage points of
+    the bed) and ``pearson_r`` (``None`` with fewer than 3 photos or a constant share).
+    """
+    pairs = [
+        (s[f"truth_{tissue}_pct"], s[f"predicted_{tissue}_pct"])
+        for s in shares
+        if s[f"truth_{tissue}_pct"] is not None and s[f"predicted_{tissue}_pct"] is not None
+    ]
+    out: dict[str, Any] = {"n_photos": len(pairs), "mean_abs_error_pct": None, "pearson_r": None}
+    if not pairs:
+        return out
+    truth, predicted = (np.array(v, dtype=np.float64) for v in zip(*pairs, strict=True))
+    out["mean_abs_error_pct"] = float(np.mean(np.abs(predicted - truth)))
+    if len(pairs) >= 3 and truth.std() > 0 and predicted.std() > 0:
+        out["pearson_r"] = float(stats.pearsonr(truth, predicted).statistic)
+    return out
+
+
+def predict_labels(
+    image: np.ndarray, *, segmenter: Segmenter, focal_35mm: float | None = None
+) -> np.ndarray:
+    """The label map a segmenter predicts on a photo, calibrated as ``analyze`` does.
+
+    Parameters
+    ----------
+    image : (H, W, 3) ndarray of uint8, RGB, as displayed
+    segmenter : Segmenter
+    focal_35mm : float, optional
+        35 mm-equivalent focal length from EXIF (only used to report the tilt).
+
+    Returns
+    -------
+    (H, W) ndarray of uint8
+        0 skin/background, 1 granulation, 2 slough, 3 eschar, 4 erythema.
+    """
     calibration, _ = calibrate(image, focal_35mm=focal_35mm)
-    return np.isin(segmenter(image, calibration), WOUND_BED_LABELS)
+    return segmenter(image, calibration)
