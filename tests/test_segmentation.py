@@ -15,6 +15,7 @@ from woundtrack.image.segmentation import (
     fill_holes,
     label_wound,
     segment,
+    skin_like,
     tissue_colours,
     working_mm_per_px,
 )
@@ -251,3 +252,24 @@ def test_connected_to_keeps_whole_the_parts_a_seed_touches():
     assert kept[10:15, 10:15].all() and kept.sum() == 25
     assert not connected_to(mask, np.zeros_like(mask)).any()
     assert not connected_to(np.zeros_like(mask), seed).any()
+
+
+def test_erythema_is_never_judged_against_padding_or_a_glove():
+    """Plain skin round the wound, then the black padding of a cropped photo and a blue glove
+    where the ring of skin further out should be: no erythema (all of the skin would be, if the
+    padding and glove stood for the patient's skin), and neither is ever erythema itself."""
+    rng = np.random.default_rng(1)
+    image = np.clip(rng.normal(SKIN, 3, (400, 400, 3)), 0, 255).astype(np.uint8)
+    yy, xx = np.mgrid[:400, :400]
+    r = np.hypot(yy - 200, xx - 200)
+    image[r <= 60] = (180, 50, 50)  # granulation
+    outside = r > 95
+    image[outside & (yy >= 200)] = 0  # zero padding
+    image[outside & (yy < 200)] = (70, 60, 200)  # a blue-purple glove
+    wound, sticker = r <= 60, np.zeros((400, 400), bool)
+    p = SegmentationParams()
+    lab, tissue = tissue_colours(image, sticker, p, not_skin=wound)
+    assert not skin_like(lab, p)[outside].any()
+    assert skin_like(lab, p)[(r > 65) & (r < 90)].mean() > 0.99
+    labels = label_wound(tissue, wound, lab, sticker=sticker, mm_per_px=None, params=p)
+    assert not (labels == ERYTHEMA).any()

@@ -55,6 +55,11 @@ class SegmentationParams:
     )
     erythema_min_da: float = 7.0  # erythema a* above the surrounding-ring a* by this much
     erythema_max_reach_mm: float = 25.0  # erythema is looked for up to this far from the wound
+    # Skin, for erythema and the ring it is compared with: not the black padding of a cropped
+    # photo, a grey wall or white sheet, nor a blue or purple glove or drape (hue outside skin's).
+    skin_min_l: float = 15.0
+    skin_min_chroma: float = 6.0
+    skin_hue_range_deg: tuple[float, float] = (0.0, 90.0)
     min_lesion_mm2: float = 6.0
     min_lesion_frac: float = 2e-4  # of the image, when uncalibrated
 
@@ -432,6 +437,7 @@ def _add_erythema(
 
 def _add_erythema_box(comp, count, wound, lab, sticker, mm_per_px, p) -> np.ndarray:
     erythema = np.zeros(wound.shape, dtype=bool)
+    skin = skin_like(lab, p)
     dist_px, nearest = _distance_to_wound(comp)
     a = cv2.GaussianBlur(lab[..., 1], (0, 0), 1.5)
     for i in range(1, count):
@@ -441,12 +447,12 @@ def _add_erythema_box(comp, count, wound, lab, sticker, mm_per_px, p) -> np.ndar
             reach_px = p.erythema_max_reach_mm / mm_per_px
         else:
             reach_px = 1.2 * radius_px
-        mine = (nearest == i) & ~wound & ~sticker
+        mine = (nearest == i) & ~wound & ~sticker & skin
         ring = mine & (dist_px > reach_px) & (dist_px < reach_px * 1.6)
         if ring.sum() < 30:
             ring = mine & (dist_px > 0.5 * reach_px)
         if ring.sum() < 30:
-            continue
+            continue  # too little skin around this wound to tell redness from skin tone
         reference_a = float(np.median(a[ring]))
         red = mine & (dist_px <= reach_px) & (a - reference_a > p.erythema_min_da)
         red = cv2.morphologyEx(red.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)) > 0
@@ -456,6 +462,35 @@ def _add_erythema_box(comp, count, wound, lab, sticker, mm_per_px, p) -> np.ndar
         )
         erythema |= touching
     return erythema
+
+
+def skin_like(lab: np.ndarray, params: SegmentationParams) -> np.ndarray:
+    """Pixels whose colour could be skin, light or dark: the only ones erythema is looked for in.
+
+    Parameters
+    ----------
+    lab : (h, w, 3) ndarray of float32
+        CIELAB (L* 0-100).
+    params : SegmentationParams
+        ``skin_min_l``, ``skin_min_chroma`` and ``skin_hue_range_deg`` (hue angle atan2(b*, a*)).
+
+    Returns
+    -------
+    (h, w) ndarray of bool
+        Not near-black (the zero padding of a cropped photo, deep shadow), not grey or white
+        (a wall, a sheet, a dressing), and of a skin hue (red to yellow), so that neither a
+        blue or purple glove nor a drape is called erythema or taken as the skin it is compared
+        with.
+    """
+    lum, a, b = lab[..., 0], lab[..., 1], lab[..., 2]
+    hue = np.degrees(np.arctan2(b, a))
+    low, high = params.skin_hue_range_deg
+    return (
+        (lum >= params.skin_min_l)
+        & (np.hypot(a, b) >= params.skin_min_chroma)
+        & (hue >= low)
+        & (hue <= high)
+    )
 
 
 def _distance_to_wound(components: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
