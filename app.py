@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app_pages.shared import get_store
+from app_pages.shared import escape_markdown, get_store
 from woundtrack.errors import WoundtrackError
 
 st.set_page_config(page_title="woundtrack", layout="wide")
@@ -16,7 +16,7 @@ st.set_page_config(page_title="woundtrack", layout="wide")
 try:
     get_store()
 except WoundtrackError as exc:
-    st.error(str(exc))
+    st.error(escape_markdown(exc))
     st.stop()
 
 pages = st.navigation(

@@ -17,6 +17,7 @@ from PIL import Image
 
 from app_pages.shared import (
     current_analysis,
+    escape_markdown,
     labels_of,
     patient_picker,
     photo,
@@ -120,11 +121,12 @@ try:
     patient_visits = visits(patient)
     rows = series(patient)
 except WoundtrackError as exc:
-    st.error(str(exc))
+    st.error(escape_markdown(exc))
     st.stop()
 if len(patient_visits) < 2:
     st.info(
-        f"{patient} has {len(patient_visits)} visit(s): comparing needs two. Add photos on Upload."
+        f"{escape_markdown(patient)} has {len(patient_visits)} visit(s): comparing needs two. "
+        "Add photos on Upload."
     )
     st.stop()
 
@@ -169,7 +171,7 @@ try:
     cal_a: Calibration = Calibration.from_record(record_a)
     cal_b: Calibration = Calibration.from_record(record_b)
 except (WoundtrackError, TypeError, ValueError) as exc:
-    st.error(f"The record of these visits cannot be read: {exc}")
+    st.error(f"The record of these visits cannot be read: {escape_markdown(exc)}")
     st.stop()
 rows_a = [r for r in rows if r.analysis_id == analysis_a]
 rows_b = [r for r in rows if r.analysis_id == analysis_b]
@@ -202,9 +204,16 @@ if cal_a.calibrated and cal_b.calibrated:
     try:
         registered = _registered(visit_a, analysis_a, visit_b, analysis_b)
     except (WoundtrackError, ValueError) as exc:
-        st.error(f"The two photos could not be registered ({exc}); they are shown as taken.")
+        st.error(
+            f"The two photos could not be registered ({escape_markdown(exc)}); they are shown "
+            "as taken."
+        )
 else:
-    missing = [v["file_name"] for v, c in ((visit_a, cal_a), (visit_b, cal_b)) if not c.calibrated]
+    missing = [
+        escape_markdown(v["file_name"])
+        for v, c in ((visit_a, cal_a), (visit_b, cal_b))
+        if not c.calibrated
+    ]
     st.warning(
         f"{' and '.join(missing)} {'has' if len(missing) == 1 else 'have'} no calibration "
         "sticker, so the two photos cannot be put on one scale and orientation (registered) and "
@@ -228,8 +237,8 @@ if registered is not None:
         column.image(
             shown,
             output_format="JPEG",
-            caption=f"{_visit_label(visit)} ({role}): top view of the skin, {mm_per_px:.2f} mm "
-            "per pixel",
+            caption=f"{escape_markdown(_visit_label(visit))} ({role}): top view of the skin, "
+            f"{mm_per_px:.2f} mm per pixel",
             width="stretch",
         )
     st.caption(
@@ -246,7 +255,7 @@ else:
             image = photo(visit["photo_sha256"], visit["file_name"])
             labels = labels_of(analysis_id)
         except WoundtrackError as exc:
-            column.error(str(exc))
+            column.error(escape_markdown(exc))
             continue
         y0, y1, x0, x1 = lesion_box_px(labels)
         close_up, _ = render_overlay_with_legend_band(
@@ -255,7 +264,7 @@ else:
         column.image(
             _same_height(close_up, _UNREGISTERED_HEIGHT_PX),
             output_format="JPEG",
-            caption=f"{_visit_label(visit)}: close-up as taken (not registered)",
+            caption=f"{escape_markdown(_visit_label(visit))}: close-up as taken (not registered)",
             width="stretch",
         )
 
@@ -296,9 +305,12 @@ else:
     new = sorted({r.lesion for r in rows_b} - {r.lesion for r in rows_a})
     gone = sorted({r.lesion for r in rows_a} - {r.lesion for r in rows_b})
     if new:
-        notes.append(f"Only at the later visit: {', '.join(new)}.")
+        notes.append(f"Only at the later visit: {escape_markdown(', '.join(new))}.")
     if gone:
-        notes.append(f"Only at the earlier visit (healed, or out of the photo): {', '.join(gone)}.")
+        notes.append(
+            "Only at the earlier visit (healed, or out of the photo): "
+            f"{escape_markdown(', '.join(gone))}."
+        )
     if days is not None:
         notes.append(f"The visits are {days} days ({days / 7:.1f} weeks) apart.")
     st.caption(" ".join(notes))

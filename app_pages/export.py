@@ -11,7 +11,14 @@ from datetime import UTC, datetime
 import numpy as np
 import streamlit as st
 
-from app_pages.shared import get_store, patient_picker, patients, series, treatments
+from app_pages.shared import (
+    escape_markdown,
+    get_store,
+    patient_picker,
+    patients,
+    series,
+    treatments,
+)
 from woundtrack.analysis.report import healing_summary
 from woundtrack.errors import WoundtrackError
 from woundtrack.image.io import read_photo
@@ -94,7 +101,7 @@ st.caption(
 left, right = st.columns(2)
 try:
     left.download_button(
-        f"Download {patient} (CSV)",
+        f"Download {escape_markdown(patient)} (CSV)",
         patient_csv(patient),
         file_name=f"woundtrack-{patient}.csv",
         mime="text/csv",
@@ -110,7 +117,7 @@ try:
         key="csv_all",
     )
 except WoundtrackError as exc:
-    st.error(str(exc))
+    st.error(escape_markdown(exc))
     st.stop()
 
 st.subheader("Printable healing report")
@@ -122,12 +129,12 @@ st.caption(
 try:
     report = report_html(patient)
 except WoundtrackError as exc:
-    st.error(f"The report could not be built: {exc}")
+    st.error(f"The report could not be built: {escape_markdown(exc)}")
     st.stop()
 for problem in overlay_photos(patient)[1]:
-    st.warning(problem)
+    st.warning(escape_markdown(problem))
 st.download_button(
-    f"Download the report of {patient} (HTML)",
+    f"Download the report of {escape_markdown(patient)} (HTML)",
     report,
     file_name=f"woundtrack-report-{patient}.html",
     mime="text/html",

@@ -10,7 +10,7 @@ from datetime import date
 
 import streamlit as st
 
-from app_pages.shared import patient_picker, series, treatments
+from app_pages.shared import escape_markdown, patient_picker, series, treatments
 from woundtrack.analysis.report import HealingSummary, healing_summary
 from woundtrack.errors import WoundtrackError
 from woundtrack.present.charts import headline_figures, healing_figure, phase_table
@@ -32,26 +32,26 @@ try:
     events = treatments(patient)
     summary = summary_of(patient)
 except WoundtrackError as exc:
-    st.error(str(exc))
+    st.error(escape_markdown(exc))
     st.stop()
 
 lesions = summary.lesions
 if not rows:
     st.error(
-        f"{patient} has no measured visit yet: import a photo of the wound with the calibration "
-        "sticker on the Upload page."
+        f"{escape_markdown(patient)} has no measured visit yet: import a photo of the wound with "
+        "the calibration sticker on the Upload page."
     )
     st.stop()
 if not lesions:
     st.error(
-        f"{patient} has no calibrated visit, so there is no area in cm² to follow over time. "
-        "Photograph the wound with the calibration sticker flat on the skin beside it and "
-        "import the new photo on the Upload page."
+        f"{escape_markdown(patient)} has no calibrated visit, so there is no area in cm² to follow "
+        "over time. Photograph the wound with the calibration sticker flat on the skin beside it "
+        "and import the new photo on the Upload page."
     )
     st.stop()
 
 for lesion, reason in summary.skipped.items():
-    st.warning(f"Lesion {lesion} is not shown: {reason}.")
+    st.warning(f"Lesion {escape_markdown(lesion)} is not shown: {reason}.")
 
 labels = list(lesions)
 sites = {r.lesion: r.body_site for r in rows}

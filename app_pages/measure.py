@@ -10,6 +10,7 @@ import json
 import pandas as pd
 import streamlit as st
 
+from app_pages.shared import escape_markdown
 from woundtrack import __version__
 from woundtrack.errors import WoundtrackError
 from woundtrack.image.io import read_photo
@@ -75,12 +76,12 @@ if uploaded is None:
 
 data = uploaded.getvalue()
 try:
-    with st.spinner(f"Measuring {uploaded.name}…"):
+    with st.spinner(f"Measuring {escape_markdown(uploaded.name)}…"):
         image, analysis = _measure(
             data, uploaded.name, float(marker_mm), float(mm_per_px) if use_manual else None
         )
 except WoundtrackError as exc:
-    st.error(str(exc))
+    st.error(escape_markdown(exc))
     st.stop()
 
 totals = analysis.totals
@@ -103,7 +104,7 @@ else:
     cols[3].metric("Erythema", f"{totals.erythema_area_px} px")
 
 for warning in analysis.warnings:
-    st.warning(warning)
+    st.warning(escape_markdown(warning))
 
 close_up_view, whole_view = overlay_views(
     image,
@@ -114,7 +115,11 @@ close_up_view, whole_view = overlay_views(
 )
 close_up, whole = st.columns(2)
 close_up.image(close_up_view, caption="Close-up of the wound(s)", width="stretch")
-whole.image(whole_view, caption=f"{uploaded.name}: wound bed outlined in white", width="stretch")
+whole.image(
+    whole_view,
+    caption=f"{escape_markdown(uploaded.name)}: wound bed outlined in white",
+    width="stretch",
+)
 
 st.subheader("Lesions")
 st.dataframe(_lesion_table(analysis), hide_index=True)

@@ -26,6 +26,7 @@ from PIL import Image
 from app_pages.shared import (
     after_write,
     current_analysis,
+    escape_markdown,
     get_store,
     labels_of,
     patient_picker,
@@ -133,7 +134,7 @@ def _likely_names(
     known = [
         dataclasses.replace(p, key=names[int(p.key)])
         for p in positions_of(old, calibration)
-        if int(p.key) in names
+        if names.get(int(p.key))  # a label stored empty (before labels were checked) is no key
     ]
     found = positions_of(new, calibration)
     matches = match_lesions(known, found, new_to_known=np.eye(3)) if known else {}
@@ -260,7 +261,7 @@ def _apply(analysis_id: int, value: int) -> None:
     try:
         new = [Edit(polygon_px=tuple(map(tuple, p)), value=value) for p in drawn]
     except (TypeError, ValueError) as exc:
-        _flash("warning", f"That outline cannot be used: {exc}.")
+        _flash("warning", f"That outline cannot be used: {escape_markdown(exc)}.")
     else:
         st.session_state.review_edits.setdefault(analysis_id, []).extend(new)
     st.session_state.review_drawn = []
@@ -297,10 +298,10 @@ try:
     patient_visits = visits(patient)
     rows = series(patient)
 except WoundtrackError as exc:
-    st.error(str(exc))
+    st.error(escape_markdown(exc))
     st.stop()
 if not patient_visits:
-    st.info(f"{patient} has no photo yet: add one on the Upload page.")
+    st.info(f"{escape_markdown(patient)} has no photo yet: add one on the Upload page.")
     st.stop()
 
 by_id = {v["visit_id"]: v for v in patient_visits}
@@ -325,12 +326,13 @@ try:
     stored = labels_of(current.analysis_id)
     calibration: Calibration = Calibration.from_record(current.record)
 except (WoundtrackError, TypeError, ValueError) as exc:
-    st.error(f"{visit['file_name']}: cannot be shown for review: {exc}")
+    st.error(escape_markdown(f"{visit['file_name']}: cannot be shown for review: {exc}"))
     st.stop()
 if stored.shape != image.shape[:2]:
     st.error(
-        f"{visit['file_name']}: the stored outline ({stored.shape[1]}×{stored.shape[0]}) does not "
-        f"fit the photo ({image.shape[1]}×{image.shape[0]}); re-import the photo"
+        f"{escape_markdown(visit['file_name'])}: the stored outline ({stored.shape[1]}×"
+        f"{stored.shape[0]}) does not fit the photo ({image.shape[1]}×{image.shape[0]}); "
+        "re-import the photo"
     )
     st.stop()
 
@@ -354,7 +356,8 @@ if flash:
 
 if current.kind == "corrected":
     st.info(
-        f"This outline was corrected by **{current.corrected_by}**. The automatic outline "
+        f"This outline was corrected by **{escape_markdown(current.corrected_by)}**. The "
+        "automatic outline "
         f"is kept in the record ({current.n_analyses} outlines stored for this photo)."
     )
 if not calibration.calibrated:
@@ -440,7 +443,7 @@ with right:
     )
     st.image(
         _for_display(overlay, _DISPLAY_MAX_SIDE_PX),
-        caption=f"{visit['file_name']}: the whole photo",
+        caption=f"{escape_markdown(visit['file_name'])}: the whole photo",
         width="stretch",
         output_format="JPEG",
     )
@@ -514,7 +517,7 @@ if st.button("Accept correction", type="primary", disabled=not edits, key="revie
         try:
             new_id = correct(get_store(), visit_id, working, by=by.strip())
         except WoundtrackError as exc:
-            st.error(str(exc))
+            st.error(escape_markdown(exc))
         else:
             after_write()
             st.session_state.review_edits.pop(analysis_id, None)
@@ -526,11 +529,12 @@ if st.button("Accept correction", type="primary", disabled=not edits, key="revie
             )
             _flash(
                 "success",
-                f"Correction by {by.strip()} saved for {visit['file_name']}; the figures below "
-                "are measured from it. The automatic outline is kept in the record too."
+                f"Correction by {escape_markdown(by.strip())} saved for "
+                f"{escape_markdown(visit['file_name'])}; the figures below are measured from it. "
+                "The automatic outline is kept in the record too."
                 + (
                     " Lesions are filed as "
-                    + ", ".join(f"#{i} {name}" for i, name in filed)
+                    + ", ".join(f"#{i} {escape_markdown(name)}" for i, name in filed)
                     + ": check the names under Lesion names."
                     if filed
                     else ""
@@ -576,17 +580,18 @@ else:
         elif not target:
             st.error("Give the lesion's new name.")
         elif target == before:
-            st.warning(f"Lesion #{lesion_index} is already {before}.")
+            st.warning(f"Lesion #{lesion_index} is already {escape_markdown(before)}.")
         else:
             try:
                 get_store().assign_lesion(analysis_id, lesion_index, target, by=by.strip())
             except WoundtrackError as exc:
-                st.error(str(exc))
+                st.error(escape_markdown(exc))
             else:
                 after_write()
                 _flash(
                     "success",
-                    f"Lesion #{lesion_index} of {visit['file_name']} is now {target} "
-                    f"(was {before}); recorded as changed by {by.strip()}.",
+                    f"Lesion #{lesion_index} of {escape_markdown(visit['file_name'])} is now "
+                    f"{escape_markdown(target)} (was {escape_markdown(before)}); recorded as "
+                    f"changed by {escape_markdown(by.strip())}.",
                 )
                 st.rerun()

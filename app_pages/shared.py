@@ -1,10 +1,12 @@
-"""What the app's pages share: the database, the chosen patient, cached reads.
+"""What the app's pages share: the database, the chosen patient, cached reads, and
+``escape_markdown`` for every piece of user text a page shows.
 
 UI glue only; every figure comes from the ``woundtrack`` library.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +19,33 @@ from woundtrack.record.ingest import stored_labels
 from woundtrack.record.store import Store
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
+#: Characters that start Markdown (or Streamlit's LaTeX ``$``, HTML ``<``, entities ``&``)
+#: anywhere in a line.
+_MARKDOWN_INLINE = re.compile(r"([\\`*_{}\[\]()#+!|<>~$&])")
+#: What starts a list at the beginning of the text: ``-``, or a number before ``.``.
+_LIST_START = re.compile(r"^(\s*)(?:-|(\d+)\.)")
+
+
+def escape_markdown(text: object) -> str:
+    r"""``text`` escaped so that Streamlit shows it as typed, never as Markdown.
+
+    For every piece of user text a page shows in anything that renders Markdown
+    (``st.markdown``, ``st.write``, ``st.caption``, ``st.info``/``warning``/``error``/``success``,
+    image captions, spinner and progress texts, widget and button labels): patient codes, lesion
+    labels, body sites, file names, who corrected an outline, treatment text, and error messages,
+    which name such things. Streamlit has no escape of its own. Every character that starts
+    inline Markdown, HTML, LaTeX (``$``) or an entity (``&``) gets a backslash, so an upload
+    named ``![t](http://host/t.png)`` is shown as those characters and nothing is fetched; so
+    does a ``-`` or ``1.`` at the start (a list). Line breaks become spaces.
+
+    Examples
+    --------
+    >>> print(escape_markdown("![t](http://x/t.png) **bold**"))
+    \!\[t\]\(http://x/t.png\) \*\*bold\*\*
+    """
+    one_line = re.sub(r"\s*[\r\n]+\s*", " ", str(text))
+    escaped = _MARKDOWN_INLINE.sub(r"\\\1", one_line)
+    return _LIST_START.sub(lambda m: f"{m[1]}{m[2]}\\." if m[2] else f"{m[1]}\\-", escaped)
 
 
 @st.cache_resource(show_spinner="Opening the database…")

@@ -12,7 +12,7 @@ import io
 import pandas as pd
 import streamlit as st
 
-from app_pages.shared import after_write, get_store, patient_picker, treatments
+from app_pages.shared import after_write, escape_markdown, get_store, patient_picker, treatments
 from woundtrack.analysis.timeline_csv import read_timeline_csv, write_timeline_csv
 from woundtrack.errors import WoundtrackError
 from woundtrack.models import KNOWN_KINDS, TreatmentEvent
@@ -62,8 +62,9 @@ patient = patient_picker()
 if patient is None:
     st.stop()
 st.caption(
-    f"Treatment timeline of {patient}. Known kinds: {', '.join(KNOWN_KINDS)}; any other short "
-    "label is kept as typed. A row with an end date, sessions or a frequency is a course."
+    f"Treatment timeline of {escape_markdown(patient)}. Known kinds: "
+    f"{escape_markdown(', '.join(KNOWN_KINDS))}; any other short label is kept as typed. A row "
+    "with an end date, sessions or a frequency is a course."
 )
 
 current = treatments(patient)
@@ -92,16 +93,16 @@ if st.button("Save timeline", type="primary"):
     events, problems = _events(edited)
     if problems:
         for problem in problems:
-            st.error(problem)
+            st.error(escape_markdown(problem))
         st.warning("Nothing was saved; correct the rows above and save again.")
     else:
         try:
             get_store().replace_treatments(patient, events)
         except WoundtrackError as exc:
-            st.error(str(exc))
+            st.error(escape_markdown(exc))
         else:
             after_write()
-            st.success(f"Saved {len(events)} treatment event(s) for {patient}.")
+            st.success(f"Saved {len(events)} treatment event(s) for {escape_markdown(patient)}.")
 
 with st.expander("Import or export as CSV"):
     st.download_button(
@@ -116,7 +117,7 @@ with st.expander("Import or export as CSV"):
             events = read_timeline_csv(io.BytesIO(upload.getvalue()), name=upload.name)
             added = get_store().add_treatments(patient, events)
         except WoundtrackError as exc:
-            st.error(str(exc))
+            st.error(escape_markdown(exc))
         else:
             after_write()
             st.success(f"{added} event(s) added; {len(events) - added} were already there.")

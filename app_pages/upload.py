@@ -12,11 +12,11 @@ from datetime import date, datetime, time
 import pandas as pd
 import streamlit as st
 
-from app_pages.shared import after_write, get_store, patients
+from app_pages.shared import after_write, escape_markdown, get_store, patients
 from woundtrack.errors import WoundtrackError
 from woundtrack.image.io import read_photo
 from woundtrack.record.ingest import import_photo
-from woundtrack.record.store import check_patient_code
+from woundtrack.record.store import check_lesion_label, check_patient_code
 
 AUTOMATIC = "automatic (match by position and size)"
 NEW_PATIENT = "+ new patient…"
@@ -77,7 +77,7 @@ for n, upload in enumerate(uploads):
         {"#": n, "photo": upload.name, "taken on": taken_on, "from photo": taken_on is not None}
     )
 for problem in unreadable.values():
-    st.error(problem)
+    st.error(escape_markdown(problem))
 if not rows:
     st.stop()
 
@@ -97,8 +97,9 @@ edited = st.data_editor(
 if st.button("Import", type="primary"):
     try:
         patient = check_patient_code(patient)
+        lesion = check_lesion_label(lesion_choice) if lesion_choice else None
     except WoundtrackError as exc:
-        st.error(str(exc))
+        st.error(escape_markdown(exc))
         st.stop()
     store = get_store()
     progress = st.progress(0.0, text="Importing…")
@@ -119,7 +120,7 @@ if st.button("Import", type="primary"):
                 upload.getvalue(),
                 name=upload.name,
                 patient=patient,
-                lesion=lesion_choice or None,
+                lesion=lesion,
                 body_site=body_site,
                 marker_mm=float(marker_mm),
                 taken_at=taken_at,
@@ -127,21 +128,24 @@ if st.button("Import", type="primary"):
             results.append(result)
         except WoundtrackError as exc:
             failures.append(str(exc))
-        progress.progress((k + 1) / len(edited), text=f"{k + 1} of {len(edited)}: {upload.name}")
+        progress.progress(
+            (k + 1) / len(edited), text=f"{k + 1} of {len(edited)}: {escape_markdown(upload.name)}"
+        )
     progress.empty()
     after_write()
     imported = [r for r in results if r.status == "imported"]
     if imported:
-        st.success(f"{len(imported)} photo(s) imported for {patient}.")
+        st.success(f"{len(imported)} photo(s) imported for {escape_markdown(patient)}.")
     for r in results:
+        name = escape_markdown(r.file)
         if r.status == "duplicate":
-            st.info(f"{r.file}: already stored for {patient}; not imported again.")
-        lesions = ", ".join(r.lesion_labels) or "no wound found"
-        st.write(f"- **{r.file}**: {r.status}, lesions {lesions}")
+            st.info(f"{name}: already stored for {escape_markdown(patient)}; not imported again.")
+        lesions = escape_markdown(", ".join(r.lesion_labels)) or "no wound found"
+        st.write(f"- **{name}**: {r.status}, lesions {lesions}")
         for warning in r.warnings:
-            st.warning(f"{r.file}: {warning}")
+            st.warning(f"{name}: {escape_markdown(warning)}")
     for failure in failures:
-        st.error(failure)
+        st.error(escape_markdown(failure))
     if imported:
         st.session_state.chosen_patient = patient
         st.page_link("app_pages/review.py", label="Review and correct the outlines →")

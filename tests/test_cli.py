@@ -412,6 +412,68 @@ def test_two_photos_with_the_same_stem_would_collide(capsys, tmp_path: Path) -> 
     assert not (tmp_path / "labels" / "wound.png").exists()
 
 
+@pytest.mark.parametrize(("flag", "suffix"), [("--overlay-out", ".jpg"), ("--labels-out", ".png")])
+def test_output_never_replaces_a_file_the_run_did_not_write(
+    capsys, tmp_path: Path, flag: str, suffix: str
+) -> None:
+    there = tmp_path / f"wound{suffix}"  # another photo, or an earlier run's output
+    there.write_bytes(b"someone else's file")
+    status, out, err = run(capsys, "measure", "wound.jpg", "no_sticker.jpg", flag, str(tmp_path))
+    assert status == 2 and out == ""
+    assert err == (
+        f"woundtrack: {flag} would write wound{suffix}, but a file of that name is already in "
+        "that folder and is never written over; move it away or choose another output folder\n"
+    )
+    assert there.read_bytes() == b"someone else's file"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [there.name]  # nothing else written
+
+
+def test_a_file_that_appears_during_the_run_is_not_replaced(
+    capsys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another program creates the file after the start-up check: that photo fails (exit 1).
+    import woundtrack.image.pipeline as pipeline
+
+    analyze = pipeline.analyze_image
+
+    def analyze_then_plant(*args, **kwargs):
+        (tmp_path / "wound.jpg").write_bytes(b"planted")
+        return analyze(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "analyze_image", analyze_then_plant)
+    status, out, err = run(capsys, "measure", "wound.jpg", "--json", "--overlay-out", str(tmp_path))
+    assert status == 1
+    [record] = json_lines(out)
+    assert record["ok"] is False
+    assert record["error"].startswith("wound.jpg: a file of that name is already in the output")
+    assert (tmp_path / "wound.jpg").read_bytes() == b"planted"
+    assert "Traceback" not in err
+
+
+def test_errors_name_the_file_never_its_folders(capsys, tmp_path: Path) -> None:
+    folder = tmp_path / "John Smith 1950-02-03"
+    folder.mkdir()
+    (folder / "visit.jpg").mkdir()  # a folder where a photo was expected
+    status, out, err = run(
+        capsys, "measure", "--json", str(folder / "missing.jpg"), str(folder / "visit.jpg")
+    )
+    assert status == 1
+    missing, visit = json_lines(out)
+    assert missing["file"] == "missing.jpg" and visit["file"] == "visit.jpg"
+    assert missing["error"] == "missing.jpg: no such file; check the path and name"
+    assert visit["error"] == "visit.jpg: expected a photo file, found a folder; choose a file"
+    assert "John Smith" not in out and "John Smith" not in err
+
+
+def test_clash_messages_name_files_never_their_folders(capsys, tmp_path: Path) -> None:
+    folder = tmp_path / "John Smith 1950-02-03"
+    folder.mkdir()
+    shutil.copyfile("wound.jpg", folder / "wound.jpg")
+    status, _, err = run(capsys, "measure", str(folder / "wound.jpg"), "--overlay-out", str(folder))
+    assert status == 2 and "would overwrite the photo wound.jpg" in err
+    assert "John Smith" not in err
+
+
 # --------------------------------------------------------------------------------------------
 # usage, help, version
 

@@ -235,3 +235,46 @@ def test_record_commands_document_an_example(capsys):
     for command in ("import", "timeline", "export", "healing", "backup"):
         status, out, _ = run(capsys, command, "--help")
         assert status == 0 and "example:" in out
+
+
+@pytest.mark.parametrize("lesion", [" ", '=HYPERLINK("http://x")'])
+def test_import_refuses_a_bad_lesion_label_before_storing_anything(capsys, tmp_path, lesion):
+    # Issue 30, row 5: `--lesion " "` stored an empty label that broke every later import.
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    status, out, err = run(
+        capsys, "--db", url, "import", str(WEEKS[0]), "--patient", "CUA-300", "--lesion", lesion
+    )
+    assert status == 1 and out == ""
+    assert err.startswith(f"woundtrack: lesion label {lesion!r} ") and err.count("\n") == 1
+    assert "use letters, digits" in err or "give a label such as L1" in err
+    store = Store(url)
+    assert store.patients() == []
+    store.close()
+    status, out, err = run(capsys, "--db", url, "import", str(WEEKS[0]), "--patient", "CUA-300")
+    assert status == 0 and "Traceback" not in err
+
+
+def test_import_errors_name_the_file_never_its_folders(capsys, tmp_path):
+    # Issue 30, row 12: folders may name a patient.
+    folder = tmp_path / "John Smith 1950-02-03"
+    folder.mkdir()
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    status, out, err = run(
+        capsys, "--db", url, "import", str(folder / "missing.jpg"), "--patient", "CUA-301"
+    )
+    assert status == 1
+    assert err == "woundtrack: missing.jpg: no such file; check the path and name\n"
+
+
+def test_export_neutralises_cells_a_spreadsheet_would_run(capsys, tmp_path):
+    # Issue 30, row 6, through the command line: file name and body site are the user's text.
+    planted = tmp_path / "=2+5+cmd.jpg"
+    planted.write_bytes(WEEKS[0].read_bytes())
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    argv = ["--db", url, "import", str(planted), "--patient", "CUA-302", "--site", "@SUM(1,2)"]
+    assert run(capsys, *argv)[0] == 0
+    status, out, _ = run(capsys, "--db", url, "export", "--patient", "CUA-302")
+    assert status == 0
+    [row] = list(csv.DictReader(io.StringIO(out)))
+    assert row["file_name"] == "'=2+5+cmd.jpg" and row["body_site"] == "'@SUM(1,2)"
+    assert float(row["wound_area_cm2"]) > 0

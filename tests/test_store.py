@@ -6,6 +6,7 @@ starts one); without it these tests are skipped locally and fail in CI (CI=true)
 
 from __future__ import annotations
 
+import csv
 import io
 import os
 import subprocess
@@ -341,3 +342,85 @@ def test_a_plain_file_path_is_an_sqlite_database(tmp_path, monkeypatch):
     assert store.url == f"sqlite:///{path}"
     store.engine.dispose()
     assert path.is_file()
+
+
+# ------------------------------------------------------------------ lesion labels (issue 30, row 5)
+@pytest.mark.parametrize(
+    ("label", "match"),
+    [
+        (" ", r"^lesion label ' ' is empty; give a label such as L1"),
+        ("", r"^lesion label '' is empty"),
+        ('=HYPERLINK("http://x")', r"""^lesion label '=HYPERLINK\("http://x"\)' has '=', '\(', """),
+        ("L1\nL2", r"^lesion label 'L1\\nL2' has a line break; use letters, digits"),
+        ("-1", r"^lesion label '-1' starts with '-'; start it with a letter or digit"),
+        ("x" * 41, r"^lesion label 'x{39}…' is 41 characters, over the limit of 40"),
+    ],
+)
+def test_lesion_labels_are_checked_where_they_enter(tmp_path, photos, label, match):
+    store = Store(f"sqlite:///{tmp_path / 'w.db'}")
+    data = photos[0][0].read_bytes()
+    with pytest.raises(StoreError, match=match):
+        import_photo(store, data, name="a.jpg", patient="CUA-030", lesion=label)
+    assert store.patients() == []  # refused before anything is stored
+    first = import_photo(store, data, name="a.jpg", patient="CUA-030", lesion=" left heel 2 ")
+    assert first.lesion_labels[0] == "left heel 2"  # letters, digits, spaces; stripped
+    row = store.series("CUA-030")[0]
+    with pytest.raises(StoreError, match=match):
+        store.assign_lesion(row.analysis_id, row.lesion_index, label, by="RN Okafor")
+    store.assign_lesion(row.analysis_id, row.lesion_index, "Läsion_1.a-#2", by="RN Okafor")
+    assert store.series("CUA-030")[0].lesion == "Läsion_1.a-#2"
+    store.close()
+
+
+def test_a_stored_bad_lesion_label_never_breaks_a_later_import(url, photos):
+    store = Store(url)
+    import_photo(store, photos[0][0].read_bytes(), name="w0.jpg", patient="CUA-031")
+    # A database written before labels were checked: `--lesion " "` stored an empty label.
+    with store.engine.begin() as c:
+        c.execute(sa.update(db.Lesion).where(db.Lesion.label == "L1").values(label=""))
+    later = import_photo(store, photos[1][0].read_bytes(), name="w1.jpg", patient="CUA-031")
+    assert later.status == "imported"
+    # The unnamed lesion keeps its identity (matched by position and size, as L1 was).
+    by_visit = {}
+    for r in store.series("CUA-031"):
+        by_visit.setdefault(r.visit_id, set()).add(r.lesion)
+    assert list(by_visit.values()) == [{"", "L2"}, {"", "L2"}]
+    visit = later.visit_id
+    labels = stored_labels(store, store.current_analysis(visit).analysis_id).copy()
+    labels[5:25, 5:25] = 3
+    correct(store, visit, labels, by="RN Okafor")  # matching against the unnamed lesion again
+    assert {r.lesion for r in store.series("CUA-031") if r.visit_id == visit} == {"", "L2", "L1"}
+    store.close()
+
+
+# ------------------------------------------------------------ CSV injection (issue 30, row 6)
+def test_csv_export_neutralises_cells_a_spreadsheet_would_run(url, photos):
+    store = Store(url)
+    path = photos[0][0]
+    import_photo(
+        store, path.read_bytes(), name="=2+5+cmd.jpg", patient="CUA-032", body_site="@SUM(1,2)"
+    )
+    with store.engine.begin() as c:  # a label stored before labels were checked
+        c.execute(sa.update(db.Lesion).where(db.Lesion.label == "L2").values(label="=HYPERLINK(1)"))
+    visit = store.visits("CUA-032")[0]["visit_id"]
+    correct(
+        store, visit, stored_labels(store, store.current_analysis(visit).analysis_id), by="-1+1"
+    )
+    rows = list(csv.DictReader(io.StringIO(store.export_csv("CUA-032"))))
+    assert {r["lesion"] for r in rows} == {"L1", "'=HYPERLINK(1)"}
+    assert {r["body_site"] for r in rows} == {"'@SUM(1,2)"}
+    assert {r["file_name"] for r in rows} == {"'=2+5+cmd.jpg"}
+    assert {r["corrected_by"] for r in rows} == {"'-1+1"}
+    for r in rows:  # figures stay numbers
+        assert float(r["wound_area_cm2"]) > 0 and not r["wound_area_cm2"].startswith("'")
+    store.close()
+
+
+def test_csv_values_keep_numbers_as_numbers():
+    from woundtrack.record.store import _csv_value
+
+    assert _csv_value(-1.5) == "-1.5" and _csv_value(-3) == "-3" and _csv_value(None) == ""
+    assert _csv_value("-1.5") == "'-1.5"  # text that looks like a number is still text
+    for text in ("=1+1", "+1", "-x", "@SUM(1)", "\tx", "\rx", "'=x"):
+        assert _csv_value(text) == "'" + text
+    assert _csv_value("L1") == "L1" and _csv_value("'quoted") == "'quoted"

@@ -14,7 +14,9 @@ from woundtrack.analysis.timeline import active_on, courses, markers, to_week
 from woundtrack.analysis.timeline_csv import (
     CSV_COLUMNS,
     MAX_LISTED_PROBLEMS,
+    from_spreadsheet_safe,
     read_timeline_csv,
+    spreadsheet_safe,
     write_timeline_csv,
 )
 from woundtrack.errors import TimelineError, WoundtrackError
@@ -98,6 +100,36 @@ def test_round_trip_write_read_is_exact() -> None:
     assert key == sorted(key)
     assert back == sorted(events, key=lambda e: (e.start_on, e.kind))
     assert write_timeline_csv(back) == text
+
+
+def test_formulas_are_neutralised_and_read_back_as_typed() -> None:
+    # Issue 30, row 6: a spreadsheet must show these as text, never run them (OWASP CSV injection).
+    events = [
+        TreatmentEvent(kind="+cmd", start_on=date(2026, 3, 2), dose="=1+1", notes="@SUM(1,2)"),
+        TreatmentEvent(
+            kind="antibiotics",
+            start_on=date(2026, 3, 3),
+            dose="-1.5 g",
+            frequency="'=already quoted",
+            sessions=2,
+            notes="'plain quote",
+        ),
+    ]
+    text = write_timeline_csv(events)
+    assert text.splitlines()[1:] == [
+        "'+cmd,2026-03-02,,'=1+1,,,\"'@SUM(1,2)\"",
+        "antibiotics,2026-03-03,,'-1.5 g,''=already quoted,2,'plain quote",
+    ]
+    assert read_text(text) == events
+    assert write_timeline_csv(read_text(text)) == text
+
+
+def test_spreadsheet_safe_is_undone_exactly() -> None:
+    for original in ("", "x", "=", "'", "''", "'=", "''=1", "-", "\t", "\r1", "@@", "a=b", "'a"):
+        safe = spreadsheet_safe(original)
+        assert from_spreadsheet_safe(safe) == original
+        assert not re.match(r"[=+\-@\t\r]", safe)  # a spreadsheet never sees a formula
+    assert from_spreadsheet_safe("'=1") == "=1"  # a hand-written quote before a formula is one too
 
 
 def test_write_layout() -> None:
@@ -456,8 +488,9 @@ def test_error_survives_pickling() -> None:
 
 
 def test_file_problems(tmp_path: Path) -> None:
-    with pytest.raises(TimelineError, match=r"^nothere.csv: no such file \(.*\); check the path"):
+    with pytest.raises(TimelineError, match=r"^nothere.csv: no such file; check the path") as got:
         read_timeline_csv(tmp_path / "nothere.csv")
+    assert str(tmp_path) not in str(got.value)  # folders may name a patient
     with pytest.raises(TimelineError, match=r"is a folder, not a CSV file"):
         read_timeline_csv(tmp_path)
     latin1 = tmp_path / "latin1.csv"

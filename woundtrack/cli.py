@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TextIO
@@ -227,16 +228,18 @@ def _import(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     from woundtrack.image.pipeline import failure_record
     from woundtrack.record.ingest import import_photo
-    from woundtrack.record.store import check_patient_code
+    from woundtrack.record.store import check_lesion_label, check_patient_code
 
     check_patient_code(args.patient)
+    if args.lesion is not None:
+        check_lesion_label(args.lesion)  # once, before any photo is read
     failed = 0
     for path in tqdm(
         args.photos, desc="importing", unit="photo", file=err, disable=len(args.photos) < 2
     ):
         try:
             if not path.is_file():
-                raise WoundtrackError(f"{path.name}: no such file; check the path ({path})")
+                raise WoundtrackError(f"{path.name}: no such file; check the path and name")
             result = import_photo(
                 store,
                 path.read_bytes(),
@@ -363,7 +366,8 @@ def _measure(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             except OSError as exc:
                 what = "it is a file" if folder.is_file() else exc.strerror
                 print(
-                    f"woundtrack: cannot use {folder} as output folder: {what}; give a folder path",
+                    f"woundtrack: cannot use {folder.name!r} as output folder: {what}; give a "
+                    "folder path",
                     file=err,
                 )
                 return EXIT_USAGE
@@ -402,25 +406,40 @@ def _measure(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _output_clash(args: argparse.Namespace) -> str | None:
-    """Why the output files would overwrite a photo or each other (None when they would not)."""
+    """Why the output files would overwrite a photo, each other or any file already there (None
+    when they would not). Files are named without their folders, which may name a patient.
+
+    This is checked before any photo is measured; a file that appears later is still never
+    written over (``image.io`` creates every output exclusively), that photo then fails.
+    """
     inputs = {p.resolve() for p in args.photos}
-    for folder, suffix in ((args.labels_out, ".png"), (args.overlay_out, ".jpg")):
+    for flag, folder, suffix in (
+        ("--labels-out", args.labels_out, ".png"),
+        ("--overlay-out", args.overlay_out, ".jpg"),
+    ):
         if folder is None:
             continue
         seen: dict[Path, Path] = {}
         for photo in args.photos:
-            target = (folder / f"{photo.stem}{suffix}").resolve()
-            if target in inputs:
+            target = folder / f"{photo.stem}{suffix}"
+            resolved = target.resolve()
+            if resolved in inputs:
                 return (
-                    f"writing {target} would overwrite the photo {photo}; "
+                    f"writing {target.name} would overwrite the photo {photo.name}; "
                     "choose an output folder apart from the photos"
                 )
-            if target in seen:
+            if resolved in seen:
                 return (
-                    f"{seen[target]} and {photo} would both write {target}; "
+                    f"{seen[resolved].name} and {photo.name} would both write {target.name}; "
                     "measure them in separate runs or rename one"
                 )
-            seen[target] = photo
+            seen[resolved] = photo
+            if os.path.lexists(target):
+                return (
+                    f"{flag} would write {target.name}, but a file of that name is already in "
+                    "that folder and is never written over; move it away or choose another "
+                    "output folder"
+                )
     return None
 
 

@@ -36,6 +36,10 @@ Timeline CSV
 - Every problem in the file is reported at once, each with the file name, line number and column
   and how to fix it, e.g. ``timeline.csv line 4, end_on: 2026-02-30 is not a date (February 2026
   has 28 days); write dates as YYYY-MM-DD, e.g. 2026-03-02``.
+- Text a spreadsheet would run as a formula (``kind``, ``dose``, ``frequency`` or ``notes``
+  starting with ``=``, ``+``, ``-`` or ``@``) is written with a leading ``'``
+  (:func:`spreadsheet_safe`, the OWASP rule against CSV injection); reading removes exactly that
+  ``'`` again (:func:`from_spreadsheet_safe`), so a file written here reads back to the same text.
 """
 
 from __future__ import annotations
@@ -72,6 +76,11 @@ _ISO_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d.*")
 _YEAR_FIRST = re.compile(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})")
 _DAY_MONTH = re.compile(r"(\d{1,2})[-/.](\d{1,2})[-/.](\d{2}|\d{4})")
 _WHOLE_NUMBER = re.compile(r"[+-]?\d+")
+#: Text a spreadsheet would run as a formula: it starts with ``=``, ``+``, ``-``, ``@``, a tab or a
+#: carriage return (OWASP, "CSV injection"), after any ``'`` already there (see spreadsheet_safe).
+_FORMULA_START = re.compile(r"'*[=+\-@\t\r]")
+#: The text columns, written through ``spreadsheet_safe`` (dates and sessions are never formulas).
+TEXT_COLUMNS = ("kind", "dose", "frequency", "notes")
 
 
 def read_timeline_csv(
@@ -115,7 +124,8 @@ def write_timeline_csv(events: Iterable[TreatmentEvent]) -> str:
     """The timeline CSV text of ``events``: the header of all ``CSV_COLUMNS``, then one row each.
 
     Rows are sorted by ``start_on``, then ``kind`` (events equal in both keep their order); dates
-    are ``YYYY-MM-DD``, an absent ``end_on`` or ``sessions`` an empty cell, lines end in ``\\n``.
+    are ``YYYY-MM-DD``, an absent ``end_on`` or ``sessions`` an empty cell, lines end in ``\\n``;
+    text a spreadsheet would run as a formula gets a leading ``'`` (:func:`spreadsheet_safe`).
     ``read_timeline_csv`` reads the text back to equal events, in the written order.
 
     Parameters
@@ -145,16 +155,41 @@ def write_timeline_csv(events: Iterable[TreatmentEvent]) -> str:
     for event in sorted_events(events, "write_timeline_csv"):
         writer.writerow(
             [
-                event.kind,
+                spreadsheet_safe(event.kind),
                 event.start_on.isoformat(),
                 event.end_on.isoformat() if event.end_on is not None else "",
-                event.dose,
-                event.frequency,
+                spreadsheet_safe(event.dose),
+                spreadsheet_safe(event.frequency),
                 "" if event.sessions is None else str(event.sessions),
-                event.notes,
+                spreadsheet_safe(event.notes),
             ]
         )
     return buffer.getvalue()
+
+
+def spreadsheet_safe(text: str) -> str:
+    """``text`` as a CSV cell that a spreadsheet shows as text and never runs as a formula.
+
+    The OWASP rule against CSV injection: a cell that starts with ``=``, ``+``, ``-``, ``@``, a
+    tab or a carriage return gets a leading ``'``. Text that already starts with ``'`` before
+    such a character gets one more, so that :func:`from_spreadsheet_safe` always gives back the
+    original text. For text a person typed (labels, names, doses, notes) only: a number the
+    program writes (``-1.5``) must stay a number, so callers never pass numbers here.
+
+    Examples
+    --------
+    >>> spreadsheet_safe("=1+1"), spreadsheet_safe("-2 per week"), spreadsheet_safe("25 g IV")
+    ("'=1+1", "'-2 per week", '25 g IV')
+    >>> from_spreadsheet_safe(spreadsheet_safe("'=x")) == "'=x"
+    True
+    """
+    return "'" + text if _FORMULA_START.match(text) else text
+
+
+def from_spreadsheet_safe(text: str) -> str:
+    """The text that :func:`spreadsheet_safe` turned into ``text``: one leading ``'`` removed
+    when a formula character (after any further ``'``) follows it, else ``text`` unchanged."""
+    return text[1:] if text.startswith("'") and _FORMULA_START.match(text, 1) else text
 
 
 def _base_name(name: str) -> str:
@@ -169,9 +204,7 @@ def _read_text(source: Any, name: str | None) -> tuple[str, str]:
         try:
             data: str | bytes = path.read_bytes()
         except FileNotFoundError:
-            raise TimelineError(
-                f"{label}: no such file ({path}); check the path and name"
-            ) from None
+            raise TimelineError(f"{label}: no such file; check the path and name") from None
         except IsADirectoryError:
             raise TimelineError(
                 f"{label}: is a folder, not a CSV file; give the path of the timeline .csv file"
@@ -416,7 +449,7 @@ def _row(
         index = columns.get(name)
         return row[index].strip() if index is not None and index < len(row) else ""
 
-    kind = normalise_kind(cell("kind"))
+    kind = normalise_kind(from_spreadsheet_safe(cell("kind")))
     start_on = _parse_date(cell("start_on"), line, "start_on", problems, required=True)
     end_on = _parse_date(cell("end_on"), line, "end_on", problems, required=False)
     sessions = _parse_sessions(cell("sessions"), line, problems)
@@ -428,10 +461,10 @@ def _row(
         kind=kind,
         start_on=start_on,
         end_on=end_on,
-        dose=cell("dose"),
-        frequency=cell("frequency"),
+        dose=from_spreadsheet_safe(cell("dose")),
+        frequency=from_spreadsheet_safe(cell("frequency")),
         sessions=sessions,
-        notes=cell("notes"),
+        notes=from_spreadsheet_safe(cell("notes")),
     )
 
 

@@ -25,7 +25,14 @@ from woundtrack.image.pipeline import Analysis, analyze_image, totals_fields
 from woundtrack.image.registration import register
 from woundtrack.image.segmentation import Segmenter
 from woundtrack.models import to_jsonable
-from woundtrack.record.store import ImportResult, NewVisit, Store, StoreError, check_patient_code
+from woundtrack.record.store import (
+    ImportResult,
+    NewVisit,
+    Store,
+    StoreError,
+    check_lesion_label,
+    check_patient_code,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +55,14 @@ def import_photo(
     this patient is reported as ``duplicate`` and nothing is written. ``lesion`` names the lesion
     of a single-lesion photo (created if new); otherwise lesions are matched to the patient's known
     ones by their constellation on the skin plane, new ones get the next free label (L1, L2, ...).
-    ``taken_at`` overrides a missing or wrong EXIF date.
+    A ``lesion`` given must be a valid label (``store.check_lesion_label``: e.g. ``L1`` or
+    ``left heel``). ``taken_at`` overrides a missing or wrong EXIF date.
 
     Raises
     ------
     woundtrack.errors.WoundtrackError
-        The photo cannot be read or the patient code is not pseudonymous; nothing is stored.
+        The photo cannot be read, the patient code is not pseudonymous or the lesion label is not
+        valid; nothing is stored.
 
     Examples
     --------
@@ -62,6 +71,7 @@ def import_photo(
     >>> import_photo(store, data, name="IMG_0412.jpg", patient="CUA-007")  # doctest: +SKIP
     """
     code = check_patient_code(patient)
+    lesion = None if lesion is None else check_lesion_label(lesion)
     clean = strip_location(data, name=name)
     sha = hashlib.sha256(clean).hexdigest()
     existing = store.visit_of_photo(code, sha)

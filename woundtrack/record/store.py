@@ -16,6 +16,7 @@ import csv
 import io as _io
 import logging
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -27,6 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from woundtrack.analysis.timeline_csv import spreadsheet_safe
 from woundtrack.errors import WoundtrackError
 from woundtrack.image.lesion_matching import LesionPosition, match_lesions
 from woundtrack.models import (
@@ -54,6 +56,12 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+#: Longest lesion label (see ``check_lesion_label``).
+MAX_LESION_LABEL_CHARS = 40
+_LESION_LABEL_CHAR = re.compile(r"[^\W_]|[ ._#-]")  # a letter or digit (any script), or these
+#: Key prefix, in lesion matching, of a stored lesion whose label is empty (written before labels
+#: were checked): its row id follows. No label can start with it (see _position_key).
+_UNNAMED_KEY = "\x00lesion id "
 _WRITE_ATTEMPTS = 5
 
 
@@ -155,6 +163,56 @@ def check_patient_code(code: str) -> str:
     return code
 
 
+def check_lesion_label(label: str) -> str:
+    """A lesion label as stored: the label stripped of surrounding spaces, or a ``StoreError``.
+
+    A label is 1-40 characters: letters and digits (any script, e.g. ``Läsion 2``), spaces and
+    ``.``, ``-``, ``_``, ``#``, starting with a letter or digit (``L1``, ``left heel 2``,
+    ``#3`` is refused: write ``L3``). Why these: a label names one wound in charts, tables, the
+    app, the printable report and CSV exports, so it must be short enough for a chart legend and
+    a table column, on one line, and free of what other formats read as code: a leading ``=``,
+    ``+``, ``-`` or ``@`` is a spreadsheet formula, and brackets, ``*``, ``!``, ``<``, quotes
+    and backslashes are Markdown or HTML. The rule is the patient code's (``check_patient_code``)
+    plus spaces and ``#``, as clinicians name wounds by site and number.
+
+    Raises
+    ------
+    StoreError
+        If ``label`` is empty after stripping, longer than 40 characters, or has any other
+        character; the message names the label and the fix.
+    """
+    if not isinstance(label, str):
+        raise StoreError(f"lesion label must be text, got {type(label).__name__}")
+    text = unicodedata.normalize("NFC", label.strip())
+    shown = repr(label if len(label) <= 40 else label[:39] + "…")
+    fix = (
+        "use letters, digits, spaces, '.', '-', '_' or '#', starting with a letter or digit "
+        "(e.g. L1 or 'left heel')"
+    )
+    if not text:
+        raise StoreError(
+            f"lesion label {shown} is empty; give a label such as L1, or none to match the "
+            "lesions automatically"
+        )
+    if len(text) > MAX_LESION_LABEL_CHARS:
+        raise StoreError(
+            f"lesion label {shown} is {len(text)} characters, over the limit of "
+            f"{MAX_LESION_LABEL_CHARS}; use a short label such as L1 or 'left heel'"
+        )
+    if "\n" in text or "\r" in text:
+        raise StoreError(f"lesion label {shown} has a line break; {fix}")
+    bad = list(dict.fromkeys(c for c in text if not _LESION_LABEL_CHAR.fullmatch(c)))
+    if bad:
+        listed = ", ".join(repr(c) for c in bad[:6])
+        raise StoreError(f"lesion label {shown} has {listed}; {fix}")
+    if not text[0].isalnum():
+        raise StoreError(
+            f"lesion label {shown} starts with {text[0]!r}; start it with a letter or digit "
+            "(e.g. L1 or 'left heel')"
+        )
+    return text
+
+
 class Store:
     """A woundtrack database (SQLite file by default, PostgreSQL given its URL).
 
@@ -209,6 +267,7 @@ class Store:
         (L1, L2, ...).
         """
         code = check_patient_code(visit.patient)
+        lesion = None if visit.lesion is None else check_lesion_label(visit.lesion)
         taken_on = visit.taken_at.date() if visit.taken_at else None
         reference = None
         if visit.registered_to is not None:
@@ -258,7 +317,7 @@ class Store:
                 session,
                 person.id,
                 visit.positions,
-                visit.lesion,
+                lesion,
                 visit.body_site,
                 taken_on,
                 reference,
@@ -334,10 +393,16 @@ class Store:
         The label may be a known lesion of the patient or a new one. The figures are unchanged;
         the override (who, when, from which label) is recorded in the analysis record's
         ``lesion_overrides``.
+
+        Raises
+        ------
+        StoreError
+            ``label`` is not a valid lesion label (``check_lesion_label``), ``by`` is empty, the
+            analysis has no such lesion, or the label is already another lesion of this photo.
         """
-        label = label.strip()
-        if not label or not by.strip():
-            raise StoreError("a lesion override needs the new label and who made it")
+        label = check_lesion_label(label)
+        if not by.strip():
+            raise StoreError("a lesion override needs the name or initials of who made it")
 
         def work(session: Session) -> None:
             row = session.scalar(
@@ -495,7 +560,12 @@ class Store:
             return row.labels_png
 
     def export_csv(self, patient: str) -> str:
-        """One row per lesion per visit (see ``EXPORT_COLUMNS``), oldest first."""
+        """One row per lesion per visit (see ``EXPORT_COLUMNS``), oldest first.
+
+        Numbers are written so that they read back exactly; text that a spreadsheet would run
+        as a formula (starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return, e.g.
+        a file name ``=2+5+cmd.jpg``) gets a leading ``'`` (``timeline_csv.spreadsheet_safe``).
+        """
         out = _io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(EXPORT_COLUMNS)
@@ -681,16 +751,16 @@ def _latest_positions(session: Session, patient_id: int) -> tuple[int | None, li
 def _analysis_positions(session: Session, analysis_id: int) -> list[LesionPosition]:
     """The lesions of one analysis, keyed by their labels, at their positions in its photo."""
     rows = session.execute(
-        sa.select(LesionMeasurementRow, Lesion.label)
+        sa.select(LesionMeasurementRow, Lesion.id, Lesion.label)
         .join(Lesion, Lesion.id == LesionMeasurementRow.lesion_id)
         .where(LesionMeasurementRow.analysis_id == analysis_id)
     ).all()
     out = []
-    for m, label in rows:
+    for m, lesion_id, label in rows:
         centre_mm = None if m.centre_x_mm is None else (m.centre_x_mm, m.centre_y_mm)
         out.append(
             LesionPosition(
-                key=label,
+                key=_position_key(lesion_id, label),
                 centre_mm=centre_mm,
                 centre_px=(m.centre_x_px, m.centre_y_px),
                 area_cm2=m.wound_area_cm2,
@@ -700,12 +770,24 @@ def _analysis_positions(session: Session, analysis_id: int) -> list[LesionPositi
     return out
 
 
+def _position_key(lesion_id: int, label: str) -> str:
+    """A stored lesion's key in matching: its label, or for a label stored empty before labels
+    were checked (which matching cannot take as a key) one made from its row id."""
+    return label if label.strip() else f"{_UNNAMED_KEY}{lesion_id}"
+
+
 def _get_or_create_lesion(
     session: Session, patient_id: int, label: str, body_site: str, taken_on: date | None
 ) -> Lesion:
-    row = session.scalar(
-        sa.select(Lesion).where(Lesion.patient_id == patient_id, Lesion.label == label)
-    )
+    """The patient's lesion of this label (or ``_position_key``), created if new."""
+    if label.startswith(_UNNAMED_KEY):
+        row = session.get(Lesion, int(label.removeprefix(_UNNAMED_KEY)))
+        if row is None or row.patient_id != patient_id:
+            raise StoreError(f"lesion {label!r} of patient {patient_id} is not in the database")
+    else:
+        row = session.scalar(
+            sa.select(Lesion).where(Lesion.patient_id == patient_id, Lesion.label == label)
+        )
     if row is None:
         row = Lesion(
             patient_id=patient_id, label=label, body_site=body_site, first_seen_on=taken_on
@@ -817,6 +899,7 @@ def _csv_value(value: Any) -> str:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, float):
-        return repr(value)  # shortest text that reads back as the same float
-    return str(value)
+    if isinstance(value, float | int):
+        return repr(value)  # shortest text that reads back as the same number: never neutralised
+    # Text (labels, sites, names): a cell a spreadsheet would run as a formula gets a leading '.
+    return spreadsheet_safe(str(value))
