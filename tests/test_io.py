@@ -528,6 +528,73 @@ def test_truncated_file_is_refused(tmp_path, fmt, options, keep):
         read_photo(path)
 
 
+JPEG_KINDS = {
+    "baseline": {"quality": 90},
+    "progressive": {"quality": 90, "progressive": True},
+    "restart markers": {"quality": 90, "restart_marker_blocks": 2},
+    "4:4:4 optimised": {"quality": 95, "subsampling": 0, "optimize": True},
+}
+
+
+@pytest.mark.parametrize("kind", sorted(JPEG_KINDS))
+@pytest.mark.parametrize(
+    ("keep", "tail"),
+    [
+        (0.55, b"\xff\xd9"),  # the issue's file: cut at 55 %, the end marker appended
+        (0.2, b"\xff\xd9"),
+        (0.97, b"\xff\xd9"),
+        (0.55, bytes(300) + b"\xff\xd9"),  # padding, then the end marker
+        (0.55, b"\xff\xd9" + b"trailer" * 20),  # data after the end marker, as phones append
+    ],
+)
+def test_jpeg_cut_short_is_refused_however_it_ends(kind, keep, tail):
+    """Pillow fills missing scan data with grey once an end marker follows; libjpeg only warns."""
+    noise = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    data = encode(noise, "JPEG", **JPEG_KINDS[kind])
+    cut = data[: int(len(data) * keep)] + tail
+    with Image.open(io.BytesIO(cut)) as img:
+        img.load()  # what read_photo relied on: no error
+    with pytest.raises(
+        ImageError,
+        match=r"^wound\.jpg: the file is truncated \(the image data ends early\); copy the photo "
+        r"again from the phone$",
+    ):
+        read_photo(cut, name="wound.jpg")
+
+
+def progressive_cmyk_grey_and_mpo() -> dict[str, bytes]:
+    noise = np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    frames = [Image.fromarray(noise), Image.fromarray(noise[::-1])]
+    mpo = io.BytesIO()
+    frames[0].save(mpo, format="MPO", save_all=True, append_images=frames[1:])
+    baseline = encode(noise, "JPEG", quality=90)
+    return {
+        **{kind: encode(noise, "JPEG", **options) for kind, options in JPEG_KINDS.items()},
+        "grey": encode(noise[:, :, 0], "JPEG"),
+        "CMYK": encode(Image.fromarray(noise).convert("CMYK"), "JPEG"),
+        "phone JPEG with a second image": mpo.getvalue(),
+        "data after the end marker": baseline + b"\x00" * 64 + b"SEFT trailer",
+        # libjpeg warns about these bytes ("extraneous bytes before marker"), but nothing is lost.
+        "padding before the end marker": baseline[:-2] + b"\x00\x00\x00" + baseline[-2:],
+    }
+
+
+@pytest.mark.parametrize("kind", sorted(progressive_cmyk_grey_and_mpo()))
+def test_whole_jpegs_of_every_kind_are_still_read(kind):
+    data = progressive_cmyk_grey_and_mpo()[kind]
+    image, info = read_photo(data, name="wound.jpg")
+    assert image.shape == (64, 64, 3)
+    assert info.format == "JPEG"
+
+
+@pytest.mark.parametrize(
+    "path", sorted((Path(__file__).parents[1] / "sample_images").glob("*.jpg")), ids=str
+)
+def test_sample_images_are_read_whole(path):
+    image, _ = read_photo(path)
+    assert image.shape[2] == 3
+
+
 def test_file_cut_inside_its_header_is_refused():
     data = encode(upright(), "JPEG")[:20]
     with pytest.raises(ImageError, match=r"starts like a JPEG image but its header cannot be read"):
@@ -571,15 +638,19 @@ def test_formats_pillow_could_read_but_photos_never_use_are_refused():
 
 
 def test_missing_file_is_refused(tmp_path):
-    with pytest.raises(ImageError, match=r"^IMG_9\.jpg: no such file \(.*IMG_9\.jpg\); check"):
+    with pytest.raises(ImageError, match=r"^IMG_9\.jpg: no such file; check the path") as caught:
         read_photo(tmp_path / "IMG_9.jpg")
+    assert str(tmp_path) not in str(caught.value)  # folders may name a patient
 
 
 def test_directory_is_refused(tmp_path):
     folder = tmp_path / "photos.jpg"
     folder.mkdir()
-    with pytest.raises(ImageError, match=r"^photos\.jpg: expected a photo file, found a folder"):
+    with pytest.raises(
+        ImageError, match=r"^photos\.jpg: expected a photo file, found a folder; choose"
+    ) as caught:
         read_photo(folder)
+    assert str(tmp_path) not in str(caught.value)
 
 
 def test_pipe_is_refused_without_blocking(tmp_path):
@@ -672,10 +743,41 @@ def test_write_rgb_rejects_bad_input(tmp_path):
 
 
 def test_write_into_a_missing_folder_is_an_image_error(tmp_path):
-    with pytest.raises(ImageError, match=r"^a\.png: the image cannot be written to .*missing"):
+    with pytest.raises(ImageError, match=r"^a\.png: the image cannot be written") as caught:
         write_rgb(tmp_path / "missing" / "a.png", upright())
+    assert str(tmp_path) not in str(
+        caught.value
+    )  # the file's name only: folders may name a patient
     with pytest.raises(ImageError, match=r"^l\.png: the image cannot be written"):
         write_labels_png(tmp_path / "missing" / "l.png", np.zeros((2, 2), np.uint8))
+
+
+@pytest.mark.parametrize("write", ["rgb", "labels"])
+def test_write_never_replaces_a_file_that_is_there(tmp_path, write):
+    target = tmp_path / ("a.jpg" if write == "rgb" else "a.png")
+    target.write_bytes(b"another photo")
+    with pytest.raises(ImageError, match=r"^a\.(jpg|png): a file of that name is already in the "):
+        if write == "rgb":
+            write_rgb(target, upright())
+        else:
+            write_labels_png(target, np.zeros((2, 2), np.uint8))
+    assert target.read_bytes() == b"another photo"
+    assert [p.name for p in tmp_path.iterdir()] == [target.name]  # no temporary file left
+
+
+def test_write_never_follows_a_planted_symlink(tmp_path):
+    outside, folder = tmp_path / "outside", tmp_path / "out"
+    outside.mkdir()
+    folder.mkdir()
+    # At the old predictable temporary name, and at the target itself (dangling).
+    (folder / ".a.png.tmp").symlink_to(outside / "via-temporary.png")
+    (folder / "b.png").symlink_to(outside / "via-target.png")
+    write_rgb(folder / "a.png", upright())
+    with pytest.raises(ImageError, match=r"^b\.png: a file of that name is already in the "):
+        write_rgb(folder / "b.png", upright())
+    assert list(outside.iterdir()) == []
+    assert np.array_equal(read_photo(folder / "a.png")[0], upright())
+    assert sorted(p.name for p in folder.iterdir()) == [".a.png.tmp", "a.png", "b.png"]
 
 
 # -------------------------------------------------------------------------- strip_location

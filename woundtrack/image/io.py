@@ -3,22 +3,26 @@
 ``read_photo`` turns a JPEG, PNG, WebP, TIFF or HEIC/HEIF file (a path or its bytes) into an RGB
 ``uint8 (H, W, 3)`` array in the orientation a person sees, plus a ``PhotoInfo`` with the file's
 sha256, format, displayed size, EXIF capture time and 35 mm focal length. Pillow is the single
-reader (with ``pillow_heif`` registered for HEIC); every way a file can be unreadable or unsafe to
-decode (too many pixels, empty, truncated, not an image, missing) becomes an ``ImageError`` whose
-message says what to do. ``write_labels_png`` and ``write_rgb`` write label maps and RGB images,
-while ``open_image`` is the one guarded way to open a file with Pillow (also used by
-``woundtrack.image.location``, which removes GPS data before a photo is stored).
+reader (with ``pillow_heif`` registered for HEIC; a JPEG's scan data is also checked whole with
+libjpeg-turbo through ``simplejpeg``, whose warnings Pillow would drop); every way a file can be
+unreadable or unsafe to decode (too many pixels, empty, truncated, not an image, missing) becomes
+an ``ImageError`` whose message says what to do. ``write_labels_png`` and ``write_rgb`` write
+label maps and RGB images into new files (never over a file already there), while ``open_image``
+is the one guarded way to open a file with Pillow (also used by ``woundtrack.image.location``,
+which removes GPS data before a photo is stored).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import io
 import logging
 import math
 import os
 import re
+import secrets
 import struct
 import warnings
 from collections.abc import Iterator
@@ -27,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import pillow_heif
+import simplejpeg
 from PIL import Image, ImageFile
 
 from woundtrack.errors import ImageError
@@ -127,7 +132,8 @@ def read_photo(
     ------
     ImageError
         The file is missing, a directory, empty, truncated, damaged, not an image, or larger than
-        ``max_megapixels``.
+        ``max_megapixels``. A JPEG whose scan data stops early counts as truncated even when an
+        end marker follows the cut (libjpeg would fill the rest with grey).
     ValueError
         ``max_megapixels`` is not a positive number.
 
@@ -158,6 +164,8 @@ def read_photo(
                 f"{label}: the {fmt} file holds {frames} frames or images; only the first was read"
             )
         decode_pixels(img, label, fmt)
+        if fmt == "JPEG":
+            _check_jpeg_scan_data(data, label)
         exif, exif_note = _exif(img, label)
         if exif_note:
             notes.append(exif_note)
@@ -196,14 +204,14 @@ def _read_source(source: str | os.PathLike[str] | bytes, name: str | None) -> tu
     path = Path(source)
     label = base_name(name) if name else path.name or str(path)
     if path.is_dir():
-        raise ImageError(f"{label}: expected a photo file, found a folder ({path}); choose a file")
+        raise ImageError(f"{label}: expected a photo file, found a folder; choose a file")
     if path.exists() and not path.is_file():
         # A pipe or device (/dev/zero) would block or never end.
         raise ImageError(f"{label}: expected a photo file, found a device or pipe; choose a file")
     try:
         return label, path.read_bytes()
     except FileNotFoundError:
-        raise ImageError(f"{label}: no such file ({path}); check the path and name") from None
+        raise ImageError(f"{label}: no such file; check the path and name") from None
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise ImageError(
@@ -291,6 +299,48 @@ def decode_pixels(img: Image.Image, label: str, fmt: str) -> None:
             img.load()
     except Exception as exc:  # noqa: BLE001 - every decoder failure becomes one message
         raise _decode_error(exc, label, fmt) from None
+
+
+# libjpeg's warnings (jerror.h) that mean scan data is missing or wrong. libjpeg fills what it
+# could not decode with grey and carries on; Pillow discards the warnings, so a file cut short
+# with an end marker (FFD9) after the cut decodes "whole". Other warnings (extraneous bytes before
+# a marker, an odd ICC or JFIF thumbnail) lose nothing.
+_JPEG_TRUNCATED = re.compile(
+    r"premature end of (data segment|JPEG file)|found marker 0xd9 instead of RST", re.I
+)
+_JPEG_DAMAGED = re.compile(r"bad (Huffman|arithmetic) code|found marker 0x.. instead of RST", re.I)
+_JPEG_SKIPPED = re.compile(r"(\d+) extraneous bytes before marker 0xd9", re.I)
+
+
+def _check_jpeg_scan_data(data: bytes, label: str) -> None:
+    """Refuse a JPEG whose scan data stops early or breaks, even though it decodes in Pillow.
+
+    simplejpeg decodes the file again with libjpeg-turbo, its warnings raised (``strict``), at
+    1/8 scale and in grey: the entropy-coded data is still read to the end, but this costs about
+    a third of a full decode and almost no memory. Only the first warning is seen; when it is
+    bytes skipped before the end marker (padding, harmless in itself), the check is repeated
+    without them, so that a scan cut short, padded and ended is still found.
+    """
+    for _ in range(3):
+        try:
+            simplejpeg.decode_jpeg(
+                data, colorspace="GRAY", min_height=1, min_width=1, min_factor=8, strict=True
+            )
+            return
+        except Exception as exc:  # noqa: BLE001 - only the warnings above refuse a file
+            text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if _JPEG_TRUNCATED.search(text):
+            raise _truncated(label)
+        if _JPEG_DAMAGED.search(text):
+            raise ImageError(
+                f"{label}: the JPEG image data is damaged ({text}); {_RECOPY} or export it again"
+            )
+        logger.debug("%s: libjpeg warned: %s", label, text)
+        skipped = _JPEG_SKIPPED.search(text)
+        end = data.find(b"\xff\xd9", data.find(b"\xff\xda"))  # scan data never holds FFD9
+        if skipped is None or not 0 < int(skipped.group(1)) <= end:
+            return
+        data = data[: end - int(skipped.group(1))] + data[end:]
 
 
 def _sniff(data: bytes) -> str:
@@ -480,7 +530,8 @@ def write_labels_png(path: str | os.PathLike[str], labels: np.ndarray) -> None:
     Parameters
     ----------
     path : str or os.PathLike
-        Destination file; it is replaced atomically if it exists.
+        Destination file, which must not exist yet: nothing already there is replaced (see
+        ``write_rgb``).
     labels : (H, W) ndarray of uint8
         Label map with values from :data:`woundtrack.models.LABEL_NAMES` (0..4).
 
@@ -489,13 +540,13 @@ def write_labels_png(path: str | os.PathLike[str], labels: np.ndarray) -> None:
     ValueError
         ``labels`` is not a 2-D uint8 array of known label values.
     ImageError
-        The file cannot be written.
+        A file (or link) of that name is already there, or the file cannot be written.
 
     Examples
     --------
     >>> write_labels_png(tmp_path / "labels.png", labels)  # doctest: +SKIP
     """
-    _save_atomically(Image.fromarray(_checked_labels(labels)), Path(path), "PNG", {})
+    _save_exclusively(Image.fromarray(_checked_labels(labels)), Path(path), "PNG", {})
 
 
 def _checked_labels(labels: np.ndarray) -> np.ndarray:
@@ -535,7 +586,11 @@ def write_rgb(path: str | os.PathLike[str], image: np.ndarray) -> None:
     Parameters
     ----------
     path : str or os.PathLike
-        Destination ending in ``.png``, ``.jpg`` or ``.jpeg``; replaced atomically if it exists.
+        Destination ending in ``.png``, ``.jpg`` or ``.jpeg``, which must not exist yet. Nothing
+        already there is ever replaced, not even a link: the image is written to a temporary file
+        of an unpredictable name created exclusively in the same folder, then hard-linked to
+        ``path`` (which fails if anything took that name meanwhile), so a reader never sees a
+        half-written file and a planted symlink is never followed.
     image : (H, W, 3) ndarray of uint8, RGB
 
     Raises
@@ -543,7 +598,7 @@ def write_rgb(path: str | os.PathLike[str], image: np.ndarray) -> None:
     ValueError
         ``image`` is not ``(H, W, 3)`` uint8, or the suffix is neither PNG nor JPEG.
     ImageError
-        The file cannot be written.
+        A file (or link) of that name is already there, or the file cannot be written.
 
     Examples
     --------
@@ -563,19 +618,67 @@ def write_rgb(path: str | os.PathLike[str], image: np.ndarray) -> None:
         fmt, options = "JPEG", {"quality": 92}
     else:
         raise ValueError(f"{path.name}: expected a .png, .jpg or .jpeg suffix, got {suffix!r}")
-    _save_atomically(Image.fromarray(np.ascontiguousarray(image)), path, fmt, options)
+    _save_exclusively(Image.fromarray(np.ascontiguousarray(image)), path, fmt, options)
 
 
-def _save_atomically(img: Image.Image, path: Path, fmt: str, options: dict[str, object]) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
+def _save_exclusively(img: Image.Image, path: Path, fmt: str, options: dict[str, object]) -> None:
+    """Write ``img`` to ``path``, which must not exist: never replaces or follows anything there.
+
+    The image goes to a temporary file of a random name created with ``O_CREAT | O_EXCL`` (so a
+    link planted at a guessed name is refused, not followed) beside ``path``, then is hard-linked
+    to ``path``; ``os.link`` fails if ``path`` exists, even as a dangling link, so there is no
+    window between a check and the write. Where the file system has no hard links, the file is
+    created at ``path`` itself with ``O_CREAT | O_EXCL``.
+    """
+    encoded = io.BytesIO()
+    img.save(encoded, format=fmt, **options)
+    data = encoded.getvalue()
+    temporary = None
     try:
-        img.save(temporary, format=fmt, **options)
-        os.replace(temporary, path)
+        temporary = _exclusive_temporary(path, data)
+        try:
+            os.link(temporary, path)  # fails if anything, even a dangling link, has the name
+        except OSError as exc:
+            if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK):
+                raise
+            _write_new_file(path, data)  # a file system without hard links (FAT, some shares)
+    except FileExistsError:
+        raise ImageError(
+            f"{path.name}: a file of that name is already in the output folder and is never "
+            "written over; move it away or choose another output folder"
+        ) from None
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            temporary.unlink()
         reason = exc.strerror or str(exc)
         raise ImageError(
-            f"{path.name}: the image cannot be written to {path.parent} ({reason}); check that "
-            "the folder exists and that you may write to it"
+            f"{path.name}: the image cannot be written to the output folder ({reason}); check "
+            "that the folder exists and that you may write to it"
         ) from None
+    finally:
+        if temporary is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+
+
+def _exclusive_temporary(path: Path, data: bytes) -> str:
+    """A new file of a random name beside ``path`` holding ``data``; returns its path."""
+    for _ in range(100):
+        candidate = os.path.join(path.parent, f".{path.name}.{secrets.token_hex(8)}.tmp")
+        try:
+            _write_new_file(Path(candidate), data)
+        except FileExistsError:
+            continue
+        return candidate
+    raise OSError(errno.EAGAIN, "no free temporary name")
+
+
+def _write_new_file(path: Path, data: bytes) -> None:
+    """Create ``path`` (never an existing file or link: ``O_EXCL``) and write ``data`` to it."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags, 0o666)  # the usual permissions, less the umask
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise

@@ -1,19 +1,26 @@
 """Removing location data from a photo's bytes before it is stored.
 
-``strip_location`` removes the GPS IFD of every EXIF block and blanks GPS properties in XMP packets
-in place, so that the compressed pixel data of JPEG, PNG, WebP, TIFF and HEIF files is left byte
-for byte as it was; only a file whose layout cannot be edited in place is re-encoded losslessly
-(checked pixel for pixel). Files are opened through ``woundtrack.image.io.open_image``, with the
-same limits as every other read.
+``strip_location`` removes every GPS IFD of every EXIF block (wherever it is linked: IFD0, the
+Exif or Interop sub-IFD, the thumbnail's IFD, SubIFDs) and blanks the GPS and place-name properties
+of XMP packets in place, so that the compressed pixel data of JPEG, PNG, WebP, TIFF and HEIF files
+is left byte for byte as it was; only a file whose layout cannot be edited in place is re-encoded
+losslessly (checked pixel for pixel). XMP is read with expat (the parser behind ElementTree) in
+one linear pass per packet, document types refused as defusedxml does; a file whose XMP comes to
+more than ``MAX_XMP_BYTES`` is refused, compressed packets being inflated only that far. Files are
+opened through ``woundtrack.image.io.open_image``, with the same limits as every other read.
 """
 
 from __future__ import annotations
 
+import contextvars
+import dataclasses
+import functools
 import io
 import re
 import struct
 import zlib
 from collections.abc import Callable, Iterator
+from xml.parsers import expat
 
 import numpy as np
 
@@ -27,9 +34,42 @@ from woundtrack.image.io import (
 )
 
 _RECOPY = "copy the photo again from the phone"
-# EXIF tags (TIFF/EP, EXIF 2.32): XMP packet in IFD0, and IFD0's pointer to the GPS IFD.
+# TIFF/EP and EXIF 2.32 tags: the XMP packet, and the pointers to the GPS IFD and to the IFDs
+# that can link one (the Exif and Interop sub-IFDs, TIFF SubIFDs).
 _TAG_XMP = 0x02BC
 _TAG_GPS_IFD = 0x8825
+_TAG_EXIF_IFD = 0x8769
+_TAG_INTEROP_IFD = 0xA005
+_TAG_SUB_IFDS = 0x014A
+
+#: Most XMP one file may hold, all packets together, decompressed: real photos hold a few KB
+#: (Photoshop's edit history or a phone's depth map in extended XMP a few MB). More is refused,
+#: never inflated further.
+MAX_XMP_BYTES = 16 * 2**20
+# Most XML tags (start, end, comment) one file's XMP is parsed for. Real XMP holds a few hundred
+# (Photoshop's edit history some thousands); past this, the rest is blanked whole without being
+# parsed, which keeps the parsing of one file's XMP to about a second.
+_XMP_MAX_TAGS = 200_000
+
+
+class _MetadataTooLarge(Exception):
+    """A file's XMP over MAX_XMP_BYTES: stated, stored or inflated."""
+
+
+@dataclasses.dataclass
+class _XmpBudget:
+    """What is left of one file's XMP allowance while it is cleaned."""
+
+    bytes_left: int = MAX_XMP_BYTES
+    tags_left: int = _XMP_MAX_TAGS
+
+
+_BUDGET: contextvars.ContextVar[_XmpBudget] = contextvars.ContextVar("xmp_budget")
+
+
+def _budget() -> _XmpBudget:
+    budget = _BUDGET.get(None)
+    return budget if budget is not None else _XmpBudget()
 
 
 def strip_location(data: bytes, *, name: str | None = None) -> bytes:
@@ -40,7 +80,17 @@ def strip_location(data: bytes, *, name: str | None = None) -> bytes:
     the compressed pixel data of JPEG, PNG, WebP, TIFF and HEIF files is left byte for byte as it
     was, and the rest of the EXIF (capture time, orientation, focal length) is kept. Only when a
     file's layout cannot be edited in place is a PNG, WebP, TIFF or HEIF re-encoded losslessly
-    (checked pixel for pixel). Other location text (IPTC city names and the like) is not touched.
+    (checked pixel for pixel).
+
+    Every GPS IFD is removed wherever the EXIF links it (IFD0, the Exif or Interop sub-IFD, the
+    thumbnail's IFD, TIFF SubIFDs). In XMP (JPEG, including extended XMP split over segments; PNG
+    iTXt/zTXt/tEXt; WebP; TIFF; HEIF) every GPS property (``exif:GPS*``, ``drone-dji:Gps*``, ...)
+    and every place name (``photoshop:City``/``State``/``Country``, ``Iptc4xmpCore:Location``/
+    ``CountryCode``, ``Iptc4xmpExt:LocationShown``/``LocationCreated`` with all they hold,
+    ``xmpDM:shotLocation``, ...) is overwritten with spaces, and so are XML comments; the packet
+    stays well-formed XMP with its other properties. A packet that is not well-formed XML, or has
+    a document type, cannot be shown to be clean and is blanked whole (in a PNG, its chunk is
+    dropped). IPTC-IIM records (Photoshop APP13) are not touched.
 
     Parameters
     ----------
@@ -57,8 +107,9 @@ def strip_location(data: bytes, *, name: str | None = None) -> bytes:
     Raises
     ------
     ImageError
-        ``data`` is not a readable photo, or its GPS data could not be removed without changing
-        its pixels.
+        ``data`` is not a readable photo, its GPS data could not be removed without changing
+        its pixels, or its XMP packets come to more than ``MAX_XMP_BYTES`` (stored, stated or
+        inflated), which is refused without inflating anything further.
 
     Examples
     --------
@@ -70,26 +121,42 @@ def strip_location(data: bytes, *, name: str | None = None) -> bytes:
         raise ImageError(f"{label}: the file is empty (0 bytes); {_RECOPY}")
     with open_image(data, label, MAX_MEGAPIXELS) as img:
         fmt = img.format
-    buffer = bytearray(data)
-    if fmt in ("JPEG", "MPO"):
-        _strip_jpeg(buffer)
-    elif fmt == "PNG":
-        buffer = _strip_png(buffer)
-    elif fmt == "WEBP":
-        _strip_webp(buffer)
-    elif fmt == "TIFF":
-        _strip_tiff(buffer, 0, len(buffer))
-    elif fmt == "HEIF":
-        _strip_heif(buffer)
-    cleaned = bytes(buffer)
-    if not _has_gps(cleaned, label):
-        return data if cleaned == data else cleaned
-    if fmt in ("PNG", "WEBP", "TIFF", "HEIF"):
-        return _reencode_without_gps(data, label)
+    try:
+        cleaned = _cleaned(fmt, data)
+        # Pillow's reading and a second pass of our own must both find nothing left.
+        if not _has_gps(cleaned, label) and _cleaned(fmt, cleaned) == cleaned:
+            return data if cleaned == data else cleaned
+        if fmt in ("PNG", "WEBP", "TIFF", "HEIF"):
+            return _reencode_without_gps(data, label)
+    except _MetadataTooLarge:
+        raise ImageError(
+            f"{label}: the XMP metadata is larger than {MAX_XMP_BYTES >> 20} MB (a damaged file, "
+            "or one made to exhaust memory); export the photo again with location turned off"
+        ) from None
     raise ImageError(
         f"{label}: the {fmt} file's GPS data could not be removed without re-encoding the image; "
         "export the photo again with location turned off"
     )
+
+
+def _cleaned(fmt: str | None, data: bytes) -> bytes:
+    """``data`` with its location data removed in place (a PNG's changed chunks rewritten)."""
+    buffer = bytearray(data)
+    token = _BUDGET.set(_XmpBudget())  # one allowance for all the XMP packets of this file
+    try:
+        if fmt in ("JPEG", "MPO"):
+            _strip_jpeg(buffer)
+        elif fmt == "PNG":
+            buffer = _strip_png(buffer)
+        elif fmt == "WEBP":
+            _strip_webp(buffer)
+        elif fmt == "TIFF":
+            _strip_tiff(buffer, 0, len(buffer))
+        elif fmt == "HEIF":
+            _strip_heif(buffer)
+    finally:
+        _BUDGET.reset(token)
+    return bytes(buffer)
 
 
 def _has_gps(data: bytes, label: str) -> bool:
@@ -110,7 +177,12 @@ _MAX_IFDS = 256
 
 
 def _strip_tiff(buf: bytearray, base: int, end: int) -> bool:
-    """Remove the GPS IFD from a TIFF structure at ``buf[base:end]`` in place; True if changed."""
+    """Remove every GPS IFD from a TIFF structure at ``buf[base:end]`` in place; True if changed.
+
+    Every IFD is visited once, however it is reached: IFD0 and the IFDs chained after it (the
+    thumbnail's), the Exif and Interop sub-IFDs and TIFF SubIFDs; a GPS pointer in any of them
+    is taken out and the GPS IFD zeroed.
+    """
     order = {b"II": "<", b"MM": ">"}.get(bytes(buf[base : base + 2]))
     if order is None or end - base < 8:
         return False
@@ -124,15 +196,18 @@ def _strip_tiff(buf: bytearray, base: int, end: int) -> bool:
         return struct.unpack(order + "I", buf[at : at + 4])[0]
 
     changed = False
-    offset, seen = u32(base + 4), set()
-    while offset and offset not in seen and len(seen) < _MAX_IFDS:
+    pending, seen = [u32(base + 4)], set()
+    while pending and len(seen) < _MAX_IFDS:
+        offset = pending.pop()
+        if not offset or offset in seen:
+            continue
         seen.add(offset)
         start = base + offset
         if start + 2 > end:
-            break
+            continue
         count = u16(start)
         if start + 2 + 12 * count + 4 > end:
-            break
+            continue
         index = 0
         while index < count:
             entry = start + 2 + 12 * index
@@ -140,7 +215,11 @@ def _strip_tiff(buf: bytearray, base: int, end: int) -> bool:
             size = _TIFF_TYPE_SIZES.get(kind, 0) * n
             value_at = entry + 8 if size <= 4 else base + u32(entry + 8)
             if tag == _TAG_XMP and value_at + size <= end:
-                changed |= _blank_xmp_gps(buf, value_at, value_at + size)
+                _clean_xmp(buf, value_at, value_at + size)
+            elif tag in (_TAG_EXIF_IFD, _TAG_INTEROP_IFD):
+                pending.append(u32(entry + 8))
+            elif tag == _TAG_SUB_IFDS and kind in (4, 13) and value_at + size <= end:
+                pending.extend(u32(value_at + 4 * i) for i in range(min(n, _MAX_IFDS)))
             if tag != _TAG_GPS_IFD:
                 index += 1
                 continue
@@ -152,7 +231,7 @@ def _strip_tiff(buf: bytearray, base: int, end: int) -> bool:
             count -= 1
             buf[start : start + 2] = struct.pack(order + "H", count)
             changed = True
-        offset = u32(start + 2 + 12 * count)
+        pending.append(u32(start + 2 + 12 * count))  # the next IFD in the chain
     return changed
 
 
@@ -179,37 +258,163 @@ def _zero_ifd(
     buf[start : start + 2 + 12 * count + 4] = bytes(2 + 12 * count + 4)
 
 
-_XMP_GPS_PATTERNS = (
-    re.compile(rb"<([A-Za-z_][\w.-]*:GPS\w*)\b[^>]*?/>", re.I),
-    re.compile(rb"<([A-Za-z_][\w.-]*:GPS\w*)\b[^>]*>.*?</\1\s*>", re.I | re.S),
-    re.compile(rb"\s[A-Za-z_][\w.-]*:GPS\w*\s*=\s*(?:\"[^\"]*\"|'[^']*')", re.I),
+# XMP properties that say where a photo was taken, by local name in any namespace (lower case):
+# the place names of Photoshop, IPTC Core and Extension (LocationShown/LocationCreated with all
+# they hold) and XMP Dynamic Media; and every property whose name starts with GPS (exif:GPS*,
+# exifEX:GPS*, drone-dji:Gps*).
+_XMP_PLACES = frozenset(
+    {
+        "city",
+        "state",
+        "country",
+        "countrycode",
+        "countryname",
+        "provincestate",
+        "sublocation",
+        "worldregion",
+        "location",
+        "locationshown",
+        "locationcreated",
+        "locationname",
+        "shotlocation",
+    }
 )
+# Real XMP nests a few levels (x:xmpmeta, rdf:RDF, rdf:Description, structures); deeper is hostile.
+_XMP_MAX_DEPTH = 256
+# A start tag expat has accepted, and one attribute in it. Neither pattern nests a quantifier
+# inside another over the same characters, so each match is linear in the tag's length.
+_START_TAG = re.compile(rb"""<[^\s/>]+(?:\s+[^\s=/>]+\s*=\s*(?:"[^"]*"|'[^']*'))*\s*(/?)>""")
+_ATTRIBUTE = re.compile(rb"""\s([^\s=/>]+)\s*=\s*(?:"[^"]*"|'[^']*')""")
 
 
-def _blank_xmp_gps(buf: bytearray, start: int, end: int) -> bool:
-    """Overwrite GPS properties of an XMP packet with spaces (same length, still valid XML)."""
-    changed = False
-    for pattern in _XMP_GPS_PATTERNS:
-        for match in list(pattern.finditer(bytes(buf[start:end]))):
-            buf[start + match.start() : start + match.end()] = b" " * (match.end() - match.start())
-            changed = True
-    return changed
+class _NotXmp(Exception):
+    """Not a packet that can be shown to be clean: not well-formed, a document type, too deep."""
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_place(name: str) -> bool:
+    """Whether an XMP name (expat's ``"uri local"`` or a raw ``prefix:local``) is a location."""
+    local = name.rpartition(" ")[2].rpartition(":")[2].lower()
+    return local.startswith("gps") or local in _XMP_PLACES
+
+
+def _blank_xmp_locations(text: bytes, out: bytearray) -> bool:
+    """Overwrite, in ``out`` (a copy of ``text``), the location data of an XMP packet.
+
+    One pass of expat over ``text``: a GPS or place property is blanked from its start tag to its
+    end tag (all it holds included), or as one attribute of a start tag; XML comments are blanked
+    too (they carry no metadata, but can carry text). A document type is refused outright, as
+    defusedxml does, so that no entity is ever declared or expanded. Returns False when ``text``
+    is not well-formed XML of that kind (``out`` is then half done and must not be used).
+    """
+    parser = expat.ParserCreate("utf-8", " ")
+    depth = 0
+    drop_from = drop_depth = drop_end = -1
+
+    def blank(first: int, stop: int) -> None:
+        out[first:stop] = b" " * (stop - first)
+
+    def start(name: str, attributes: dict[str, str]) -> None:
+        nonlocal depth, drop_from, drop_depth, drop_end
+        depth += 1
+        if depth > _XMP_MAX_DEPTH:
+            raise _NotXmp
+        if drop_from >= 0:
+            drop_depth += 1
+        elif _is_place(name):
+            at = parser.CurrentByteIndex
+            tag = _START_TAG.match(text, at)
+            if tag is None:
+                raise _NotXmp
+            drop_from, drop_depth = at, 1
+            drop_end = tag.end() if tag.group(1) else -1  # <x/>: the start tag is all of it
+        elif attributes and any(_is_place(key) for key in attributes):
+            at = parser.CurrentByteIndex
+            tag = _START_TAG.match(text, at)
+            if tag is None:
+                raise _NotXmp
+            for attribute in _ATTRIBUTE.finditer(text, at, tag.end()):
+                key = attribute.group(1)
+                if not key.startswith(b"xmlns") and _is_place(key.decode("utf-8", "replace")):
+                    blank(*attribute.span())
+
+    def end(_name: str) -> None:
+        nonlocal depth, drop_from, drop_depth
+        depth -= 1
+        if drop_from >= 0:
+            drop_depth -= 1
+            if drop_depth == 0:
+                at = parser.CurrentByteIndex
+                blank(drop_from, drop_end if drop_end >= 0 else text.index(b">", at) + 1)
+                drop_from = -1
+
+    def comment(_text: str) -> None:
+        if drop_from < 0:
+            at = parser.CurrentByteIndex
+            blank(at, text.index(b"-->", at + 4) + 3)
+
+    def refuse(*_args: object) -> None:
+        raise _NotXmp
+
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CommentHandler = comment
+    parser.StartDoctypeDeclHandler = refuse
+    parser.EntityDeclHandler = refuse
+    parser.UnparsedEntityDeclHandler = refuse
+    parser.ExternalEntityRefHandler = refuse
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    try:
+        # Some writers end the packet with NULs, which XML does not allow.
+        parser.Parse(text[: len(text.rstrip(b"\x00"))], True)
+    except (expat.ExpatError, _NotXmp, ValueError):
+        return False
+    return True
+
+
+def _clean_xmp(buf: bytearray, start: int, end: int) -> None:
+    """Overwrite the location data of the XMP packet at ``buf[start:end]`` with spaces.
+
+    The packet keeps its length and stays well-formed; one that cannot be parsed (or has a
+    document type, or is nested or tagged far past any real XMP) is blanked whole, since nothing
+    in it can be shown to be clean. The packet counts against the file's allowance
+    (``MAX_XMP_BYTES``, refused past it; ``_XMP_MAX_TAGS``, blanked unparsed past it).
+    """
+    budget = _budget()
+    budget.bytes_left -= end - start
+    if budget.bytes_left < 0:
+        raise _MetadataTooLarge
+    text = bytes(buf[start:end])
+    if not text.strip(b" \t\r\n\x00"):
+        return
+    budget.tags_left -= text.count(b"<")
+    packet = bytearray(text)
+    if budget.tags_left < 0 or not _blank_xmp_locations(text, packet):
+        packet = bytearray(b" " * len(text))
+    buf[start:end] = packet
 
 
 _EXIF_HEADER = b"Exif\x00\x00"
-_XMP_HEADERS = (b"http://ns.adobe.com/xap/1.0/\x00", b"http://ns.adobe.com/xmp/extension/\x00")
+_XMP_HEADER = b"http://ns.adobe.com/xap/1.0/\x00"
+_EXTENDED_XMP_HEADER = b"http://ns.adobe.com/xmp/extension/\x00"
 
 
 def _strip_jpeg(buf: bytearray) -> None:
     """Clean every JPEG in the file (the main image and MPO's appended images)."""
     start = 0
     while start >= 0:
-        end = _strip_one_jpeg(buf, start)
+        extended: list[tuple[int, int]] = []
+        end = _strip_one_jpeg(buf, start, extended)
+        _clean_extended_xmp(buf, extended)
         start = buf.find(b"\xff\xd8\xff", end) if end > start else -1
 
 
-def _strip_one_jpeg(buf: bytearray, start: int) -> int:
-    """Walk the marker segments of the JPEG at ``start``; return the offset after its EOI."""
+def _strip_one_jpeg(buf: bytearray, start: int, extended: list[tuple[int, int]]) -> int:
+    """Walk the marker segments of the JPEG at ``start``; return the offset after its EOI.
+
+    EXIF and XMP segments are cleaned on the way; the pieces of extended XMP are added to
+    ``extended`` as (start, end) offsets, after the header, to be cleaned together.
+    """
     pos, size = start + 2, len(buf)
     while pos + 4 <= size:
         if buf[pos] != 0xFF:
@@ -229,12 +434,50 @@ def _strip_one_jpeg(buf: bytearray, start: int) -> int:
             return pos
         if marker == 0xE1 and buf[body : body + 6] == _EXIF_HEADER:
             _strip_tiff(buf, body + 6, after)
-        elif marker == 0xE1 and bytes(buf[body:after]).startswith(_XMP_HEADERS):
-            _blank_xmp_gps(buf, body, after)
+        elif marker == 0xE1 and buf.startswith(_XMP_HEADER, body, after):
+            _clean_xmp(buf, body + len(_XMP_HEADER), after)
+        elif marker == 0xE1 and buf.startswith(_EXTENDED_XMP_HEADER, body, after):
+            extended.append((body + len(_EXTENDED_XMP_HEADER), after))
         pos = after
         if marker == 0xDA:
             pos = _end_of_entropy_data(buf, pos)
     return pos
+
+
+def _clean_extended_xmp(buf: bytearray, parts: list[tuple[int, int]]) -> None:
+    """Clean extended XMP (XMP part 3, 1.1.3.1): one packet split over several APP1 segments.
+
+    Each piece starts with the packet's GUID (32 bytes), its full length and the piece's offset
+    (big-endian 32-bit). The pieces of each packet are put together, cleaned as one packet and
+    written back; a packet whose pieces do not make it up exactly is blanked.
+    """
+    packets: dict[bytes, list[tuple[int, int, int, int]]] = {}
+    for at, end in parts:
+        if end - at < 40:
+            buf[at:end] = b" " * (end - at)
+            continue
+        full, offset = struct.unpack(">II", buf[at + 32 : at + 40])
+        packets.setdefault(bytes(buf[at : at + 32]), []).append((full, offset, at + 40, end))
+    for pieces in packets.values():
+        full = pieces[0][0]
+        if full > _budget().bytes_left:
+            raise _MetadataTooLarge
+        reach = 0
+        for stated, offset, at, end in sorted(pieces, key=lambda piece: piece[1]):
+            if stated != full or offset > reach or offset + end - at > full:
+                reach = -1
+                break
+            reach = max(reach, offset + end - at)
+        if reach != full:
+            for _, _, at, end in pieces:
+                buf[at:end] = b" " * (end - at)
+            continue
+        whole = bytearray(full)
+        for _, offset, at, end in pieces:
+            whole[offset : offset + end - at] = buf[at:end]
+        _clean_xmp(whole, 0, full)
+        for _, offset, at, end in pieces:
+            buf[at:end] = whole[offset : offset + end - at]
 
 
 def _end_of_entropy_data(buf: bytearray, pos: int) -> int:
@@ -252,6 +495,7 @@ def _end_of_entropy_data(buf: bytearray, pos: int) -> int:
 
 
 def _strip_png(buf: bytearray) -> bytearray:
+    """The PNG with its eXIf chunk and XMP text chunks cleaned (an unreadable XMP chunk dropped)."""
     out, pos = bytearray(buf[:8]), 8
     while pos + 12 <= len(buf):
         length = struct.unpack(">I", buf[pos : pos + 4])[0]
@@ -259,35 +503,61 @@ def _strip_png(buf: bytearray) -> bytearray:
         if pos + 12 + length > len(buf):
             out += buf[pos:]
             return out
-        body = bytearray(buf[pos + 8 : pos + 8 + length])
-        changed = False
+        body = bytes(buf[pos + 8 : pos + 8 + length])
+        new: bytes | None = body
         if kind == b"eXIf":
-            skip = len(_EXIF_HEADER) if body.startswith(_EXIF_HEADER) else 0
-            changed = _strip_tiff(body, skip, len(body))
-        elif kind == b"iTXt" and body.startswith(b"XML:com.adobe.xmp\x00"):
-            body, changed = _strip_png_xmp(body)
-        if changed:
-            out += struct.pack(">I", len(body)) + kind + body
-            out += struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
-        else:
+            exif = bytearray(body)
+            _strip_tiff(exif, len(_EXIF_HEADER) if body.startswith(_EXIF_HEADER) else 0, len(exif))
+            new = bytes(exif)
+        elif kind in (b"iTXt", b"zTXt", b"tEXt") and body.startswith(_PNG_XMP_KEYWORD):
+            new = _cleaned_png_xmp(kind, body)
+        if new == body:
             out += buf[pos : pos + 12 + length]
+        elif new is not None:
+            out += struct.pack(">I", len(new)) + kind + new
+            out += struct.pack(">I", zlib.crc32(kind + new) & 0xFFFFFFFF)
         pos += 12 + length
     out += buf[pos:]
     return out
 
 
-def _strip_png_xmp(body: bytearray) -> tuple[bytearray, bool]:
+# The keyword of XMP in a PNG text chunk (XMP part 3, 1.1.5): iTXt, or zTXt/tEXt from some writers.
+_PNG_XMP_KEYWORD = b"XML:com.adobe.xmp\x00"
+
+
+def _cleaned_png_xmp(kind: bytes, body: bytes) -> bytes | None:
+    """The chunk's body with its XMP cleaned; None to drop a chunk that holds nothing else.
+
+    Compressed text is inflated only as far as the file's XMP allowance (``MAX_XMP_BYTES``):
+    past that it is refused, never inflated whole (a 1 MB chunk can inflate to 1 GB).
+    """
+    keyword = len(_PNG_XMP_KEYWORD)
     try:
-        keyword_end = body.index(0)
-        compressed = body[keyword_end + 1] == 1
-        language_end = body.index(0, keyword_end + 3)
-        text_start = body.index(0, language_end + 1) + 1
-        text = bytearray(zlib.decompress(body[text_start:]) if compressed else body[text_start:])
+        if kind == b"iTXt":  # keyword, compressed flag, method, language, translated keyword
+            compressed = body[keyword] == 1
+            text_start = body.index(0, body.index(0, keyword + 2) + 1) + 1
+        else:  # zTXt: keyword, method, deflated text; tEXt: keyword, text
+            compressed = kind == b"zTXt"
+            text_start = keyword + (1 if compressed else 0)
+        text = _inflate(body[text_start:]) if compressed else body[text_start:]
     except (ValueError, IndexError, zlib.error):
-        return body, False  # malformed; the final GPS check decides
-    if not _blank_xmp_gps(text, 0, len(text)):
-        return body, False
-    return body[:text_start] + (zlib.compress(bytes(text)) if compressed else text), True
+        return None  # damaged: it cannot be shown to be clean
+    packet = bytearray(text)
+    _clean_xmp(packet, 0, len(packet))
+    if packet == text:
+        return body
+    if not packet.strip():
+        return None  # nothing was left but spaces
+    return body[:text_start] + (zlib.compress(bytes(packet)) if compressed else bytes(packet))
+
+
+def _inflate(data: bytes) -> bytes:
+    """Decompress zlib ``data`` within the file's XMP allowance; refuse rather than go further."""
+    limit = _budget().bytes_left
+    text = zlib.decompressobj().decompress(data, limit + 1)
+    if len(text) > limit:
+        raise _MetadataTooLarge
+    return text
 
 
 def _strip_webp(buf: bytearray) -> None:
@@ -302,7 +572,7 @@ def _strip_webp(buf: bytearray) -> None:
             skip = len(_EXIF_HEADER) if buf[body : body + 6] == _EXIF_HEADER else 0
             _strip_tiff(buf, body + skip, after)
         elif kind == b"XMP ":
-            _blank_xmp_gps(buf, body, after)
+            _clean_xmp(buf, body, after)
         pos = after + (length & 1)
 
 
@@ -340,8 +610,8 @@ def _strip_heif_meta(buf: bytearray, start: int, end: int) -> None:
         if kind == b"Exif" and offset + 4 <= stop:
             tiff_at = offset + 4 + struct.unpack(">I", buf[offset : offset + 4])[0]
             _strip_tiff(buf, tiff_at, stop)
-        elif kind == b"mime" and b"rdf+xml" in content_type:
-            _blank_xmp_gps(buf, offset, stop)
+        elif kind == b"mime" and b"rdf+xml" in content_type and length and offset <= stop:
+            _clean_xmp(buf, offset, stop)  # (length 0, "to the end of the file": not XMP's way)
 
 
 def _heif_item_types(buf: bytearray, payload: int, end: int) -> dict[int, tuple[bytes, bytes]]:
@@ -396,7 +666,10 @@ def _heif_item_extents(
 
 
 def _reencode_without_gps(data: bytes, label: str) -> bytes:
-    """Lossless re-encode with the EXIF minus its GPS IFD; refuse unless the pixels match."""
+    """Lossless re-encode with the EXIF minus its GPS IFDs; refuse unless the pixels match.
+
+    What the writer copies on its own (a TIFF's XMP) is then cleaned in place like any file.
+    """
     with open_image(data, label, MAX_MEGAPIXELS) as img:
         fmt = img.format
         if getattr(img, "n_frames", 1) > 1:
@@ -407,6 +680,8 @@ def _reencode_without_gps(data: bytes, label: str) -> bytes:
         decode_pixels(img, label, fmt or "image")
         exif = img.getexif()
         exif.pop(_TAG_GPS_IFD, None)
+        if _TAG_EXIF_IFD in exif:
+            exif.get_ifd(_TAG_EXIF_IFD).pop(_TAG_GPS_IFD, None)
         options: dict[str, object] = {"exif": exif.tobytes()}
         if "icc_profile" in img.info:
             options["icc_profile"] = img.info["icc_profile"]
@@ -427,10 +702,10 @@ def _reencode_without_gps(data: bytes, label: str) -> bytes:
                 f"{exc}); export the photo again with location turned off"
             ) from None
         before = np.asarray(img)
-    cleaned = out.getvalue()
+    cleaned = _cleaned(fmt, out.getvalue())
     with open_image(cleaned, label, MAX_MEGAPIXELS) as again:
         same = np.array_equal(np.asarray(again), before)
-    if not same or _has_gps(cleaned, label):
+    if not same or _has_gps(cleaned, label) or _cleaned(fmt, cleaned) != cleaned:
         raise ImageError(
             f"{label}: the {fmt} file's GPS data could not be removed without changing its "
             "pixels; export the photo again with location turned off"
