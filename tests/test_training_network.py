@@ -1,7 +1,7 @@
 """training/model.py, export.py and train.py: the two decoders, freezing, export to what learned.py
 runs, and a short training run.
-They need the ``train`` extra (torch, onnx), which CI does not install, and are skipped without it:
-``pip install -e '.[train]'``."""
+They need the ``train`` extra (torch, onnx): CI installs it (``.ci/run``); elsewhere they are
+skipped without it: ``pip install -e '.[train]'``."""
 
 import json
 
