@@ -687,3 +687,41 @@ def test_two_lesions_that_both_shrink_keep_their_identities() -> None:
     assert match_lesions(known, new) == {"1": "L1", "2": "L2"}
     swapped = [pos("1", new[1].centre_mm, 1.1), pos("2", new[0].centre_mm, 1.9)]
     assert match_lesions(known, swapped) == {"1": "L2", "2": "L1"}
+
+
+def test_pairs_of_lesions_that_heal_together_keep_their_identities_on_200_random_visits() -> None:
+    """Two lesions fit a rigid motion either way round (a half turn), so only their sizes can
+    tell them apart; when both shrink together (a healing patient), each lesion's size relative
+    to that common change must decide, not the raw size change (which prefers the swap once the
+    shrinkage is strong). Random pairs, sizes, shrinkage 0.3-0.8, plane motion and noise."""
+    from woundtrack.image.lesion_matching import LesionPosition, match_lesions
+
+    def pos(key, xy, area):
+        return LesionPosition(
+            key=key,
+            centre_mm=(float(xy[0]), float(xy[1])),
+            centre_px=(0.0, 0.0),
+            area_cm2=float(area),
+            area_px=int(area * 1000),
+        )
+
+    rng = np.random.default_rng(20261203)
+    wrong = 0
+    for _ in range(200):
+        a, b = rng.uniform(-40, 40, 2), rng.uniform(-40, 40, 2)
+        while np.hypot(*(a - b)) < 15:  # separate wounds
+            b = rng.uniform(-40, 40, 2)
+        area_a = rng.uniform(1.0, 6.0)
+        area_b = area_a / rng.uniform(1.6, 3.0)  # clearly smaller
+        shrink = rng.uniform(0.3, 0.8)
+        turn = rng.uniform(0, 2 * np.pi)
+        rot = np.array([[np.cos(turn), -np.sin(turn)], [np.sin(turn), np.cos(turn)]])
+        shift = rng.uniform(-60, 60, 2)
+        moved = [rot @ p + shift + rng.normal(0, 1.0, 2) for p in (a, b)]
+        known = [pos("L1", a, area_a), pos("L2", b, area_b)]
+        new = [
+            pos("1", moved[0], area_a * shrink * rng.uniform(0.9, 1.1)),
+            pos("2", moved[1], area_b * shrink * rng.uniform(0.9, 1.1)),
+        ]
+        wrong += match_lesions(known, new) != {"1": "L1", "2": "L2"}
+    assert wrong <= 2, f"{wrong} of 200 visits swapped or lost a lesion"
