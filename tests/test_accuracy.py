@@ -1,6 +1,13 @@
-"""The issue's measured targets on random phantoms (tilt 0-35°, any roll, skin tone, light, cast,
-blur, noise, JPEG, EXIF rotation): calibration alone within 1 %, wound area median error <= 3 %,
-eschar <= 8 %, erythema <= 15 %. The benchmark runs more phantoms and prints the full figures."""
+"""Accuracy on random phantoms (tilt 0-35°, any roll, skin tone, light, cast, blur, noise, JPEG,
+EXIF rotation), held to the figures the README publishes for these 16 phantoms.
+
+The README's "Measured" table gives the 90th percentile and the largest |area error| of these 16
+phantoms (seed 7), rounded up to the next whole per cent; a change that makes any of them worse
+fails here. (Its 60-phantom figures, ``python benchmarks/phantom_accuracy.py 60``, are another
+seed: with 12-16 measurable phantoms a 90th percentile is the second largest error, so the two
+sets differ, slough's most: 22.8 % here, 16.4 % on the 60.) Medians are held to the targets of the
+issues that set them (calibration alone 0.5 %, wound area 3 %, eschar 8 %, erythema 15 %).
+"""
 
 import numpy as np
 import pytest
@@ -9,6 +16,16 @@ from woundtrack.synthetic.accuracy import phantom_errors, summarise
 from woundtrack.synthetic.phantom import random_spec
 
 N_PHANTOMS = 16
+
+#: (90th percentile, max) of |relative area error| in % on these 16 phantoms, as the README's
+#: "Measured" table gives them (learned segmenter).
+README_PCT = {
+    "wound": (9.0, 21.0),
+    "eschar": (5.0, 9.0),
+    "slough": (23.0, 25.0),
+    "granulation": (26.0, 29.0),
+    "erythema": (7.0, 63.0),
+}
 
 
 @pytest.fixture(scope="module")
@@ -27,23 +44,25 @@ def test_calibration_alone(summary):
     assert s["n"] >= N_PHANTOMS - 1  # the sticker is found in (nearly) every photo
     assert s["median_pct"] <= 0.5
     # Within 1 % on the typical photo (test_calibration.py checks that at 0-35° tilt); a small
-    # sticker far from the wound extrapolates worse (seen: 2.8 % at a 78 px sticker), which the
-    # record's area_uncertainty_pct and a warning flag.
+    # sticker far from the wound extrapolates worse (2.8 % at a 78 px sticker among these 16),
+    # which the record's area_uncertainty_pct and a warning flag.
     assert s["p90_pct"] <= 1.5
+    assert s["max_pct"] <= 3.0
 
 
 @pytest.mark.slow
-def test_wound_area(summary):
-    assert summary["wound"]["median_pct"] <= 3.0
+@pytest.mark.parametrize("measure", list(README_PCT))
+def test_no_figure_worse_than_the_readme_says(summary, measure):
+    s = summary[measure]
+    assert s["n"] >= 8
+    p90, worst = README_PCT[measure]
+    assert s["p90_pct"] <= p90
+    assert s["max_pct"] <= worst
 
 
 @pytest.mark.slow
-def test_eschar_area(summary):
-    assert summary["eschar"]["n"] >= 8
-    assert summary["eschar"]["median_pct"] <= 8.0
-
-
-@pytest.mark.slow
-def test_erythema_area(summary):
-    assert summary["erythema"]["n"] >= 8
-    assert summary["erythema"]["median_pct"] <= 15.0
+@pytest.mark.parametrize(
+    ("measure", "target"), [("wound", 3.0), ("eschar", 8.0), ("erythema", 15.0)]
+)
+def test_median_targets(summary, measure, target):
+    assert summary[measure]["median_pct"] <= target
