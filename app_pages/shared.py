@@ -51,8 +51,13 @@ def escape_markdown(text: object) -> str:
 @st.cache_resource(show_spinner="Opening the database…")
 def get_store() -> Store:
     """One store per app process: ``$WOUNDTRACK_DB`` or the default SQLite file, seeded with
-    the demo patient when empty."""
-    store = Store()
+    the demo patient when empty.
+
+    The app writes (uploads, corrections, treatments), so it may create a new database; only the
+    default one's folder (the user data folder, woundtrack's own) is created on first start. A
+    database that is not woundtrack's, or a ``$WOUNDTRACK_DB`` in a folder that does not exist,
+    is a ``StoreError`` that ``app.py`` shows as one line."""
+    store = Store(create=True)
     seed_demo(store, SAMPLES)
     return store
 

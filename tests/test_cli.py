@@ -42,12 +42,14 @@ RECORD_KEYS = {
     "calibrated",
     "calibration_method",
     "mm_per_px",
+    "area_uncertainty_pct",
     "tilt_deg",
     "lesions",
     "warnings",
     "calibration",
     "provenance",
 } | AREA_KEYS
+README = Path(__file__).resolve().parent.parent / "README.md"
 LESION_KEYS = {
     "index",
     "centroid_px",
@@ -209,6 +211,38 @@ def test_json_record_has_every_key_of_the_readme_table(batch: Batch) -> None:
         assert record["lesions"], record["file"]
         for lesion in record["lesions"]:
             assert LESION_KEYS - set(lesion) == set()
+
+
+def test_the_key_list_above_is_the_readme_table() -> None:
+    # Issue 30: area_uncertainty_pct was in the README's table but not in RECORD_KEYS, so the
+    # "every key" test never asked for it. Read the table itself, so that the two cannot part.
+    text = README.read_text(encoding="utf-8")
+    table = text.split("### JSON record", 1)[1].split("\n\n", 2)[1]
+    keys = set()
+    for row in table.splitlines()[2:]:
+        keys.update(re.findall(r"`([a-z0-9_]+)`", row.split("|")[1]))
+    assert keys == RECORD_KEYS
+
+
+def test_json_provenance_values(batch: Batch, photos: Photos) -> None:
+    # Issue 30: provenance keys were checked for presence only.
+    from woundtrack.image.learned import LearnedSegmenter
+    from woundtrack.models import to_jsonable
+
+    segmenter = LearnedSegmenter()
+    for name in ("wound.jpg", "rotated.jpg"):
+        r = batch.records[name]
+        p = r["provenance"]
+        assert p["photo_sha256"] == hashlib.sha256((photos.folder / name).read_bytes()).hexdigest()
+        assert (p["segmenter"], p["model_version"]) == (segmenter.name, segmenter.version)
+        assert p["calibration_method"] == r["calibration_method"] == "aruco"
+        assert p["calibration_quality"] == r["calibration"]["quality"] == "good"
+        assert p["params"] == to_jsonable(segmenter.params) != {}
+        assert p["corrected"] is False
+    p = batch.records["no_sticker.jpg"]["provenance"]
+    assert (p["calibration_method"], p["calibration_quality"]) == ("none", "no sticker found")
+    assert batch.records["no_sticker.jpg"]["area_uncertainty_pct"] is None
+    assert 0 < batch.records["wound.jpg"]["area_uncertainty_pct"] < 3
 
 
 def test_json_values_are_sane_against_the_phantom_truth(batch: Batch, photos: Photos) -> None:

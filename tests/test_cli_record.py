@@ -207,6 +207,9 @@ def test_bad_database_url_and_unknown_patient(capsys, tmp_path):
     assert status == 2 and "cannot open the database" in err
     url = f"sqlite:///{tmp_path / 'w.db'}"
     status, _, err = run(capsys, "--db", url, "export", "--patient", "NOBODY")
+    assert status == 2 and "no woundtrack database at" in err  # a reader creates nothing
+    Store(url).close()
+    status, _, err = run(capsys, "--db", url, "export", "--patient", "NOBODY")
     assert status == 1 and "not in the database" in err
     status, _, err = run(capsys, "--db", url, "import", str(WEEKS[0]), "--patient", "Jane Doe")
     assert status == 1 and "pseudonymous" in err

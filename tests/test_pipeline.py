@@ -10,6 +10,8 @@ import pytest
 import woundtrack
 from woundtrack.errors import CalibrationError, ImageError
 from woundtrack.image.learned import LearnedSegmenter
+from woundtrack.image.pipeline import AREA_UNCERTAINTY_WARN_PCT, make_segmenter
+from woundtrack.models import to_jsonable
 from woundtrack.synthetic.phantom import PhantomSpec, write_phantom
 
 TAKEN = datetime(2026, 3, 2, 9, 30, tzinfo=timezone(timedelta(hours=1)))
@@ -39,6 +41,66 @@ def test_analysis_in_displayed_orientation_with_provenance(rotated):
     assert p.calibration_method == "aruco" and p.params["tissue"]["working_long_side_px"] > 0
     assert p.corrected is False and p.analysed_at.tzinfo is not None
     assert 0 < a.area_uncertainty_pct < 5
+
+
+def test_provenance_values_are_those_of_the_photo_calibration_and_segmenter(rotated):
+    # Issue 30: the provenance keys were checked for presence only, so writing the calibration
+    # method into calibration_quality passed every test.
+    path, _ = rotated
+    segmenter = LearnedSegmenter()
+    a = woundtrack.analyze(path, segmenter=segmenter)
+    p = a.provenance
+    assert p.photo_sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert (p.segmenter, p.model_version) == (segmenter.name, segmenter.version)
+    assert p.calibration_method == a.calibration.method == "aruco"
+    # A sharp, large, flat sticker: its pattern aligns, so the quality is "good".
+    assert p.calibration_quality == a.calibration.quality == "good"
+    assert p.params == to_jsonable(segmenter.params) and p.params != {}
+    record = a.to_record()["provenance"]
+    assert record["calibration_quality"] == a.to_record()["calibration"]["quality"] == "good"
+    assert record["calibration_method"] == "aruco" and record["params"] == p.params
+    # Another segmenter is named, versioned and parametrised as itself.
+    classical = make_segmenter("classical")
+    c = woundtrack.analyze(path, segmenter=classical).provenance
+    assert (c.segmenter, c.model_version) == (classical.name, classical.version)
+    assert c.params == to_jsonable(classical.params) and c.params != p.params
+
+
+#: A phantom whose sticker is small (8 mm) and, beside a 25 mm wound, far from its centre.
+FAR_SMALL_STICKER = PhantomSpec(
+    seed=1, width_px=800, height_px=600, marker_mm=8.0, wound_radius_mm=25.0, wound_fill_frac=0.6
+)
+#: The same framing with the usual 20 mm sticker beside a 12 mm wound.
+GOOD_STICKER = PhantomSpec(
+    seed=1, width_px=800, height_px=600, wound_radius_mm=12.0, wound_fill_frac=0.35
+)
+
+
+def _uncertainty_warnings(a) -> list[str]:
+    return [w for w in a.warnings if w.startswith("the sticker is small or far from the wound")]
+
+
+def test_area_uncertainty_over_3_percent_is_warned(tmp_path):
+    # Issue 30: the > 3 % warning was never asserted.
+    path = tmp_path / "far.jpg"
+    write_phantom(FAR_SMALL_STICKER, path)
+    a = woundtrack.analyze(path, marker_mm=8.0)
+    assert a.calibration.method == "aruco"
+    assert a.area_uncertainty_pct > AREA_UNCERTAINTY_WARN_PCT == 3.0
+    assert _uncertainty_warnings(a) == [
+        "the sticker is small or far from the wound: areas may be off by about "
+        f"±{a.area_uncertainty_pct:.0f} %; stick it closer to the wound or hold the phone closer"
+    ]
+    assert a.to_record()["area_uncertainty_pct"] == a.area_uncertainty_pct
+
+
+def test_a_good_sticker_gives_no_uncertainty_warning(tmp_path, rotated):
+    path = tmp_path / "good.jpg"
+    write_phantom(GOOD_STICKER, path)
+    for photo in (path, rotated[0]):
+        a = woundtrack.analyze(photo)
+        assert 0 < a.area_uncertainty_pct < AREA_UNCERTAINTY_WARN_PCT
+        assert _uncertainty_warnings(a) == []
 
 
 def test_analysis_is_frozen_and_its_label_map_read_only(rotated):

@@ -19,7 +19,7 @@ import pytest
 import sqlalchemy as sa
 from PIL import Image
 
-from woundtrack.errors import ImageError
+from woundtrack.errors import ImageError, TimelineError
 from woundtrack.models import Calibration, TreatmentEvent
 from woundtrack.record import db
 from woundtrack.record.ingest import correct, import_photo, stored_labels
@@ -338,6 +338,7 @@ def test_a_plain_file_path_is_an_sqlite_database(tmp_path, monkeypatch):
     assert db.as_url("postgresql+psycopg://u:p@h/d") == "postgresql+psycopg://u:p@h/d"
     monkeypatch.setenv("WOUNDTRACK_DB", str(path))
     assert db.default_db_url() == f"sqlite:///{path}"
+    path.parent.mkdir()  # a folder of the user's choice is never created (issue 30, row 9)
     store = Store(str(path))
     assert store.url == f"sqlite:///{path}"
     store.engine.dispose()
@@ -424,3 +425,18 @@ def test_csv_values_keep_numbers_as_numbers():
     for text in ("=1+1", "+1", "-x", "@SUM(1)", "\tx", "\rx", "'=x"):
         assert _csv_value(text) == "'" + text
     assert _csv_value("L1") == "L1" and _csv_value("'quoted") == "'quoted"
+
+
+def test_a_treatment_stored_outside_todays_date_range_is_still_read(url, photos):
+    """Treatment dates are now checked on entry (1900 to five years ahead); a row an earlier
+    version saved outside that range is read back and shown, never refused."""
+    store = Store(url)
+    import_photo(store, photos[0][0].read_bytes(), name="w0.jpg", patient="CUA-032")
+    store.add_treatments("CUA-032", [TreatmentEvent(kind="HBOT", start_on=date(2026, 3, 2))])
+    with store.engine.begin() as c:
+        c.execute(sa.update(db.TreatmentEventRow).values(start_on=date(9999, 12, 31)))
+    (event,) = store.treatments("CUA-032")
+    assert event.start_on == date(9999, 12, 31) and event.kind == "hyperbaric_oxygen"
+    with pytest.raises(TimelineError, match=r"start_on: 9999-12-31 is more than 5 years ahead"):
+        TreatmentEvent(kind="HBOT", start_on=date(9999, 12, 31))  # refused as new input
+    store.close()

@@ -45,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="URL",
         default=None,
         help="database URL (sqlite:///file.db or postgresql+psycopg://...); default "
-        "$WOUNDTRACK_DB, else an SQLite file in your user data folder",
+        "$WOUNDTRACK_DB, else an SQLite file in your user data folder. Only import and timeline "
+        "import create a new database, and never its folder",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -201,8 +202,11 @@ def main(argv: list[str] | None = None) -> int:
 def _record_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from woundtrack.record.store import Store
 
+    # Only the commands that write may create a database (a missing file, an empty one); the
+    # readers refuse it, so a mistyped --db is never answered from a new, empty database.
+    writes = args.command == "import" or (args.command == "timeline" and args.action == "import")
     try:
-        store = Store(args.db)
+        store = Store(args.db, create=writes)
     except WoundtrackError as exc:
         print(f"woundtrack: {exc}", file=err)
         return EXIT_USAGE

@@ -3,7 +3,10 @@
 Owns the tables and the engine set-up; ``store.py`` owns what is done with them. The schema is
 created and changed only by the Alembic migrations in ``woundtrack/migrations`` (applied
 automatically, under a lock, when a database is opened), never by ``create_all``, so a clinic's
-database moves forward the same way on every workstation.
+database moves forward the same way on every workstation. A database that is not woundtrack's
+(another program's tables, or an Alembic version that is not one of ours) is never changed:
+``migrate`` and ``peek_sqlite`` raise ``NotWoundtrack`` before anything is written, and an empty
+one is only given the schema when the caller may create a database.
 
 Tables: ``patients`` (pseudonymous code only), ``lesions`` (per patient, a label such as "L1" and a
 body site), ``photos`` (content-addressed by the sha256 of the stored bytes, location data removed),
@@ -14,7 +17,10 @@ and ``treatment_events``.
 
 from __future__ import annotations
 
+import functools
 import os
+import sqlite3
+import urllib.parse
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -23,9 +29,11 @@ import platformdirs
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.pool import NullPool
 
 #: Environment variable holding the database URL (a SQLAlchemy URL).
 DB_ENV = "WOUNDTRACK_DB"
@@ -39,14 +47,46 @@ def as_url(location: str) -> str:
     return f"sqlite:///{Path(location).expanduser().resolve()}"
 
 
+def user_data_db_url() -> str:
+    """The SQLite file in the user's data folder (on Linux ``~/.local/share/woundtrack``): the
+    one folder woundtrack owns, so the only one it creates by itself."""
+    folder = Path(platformdirs.user_data_dir("woundtrack", appauthor=False))
+    return f"sqlite:///{folder / 'woundtrack.record.db'}"
+
+
 def default_db_url() -> str:
     """``$WOUNDTRACK_DB`` (a URL or an SQLite file path), else an SQLite file in the user's data
     folder."""
     url = os.environ.get(DB_ENV, "").strip()
     if url:
         return as_url(url)
-    folder = Path(platformdirs.user_data_dir("woundtrack", appauthor=False))
-    return f"sqlite:///{folder / 'woundtrack.record.db'}"
+    return user_data_db_url()
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of an SQLite URL; None for another database, an in-memory one or a ``file:`` URI
+    (``sqlite:///file:x.db?mode=ro&uri=true``), whose path SQLite itself reads."""
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    path = parsed.database
+    if not path or path == ":memory:" or path.startswith("file:") or "uri" in parsed.query:
+        return None
+    return Path(path).expanduser()
+
+
+class NotWoundtrack(Exception):
+    """What an opened database holds instead of woundtrack's schema.
+
+    ``kind`` is ``"empty"`` (no table at all: a new database, which only a caller that may
+    create one migrates), ``"tables"`` (another program's tables; ``detail`` names up to five)
+    or ``"revision"`` (an Alembic version that is not one of woundtrack's; ``detail`` is it).
+    """
+
+    def __init__(self, kind: str, detail: str = "") -> None:
+        super().__init__(f"{kind}: {detail}" if detail else kind)
+        self.kind = kind
+        self.detail = detail
 
 
 def utcnow() -> datetime:
@@ -159,11 +199,10 @@ class TreatmentEventRow(Base):
 
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite gets WAL, foreign keys, a busy timeout and write-locking
-    transactions (``BEGIN IMMEDIATE``), so two processes importing at once wait, not fail."""
+    transactions (``BEGIN IMMEDIATE``), so two processes importing at once wait, not fail.
+
+    Creates no folder: the caller checks (``Store`` refuses a folder that does not exist)."""
     if url.startswith("sqlite"):
-        path = sa.engine.make_url(url).database
-        if path and path != ":memory:":
-            Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(url, connect_args={"timeout": 60})
 
         @event.listens_for(engine, "connect")
@@ -183,13 +222,71 @@ def make_engine(url: str) -> Engine:
     return sa.create_engine(url, pool_pre_ping=True)
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest migration, safely when several processes start at once."""
+def _alembic_config() -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(_MIGRATIONS))
+    return cfg
+
+
+@functools.cache
+def revisions() -> frozenset[str]:
+    """Every Alembic revision of woundtrack's migrations."""
+    script = ScriptDirectory.from_config(_alembic_config())
+    return frozenset(s.revision for s in script.walk_revisions())
+
+
+def check_schema(connection: sa.Connection, *, create: bool) -> None:
+    """Raise ``NotWoundtrack`` unless ``connection``'s database is woundtrack's, or empty and
+    ``create`` is true. Reads only."""
+    inspector = sa.inspect(connection)
+    names = set(inspector.get_table_names()) | set(inspector.get_view_names())
+    if "alembic_version" in names:
+        found = list(
+            connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalars()
+        )
+        unknown = [r for r in found if r not in revisions()]
+        if unknown:
+            raise NotWoundtrack("revision", unknown[0])
+        if found:
+            return
+        names.discard("alembic_version")  # empty: judge the database by its other tables
+    if names:
+        raise NotWoundtrack(
+            "tables", ", ".join(sorted(names)[:5]) + (", ..." if len(names) > 5 else "")
+        )
+    if not create:
+        raise NotWoundtrack("empty")
+
+
+def peek_sqlite(path: Path, *, create: bool) -> None:
+    """``check_schema`` on an existing SQLite file opened read-only, so that nothing, not even
+    the journal mode, is changed in a file that turns out not to be woundtrack's.
+
+    Raises ``NotWoundtrack``, or ``sqlalchemy.exc.DatabaseError`` for a file that is not SQLite
+    or cannot be read.
+    """
+    uri = f"file:{urllib.parse.quote(str(path.resolve()))}?mode=ro"
+    engine = sa.create_engine(
+        "sqlite://", creator=lambda: sqlite3.connect(uri, uri=True), poolclass=NullPool
+    )
+    try:
+        with engine.connect() as connection:
+            check_schema(connection, create=create)
+    finally:
+        engine.dispose()
+
+
+def migrate(engine: Engine, *, create: bool = True) -> None:
+    """Bring the schema to the newest migration, safely when several processes start at once.
+
+    Raises ``NotWoundtrack`` (and changes nothing) if the database is not woundtrack's, or is
+    empty and ``create`` is false.
+    """
+    cfg = _alembic_config()
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             # One migrator at a time across workstations (released at commit).
             connection.exec_driver_sql("SELECT pg_advisory_xact_lock(74218301)")
+        check_schema(connection, create=create)
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, "head")

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from woundtrack.analysis.timeline_csv import spreadsheet_safe
@@ -63,6 +63,9 @@ _LESION_LABEL_CHAR = re.compile(r"[^\W_]|[ ._#-]")  # a letter or digit (any scr
 #: were checked): its row id follows. No label can start with it (see _position_key).
 _UNNAMED_KEY = "\x00lesion id "
 _WRITE_ATTEMPTS = 5
+#: Most sessions a treatment may have: what the column holds on every database (an INTEGER is
+#: 32 bits in PostgreSQL; SQLite would take 64, Python any size).
+MAX_SESSIONS = 2**31 - 1
 
 
 class StoreError(WoundtrackError):
@@ -218,6 +221,15 @@ class Store:
 
     Opening applies pending schema migrations. Use one ``Store`` per process.
 
+    ``create``: whether opening may create a new database (give the schema to a missing file
+    or an empty database); readers (``export``, ``healing``, ``timeline export``, ``backup``)
+    pass False, so that a mistyped ``--db`` is refused instead of answered from a new, empty
+    database. Whatever ``create`` says, a database that is not woundtrack's (another program's
+    tables, another Alembic version) is refused and left unchanged, and no folder is created
+    but the user data folder of the default database (``db.user_data_db_url``), woundtrack's own.
+    Every refusal is a ``StoreError`` of one line: the database (password hidden), what was
+    found, and the fix.
+
     Examples
     --------
     >>> store = Store("sqlite:///wounds.db")  # doctest: +SKIP
@@ -228,17 +240,29 @@ class Store:
     them and then calls ``add_visit``.
     """
 
-    def __init__(self, url: str | None = None) -> None:
+    def __init__(self, url: str | None = None, *, create: bool = True) -> None:
         self.url = db.as_url(url) if url else db.default_db_url()
+        shown = _safe_url(self.url)
+        engine = None
         try:
-            self.engine = db.make_engine(self.url)
-            db.migrate(self.engine)
-        except (OperationalError, sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
-            raise StoreError(
-                f"cannot open the database {_safe_url(self.url)}: {exc.__class__.__name__}: "
-                f"{str(exc).splitlines()[0]}; check the URL (e.g. sqlite:///path/to/file.db or "
-                "postgresql+psycopg://user:password@host/dbname) and that the server is running"
-            ) from None
+            path = db.sqlite_file(self.url)
+            if path is not None:
+                _check_sqlite_path(
+                    path, shown, create=create, ours=self.url == db.user_data_db_url()
+                )
+                if path.exists():
+                    db.peek_sqlite(path, create=create)  # read-only: a stranger stays untouched
+            engine = db.make_engine(self.url)
+            db.migrate(engine, create=create)
+        except db.NotWoundtrack as exc:
+            if engine is not None:
+                engine.dispose()
+            raise StoreError(_not_woundtrack_message(shown, exc)) from None
+        except (sa.exc.DBAPIError, sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
+            if engine is not None:
+                engine.dispose()
+            raise StoreError(_database_problem(shown, exc, writing=False)) from None
+        self.engine = engine
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def close(self) -> None:
@@ -255,7 +279,23 @@ class Store:
                 if attempt == _WRITE_ATTEMPTS - 1:
                     raise
                 log.debug("write raced with another process; retrying (%d)", attempt + 1)
+            except sa.exc.DBAPIError as exc:  # read-only, disk full, locked, server gone, ...
+                raise StoreError(
+                    _database_problem(_safe_url(self.url), exc, writing=True)
+                ) from None
         raise AssertionError("unreachable")
+
+    def _check_sessions(self, events: Sequence[TreatmentEvent]) -> None:
+        """Refuse, before anything is written, a number of sessions its column cannot hold."""
+        for e in events:
+            n = e.sessions
+            if n is not None and not 0 < n <= MAX_SESSIONS:
+                what = "over the limit of" if n > 0 else "below 1; the limit is 1 to"
+                raise StoreError(
+                    f"cannot store the timeline in {_safe_url(self.url)}: {e.kind} on "
+                    f"{e.start_on.isoformat()} has {_big_int(n)} sessions, {what} {MAX_SESSIONS}; "
+                    "write the real number of sessions (e.g. 36) or leave it empty"
+                )
 
     def add_visit(self, visit: NewVisit) -> ImportResult:
         """Save a measured photo as a new visit of its patient and file its lesions.
@@ -449,6 +489,7 @@ class Store:
         """
         code = check_patient_code(patient)
         events = list(events)
+        self._check_sessions(events)
 
         def work(session: Session) -> int:
             person = _get_or_create_patient(session, code)
@@ -468,6 +509,7 @@ class Store:
         """Make ``events`` the patient's whole timeline (the app's table editor saves this way)."""
         code = check_patient_code(patient)
         events = list(events)
+        self._check_sessions(events)
 
         def work(session: Session) -> None:
             person = _get_or_create_patient(session, code)
@@ -584,23 +626,45 @@ class Store:
         Raises
         ------
         StoreError
-            If ``destination`` exists already (a backup never overwrites anything).
+            If ``destination`` exists already (a backup never overwrites anything), its folder
+            does not exist (it is never created) or cannot be written; a backup that fails
+            half-way is removed.
         """
         path = Path(destination)
         if path.exists():
             raise StoreError(f"{path} exists already; give a new file name for the backup")
+        if not path.parent.is_dir():
+            raise StoreError(
+                f"cannot write the backup {path}: the folder {path.parent} does not exist; "
+                f"create the folder first (mkdir -p {path.parent})"
+            )
         target = db.make_engine(f"sqlite:///{path}")
-        db.migrate(target)
-        tables = [t for t in db.Base.metadata.sorted_tables]
-        snapshot = self.engine
-        if self.engine.dialect.name == "postgresql":
-            snapshot = self.engine.execution_options(isolation_level="REPEATABLE READ")
-        with snapshot.connect() as source:
-            with source.begin(), target.begin() as sink:
-                for table in tables:
-                    rows = [dict(r._mapping) for r in source.execute(sa.select(table))]
-                    if rows:
-                        sink.execute(table.insert(), rows)
+        try:
+            db.migrate(target)
+            tables = [t for t in db.Base.metadata.sorted_tables]
+            snapshot = self.engine
+            if self.engine.dialect.name == "postgresql":
+                snapshot = self.engine.execution_options(isolation_level="REPEATABLE READ")
+            with snapshot.connect() as source:
+                with source.begin(), target.begin() as sink:
+                    for table in tables:
+                        rows = [dict(r._mapping) for r in source.execute(sa.select(table))]
+                        if rows:
+                            sink.execute(table.insert(), rows)
+        except db.NotWoundtrack:  # another program made the file since the check above
+            target.dispose()
+            raise StoreError(
+                f"{path} exists already; give a new file name for the backup"
+            ) from None
+        except sa.exc.DBAPIError as exc:
+            target.dispose()
+            for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+                leftover.unlink(missing_ok=True)  # this run's own half-written file
+            said = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or ["?"])[0]
+            raise StoreError(
+                f"cannot write the backup {path}: {said}; check that you may write to "
+                f"{path.parent} (chmod u+w) and that its disk has room, or give another file"
+            ) from None
         target.dispose()
         return path
 
@@ -637,6 +701,108 @@ def _safe_url(url: str) -> str:
         return repr(url)
 
 
+def _big_int(n: int) -> str:
+    """``n`` as digits, or its size when it has too many to show (or to convert at all)."""
+    return str(n) if n.bit_length() <= 128 else f"a number of {n.bit_length()} bits"
+
+
+def _check_sqlite_path(path: Path, shown: str, *, create: bool, ours: bool) -> None:
+    """Refuse an SQLite path that is a folder, a missing file that may not be created, or a
+    file in a folder that does not exist (created only when it is woundtrack's own, ``ours``)."""
+    if path.is_dir():
+        raise StoreError(
+            f"cannot open the database {shown}: {path} is a folder, not a database file; give a "
+            f"file name in it (e.g. --db {path / 'woundtrack.db'}) or check --db"
+        )
+    if path.exists():
+        return
+    if not create:
+        raise StoreError(f"no woundtrack database at {shown}; import a photo first or check --db")
+    folder = path.parent
+    if folder.is_dir():
+        return
+    if ours and not folder.exists():
+        folder.mkdir(parents=True, exist_ok=True)  # the user data folder: woundtrack's own
+        return
+    if folder.exists():
+        raise StoreError(
+            f"cannot create the database {shown}: {folder} is a file, not a folder; check --db"
+        )
+    raise StoreError(
+        f"cannot create the database {shown}: the folder {folder} does not exist; create the "
+        f"folder first (mkdir -p {folder}) or check --db"
+    )
+
+
+def _not_woundtrack_message(shown: str, found: db.NotWoundtrack) -> str:
+    if found.kind == "empty":
+        return f"no woundtrack database at {shown}; import a photo first or check --db"
+    if found.kind == "revision":
+        return (
+            f"{shown} is not a woundtrack database (its schema version {found.detail!r} is not "
+            "woundtrack's: another program's, or a newer woundtrack's); woundtrack changes "
+            "nothing in it: check --db, or upgrade woundtrack"
+        )
+    tables = found.detail
+    which = "table" if "," not in tables else "tables"
+    return (
+        f"{shown} is not a woundtrack database (it holds the {which} {tables}); woundtrack "
+        "changes nothing in it: check --db, or give a new file name for a new woundtrack database"
+    )
+
+
+def _database_problem(shown: str, exc: Exception, *, writing: bool) -> str:
+    """One line for a database error: the database, what the driver said, and the fix."""
+    said = str(getattr(exc, "orig", None) or exc).strip()
+    said = said.splitlines()[0] if said else exc.__class__.__name__
+    low = said.lower()
+    sqlite = shown.startswith("sqlite")
+    if "not a database" in low:
+        return (
+            f"cannot open the database {shown}: the file is not an SQLite database; check --db "
+            "(a woundtrack database, or a new file name for a new one)"
+        )
+    if "readonly database" in low or "read-only" in low:
+        fix = (
+            "make the file and its folder writable (chmod u+w), or copy the database to a "
+            "writable folder"
+            if sqlite
+            else "ask the database's administrator for write access"
+        )
+        return f"cannot write to the database {shown}: it is read-only; {fix}"
+    if "unable to open database file" in low:
+        return (
+            f"cannot open the database {shown}: the file or its folder cannot be opened or "
+            "written (unable to open database file); check that the folder exists and that you "
+            "may write to it (chmod u+w), or check --db"
+        )
+    if "disk is full" in low or "no space left" in low:
+        return (
+            f"cannot write to the database {shown}: the disk is full; nothing was saved: free "
+            "some space and try again"
+        )
+    if "database is locked" in low:
+        return (
+            f"cannot {'write to' if writing else 'open'} the database {shown}: another program "
+            "kept it locked for over a minute; close that program (or wait) and try again"
+        )
+    if "disk i/o error" in low or "malformed" in low:
+        return (
+            f"cannot {'write to' if writing else 'open'} the database {shown}: {said}; the file "
+            "or its disk is damaged: check the disk and restore the database from a backup"
+        )
+    if writing:
+        return (
+            f"cannot write to the database {shown}: {exc.__class__.__name__}: {said}; nothing was "
+            "saved: check that the database (or its server) is running and try again"
+        )
+    return (
+        f"cannot open the database {shown}: {exc.__class__.__name__}: {said}; check the URL "
+        "(e.g. sqlite:///path/to/file.db or postgresql+psycopg://user:password@host/dbname) and "
+        "that the server is running"
+    )
+
+
 def _patient(session: Session, code: str) -> Patient:
     person = session.scalar(sa.select(Patient).where(Patient.code == code.strip()))
     if person is None:
@@ -668,6 +834,7 @@ def _events(session: Session, patient_id: int) -> list[TreatmentEvent]:
             frequency=r.frequency,
             sessions=r.sessions,
             notes=r.notes,
+            stored=True,  # saved before the date range was checked: shown, never refused
         )
         for r in rows
     ]
