@@ -8,52 +8,132 @@ events (a debridement, a parathyroidectomy) as markers. UI only: ``timeline`` va
 from __future__ import annotations
 
 import io
+import math
+import re
+from datetime import date, datetime
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
 from app_pages.shared import after_write, escape_markdown, get_store, patient_picker, treatments
 from woundtrack.analysis.timeline_csv import read_timeline_csv, write_timeline_csv
 from woundtrack.errors import WoundtrackError
-from woundtrack.models import KNOWN_KINDS, TreatmentEvent
+from woundtrack.models import (
+    KNOWN_KINDS,
+    TreatmentEvent,
+    normalise_kind,
+    shown_text,
+    treatment_value_problems,
+)
 
 COLUMNS = ["kind", "start_on", "end_on", "dose", "frequency", "sessions", "notes"]
+_WHOLE_NUMBER = re.compile(r"\s*[+-]?\d+\s*")
 
 
 def _frame(events: list[TreatmentEvent]) -> pd.DataFrame:
     rows = [{c: getattr(e, c) for c in COLUMNS} for e in events]
     frame = pd.DataFrame(rows, columns=COLUMNS)
     for c in ("start_on", "end_on"):
-        frame[c] = pd.to_datetime(frame[c]).dt.date
-    frame["sessions"] = frame["sessions"].astype("Int64")
+        # Plain dates, not pandas timestamps: those end in 2262, and a date stored by an earlier
+        # version (9999-12-31) must still show, to be corrected.
+        frame[c] = pd.Series([getattr(e, c) for e in events], dtype=object)
+    # Float, not Int64: an integer column makes Streamlit cut a typed 2.7 to 2 before this page
+    # sees it (issue 30); as a float it arrives as typed and is refused with a message.
+    frame["sessions"] = frame["sessions"].astype("Float64")
     return frame
 
 
+def _empty(value: object) -> bool:
+    if isinstance(value, str):
+        return value.strip() == ""
+    return value is None or (pd.api.types.is_scalar(value) and bool(pd.isna(value)))
+
+
+def _text(value: object) -> str:
+    return "" if _empty(value) else str(value)
+
+
+def _day(value: object, column: str, found: list[tuple[str, str]]) -> date | None:
+    """A date cell as a date (``None`` when empty); a problem is added to ``found``."""
+    if _empty(value):
+        return None
+    if isinstance(value, datetime):  # pd.Timestamp too
+        return value.date()
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value).strip()[:10])
+    except ValueError:
+        text = shown_text(str(value))
+        found.append((column, f"{text} is not a date; write it as YYYY-MM-DD, e.g. 2026-03-02"))
+        return None
+
+
+def _sessions(value: object, found: list[tuple[str, str]]) -> int | None:
+    """The sessions cell as a whole number: 2.7 is refused, never cut to 2 (issue 30)."""
+    if _empty(value):
+        return None
+    number: int | None = None
+    if isinstance(value, bool | np.bool_):
+        pass
+    elif isinstance(value, int | np.integer):
+        number = int(value)
+    elif isinstance(value, str) and _WHOLE_NUMBER.fullmatch(value):
+        number = int(value)
+    else:
+        try:
+            as_float = float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            as_float = math.nan
+        if math.isfinite(as_float) and as_float.is_integer():
+            number = int(as_float)
+    if number is None:
+        found.append(
+            (
+                "sessions",
+                f"{shown_text(str(value))} is not a whole number; write the number of sessions, "
+                f"e.g. 36, or leave it empty",
+            )
+        )
+    return number
+
+
 def _events(frame: pd.DataFrame) -> tuple[list[TreatmentEvent], list[str]]:
-    """Events from the edited table, and a message per row that is not a valid event."""
+    """Events from the edited table, and a message per problem: ``row <n>, <column>: ...``.
+
+    Rows count from 1 as shown. The values are checked as the timeline CSV checks them
+    (``treatment_value_problems``), so that nothing is changed silently: a fraction of a
+    session is refused, not cut, and a date outside the clinical range is named.
+    """
     events, problems = [], []
     for n, row in enumerate(frame.to_dict("records"), start=1):
-        if all(pd.isna(row.get(c)) or row.get(c) in ("", None) for c in COLUMNS):
+        if all(_empty(row.get(c)) for c in COLUMNS):
             continue  # an empty new row
-        try:
-            start = row["start_on"]
-            if start is None or pd.isna(start):
-                raise WoundtrackError("start_on is empty; give the first day")
-            end = row["end_on"]
-            sessions = row["sessions"]
-            events.append(
-                TreatmentEvent(
-                    kind=str(row["kind"] or ""),
-                    start_on=pd.Timestamp(start).date(),
-                    end_on=None if end is None or pd.isna(end) else pd.Timestamp(end).date(),
-                    dose=str(row["dose"] or "") if not pd.isna(row["dose"]) else "",
-                    frequency=str(row["frequency"] or "") if not pd.isna(row["frequency"]) else "",
-                    sessions=None if sessions is None or pd.isna(sessions) else int(sessions),
-                    notes=str(row["notes"] or "") if not pd.isna(row["notes"]) else "",
+        found: list[tuple[str, str]] = []
+        kind = normalise_kind(_text(row["kind"]))
+        start = _day(row["start_on"], "start_on", found)
+        if start is None and not found:
+            found.append(("start_on", "empty; give the first day, e.g. 2026-03-02"))
+        end = _day(row["end_on"], "end_on", found)
+        sessions = _sessions(row["sessions"], found)
+        found += treatment_value_problems(kind, start, end, sessions)
+        if not found and start is not None:
+            try:
+                events.append(
+                    TreatmentEvent(
+                        kind=kind,
+                        start_on=start,
+                        end_on=end,
+                        dose=_text(row["dose"]),
+                        frequency=_text(row["frequency"]),
+                        sessions=sessions,
+                        notes=_text(row["notes"]),
+                    )
                 )
-            )
-        except (WoundtrackError, TypeError, ValueError) as exc:
-            problems.append(f"row {n}: {exc}")
+            except (WoundtrackError, TypeError, ValueError) as exc:
+                problems.append(f"row {n}: {exc}")
+        problems += [f"row {n}, {column}: {text}" for column, text in found]
     return events, problems
 
 
@@ -67,7 +147,11 @@ st.caption(
     "with an end date, sessions or a frequency is a course."
 )
 
-current = treatments(patient)
+try:
+    current = treatments(patient)
+except WoundtrackError as exc:
+    st.error(escape_markdown(exc))
+    st.stop()
 edited = st.data_editor(
     _frame(current),
     num_rows="dynamic",
@@ -81,7 +165,9 @@ edited = st.data_editor(
         "frequency": st.column_config.TextColumn(
             "frequency", help="e.g. 3 per week after dialysis"
         ),
-        "sessions": st.column_config.NumberColumn("sessions", min_value=1, step=1),
+        # No step or minimum: the browser would round or clamp what was typed; the page refuses
+        # anything but a whole number from 1 with a message instead.
+        "sessions": st.column_config.NumberColumn("sessions", help="whole number, 1 or more"),
         "notes": st.column_config.TextColumn("notes"),
     },
     hide_index=True,

@@ -14,7 +14,7 @@ import streamlit as st
 
 from app_pages.shared import after_write, escape_markdown, get_store, patients
 from woundtrack.errors import WoundtrackError
-from woundtrack.image.io import read_photo
+from woundtrack.image.io import capture_date_problem, read_photo
 from woundtrack.record.ingest import import_photo
 from woundtrack.record.store import check_lesion_label, check_patient_code
 
@@ -111,7 +111,16 @@ if st.button("Import", type="primary"):
         if chosen is None or pd.isna(chosen):
             failures.append(f"{upload.name}: no capture date; enter the date the photo was taken")
             continue
-        chosen = pd.Timestamp(chosen).date()
+        if isinstance(chosen, datetime):
+            chosen = chosen.date()
+        elif not isinstance(chosen, date):  # pandas timestamps end in 2262; 9999 must be named
+            chosen = date.fromisoformat(str(chosen)[:10])
+        problem = capture_date_problem(chosen)
+        if problem is not None:
+            failures.append(
+                f"{upload.name}: the capture date {problem}; enter the date the photo was taken"
+            )
+            continue
         # A date typed by a person replaces the camera's; midday avoids time-zone surprises.
         taken_at = None if chosen == exif_on else datetime.combine(chosen, time(12, 0))
         try:

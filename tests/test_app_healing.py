@@ -8,7 +8,9 @@ get their own.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -23,6 +25,8 @@ APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
 
 NO_STICKER = "CUA-900"  # a patient whose only photo has no calibration sticker
+FAR_DATES = "CUA-901"  # visits stored with dates at the end of the calendar (issue 30, row 4)
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
 
 
 @pytest.fixture(scope="module")
@@ -40,11 +44,38 @@ def db_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         write_phantom(spec, photo)
         store = Store(url)
         import_photo(store, photo.read_bytes(), name=photo.name, patient=NO_STICKER)
+        for week in range(4):
+            name = f"demo_week{week:02d}.jpg"
+            when = datetime(2026, 3, 2, 12) + timedelta(weeks=week)
+            import_photo(
+                store, (SAMPLES / name).read_bytes(), name=name, patient=FAR_DATES, taken_at=when
+            )
         store.close()
+        _move_visits_to_the_end_of_the_calendar(folder / "app.db", FAR_DATES)
         st.cache_data.clear()
         yield url
         st.cache_resource.clear()
         st.cache_data.clear()
+
+
+def _move_visits_to_the_end_of_the_calendar(path: Path, patient: str) -> None:
+    """Date the patient's visits 9999-12-10 ... 9999-12-31, as a camera whose clock was never set
+    did before capture dates were checked: a stored value the pages must survive."""
+    with sqlite3.connect(path) as con:
+        ids = [
+            visit_id
+            for (visit_id,) in con.execute(
+                "SELECT v.id FROM visits v JOIN patients p ON p.id = v.patient_id "
+                "WHERE p.code = ? ORDER BY v.taken_on",
+                (patient,),
+            )
+        ]
+        for n, visit_id in enumerate(ids):
+            day = date.max - timedelta(weeks=len(ids) - 1 - n)
+            con.execute(
+                "UPDATE visits SET taken_at = ?, taken_on = ? WHERE id = ?",
+                (f"{day.isoformat()}T12:00:00", day.isoformat(), visit_id),
+            )
 
 
 def started() -> AppTest:
@@ -126,3 +157,16 @@ def test_export_page_reports_a_patient_without_calibrated_visits(db_url: str) ->
     assert len(at.get("download_button")) == 3
     [preview] = at.get("iframe")
     assert "No calibrated visit" in preview.proto.srcdoc
+
+
+@pytest.mark.parametrize("page", ["app_pages/healing.py", "app_pages/export.py"])
+def test_visits_dated_at_the_end_of_the_calendar_never_break_a_page(db_url: str, page: str) -> None:
+    # Issue 30, row 4: an OverflowError broke the Healing and Export pages of such a patient.
+    at = on_page(page, FAR_DATES)  # no exception
+    assert not at.error, [e.value for e in at.error]
+    if page == "app_pages/healing.py":
+        assert len(at.get("plotly_chart")) == 1
+        assert {m.label for m in at.metric} >= {"Area now", "PAR week 4"}
+    else:
+        [preview] = at.get("iframe")
+        assert "9999-12-31" in preview.proto.srcdoc

@@ -8,6 +8,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from app_pages.shared import escape_markdown
 from woundtrack.record.ingest import import_photo
 from woundtrack.record.store import Store
 
@@ -91,6 +92,67 @@ def test_treatments_page_shows_and_saves_the_timeline(app, app_db):
     store = Store(app_db)
     assert len(store.treatments("DEMO-001")) == 5
     store.close()
+
+
+def _edit_and_save(at: AppTest, key: str, edited_rows: dict) -> AppTest:
+    """Edit cells of the keyed data editor (as a person would), then press the page's button."""
+    at.session_state[key] = {"edited_rows": edited_rows, "added_rows": [], "deleted_rows": []}
+    at.run()
+    at.button[0].click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_treatments_editor_refuses_a_fraction_of_a_session(app, app_db):
+    # Issue 30, row 14: sessions 2.7 was saved as 2 without a message.
+    at = app.switch_page("app_pages/timeline.py").run()
+    table = at.data_editor[0].value
+    hbot = int(table.index[table["kind"] == "hyperbaric_oxygen"][0])
+    key = "timeline_editor_DEMO-001"
+    at = _edit_and_save(at, key, {hbot: {"sessions": 2.7}})
+    assert [e.value for e in at.error] == [
+        escape_markdown(
+            f"row {hbot + 1}, sessions: 2.7 is not a whole number; write the number of sessions, "
+            "e.g. 36, or leave it empty"
+        )
+    ]
+    assert any("Nothing was saved" in w.value for w in at.warning)
+    assert not at.success
+    assert at.session_state[key]["edited_rows"] == {hbot: {"sessions": 2.7}}  # still on screen
+    store = Store(app_db)
+    assert [e.sessions for e in store.treatments("DEMO-001") if e.kind == "hyperbaric_oxygen"] == [
+        36
+    ]
+    store.close()
+
+
+def test_treatments_editor_refuses_dates_outside_the_clinical_range(app, app_db):
+    # Issue 30, row 4: 9999-12-31 was saved, and the Healing and Export pages then failed.
+    at = app.switch_page("app_pages/timeline.py").run()
+    table = at.data_editor[0].value
+    ptx = int(table.index[table["kind"] == "parathyroidectomy"][0])
+    at = _edit_and_save(at, "timeline_editor_DEMO-001", {ptx: {"start_on": "0001-01-01"}})
+    assert [e.value for e in at.error] == [
+        escape_markdown(
+            f"row {ptx + 1}, start_on: 0001-01-01 is before 1900-01-01; check the year: a "
+            "treatment is dated from 1900-01-01 to 5 years from today"
+        )
+    ]
+    assert not at.success
+    store = Store(app_db)
+    assert min(e.start_on for e in store.treatments("DEMO-001")).year == 2026
+    store.close()
+
+
+def test_upload_refuses_a_typed_capture_date_outside_the_plausible_range(app, app_db):
+    at = app.switch_page("app_pages/upload.py").run()
+    _upload(at, SAMPLES / "demo_week02.jpg")
+    at = _edit_and_save(at, "upload_dates", {0: {"taken on": "9999-12-31"}})
+    assert any(
+        e.value.startswith(escape_markdown("demo_week02.jpg: the capture date 9999-12-31 is after"))
+        for e in at.error
+    ), [e.value for e in at.error]
+    assert not at.success
 
 
 def test_the_chosen_patient_is_kept_across_pages(app, app_db):

@@ -162,20 +162,24 @@ def test_an_ongoing_course_runs_to_today(rows) -> None:
 
 
 def test_projection_is_drawn_when_the_summary_projects(rows, events) -> None:
+    # Expected figures by hand, not from the code under test: A = 15 e^(-0.3 t) (t in weeks from
+    # 2 March 2026) falls to 0.1 cm² at t = ln(150) / 0.3 = 16.70 weeks = 116.9 days, so the
+    # closure is projected on 27 June 2026 (day 117). The fit is exact, so the 95 % interval of
+    # the rate is a point: the interval runs from day 116 (rounded down) to day 117 (rounded up).
+    projected, earliest, latest = date(2026, 6, 27), date(2026, 6, 26), date(2026, 6, 27)
     summary = healing_summary(rows, events).lesions["L1"]
-    projected = summary.closure.projected_on
     fig = healing_figure(rows, events, lesion="L1", summary=summary, today=TODAY)
     traces = by_name(fig)
     fit = traces["Exponential fit"]
     assert fit.x[0] == BASE and fit.x[-1] == projected
     assert fit.y[0] == pytest.approx(15.0)
-    assert fit.y[-1] == pytest.approx(0.1, rel=0.05)
+    assert fit.y[-1] == pytest.approx(15.0 * math.exp(-0.3 * 117 / 7))  # 0.0995 cm² on day 117
     assert traces["95 % interval of the fit"].fill == "toself"
     closure = traces["Projected closure"]
-    earliest, latest = summary.closure.earliest_on, summary.closure.latest_on
     assert list(closure.x) == [earliest, projected, latest]
     texts = " ".join(a.text for a in fig.layout.annotations)
-    assert f"PAR week 4: <b>{summary.par_week4_pct:.0f} %</b>" in texts
+    assert "PAR week 4: <b>70 %</b>" in texts  # the visit on day 28: 100 (1 - e^(-1.2)) = 69.9
+    assert "Projected closure <b>27 Jun 2026</b><br>95 % interval 26–27 Jun 2026" in texts
     assert "−25.9 % per week" in texts  # 100 (exp(-0.3) - 1)
     assert "Projected closure" in texts
     assert date.fromisoformat(str(fig.layout.xaxis.range[1])[:10]) > latest  # in view
@@ -292,3 +296,33 @@ def test_headline_figures_give_the_refusal_reason(rows, events) -> None:
     )
     assert refused["Projected closure"][0] == "not projected"
     assert "at least 4" in refused["Projected closure"][1]
+
+
+# Issue 30, row 4: dates stored before they were checked (an unset camera clock, a typo in a
+# timeline) lie at the very ends of the calendar, where date arithmetic overflows.
+LEGACY_EVENTS = [
+    TreatmentEvent(kind="STS", start_on=date(1, 1, 1), end_on=date(9999, 12, 31), stored=True),
+    TreatmentEvent(kind="HBOT", start_on=date(9999, 12, 31), frequency="daily", stored=True),
+    TreatmentEvent(kind="PTX", start_on=date(1, 1, 1), stored=True),
+]
+
+
+@pytest.mark.parametrize(
+    "days",
+    [
+        [date.max - timedelta(days=21 - 7 * w) for w in range(4)],  # PAR's day 28 is past 9999
+        [date.min + timedelta(weeks=w) for w in range(6)],
+        [date(9999, 11, 12) + timedelta(weeks=w) for w in range(8)],  # closure past 9999
+    ],
+    ids=["to-9999-12-31", "from-0001-01-01", "closure-past-9999"],
+)
+def test_dates_at_the_ends_of_the_calendar_never_break_the_chart(days: list[date]) -> None:
+    rows = [dataclasses.replace(row(w), taken_on=d) for w, d in enumerate(days)]
+    for events in ([], LEGACY_EVENTS):
+        metrics = healing_summary(rows, events).lesions["L1"]
+        fig = healing_figure(rows, events, lesion="L1", summary=metrics, today=TODAY)
+        first, last = (date.fromisoformat(str(x)[:10]) for x in fig.layout.xaxis.range)
+        assert first <= days[0] and last >= days[-1]
+        assert fig.to_json()  # what the app and the report send to the browser
+        assert headline_figures(metrics) and phase_table(metrics) is not None
+        assert metrics.closure.refused == (days[0].year == 9999)  # no date past 9999-12-31

@@ -8,6 +8,9 @@ from datetime import date, datetime, timedelta
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
 
 from woundtrack.analysis.healing import (
     CLOSED_BELOW_CM2,
@@ -123,6 +126,13 @@ def test_par_exact_day_28_visit():
 def test_par_interpolates_between_day_21_and_35():
     # A28 = 8 + (6 - 8) * 7 / 14 = 7  =>  PAR 30 %
     assert par_at_week4([visit(0, 10.0), visit(21, 8.0), visit(35, 6.0)]) == pytest.approx(30.0)
+
+
+def test_par_interpolation_weights_the_nearer_visit_more():
+    # Day 28 is 7 days after day 21 and 14 before day 42, so day 21 weighs 2/3 and day 42 1/3:
+    # A28 = 8 * 2/3 + 2 * 1/3 = 6 cm², PAR = 100 * (10 - 6) / 10 = 40 %. The weights swapped give
+    # 8 * 1/3 + 2 * 2/3 = 4 cm² and 60 %, across the 50 % that clinicians read (issue 30).
+    assert par_at_week4([visit(0, 10.0), visit(21, 8.0), visit(42, 2.0)]) == pytest.approx(40.0)
 
 
 def test_par_uses_nearest_visit_within_7_days_when_not_bracketed():
@@ -447,3 +457,115 @@ def test_course_errors():
         phases_from_courses([("x", day(10))])  # type: ignore[list-item]
     with pytest.raises(ValueError, match="course 'x'.start_on must be a datetime.date"):
         phases_from_courses([("x", "2024-01-01", None)])  # type: ignore[list-item]
+
+
+# --- dates at the ends of the calendar (issue 30, row 4) -----------------------------------------
+
+
+def test_a_projection_past_the_last_calendar_date_is_refused_not_raised():
+    # Stored visits dated in late 9999 (a camera's unset clock, saved before dates were checked):
+    # the fit projects closure about 117 days after the first, past 9999-12-31.
+    start = date(9999, 11, 12)
+    points = [
+        AreaPoint(taken_on=start + timedelta(weeks=w), wound_area_cm2=15 * math.exp(-0.3 * w))
+        for w in range(8)
+    ]
+    closure = project_closure(points)
+    assert closure.refused and closure.projected_on is None
+    assert closure.refused_reason == (
+        "The projected closure falls after 9999-12-31, the last date the calendar holds; "
+        "check the visit dates (last visit 9999-12-31)."
+    )
+    metrics = healing_metrics(points)
+    assert metrics.closure == closure
+    assert metrics.exp_rate_per_week == pytest.approx(0.3)
+
+
+def test_a_visit_on_the_last_calendar_date_gives_figures():
+    points = [visit(0, 10.0)] + [
+        AreaPoint(taken_on=date.max - timedelta(weeks=4 - w), wound_area_cm2=8.0 - w)
+        for w in range(5)
+    ]
+    metrics = healing_metrics(points)
+    assert metrics.latest_on == date.max and metrics.closure.refused
+    first = [AreaPoint(taken_on=date.min, wound_area_cm2=5.0), visit(0, 4.0)]
+    assert healing_metrics(first).baseline_on == date.min
+
+
+def test_courses_at_the_ends_of_the_calendar_have_no_phase_beyond_them():
+    phases = phases_from_courses([("legacy", date.min, date.max), ("x", day(10), date.max)])
+    assert phases == [
+        Phase(label="during legacy", start_on=date.min, end_on=date.max),
+        Phase(label="before x", start_on=None, end_on=day(9)),
+        Phase(label="during x", start_on=day(10), end_on=date.max),
+    ]
+    rates = healing_metrics(exp_series(0.2, range(6)), phases=phases).phases
+    assert [r.n_visits for r in rates] == [6, 2, 4]
+
+
+# --- properties against an independent computation (hypothesis) ---------------------------------
+
+_AREA_CM2 = st.floats(min_value=0.2, max_value=50.0, allow_nan=False, allow_infinity=False)
+
+
+@st.composite
+def _series(draw: st.DrawFn, *, min_visits: int = 2) -> tuple[list[int], list[float]]:
+    """Visit days (distinct, from 0) and open-wound areas (all above the closure threshold)."""
+    later = draw(st.lists(st.integers(1, 120), min_size=min_visits - 1, max_size=11, unique=True))
+    days = [0, *sorted(later)]
+    return days, [draw(_AREA_CM2) for _ in days]
+
+
+@settings(max_examples=300, deadline=None)
+@given(_AREA_CM2, st.floats(min_value=0.0, max_value=100.0))
+def test_pct_area_reduction_undoes_to_the_area(baseline_cm2: float, area_cm2: float) -> None:
+    par = pct_area_reduction(baseline_cm2, area_cm2)
+    assert baseline_cm2 * (1 - par / 100) == pytest.approx(area_cm2, rel=1e-9, abs=1e-12)
+    assert (par > 0) == (area_cm2 < baseline_cm2) and (par < 0) == (area_cm2 > baseline_cm2)
+    if area_cm2 == 0:
+        assert par == 100.0  # exactly: a closed wound
+
+
+@settings(max_examples=300, deadline=None)
+@given(_series())
+def test_par_at_week4_matches_numpy_interpolation(series: tuple[list[int], list[float]]) -> None:
+    days, areas = series
+    points = [visit(d, a) for d, a in zip(days, areas, strict=True)]
+    before = [d for d in days[1:] if d <= 28]
+    after = [d for d in days[1:] if d >= 28]
+    if before and after and 28 - before[-1] <= 14 and after[0] - 28 <= 14:
+        area28 = float(np.interp(28.0, days, areas))  # linear between the visits around day 28
+    else:
+        nearest = min(days[1:], key=lambda d: (abs(d - 28), d))
+        area28 = areas[days.index(nearest)] if abs(nearest - 28) <= 7 else None
+    expected = None if area28 is None else 100.0 * (areas[0] - area28) / areas[0]
+    got = par_at_week4(points)
+    assert (got is None) == (expected is None)
+    if expected is not None:
+        assert got == pytest.approx(expected, rel=1e-9, abs=1e-9)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_series(min_visits=3))
+def test_exponential_fit_matches_numpy_polyfit(series: tuple[list[int], list[float]]) -> None:
+    days, areas = series
+    fit = exponential_fit([visit(d, a) for d, a in zip(days, areas, strict=True)])
+    weeks = np.array(days) / 7.0
+    log_area = np.log(areas)
+    (slope, intercept), cov = np.polyfit(weeks, log_area, 1, cov=True)
+    assert fit is not None and fit.n_visits == len(days)
+    assert fit.rate_per_week == pytest.approx(-slope, rel=1e-7, abs=1e-9)
+    assert fit.a0_cm2 == pytest.approx(math.exp(intercept), rel=1e-7)
+    constant = np.ptp(log_area) == 0
+    r_squared = 0.0 if constant else np.corrcoef(weeks, log_area)[0, 1] ** 2
+    assert fit.r_squared == pytest.approx(r_squared, abs=1e-9)
+    # ~95 % interval: k ± t(0.975, n - 2) SE, SE from polyfit's covariance (residuals / (n - 2)).
+    half_width = stats.t.ppf(0.975, len(days) - 2) * math.sqrt(cov[0, 0])
+    low, high = fit.rate_ci_per_week
+    assert low == pytest.approx(-slope - half_width, rel=1e-6, abs=1e-9)
+    assert high == pytest.approx(-slope + half_width, rel=1e-6, abs=1e-9)
+    projection = project_closure([visit(d, a) for d, a in zip(days, areas, strict=True)])
+    if not projection.refused:
+        # Closure where a0 e^(-k t) = 0.1 cm²: t = ln(a0 / 0.1) / k weeks after the first visit.
+        closure_days = math.log(math.exp(intercept) / CLOSED_BELOW_CM2) / -slope * 7
+        assert abs((projection.projected_on - BASE).days - closure_days) <= 0.5 + 1e-6

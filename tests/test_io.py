@@ -9,7 +9,7 @@ import re
 import struct
 import xml.etree.ElementTree as ET
 import zlib
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -300,6 +300,47 @@ def test_unparseable_capture_time_gives_none_and_a_warning(raw):
     _, info = read_photo(encode(upright(), "JPEG", exif=exif), name="a.jpg")
     assert info.taken_at is None
     assert any(re.search(r"capture time is unknown.*by hand", w) for w in info.warnings)
+
+
+def _exif_day(day: date) -> str:
+    return f"{day:%Y:%m:%d} 12:00:00"
+
+
+@pytest.mark.parametrize(
+    ("raw", "why"),
+    [
+        (
+            "9999:12:31 23:59:59",
+            r"9999-12-31 is after \d{4}-\d\d-\d\d \(tomorrow\): a camera clock set wrong",
+        ),
+        (
+            "0001:01:01 00:00:00",
+            r"0001-01-01 is before 1990-01-01, older than any digital photo: a camera clock "
+            r"that was never set",
+        ),
+        ("1989:12:31 23:59:59", r"1989-12-31 is before 1990-01-01, .*"),
+        (_exif_day(date.today() + timedelta(days=2)), r"\d{4}-\d\d-\d\d is after .*"),
+    ],
+)
+def test_capture_time_outside_the_plausible_range_gives_none_and_a_warning(raw, why):
+    # Issue 30, row 4: such a date overflowed the healing analytics and broke the app's pages.
+    exif = exif_with(taken=raw, offset="+02:00")
+    _, info = read_photo(encode(upright(), "JPEG", exif=exif), name="a.jpg")
+    assert info.taken_at is None
+    [warning] = info.warnings
+    assert re.fullmatch(
+        rf"a\.jpg: the capture time is unknown \(EXIF DateTimeOriginal is '{raw}': {why}\); "
+        r"enter the date the photo was taken by hand",
+        warning,
+    ), warning
+
+
+@pytest.mark.parametrize("day", [date(1990, 1, 1), date.today() + timedelta(days=1)])
+def test_capture_time_range_ends_are_kept(day):
+    exif = exif_with(taken=_exif_day(day))  # tomorrow: a camera in a time zone ahead of ours
+    _, info = read_photo(encode(upright(), "JPEG", exif=exif), name="a.jpg")
+    assert info.taken_at == datetime.combine(day, datetime.min.time()).replace(hour=12)
+    assert info.warnings == ()
 
 
 def test_file_mtime_is_never_used(tmp_path):

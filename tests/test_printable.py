@@ -124,25 +124,31 @@ def test_header_says_who_when_and_which_version(report) -> None:
 
 
 def test_each_lesion_has_its_figures_chart_and_phases(report) -> None:
+    # Expected figures computed by hand from the series of the fixture, not by the code under
+    # test. L1: 15 e^(-0.3 w) cm² in weeks 0-5: latest 15 e^(-1.5) = 3.35 cm², area reduction
+    # 100 (1 - e^(-1.5)) = 77.7 %. L2: 4.0, 4.1, 4.0, 4.1 cm²: latest 4.10, -2.4999... % (2.5 %
+    # larger, computed in binary: shown rounded to -2 %).
     page = report["page"]
-    l1, l2 = report["summary"].lesions["L1"], report["summary"].lesions["L2"]
-    for lesion, figures in (("L1", l1), ("L2", l2)):
+    for lesion, baseline, latest, reduction in (
+        ("L1", "15.00 cm²", "3.35 cm²", "78 %"),
+        ("L2", "4.00 cm²", "4.10 cm²", "-2 %"),
+    ):
         section = page.split(f"<h2>Lesion {lesion}")[1].split("</section>")[0]
-        assert f"{figures.baseline_area_cm2:.2f} cm²" in section
-        assert f"{figures.latest_area_cm2:.2f} cm²" in section
-        assert f"{figures.pct_area_reduction:.0f} %" in section
+        assert baseline in section and latest in section and reduction in section
         assert "Plotly.newPlot(" in section
         assert "Healing rate by treatment phase" in section
         assert "During sodium thiosulfate" in section
     section1 = page.split("<h2>Lesion L1")[1].split("</section>")[0]
-    assert f"{l1.par_week4_pct:.0f} %" in section1
-    assert l1.closure.projected_on.isoformat() in section1
-    assert f"{l1.half_life_days:.0f} days" in section1
+    assert "70 %" in section1  # PAR at week 4, the visit on day 28: 100 (1 - e^(-1.2)) = 69.9
+    # Closure (0.1 cm²) at ln(150) / 0.3 = 16.70 weeks = 116.9 days after 2 March 2026.
+    assert "2026-06-27" in section1
+    assert "16 days" in section1  # half-life 7 ln 2 / 0.3 = 16.2 days
     assert '<td class="num">−25.9</td>' in section1  # phase rates: 100 (exp(-0.3) - 1)
     section2 = page.split("<h2>Lesion L2")[1].split("</section>")[0]
-    reason = l2.closure.refused_reason
-    assert reason and "not projected" in section2
-    assert reason.split(";")[0].replace("'", "&#x27;") in section2
+    # L2's least-squares slope of ln(area) on weeks is (2/5) ln(4.1/4) / 2 = +0.0049 per week:
+    # growing by 100 (e^0.0049 - 1) = +0.5 % a week, so no closure is projected.
+    assert "not projected" in section2
+    assert "The wound is not shrinking (fitted area change +0.5 % per week)" in section2
 
 
 def test_photos_are_embedded_as_base64_jpegs(report) -> None:

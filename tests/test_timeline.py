@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import pickle
 import re
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, reject, settings
+from hypothesis import strategies as st
 
 from woundtrack.analysis.timeline import active_on, courses, markers, to_week
 from woundtrack.analysis.timeline_csv import (
     CSV_COLUMNS,
     MAX_LISTED_PROBLEMS,
+    MAX_TIMELINE_BYTES,
+    MAX_TIMELINE_ROWS,
     from_spreadsheet_safe,
     read_timeline_csv,
     spreadsheet_safe,
@@ -523,7 +528,7 @@ def test_read_refuses_other_sources() -> None:
         read_timeline_csv(3)  # type: ignore[arg-type]
 
     class Odd:
-        def read(self) -> list[str]:
+        def read(self, size: int = -1) -> list[str]:
             return []
 
     with pytest.raises(TypeError, match=r"timeline CSV.read\(\) returned list"):
@@ -619,3 +624,179 @@ def test_to_week() -> None:
         to_week(datetime(2026, 3, 16, 12), baseline)
     with pytest.raises(TypeError, match=r"to_week: baseline_on must be a datetime.date"):
         to_week(baseline, None)  # type: ignore[arg-type]
+
+
+# -- dates a clinical record can hold (issue 30, row 4) --------------------------------------------
+
+
+def five_years_after(day: date) -> date:
+    """The same day five years on (29 February becomes 28 February), computed here by hand."""
+    try:
+        return day.replace(year=day.year + 5)
+    except ValueError:
+        return day.replace(year=day.year + 5, day=28)
+
+
+@pytest.mark.parametrize(
+    ("fields", "pattern"),
+    [
+        (
+            {"start_on": date(9999, 12, 31)},
+            r"^TreatmentEvent start_on: 9999-12-31 is more than 5 years ahead \(after "
+            r"\d{4}-\d\d-\d\d\); check the year: a treatment is dated from 1900-01-01 to 5 years "
+            r"from today$",
+        ),
+        (
+            {"start_on": date(1, 1, 1)},
+            r"^TreatmentEvent start_on: 0001-01-01 is before 1900-01-01; check the year: a "
+            r"treatment is dated from 1900-01-01 to 5 years from today$",
+        ),
+        (
+            {"start_on": date(2026, 3, 2), "end_on": date(9999, 12, 31)},
+            r"^TreatmentEvent end_on: 9999-12-31 is more than 5 years ahead",
+        ),
+        ({"start_on": date(1899, 12, 31)}, r"start_on: 1899-12-31 is before 1900-01-01"),
+    ],
+)
+def test_event_dates_outside_the_clinical_range_are_refused(
+    fields: dict[str, object], pattern: str
+) -> None:
+    with pytest.raises(TimelineError, match=pattern):
+        TreatmentEvent(kind="hbot", **fields)  # type: ignore[arg-type]
+
+
+def test_event_date_range_ends_are_inclusive() -> None:
+    latest = five_years_after(date.today())
+    assert TreatmentEvent(kind="PTX", start_on=date(1900, 1, 1)).start_on == date(1900, 1, 1)
+    planned = TreatmentEvent(kind="hbot", start_on=latest, end_on=latest)
+    assert planned.end_on == latest
+    after = latest + timedelta(days=1)
+    with pytest.raises(
+        TimelineError, match=rf"^TreatmentEvent end_on: {after} is more than 5 years"
+    ):
+        TreatmentEvent(kind="hbot", start_on=latest, end_on=after)
+
+
+def test_a_stored_event_outside_the_range_still_loads() -> None:
+    # Saved by an earlier version: the store reads it back (so the timeline can be shown and
+    # corrected) instead of refusing the whole patient.
+    legacy = TreatmentEvent(
+        kind="STS", start_on=date(1, 1, 1), end_on=date(9999, 12, 31), stored=True
+    )
+    assert (legacy.start_on, legacy.end_on) == (date(1, 1, 1), date(9999, 12, 31))
+    assert legacy == TreatmentEvent(
+        kind="sodium_thiosulfate", start_on=date(1, 1, 1), end_on=date(9999, 12, 31), stored=True
+    )
+    with pytest.raises(TimelineError, match=r"end_on: 2026-01-01 is before start_on 2026-03-02"):
+        TreatmentEvent(kind="STS", start_on=date(2026, 3, 2), end_on=date(2026, 1, 1), stored=True)
+
+
+def test_csv_dates_outside_the_clinical_range_name_line_and_column() -> None:
+    error = problem(
+        "kind,start_on,end_on\nPTX,9999-12-31,\nhbot,0001-01-01,2026-03-02\n",
+        r"^timeline.csv: 2 problems",
+    )
+    assert len(error.problems) == 2
+    assert re.fullmatch(
+        r"timeline.csv line 2, start_on: 9999-12-31 is more than 5 years ahead \(after "
+        r"\d{4}-\d\d-\d\d\); check the year: a treatment is dated from 1900-01-01 to 5 years "
+        r"from today",
+        error.problems[0],
+    )
+    assert error.problems[1] == (
+        "timeline.csv line 3, start_on: 0001-01-01 is before 1900-01-01; check the year: a "
+        "treatment is dated from 1900-01-01 to 5 years from today"
+    )
+
+
+# -- size limits (issue 30, row 13) ----------------------------------------------------------------
+
+
+def test_a_timeline_with_more_rows_than_the_limit_is_refused_at_the_limit(tmp_path: Path) -> None:
+    path = tmp_path / "big.csv"
+    path.write_text("kind,start_on\n" + "PTX,2026-03-02\n" * (MAX_TIMELINE_ROWS + 1))
+    assert path.stat().st_size < MAX_TIMELINE_BYTES  # the row limit, not the size limit
+    with pytest.raises(
+        TimelineError,
+        match=r"^big\.csv line 10002: more than 10000 rows, the limit of a timeline file; a "
+        r"patient's treatment timeline has tens to hundreds of events: check that this is one "
+        r"patient's timeline, or import it in parts$",
+    ):
+        read_timeline_csv(path)
+    # One row fewer is read.
+    path.write_text("kind,start_on\n" + "PTX,2026-03-02\n" * MAX_TIMELINE_ROWS)
+    assert len(read_timeline_csv(path)) == MAX_TIMELINE_ROWS
+
+
+def test_a_timeline_file_over_the_size_limit_is_refused_unread(tmp_path: Path) -> None:
+    path = tmp_path / "huge.csv"
+    with path.open("wb") as out:
+        out.write(b"kind,start_on\n")
+        out.truncate(MAX_TIMELINE_BYTES + 1)  # sparse: nothing is written
+    pattern = (
+        r"^huge\.csv: over 5 MB, the limit of a timeline file \(at most 10000 rows\); a "
+        r"patient's treatment timeline has tens to hundreds of events: check that this is one "
+        r"patient's timeline, or import it in parts$"
+    )
+    with pytest.raises(TimelineError, match=pattern):
+        read_timeline_csv(path)
+
+    class Upload(io.BytesIO):
+        """A file object that records how much was read from it."""
+
+        taken = 0
+
+        def read(self, size: int | None = -1) -> bytes:
+            data = super().read(size)
+            self.taken += len(data)
+            return data
+
+    upload = Upload(b"kind,start_on\n" + b"PTX,2026-03-02\n" * 400_000)  # 6 MB
+    upload.name = "huge.csv"  # type: ignore[attr-defined]
+    with pytest.raises(TimelineError, match=pattern):
+        read_timeline_csv(upload)
+    assert upload.taken <= MAX_TIMELINE_BYTES + 1  # stopped at the limit
+    text = io.StringIO("kind,start_on\n" + "PTX,2026-03-02\n" * 400_000)
+    with pytest.raises(TimelineError, match=r"^timeline CSV: over 5 MB, the limit"):
+        read_timeline_csv(text)
+
+
+# -- property-based: any valid timeline survives the CSV -------------------------------------------
+
+# Text with what a CSV must quote or neutralise: commas, quotes, line breaks, formula-like
+# leading characters (= + - @ tab, after any ') and non-ASCII letters.
+_TRICKY_TEXT = st.text(alphabet=st.sampled_from("aZ 0,;\"'\n\r\t=+-@é中✓|\x00"), max_size=30)
+
+
+@st.composite
+def _events(draw: st.DrawFn) -> TreatmentEvent:
+    latest = five_years_after(date.today())
+    start_on = draw(st.dates(min_value=date(1900, 1, 1), max_value=latest))
+    end_on = draw(st.none() | st.dates(min_value=start_on, max_value=latest))
+    fields = {
+        "kind": draw(st.sampled_from(KNOWN_KINDS) | _TRICKY_TEXT),
+        "start_on": start_on,
+        "end_on": end_on,
+        "dose": draw(_TRICKY_TEXT),
+        "frequency": draw(_TRICKY_TEXT),
+        "sessions": draw(st.none() | st.integers(min_value=1, max_value=10_000)),
+        "notes": draw(_TRICKY_TEXT),
+    }
+    try:
+        return TreatmentEvent(**fields)
+    except TimelineError:  # e.g. an empty kind: not a valid event
+        reject()
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_events(), max_size=6))
+def test_any_valid_timeline_survives_write_and_read(events: list[TreatmentEvent]) -> None:
+    text = write_timeline_csv(events)
+    back = read_text(text)
+    assert sorted(back, key=repr) == sorted(events, key=repr)  # the same events
+    assert [e.start_on for e in back] == sorted(e.start_on for e in events)  # in date order
+    assert write_timeline_csv(back) == text
+    for row in list(csv.reader(io.StringIO(text, newline="")))[1:]:
+        for column in ("kind", "dose", "frequency", "notes"):
+            # A spreadsheet never sees a formula in a text cell.
+            assert not re.match(r"[=+\-@\t\r]", row[CSV_COLUMNS.index(column)])

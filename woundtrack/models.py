@@ -12,7 +12,7 @@ import dataclasses
 import math
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
 
@@ -330,6 +330,30 @@ KNOWN_KINDS = (
 
 #: Longest ``kind`` accepted: it is a chart label; details belong in ``notes``.
 MAX_KIND_CHARS = 60
+#: First day a treatment may be dated: no living patient's wound care began earlier, and a year
+#: typed short (``0026``, ``1026``) is a slip to catch, not a date to chart.
+EARLIEST_TREATMENT_ON = date(1900, 1, 1)
+#: Latest treatment date, in years after today: a planned course (a booked hyperbaric oxygen
+#: series, a scheduled surgery) may lie ahead, but not by decades (``2062`` for ``2026``). Both
+#: ends also keep every date far from ``date.min`` / ``date.max``, whose arithmetic overflows.
+MAX_TREATMENT_YEARS_AHEAD = 5
+_TREATMENT_RANGE_FIX = (
+    f"check the year: a treatment is dated from {EARLIEST_TREATMENT_ON.isoformat()} to "
+    f"{MAX_TREATMENT_YEARS_AHEAD} years from today"
+)
+
+
+def latest_treatment_on(today: date | None = None) -> date:
+    """The last day a treatment may be dated: ``MAX_TREATMENT_YEARS_AHEAD`` years after
+    ``today`` (default: the local date), 29 February becoming 28 February."""
+    today = date.today() if today is None else today
+    year = today.year + MAX_TREATMENT_YEARS_AHEAD
+    try:
+        return today.replace(year=year)
+    except ValueError:  # 29 February, and the year five on is not a leap year
+        return today.replace(year=year, day=28)
+
+
 KIND_LABELS = {
     "debridement": "Debridement",
     "hyperbaric_oxygen": "Hyperbaric oxygen",
@@ -425,11 +449,16 @@ class TreatmentEvent:
     and the text fields are stripped of surrounding whitespace, and line breaks in them are
     written ``"\\n"``, so that an event survives a CSV round trip unchanged.
 
+    Dates lie from ``EARLIEST_TREATMENT_ON`` (1900-01-01) to ``MAX_TREATMENT_YEARS_AHEAD`` (5)
+    years after today (:func:`latest_treatment_on`). ``stored=True`` (not a field) is for an
+    event read back from the record: an out-of-range date saved by an earlier version is then
+    kept, so that the timeline still loads and can be corrected; every other check applies.
+
     Raises
     ------
     TimelineError
-        If ``kind`` is empty, longer than ``MAX_KIND_CHARS`` or spans lines, ``end_on`` is before
-        ``start_on``, or ``sessions`` is below 1.
+        If ``kind`` is empty, longer than ``MAX_KIND_CHARS`` or spans lines, a date is outside
+        the range above, ``end_on`` is before ``start_on``, or ``sessions`` is below 1.
     TypeError
         If a field has the wrong type (``start_on`` must be a ``date``, not a ``datetime``).
     """
@@ -441,8 +470,9 @@ class TreatmentEvent:
     frequency: str = ""
     sessions: int | None = None
     notes: str = ""
+    stored: InitVar[bool] = False
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, stored: bool) -> None:
         for name in ("kind", "dose", "frequency", "notes"):
             value = getattr(self, name)
             if not isinstance(value, str):
@@ -460,7 +490,9 @@ class TreatmentEvent:
                 f"TreatmentEvent.sessions: expected an int or None, got "
                 f"{type(self.sessions).__name__} {self.sessions!r}"
             )
-        problems = treatment_value_problems(self.kind, self.start_on, self.end_on, self.sessions)
+        problems = treatment_value_problems(
+            self.kind, self.start_on, self.end_on, self.sessions, date_range=not stored
+        )
         if problems:
             lines = tuple(f"TreatmentEvent {column}: {text}" for column, text in problems)
             raise TimelineError("\n".join(lines), lines)
@@ -509,11 +541,32 @@ def _check_date_type(name: str, value: object, *, optional: bool) -> None:
 
 
 def treatment_value_problems(
-    kind: str, start_on: date | None, end_on: date | None, sessions: int | None
+    kind: str,
+    start_on: date | None,
+    end_on: date | None,
+    sessions: int | None,
+    *,
+    date_range: bool = True,
 ) -> list[tuple[str, str]]:
-    """(column, problem) pairs for values of the right types; shared by ``TreatmentEvent`` and
-    the timeline CSV reader (``woundtrack.analysis.timeline_csv``)."""
+    """(column, problem) pairs for values of the right types; shared by ``TreatmentEvent``, the
+    timeline CSV reader (``woundtrack.analysis.timeline_csv``) and the app's Treatments editor.
+    ``date_range=False`` leaves out the check of the dates' range (for stored events)."""
     problems: list[tuple[str, str]] = []
+    if date_range:
+        latest = latest_treatment_on()
+        for column, day in (("start_on", start_on), ("end_on", end_on)):
+            if day is None:
+                continue
+            if day < EARLIEST_TREATMENT_ON:
+                where = f"is before {EARLIEST_TREATMENT_ON.isoformat()}"
+            elif day > latest:
+                where = (
+                    f"is more than {MAX_TREATMENT_YEARS_AHEAD} years ahead "
+                    f"(after {latest.isoformat()})"
+                )
+            else:
+                continue
+            problems.append((column, f"{day.isoformat()} {where}; {_TREATMENT_RANGE_FIX}"))
     if not kind:
         problems.append(("kind", "empty; name the treatment, e.g. debridement"))
     elif "\n" in kind:

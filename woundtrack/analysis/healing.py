@@ -382,6 +382,14 @@ def _days(start: date, end: date) -> int:
     return (end - start).days
 
 
+def _plus_days(day: date, days: int) -> date | None:
+    """``day`` plus ``days`` days, or ``None`` past the ends of the calendar (``date.min``,
+    ``date.max``), where ``datetime.date`` arithmetic raises ``OverflowError``."""
+    if not _days(day, date.min) <= days <= _days(day, date.max):
+        return None
+    return day + timedelta(days=days)
+
+
 # --------------------------------------------------------------------------------------------
 # Single figures
 # --------------------------------------------------------------------------------------------
@@ -427,7 +435,8 @@ def pct_area_reduction(baseline_cm2: float, area_cm2: float) -> float:
             "baseline area is 0 cm², so a percentage reduction is undefined; start the series at "
             "the first visit where the wound is open"
         )
-    return 100.0 * (baseline_cm2 - area_cm2) / baseline_cm2
+    # Divided before scaling: a closed wound (area 0) is exactly 100 %, not 100.00000000000001.
+    return (baseline_cm2 - area_cm2) / baseline_cm2 * 100.0
 
 
 def par_at_week4(points: Sequence[AreaPoint]) -> float | None:
@@ -719,7 +728,8 @@ def project_closure(
     reaches 0 or below (shrinking not distinguishable from no change, so the latest date would be
     infinite); the fit explains less than :data:`MIN_PROJECTION_R_SQUARED` (60 %) of the
     variance of ln(area) (too noisy); the projected date is not after the last visit or has
-    already passed (``today``), or it lies more than :data:`MAX_PROJECTION_DAYS` (2 years) ahead.
+    already passed (``today``), or it lies more than :data:`MAX_PROJECTION_DAYS` (2 years) ahead
+    or after 9999-12-31 (visits stored with a camera's unset date): never an ``OverflowError``.
     The projection is a property of the fitted curve, not a prognosis: it assumes the current
     rate holds.
 
@@ -814,11 +824,18 @@ def project_closure(
     origin = fit.origin_on
     # Compared in days before any date is built: a rate near 0 would overflow datetime.date.
     beyond_horizon = projected_days - _days(origin, reference_on) > MAX_PROJECTION_DAYS + 1
-    projected_on = None if beyond_horizon else origin + timedelta(days=round(projected_days))
-    if projected_on is None or _days(reference_on, projected_on) > MAX_PROJECTION_DAYS:
+    projected_on = None if beyond_horizon else _plus_days(origin, round(projected_days))
+    if beyond_horizon or (
+        projected_on is not None and _days(reference_on, projected_on) > MAX_PROJECTION_DAYS
+    ):
         return _refused(
             f"The projected closure lies more than 2 years ahead (at "
             f"{change_pct:+.1f} % per week); it is not extrapolated that far."
+        )
+    if projected_on is None:  # visits stored with dates at the end of the calendar
+        return _refused(
+            f"The projected closure falls after {date.max.isoformat()}, the last date the "
+            f"calendar holds; check the visit dates (last visit {last.taken_on.isoformat()})."
         )
     if projected_on <= last.taken_on:
         return _refused(
@@ -862,7 +879,9 @@ def phases_from_courses(courses: Sequence[tuple[str, date, date | None]]) -> lis
     ``end_on`` is ``None``, the course still running); and, when ``end_on`` is given,
     ``"after <label>"`` from the day after ``end_on`` onwards. A visit on the start date counts
     as "during" (it is the baseline of the treatment), one on the end date as "during" too.
-    Overlapping courses give overlapping phases; each is analysed on its own.
+    Overlapping courses give overlapping phases; each is analysed on its own. A course that
+    starts on ``date.min`` or ends on ``date.max`` (stored before dates were checked) has no
+    phase before or after it: no day lies there.
 
     Parameters
     ----------
@@ -872,7 +891,8 @@ def phases_from_courses(courses: Sequence[tuple[str, date, date | None]]) -> lis
     Returns
     -------
     list of Phase
-        Three phases per course (two when it has no end), in the order of ``courses``.
+        Three phases per course (two when it has no end, or lies at an end of the calendar), in
+        the order of ``courses``.
 
     Raises
     ------
@@ -900,9 +920,10 @@ def phases_from_courses(courses: Sequence[tuple[str, date, date | None]]) -> lis
                 f"course {label!r} ends ({end_on.isoformat()}) before it starts "
                 f"({start_on.isoformat()}); correct the course dates"
             )
-        phases.append(Phase(label=f"before {label}", start_on=None, end_on=start_on - one_day))
+        if start_on > date.min:
+            phases.append(Phase(label=f"before {label}", start_on=None, end_on=start_on - one_day))
         phases.append(Phase(label=f"during {label}", start_on=start_on, end_on=end_on))
-        if end_on is not None:
+        if end_on is not None and end_on < date.max:
             phases.append(Phase(label=f"after {label}", start_on=end_on + one_day, end_on=None))
     return phases
 

@@ -28,7 +28,12 @@ Timeline CSV
   ========== ======== ==============================================================================
 
 - Dates are ``YYYY-MM-DD`` only. ``02/03/2026`` is refused: it is 2 March in Europe and
-  February 3 in the US, and guessing wrong would move a treatment by a month.
+  February 3 in the US, and guessing wrong would move a treatment by a month. They lie from
+  1900-01-01 to 5 years after today (``woundtrack.models.latest_treatment_on``): a planned course
+  may lie ahead, ``9999-12-31`` or ``0001-01-01`` is a slip.
+- At most ``MAX_TIMELINE_ROWS`` (10,000) rows and ``MAX_TIMELINE_BYTES`` (5 MB): a patient's
+  timeline has tens to hundreds of events. A larger file is refused before it is read (its size)
+  or at the row past the limit, never read whole.
 - A row with an ``end_on``, a ``sessions`` or a ``frequency`` is a course (one without
   ``end_on`` is still going on); any other row is a single event on ``start_on``.
 - Blank lines (and rows of empty cells) are skipped; spaces around values are ignored. A file with
@@ -69,6 +74,13 @@ CSV_COLUMNS = ("kind", "start_on", "end_on", "dose", "frequency", "sessions", "n
 REQUIRED_COLUMNS = ("kind", "start_on")
 #: Most problems listed in one ``TimelineError`` message (all are in ``.problems``).
 MAX_LISTED_PROBLEMS = 20
+#: Most rows (events) in one timeline file. A patient's treatment timeline has tens to hundreds
+#: of events (a weekly dressing change for five years is 260); 10,000 leaves room for any real
+#: course, while a file of a million rows (issue 30: 116 s, 3.3 GB, a 161 MB report) is refused
+#: at row 10,001 instead of being read.
+MAX_TIMELINE_ROWS = 10_000
+#: Most bytes in one timeline file, checked before it is read: 10,000 rows of 500 characters.
+MAX_TIMELINE_BYTES = 5_000_000
 
 _DATE_FIX = "write dates as YYYY-MM-DD, e.g. 2026-03-02"
 _ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
@@ -104,9 +116,11 @@ def read_timeline_csv(
     Raises
     ------
     TimelineError
-        If the file cannot be read, is not UTF-8, has no usable header, or any row is invalid.
-        One error lists every problem of the file (the first ``MAX_LISTED_PROBLEMS`` in the
-        message, all in ``.problems``), each as ``"<file> line <n>, <column>: <problem>; <fix>"``.
+        If the file cannot be read, is not UTF-8, is over ``MAX_TIMELINE_BYTES`` or
+        ``MAX_TIMELINE_ROWS`` (refused without reading the rest), has no usable header, or any
+        row is invalid. One error lists every problem of the file (the first
+        ``MAX_LISTED_PROBLEMS`` in the message, all in ``.problems``), each as
+        ``"<file> line <n>, <column>: <problem>; <fix>"``.
     TypeError
         If ``source`` is neither a path nor a file object.
 
@@ -202,7 +216,10 @@ def _read_text(source: Any, name: str | None) -> tuple[str, str]:
         path = Path(source)
         label = _base_name(name) if name else path.name or str(path)
         try:
-            data: str | bytes = path.read_bytes()
+            if path.stat().st_size > MAX_TIMELINE_BYTES:
+                raise _too_big(label)
+            with path.open("rb") as file:
+                data: str | bytes = file.read(MAX_TIMELINE_BYTES + 1)  # it may have grown
         except FileNotFoundError:
             raise TimelineError(f"{label}: no such file; check the path and name") from None
         except IsADirectoryError:
@@ -222,7 +239,7 @@ def _read_text(source: Any, name: str | None) -> tuple[str, str]:
             label = _base_name(own_name)
         else:
             label = "timeline CSV"
-        data = source.read()
+        data = source.read(MAX_TIMELINE_BYTES + 1)  # never more than the limit
         if not isinstance(data, (str, bytes)):
             raise TypeError(
                 f"read_timeline_csv: {label}.read() returned {type(data).__name__}, expected "
@@ -232,9 +249,26 @@ def _read_text(source: Any, name: str | None) -> tuple[str, str]:
         raise TypeError(
             f"read_timeline_csv: expected a path or an open file, got {type(source).__name__}"
         )
+    if len(data) > MAX_TIMELINE_BYTES or (
+        isinstance(data, str) and len(data.encode("utf-8", "surrogatepass")) > MAX_TIMELINE_BYTES
+    ):
+        raise _too_big(label)
     if isinstance(data, bytes):
         data = _decode(data, label)
     return label, data.removeprefix("\ufeff")
+
+
+_TOO_MANY = (
+    "a patient's treatment timeline has tens to hundreds of events: check that this is one "
+    "patient's timeline, or import it in parts"
+)
+
+
+def _too_big(label: str) -> TimelineError:
+    return TimelineError(
+        f"{label}: over {MAX_TIMELINE_BYTES // 1_000_000} MB, the limit of a timeline file (at "
+        f"most {MAX_TIMELINE_ROWS} rows); {_TOO_MANY}"
+    )
 
 
 def _decode(data: bytes, label: str) -> str:
@@ -283,6 +317,7 @@ def _parse(text: str, label: str) -> list[TreatmentEvent]:
     width = 0
     unnamed: list[int] = []
     events: list[TreatmentEvent] = []
+    n_rows = 0
     while True:
         before = reader.line_num
         try:
@@ -300,6 +335,12 @@ def _parse(text: str, label: str) -> list[TreatmentEvent]:
             width = len(row)
             unnamed = [i for i, cell in enumerate(row) if not cell.strip()]
             continue
+        n_rows += 1
+        if n_rows > MAX_TIMELINE_ROWS:  # stop here: the rest is never parsed
+            raise TimelineError(
+                f"{label} line {line}: more than {MAX_TIMELINE_ROWS} rows, the limit of a "
+                f"timeline file; {_TOO_MANY}"
+            )
         event = _row(row, line, columns, width, unnamed, problems)
         if event is not None:
             events.append(event)

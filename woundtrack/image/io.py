@@ -26,7 +26,7 @@ import secrets
 import struct
 import warnings
 from collections.abc import Iterator
-from datetime import datetime, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from pathlib import Path
 
 import numpy as np
@@ -435,6 +435,41 @@ def _exif_offset(text: str) -> tzinfo | None:
     return None
 
 
+#: First capture date believed. The first consumer digital cameras are from 1990 (EXIF itself
+#: from 1995), so an earlier date (0001-01-01, 1970-01-01, 1980-01-01) is a camera clock that was
+#: never set; so is a date after tomorrow ("tomorrow": a camera in a time zone ahead of this
+#: computer's may already be on the next day). Both ends keep dates far from the ends of the
+#: calendar, where date arithmetic overflows.
+EARLIEST_CAPTURE_ON = date(1990, 1, 1)
+
+
+def capture_date_problem(day: date, *, today: date | None = None) -> str | None:
+    """Why ``day`` cannot be the date a photo was taken, or ``None`` when it can be.
+
+    A capture date lies from :data:`EARLIEST_CAPTURE_ON` (1990-01-01) to the day after ``today``
+    (default: this computer's local date). Used for EXIF dates (an unbelievable one is dropped
+    with a warning) and for dates a person types in the app.
+
+    Examples
+    --------
+    >>> capture_date_problem(date(2026, 3, 2), today=date(2026, 5, 20)) is None
+    True
+    >>> capture_date_problem(date(9999, 12, 31), today=date(2026, 5, 20))
+    '9999-12-31 is after 2026-05-21 (tomorrow): a camera clock set wrong'
+    """
+    latest = (date.today() if today is None else today) + timedelta(days=1)
+    if day < EARLIEST_CAPTURE_ON:
+        return (
+            f"{day.isoformat()} is before {EARLIEST_CAPTURE_ON.isoformat()}, older than any "
+            f"digital photo: a camera clock that was never set"
+        )
+    if day > latest:
+        return (
+            f"{day.isoformat()} is after {latest.isoformat()} (tomorrow): a camera clock set wrong"
+        )
+    return None
+
+
 def _capture_time(
     exif: Image.Exif | dict[int, object], label: str
 ) -> tuple[datetime | None, list[str]]:
@@ -451,6 +486,15 @@ def _capture_time(
         return None, [
             f"{label}: the capture time is unknown (EXIF DateTimeOriginal is {shown}, not a "
             f"valid date); {by_hand}"
+        ]
+    # The camera's own (local) date: an unset clock says 0001-01-01 or 9999-12-31, which would
+    # overflow the date arithmetic of the healing figures.
+    problem = capture_date_problem(taken_at.date())
+    if problem is not None:
+        shown = repr(str(raw)[:40])
+        return None, [
+            f"{label}: the capture time is unknown (EXIF DateTimeOriginal is {shown}: {problem}); "
+            f"{by_hand}"
         ]
     subsec = _exif_value(exif, _TAG_SUBSEC_TIME_ORIGINAL)
     if isinstance(subsec, str) and subsec.isdigit():

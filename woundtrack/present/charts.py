@@ -79,6 +79,19 @@ def _darker(colour: tuple[int, int, int], factor: float = 0.6) -> tuple[int, int
     return (round(r * factor), round(g * factor), round(b * factor))
 
 
+def _shifted(day: date, days: int) -> date:
+    """``day`` moved by ``days`` days, held at ``date.min`` / ``date.max``: a date stored before
+    dates were checked may lie at an end of the calendar, where date arithmetic overflows."""
+    return date.fromordinal(
+        min(max(day.toordinal() + days, date.min.toordinal()), date.max.toordinal())
+    )
+
+
+def _days_to_end(day: date) -> int:
+    """Days from ``day`` to the last date the calendar holds (``date.max``)."""
+    return date.max.toordinal() - day.toordinal()
+
+
 def _short_date(day: date) -> str:
     return f"{day.day} {day:%b %Y}"
 
@@ -242,8 +255,10 @@ def healing_figure(
     if summary is not None and not summary.closure.refused and shown:
         ends.append(_add_projection(fig, shown, summary))
     if ends:
-        pad = timedelta(days=_RANGE_PAD_DAYS)
-        x_range: tuple[date, date] | None = (min(ends) - pad, max(ends) + pad)
+        x_range: tuple[date, date] | None = (
+            _shifted(min(ends), -_RANGE_PAD_DAYS),
+            _shifted(max(ends), _RANGE_PAD_DAYS),
+        )
         fig.update_xaxes(range=list(x_range))
     else:
         x_range = None
@@ -420,6 +435,8 @@ def _annotate_par(
     par = metrics.par_week4_pct
     if par is None:
         return
+    if _days_to_end(shown[0].taken_on) < PAR_TARGET_DAYS:
+        return  # baseline stored at the end of the calendar: day 28 cannot be drawn
     day28 = shown[0].taken_on + timedelta(days=PAR_TARGET_DAYS)
     area28_cm2 = metrics.baseline_area_cm2 * (1 - par / 100.0)
     high = area28_cm2 > 0.55 * axis_top_cm2  # label below the curve, clear of the lanes
@@ -464,7 +481,7 @@ def _add_treatments(
     # Courses in view take the top lanes; the others (seen when zooming out) come after them.
     spans.sort(key=lambda s: (not in_view(s[2], s[3]), s[2], s[0].kind.casefold()))
     for n, (event, label, start_on, last_on) in enumerate(spans):
-        end = last_on + timedelta(days=1)  # the last day is inclusive
+        end = _shifted(last_on, 1)  # the last day is inclusive
         first_of_kind = event.kind not in colours
         if first_of_kind:
             colours[event.kind] = COURSE_COLOURS.get(event.kind) or next(others)
