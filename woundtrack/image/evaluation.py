@@ -198,20 +198,8 @@ def pair_by_stem(
 def predict_wound(
     image: np.ndarray, *, segmenter: Segmenter, focal_35mm: float | None = None
 ) -> np.ndarray:
-    """The wound-bed mask a segmenter predicts on a photo, calibrated as ``analyze`` does.
-
-    Parameters
-    ----------
-    image : (H, W, 3) ndarray of uint8, RGB, as displayed
-    segmenter : Segmenter
-    focal_35mm : float, optional
-        35 mm-equivalent focal length from EXIF (only used to report the tilt).
-
-    Returns
-    -------
-    (H, W) ndarray of bool
-        Granulation, slough or eschar; periwound erythema is not wound.
-    """
+    """The wound-bed mask of :func:`predict_labels` (same parameters): (H, W) bool, granulation,
+    slough or eschar; periwound erythema is not wound."""
     return np.isin(
         predict_labels(image, segmenter=segmenter, focal_35mm=focal_35mm), WOUND_BED_LABELS
     )
