@@ -123,8 +123,14 @@ def strip_location(data: bytes, *, name: str | None = None) -> bytes:
         fmt = img.format
     try:
         cleaned = _cleaned(fmt, data)
-        # Pillow's reading and a second pass of our own must both find nothing left.
-        if not _has_gps(cleaned, label) and _cleaned(fmt, cleaned) == cleaned:
+        # Pillow's reading and a second pass of our own must both find nothing left; in a TIFF
+        # (whose EXIF offsets span the whole file) a GPS pointer into the strips must not have
+        # zeroed pixels.
+        if (
+            not _has_gps(cleaned, label)
+            and _cleaned(fmt, cleaned) == cleaned
+            and (fmt != "TIFF" or cleaned == data or _same_pixels(data, cleaned, label))
+        ):
             return data if cleaned == data else cleaned
         if fmt in ("PNG", "WEBP", "TIFF", "HEIF"):
             return _reencode_without_gps(data, label)
@@ -157,6 +163,15 @@ def _cleaned(fmt: str | None, data: bytes) -> bytes:
     finally:
         _BUDGET.reset(token)
     return bytes(buffer)
+
+
+def _same_pixels(data: bytes, cleaned: bytes, label: str) -> bool:
+    pixels = []
+    for each in (data, cleaned):
+        with open_image(each, label, MAX_MEGAPIXELS) as img:
+            decode_pixels(img, label, img.format or "image")
+            pixels.append(np.asarray(img))
+    return np.array_equal(*pixels)
 
 
 def _has_gps(data: bytes, label: str) -> bool:
@@ -223,7 +238,12 @@ def _strip_tiff(buf: bytearray, base: int, end: int) -> bool:
             if tag != _TAG_GPS_IFD:
                 index += 1
                 continue
-            _zero_ifd(buf, base, base + u32(entry + 8), end, u16, u32)
+            if kind in (4, 13) and n == 1:  # a pointer to the GPS IFD
+                _zero_ifd(buf, base, base + u32(entry + 8), end, u16, u32)
+            elif size > 4 and value_at + size <= end:
+                # Not a pointer (Pillow writes a nested GPS dict as a SHORT array of its keys):
+                # its own value is zeroed, never read as an IFD over the bytes it points at.
+                buf[value_at : value_at + size] = bytes(size)
             # Close the gap: later entries and the next-IFD offset move up one slot.
             tail = start + 2 + 12 * count + 4
             buf[entry : tail - 12] = buf[entry + 12 : tail]
