@@ -9,13 +9,16 @@ import pytest
 from woundtrack.errors import CalibrationError
 from woundtrack.image.calibration import (
     apply_white_balance,
+    area_uncertainty_pct,
     calibrate,
     manual_calibration,
+    marker_centre_px,
     mm_per_px_at,
     pixel_area_mm2,
     sticker_mask,
 )
 from woundtrack.image.measure import measure
+from woundtrack.models import Calibration
 from woundtrack.synthetic.phantom import Phantom, PhantomSpec
 
 SHARP = dict(blur_sigma_px=0.0, noise_sigma=1.0, jpeg_quality=92, light_gradient=0.2)
@@ -149,3 +152,42 @@ def test_manual_scale_must_be_positive(bad):
 def test_marker_size_must_be_positive(bad):
     with pytest.raises(CalibrationError, match="marker size"):
         calibrate(np.zeros((50, 50, 3), np.uint8), marker_mm=bad)
+
+
+def _square_on_sticker() -> Calibration:
+    """A 20 mm sticker seen square-on as the 200 px square (100, 100)-(300, 300): 0.1 mm/px."""
+    corners = ((100.0, 100.0), (300.0, 100.0), (300.0, 300.0), (100.0, 300.0))
+    h = ((0.1, 0.0, -10.0), (0.0, 0.1, -10.0), (0.0, 0.0, 1.0))
+    return Calibration(
+        method="aruco", homography=h, marker_mm=20.0, marker_corners_px=corners, quality="test"
+    )
+
+
+def _area_scale_spread_pct(x: float, y: float, sigma: float, samples: int = 4000) -> float:
+    """2 SD (%) of the area scale at (x, y) when the corners carry N(0, sigma) px noise."""
+    rng = np.random.default_rng(12345)
+    corners = np.array(_square_on_sticker().marker_corners_px, dtype=np.float32)
+    plane = np.array([[0, 0], [20, 0], [20, 20], [0, 20]], dtype=np.float32)
+    scales = []
+    for _ in range(samples):
+        noisy = (corners + rng.normal(0.0, sigma, corners.shape)).astype(np.float32)
+        h = cv2.getPerspectiveTransform(noisy, plane)
+        w = h[2, 0] * x + h[2, 1] * y + h[2, 2]
+        scales.append(abs(np.linalg.det(h)) / abs(w) ** 3)
+    scales = np.array(scales) / 0.01  # 0.01 mm² per px without noise
+    return float(2.0 * scales.std() * 100.0)
+
+
+def test_marker_centre_and_area_uncertainty_of_a_square_on_sticker():
+    cal = _square_on_sticker()
+    assert marker_centre_px(cal) == (200.0, 200.0)
+    assert marker_centre_px(manual_calibration(0.1)) is None
+    assert area_uncertainty_pct(manual_calibration(0.1), 200, 200) is None
+    assert area_uncertainty_pct(cal, 200, 200, corner_sigma_px=0.0) == pytest.approx(0.0, abs=1e-9)
+    near = area_uncertainty_pct(cal, 200, 200, corner_sigma_px=0.5)
+    far = area_uncertainty_pct(cal, 1000, 200, corner_sigma_px=0.5)
+    # 64 seeded samples against an independent 4000-sample estimate: within ~20 %
+    assert near == pytest.approx(_area_scale_spread_pct(200, 200, 0.5), rel=0.2)
+    assert far == pytest.approx(_area_scale_spread_pct(1000, 200, 0.5), rel=0.2)
+    assert far > 5 * near  # extrapolated 4 sticker widths away
+    assert area_uncertainty_pct(cal, 200, 200) < near  # default corner SD is far below 0.5 px

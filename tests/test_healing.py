@@ -569,3 +569,298 @@ def test_exponential_fit_matches_numpy_polyfit(series: tuple[list[int], list[flo
         # Closure where a0 e^(-k t) = 0.1 cm²: t = ln(a0 / 0.1) / k weeks after the first visit.
         closure_days = math.log(math.exp(intercept) / CLOSED_BELOW_CM2) / -slope * 7
         assert abs((projection.projected_on - BASE).days - closure_days) <= 0.5 + 1e-6
+
+
+# --- issue 30 mutation run: figures and boundaries no other test pinned ---------------------------
+# Expected values are worked out here from the definitions (plain sums, no call into healing.py).
+
+
+def _ols(t: list[float], y: list[float]) -> tuple[float, float, float]:
+    """Slope, intercept and SE(slope) of y on t by the textbook sums."""
+    n = len(t)
+    tm, ym = sum(t) / n, sum(y) / n
+    sxx = sum((a - tm) ** 2 for a in t)
+    slope = sum((a - tm) * (b - ym) for a, b in zip(t, y, strict=True)) / sxx
+    intercept = ym - slope * tm
+    ssr = sum((b - intercept - slope * a) ** 2 for a, b in zip(t, y, strict=True))
+    return slope, intercept, math.sqrt(ssr / (n - 2) / sxx) if n > 2 else math.nan
+
+
+def _designed(k: float, e: float, ln_end: float = math.log(0.1)) -> list[AreaPoint]:
+    """Weekly visits, weeks 0..3: ln A = ln_end + k (3 - t) + e * (1, -1, -1, 1).
+
+    The residual pattern sums to 0 and is orthogonal to t, so the least-squares line is exactly
+    ln_end + k (3 - t): it reaches ln_end at week 3, and SE(k) = e sqrt(4 / 2 / 5).
+    """
+    residual = (1, -1, -1, 1)
+    return [visit(7 * w, math.exp(ln_end + k * (3 - w) + e * residual[w])) for w in range(4)]
+
+
+def test_area_point_refuses_a_missing_wound_area_date_and_any_later_bad_figure():
+    with pytest.raises(HealingInputError, match="wound_area_cm2 must be a finite number"):
+        AreaPoint(taken_on=BASE, wound_area_cm2=None)  # type: ignore[arg-type]
+    with pytest.raises(HealingInputError, match="taken_on must be a datetime.date"):
+        AreaPoint(taken_on=None, wound_area_cm2=1.0)  # type: ignore[arg-type]
+    # a missing optional figure must not stop the check of the ones after it
+    with pytest.raises(HealingInputError, match="eschar_area_cm2 must be a finite number"):
+        AreaPoint(taken_on=BASE, wound_area_cm2=1.0, perimeter_cm=None, eschar_area_cm2=-1.0)
+    with pytest.raises(HealingInputError, match="erythema_area_cm2 must be a finite number"):
+        AreaPoint(taken_on=BASE, wound_area_cm2=1.0, erythema_area_cm2=math.nan)
+
+
+def test_visits_on_one_date_keep_the_mean_of_every_tissue_area():
+    first = AreaPoint(
+        taken_on=BASE,
+        wound_area_cm2=4.0,
+        eschar_area_cm2=1.0,
+        slough_area_cm2=2.0,
+        granulation_area_cm2=1.0,
+        erythema_area_cm2=6.0,
+    )
+    second = AreaPoint(
+        taken_on=BASE,
+        wound_area_cm2=6.0,
+        eschar_area_cm2=3.0,
+        slough_area_cm2=None,
+        granulation_area_cm2=2.0,
+        erythema_area_cm2=8.0,
+    )
+    (merged,) = prepare_series([first, second])
+    assert merged.wound_area_cm2 == 5.0
+    assert merged.eschar_area_cm2 == 2.0
+    assert merged.slough_area_cm2 == 2.0  # the mean of the visits that have it
+    assert merged.granulation_area_cm2 == 1.5
+    assert merged.erythema_area_cm2 == 7.0
+
+
+def test_a_one_day_phase_or_course_is_allowed_and_end_on_is_checked():
+    one_day = Phase(label="single dose", start_on=day(3), end_on=day(3))
+    assert one_day.contains(day(3)) and not one_day.contains(day(4))
+    labels = [p.label for p in phases_from_courses([("iloprost", day(3), day(3))])]
+    assert labels == ["before iloprost", "during iloprost", "after iloprost"]
+    with pytest.raises(HealingInputError, match=r"Phase.end_on must be a datetime.date"):
+        Phase(label="x", start_on=None, end_on="2024-01-05")  # type: ignore[arg-type]
+    with pytest.raises(HealingInputError, match=r"course 'x'.end_on must be a datetime.date"):
+        phases_from_courses([("x", day(0), "2024-01-05")])  # type: ignore[list-item]
+
+
+def test_par_interpolates_when_the_visit_before_is_exactly_two_weeks_early():
+    # days 0 / 14 / 35, areas 10 / 8 / 4: day 28 lies 2/3 of the way from 8 to 4 -> 5.333 cm²
+    par = par_at_week4([visit(0, 10.0), visit(14, 8.0), visit(35, 4.0)])
+    assert par == pytest.approx(100 * (10 - (8 - 4 * 14 / 21)) / 10)  # 46.67 %, not 60 %
+
+
+def test_gilman_rate_of_a_small_wound_with_a_perimeter_under_one_cm():
+    # 0.04 -> 0.01 cm² over 2 weeks, perimeters 0.8 and 0.4 cm: 0.03 / 0.6 / 2 = 0.025 cm/week
+    rate = gilman_rate_cm_per_week([visit(0, 0.04, 0.8), visit(14, 0.01, 0.4)])
+    assert rate == pytest.approx(0.025)
+
+
+def test_exponential_fit_with_two_open_visits_and_its_visit_window():
+    fit = exponential_fit([visit(0, 8.0), visit(14, 2.0)])
+    assert fit is not None
+    assert fit.rate_per_week == pytest.approx(math.log(4.0) / 2.0)  # ln(8/2) over 2 weeks
+    assert fit.rate_se_per_week is None and fit.rate_ci_per_week is None
+    assert fit.n_visits == 2
+    # a visit exactly at the threshold is closed: left out of the fit
+    fit = exponential_fit([visit(0, 10.0), visit(7, 5.0), visit(14, 2.5), visit(21, 0.1)])
+    assert fit is not None and fit.n_visits == 3
+    assert (fit.first_on, fit.last_on) == (day(0), day(14))
+    assert fit.rate_per_week == pytest.approx(math.log(2.0))
+
+
+def test_exponential_fit_standard_error_by_hand():
+    areas = [10.0, 6.0, 4.5, 2.0, 1.5]
+    points = [visit(7 * w, a) for w, a in enumerate(areas)]
+    slope, intercept, se = _ols([0.0, 1.0, 2.0, 3.0, 4.0], [math.log(a) for a in areas])
+    fit = exponential_fit(points)
+    assert fit is not None
+    assert fit.rate_per_week == pytest.approx(-slope, rel=1e-12)
+    assert fit.a0_cm2 == pytest.approx(math.exp(intercept), rel=1e-12)
+    assert fit.rate_se_per_week == pytest.approx(se, rel=1e-9)
+    half = stats.t.ppf(0.975, 3) * se
+    assert fit.rate_ci_per_week == pytest.approx((-slope - half, -slope + half), rel=1e-9)
+
+
+def test_closure_exactly_at_the_threshold_counts_as_closed():
+    # 0.1 cm² is "closed" (at or below the threshold): two such visits in a row confirm healing
+    points = [visit(0, 2.0), visit(7, 0.1), visit(14, 0.1), visit(21, 0.5)]
+    assert healed_on(points) == day(7)
+    metrics = healing_metrics(points)
+    assert metrics.healed_on == day(7) and metrics.reopened_on == day(21)
+    # closed at the last visit only, at exactly 0.1
+    metrics = healing_metrics([visit(0, 2.0), visit(7, 1.0), visit(14, 0.1)])
+    assert metrics.closed_at_last_visit and metrics.healed_on is None
+    # closed at exactly 0.1 and then at 0.05: confirmed, not awaiting confirmation
+    metrics = healing_metrics([visit(0, 2.0), visit(7, 0.1), visit(14, 0.05)])
+    assert metrics.healed_on == day(7) and not metrics.closed_at_last_visit
+    # two visits, both closed: confirmed, not awaiting confirmation
+    metrics = healing_metrics([visit(0, 0.05), visit(7, 0.0)])
+    assert metrics.healed_on == day(0) and not metrics.closed_at_last_visit
+    # a visit at exactly 0.1 in the middle is not an open visit: only 3 open ones
+    projection = project_closure([visit(0, 8.0), visit(7, 4.0), visit(14, 0.1), visit(21, 1.0)])
+    assert projection.refused_reason is not None
+    assert projection.refused_reason.startswith("Only 3 visit(s) with an open wound")
+
+
+def test_a_custom_closure_threshold_reaches_every_figure():
+    # at 0.5 cm² the 0.3 cm² visit of day 21 is closed: the fit uses weeks 0, 1, 2, 4 only,
+    # where A = 16 * 2^-t exactly (with it, at 0.1 cm², the rate would be 0.88 per week)
+    points = [visit(0, 16.0), visit(7, 8.0), visit(14, 4.0), visit(21, 0.3), visit(28, 1.0)]
+    all_visits = [Phase(label="all", start_on=None, end_on=None)]
+    metrics = healing_metrics(points, closed_below_cm2=0.5, phases=all_visits)
+    assert metrics.closed_below_cm2 == 0.5
+    assert metrics.exp_rate_per_week == pytest.approx(math.log(2.0))
+    assert metrics.exp_r_squared == pytest.approx(1.0)
+    assert metrics.phases[0].exp_rate_per_week == pytest.approx(math.log(2.0))
+    # closure: 16 * 2^-t = 0.5 at t = 5 weeks = day 35
+    assert metrics.closure.projected_on == day(35)
+    assert project_closure(points, closed_below_cm2=0.5).projected_on == day(35)
+
+
+def test_healing_metrics_reports_baseline_latest_and_fit_figures():
+    areas = [10.0, 6.0, 4.5, 2.0, 1.5]
+    slope, _, se = _ols([0.0, 1.0, 2.0, 3.0, 4.0], [math.log(a) for a in areas])
+    metrics = healing_metrics([visit(7 * w, a) for w, a in enumerate(areas)])
+    assert metrics.baseline_area_cm2 == 10.0 and metrics.latest_area_cm2 == 1.5
+    assert metrics.pct_area_reduction == pytest.approx(85.0)
+    half = stats.t.ppf(0.975, 3) * se
+    assert metrics.exp_rate_ci_per_week == pytest.approx((-slope - half, -slope + half))
+    t = [0.0, 1.0, 2.0, 3.0, 4.0]
+    y = [math.log(a) for a in areas]
+    tm, ym = sum(t) / 5, sum(y) / 5
+    r = sum((a - tm) * (b - ym) for a, b in zip(t, y, strict=True)) / math.sqrt(
+        sum((a - tm) ** 2 for a in t) * sum((b - ym) ** 2 for b in y)
+    )
+    assert metrics.exp_r_squared == pytest.approx(r * r)
+
+
+def test_constant_areas_are_not_shrinking_and_have_no_half_life():
+    points = [visit(7 * w, 5.0) for w in range(5)]
+    metrics = healing_metrics(points)
+    assert metrics.exp_rate_per_week == 0.0
+    assert metrics.half_life_days is None
+    assert metrics.closure.refused_reason is not None
+    assert metrics.closure.refused_reason.startswith("The wound is not shrinking")
+
+
+def test_phase_rates_keep_the_phase_dates():
+    phase = Phase(label="during x", start_on=day(7), end_on=day(21))
+    (rate,) = phase_rates([visit(0, 9.0), visit(7, 8.0), visit(14, 4.0), visit(21, 2.0)], [phase])
+    assert (rate.start_on, rate.end_on, rate.n_visits) == (day(7), day(21), 3)
+    assert rate.exp_rate_per_week == pytest.approx(math.log(2.0))
+
+
+def test_closure_projection_with_exactly_four_open_visits():
+    # A = 10 e^{-0.5 t}: reaches 0.1 cm² at ln(100) / 0.5 weeks = 64.47 days -> day 64
+    projection = project_closure(exp_series(0.5, range(4)))
+    assert not projection.refused
+    assert projection.projected_on == day(round(math.log(100.0) / 0.5 * 7))
+
+
+def test_closure_interval_ends_by_hand():
+    # the fitted line reaches 0.1 cm² at week 6 (42 days); k = 0.6, SE = e sqrt(0.4)
+    k, e = 0.6, 0.05
+    points = _designed(k, e, ln_end=math.log(0.1) + 3 * k)
+    half = stats.t.ppf(0.975, 2) * e * math.sqrt(0.4)
+    ln_ratio = math.log(0.1) + 6 * k - math.log(0.1)  # ln(A0 / 0.1) with A0 at week 0
+    latest_days = ln_ratio / (k - half) * 7
+    earliest_days = ln_ratio / (k + half) * 7
+    assert latest_days % 1 > 1e-6 and earliest_days % 1 > 1e-6
+    projection = project_closure(points)
+    assert not projection.refused
+    assert projection.projected_on == day(42)
+    assert projection.latest_on == day(math.ceil(latest_days))
+    assert projection.latest_on > day(42)
+    assert projection.earliest_on == max(day(math.floor(earliest_days)), day(22))
+
+
+def test_closure_projection_on_the_last_visit_is_refused():
+    # the line reaches 0.1 cm² at week 3, the day of the last visit, where 0.11 cm² was still open
+    projection = project_closure(_designed(1.5, 0.1))
+    assert projection.refused_reason is not None
+    assert "does not describe this wound" in projection.refused_reason
+
+
+def test_closure_today_and_the_two_year_horizon():
+    points = exp_series(0.5, range(5))
+    projected = day(round(math.log(100.0) / 0.5 * 7))
+    # projected for today itself: still a projection, not "has passed"
+    assert project_closure(points, today=projected).projected_on == projected
+    metrics = healing_metrics(points, today=projected + timedelta(days=1))
+    assert metrics.closure.refused_reason is not None
+    assert "has passed" in metrics.closure.refused_reason
+    # a long series: the horizon counts from today (the last visit), not from the first visit
+    k = 0.5 * math.log(100.0) * 7 / 500.0  # closure at day 500 when visits span 400 days
+    slow = [visit(100 * i, 10.0 * math.exp(-k * 100 * i / 7)) for i in range(5)]
+    projection = project_closure(slow)
+    assert not projection.refused and projection.projected_on == day(round(math.log(100.0) / k * 7))
+    # exactly 730 days after the last visit is inside the horizon, 731 is not
+    last_week = 3
+    for ahead, refused in ((730, False), (731, True)):
+        closing_day = 7 * last_week + ahead - 0.4
+        k = math.log(100.0) * 7 / closing_day
+        projection = project_closure(exp_series(k, range(last_week + 1)))
+        assert projection.refused is refused, ahead
+        if not refused:
+            assert projection.projected_on == day(7 * last_week + ahead)
+
+
+def test_a_rate_interval_barely_above_zero_is_refused_with_its_reason():
+    # k - t(0.975, 2) SE just above 0: the slowest rate would put the latest date past 9999
+    k = 0.5
+    e = k / (stats.t.ppf(0.975, 2) * math.sqrt(0.4)) * (1 - 1e-9)
+    projection = project_closure(_designed(k, e, ln_end=math.log(0.1) + 3 * k))
+    assert projection.refused_reason is not None
+    assert "too close to 0 to bound the closure date" in projection.refused_reason
+
+
+def _message(call) -> str:
+    with pytest.raises((HealingInputError, ValueError)) as caught:
+        call()
+    return str(caught.value)
+
+
+def _not_a_date(owner: str, name: str, value: object) -> str:
+    return (
+        f"{owner}.{name} must be a datetime.date, got {value!r}; convert instants with `.date()` "
+        f"(in the patient's local time zone) before building the {owner}"
+    )
+
+
+def test_refusals_are_whole_sentences_naming_the_field_and_the_fix():
+    assert _message(lambda: prepare_series([])) == (
+        "no visits given: healing figures need at least one measured visit of the lesion; "
+        "measure a photo of it first"
+    )
+    assert _message(lambda: pct_area_reduction(-1.0, 1.0)) == (
+        "baseline_cm2 must be a finite area >= 0 cm², got -1.0; correct the measurement"
+    )
+    assert _message(lambda: pct_area_reduction(0.0, 1.0)) == (
+        "baseline area is 0 cm², so a percentage reduction is undefined; start the series at "
+        "the first visit where the wound is open"
+    )
+    text = "2024-01-05"
+    assert _message(lambda: AreaPoint(taken_on=text, wound_area_cm2=1.0)) == _not_a_date(
+        "AreaPoint", "taken_on", text
+    )
+    assert _message(lambda: Phase(label="x", start_on=None, end_on=text)) == _not_a_date(
+        "Phase", "end_on", text
+    )
+    assert _message(lambda: project_closure([visit(0, 1.0)], today=text)) == _not_a_date(
+        "project_closure", "today", text
+    )
+    assert _message(lambda: phases_from_courses([("x", day(0), text)])) == _not_a_date(
+        "course 'x'", "end_on", text
+    )
+    assert _message(lambda: phase_rates([visit(0, 1.0)], ["x"])) == (
+        "expected Phase values, got str ('x'); build them with "
+        "Phase(label=..., start_on=..., end_on=...) or phases_from_courses()"
+    )
+    no_dates = dict(earliest_on=None, latest_on=None)
+    assert _message(
+        lambda: ClosureProjection(projected_on=day(1), refused_reason=None, **no_dates)
+    ) == ("ClosureProjection without a refused_reason needs all three dates")
+    assert _message(
+        lambda: ClosureProjection(projected_on=day(1), refused_reason="r", **no_dates)
+    ) == ("a refused ClosureProjection must not carry dates")

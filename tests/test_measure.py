@@ -109,3 +109,90 @@ def test_empty_label_map_has_no_lesions():
 def test_bad_label_maps_are_refused(labels, match):
     with pytest.raises(ValueError, match=match):
         measure(labels, NONE)
+
+
+def _blocks() -> np.ndarray:
+    """Two lesions of axis-aligned blocks, every figure countable by hand.
+
+    A: rows 10-39, cols 20-79 (30 x 60 = 1800 px): eschar rows 10-19 x cols 20-39 (200 px),
+    slough rows 30-39 x cols 60-79 (200 px), granulation the other 1400 px; erythema rows 5-9
+    x cols 20-79 (300 px) above it. B: slough rows 60-69 x cols 150-169 (200 px), erythema rows
+    60-69 x cols 170-174 (50 px) on its right, the right-most labelled column of the image.
+    """
+    labels = np.zeros((100, 200), np.uint8)
+    labels[10:40, 20:80] = GRANULATION
+    labels[10:20, 20:40] = ESCHAR
+    labels[30:40, 60:80] = SLOUGH
+    labels[5:10, 20:80] = ERYTHEMA
+    labels[60:70, 150:170] = SLOUGH
+    labels[60:70, 170:175] = ERYTHEMA
+    return labels
+
+
+def test_blocks_give_exact_pixel_figures_shares_and_outline():
+    (a, b), totals = measure(_blocks(), NONE)
+    assert (a.wound_area_px, a.granulation_area_px) == (1800, 1400)
+    assert (a.eschar_area_px, a.slough_area_px, a.erythema_area_px) == (200, 200, 300)
+    assert (b.wound_area_px, b.slough_area_px, b.erythema_area_px) == (200, 200, 50)
+    assert totals.wound_area_px == 2000 and totals.erythema_area_px == 350
+    assert a.eschar_pct == pytest.approx(100 * 200 / 1800)
+    assert a.slough_pct == pytest.approx(100 * 200 / 1800)
+    assert a.granulation_pct == pytest.approx(100 * 1400 / 1800)
+    assert b.slough_pct == pytest.approx(100.0) and b.eschar_pct == 0.0
+    # bounding box and centroid of the wound bed (erythema left out)
+    assert a.bbox_px == (20, 10, 60, 30) and b.bbox_px == (150, 60, 20, 10)
+    assert a.centroid_px == pytest.approx((49.5, 24.5))
+    assert b.centroid_px == pytest.approx((159.5, 64.5))
+    # outline through boundary pixel centres: a 59 x 29 px rectangle; Feret diameters between
+    # pixel centres get one pixel added (half a pixel at each end)
+    assert a.perimeter_px == pytest.approx(2 * (59 + 29))
+    diagonal = math.hypot(59, 29)
+    assert a.length_px == pytest.approx(diagonal + 1)
+    assert a.width_px == pytest.approx(2 * 59 * 29 / diagonal + 1)
+    # no scale: every cm² and cm figure is None, not 0
+    for field in ("granulation", "slough", "eschar", "erythema", "wound"):
+        assert getattr(a, f"{field}_area_cm2") is None
+
+
+def test_blocks_with_a_manual_scale():
+    (a, b), totals = measure(_blocks(), manual_calibration(0.5))  # a pixel is 0.25 mm²
+    assert a.wound_area_cm2 == pytest.approx(1800 * 0.25 / 100)
+    assert a.eschar_area_cm2 == pytest.approx(200 * 0.25 / 100)
+    assert a.erythema_area_cm2 == pytest.approx(300 * 0.25 / 100)
+    assert totals.wound_area_cm2 == pytest.approx(2000 * 0.25 / 100)
+    assert a.eschar_pct == pytest.approx(100 * 200 / 1800)
+    assert a.granulation_pct == pytest.approx(100 * 1400 / 1800)
+    assert b.slough_pct == pytest.approx(100.0) and b.granulation_pct == 0.0
+    diagonal = math.hypot(59, 29)
+    assert a.perimeter_cm == pytest.approx(2 * (59 + 29) * 0.5 / 10)
+    assert a.length_cm == pytest.approx((diagonal + 1) * 0.5 / 10)
+    assert a.width_cm == pytest.approx((2 * 59 * 29 / diagonal + 1) * 0.5 / 10)
+
+
+def test_lesions_of_one_and_three_pixels():
+    labels = np.zeros((20, 20), np.uint8)
+    labels[5, 5] = GRANULATION
+    labels[12, 10:13] = ESCHAR
+    line, dot = measure(labels, NONE)[0]
+    assert (dot.wound_area_px, dot.length_px, dot.width_px) == (1, 1.0, 1.0)
+    assert dot.perimeter_px == 0.0
+    assert line.wound_area_px == 3 and line.eschar_pct == pytest.approx(100.0)
+    assert (line.length_px, line.width_px) == (pytest.approx(3.0), pytest.approx(1.0))
+
+
+def test_homography_perimeter_of_a_rectangle_is_that_of_its_mapped_corners():
+    # Straight lines stay straight under a homography: the outline is the 4 mapped corners
+    # (pixel centres (200, 100) to (799, 299)), with x_mm = 0.1 x / w, y_mm = 0.1 y / w.
+    h = ((0.1, 0.0, 0.0), (0.0, 0.1, 0.0), (0.0005, 0.0, 1.0))
+    cal = Calibration(method="aruco", homography=h, marker_mm=20.0, quality="test")
+    labels = np.zeros((400, 1000), np.uint8)
+    labels[100:300, 200:800] = GRANULATION
+    (m,), _ = measure(labels, cal)
+
+    def plane(x: float, y: float) -> tuple[float, float]:
+        w = 1 + 0.0005 * x
+        return 0.1 * x / w, 0.1 * y / w
+
+    corners = [plane(200, 100), plane(799, 100), plane(799, 299), plane(200, 299)]
+    sides = [math.dist(corners[i], corners[(i + 1) % 4]) for i in range(4)]
+    assert m.perimeter_cm == pytest.approx(sum(sides) / 10, rel=1e-9)

@@ -626,6 +626,25 @@ def test_to_week() -> None:
         to_week(baseline, None)  # type: ignore[arg-type]
 
 
+def test_type_messages_are_whole_and_name_their_caller() -> None:
+    """Whole messages, not fragments: which function refused what, with nothing appended."""
+    with pytest.raises(TypeError) as caught:
+        active_on([PTX, 3], date(2026, 3, 10))  # type: ignore[list-item]
+    assert str(caught.value) == "active_on: item 1 is a int, expected a TreatmentEvent"
+    with pytest.raises(TypeError) as caught:
+        courses([PTX, "HBOT"], today=date(2026, 3, 10))  # type: ignore[list-item]
+    assert str(caught.value) == "courses: item 1 is a str, expected a TreatmentEvent"
+    with pytest.raises(TypeError) as caught:
+        to_week("2026-03-16", date(2026, 3, 2))  # type: ignore[arg-type]
+    assert str(caught.value) == "to_week: day must be a datetime.date, got str '2026-03-16'"
+    with pytest.raises(TypeError) as caught:
+        to_week(datetime(2026, 3, 16, 12), date(2026, 3, 2))
+    assert str(caught.value) == (
+        "to_week: day must be a datetime.date, got datetime "
+        "datetime.datetime(2026, 3, 16, 12, 0); pass its .date()"
+    )
+
+
 # -- dates a clinical record can hold (issue 30, row 4) --------------------------------------------
 
 
