@@ -18,7 +18,6 @@ from woundtrack.image.io import capture_date_problem, read_photo
 from woundtrack.record.ingest import import_photo
 from woundtrack.record.store import check_lesion_label, check_patient_code
 
-AUTOMATIC = "automatic (match by position and size)"
 NEW_PATIENT = "+ new patient…"
 
 

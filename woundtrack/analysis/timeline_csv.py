@@ -91,8 +91,6 @@ _WHOLE_NUMBER = re.compile(r"[+-]?\d+")
 #: Text a spreadsheet would run as a formula: it starts with ``=``, ``+``, ``-``, ``@``, a tab or a
 #: carriage return (OWASP, "CSV injection"), after any ``'`` already there (see spreadsheet_safe).
 _FORMULA_START = re.compile(r"'*[=+\-@\t\r]")
-#: The text columns, written through ``spreadsheet_safe`` (dates and sessions are never formulas).
-TEXT_COLUMNS = ("kind", "dose", "frequency", "notes")
 
 
 def read_timeline_csv(
