@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 
 import cv2
 import numpy as np
@@ -20,6 +21,8 @@ from woundtrack.errors import CalibrationError
 from woundtrack.image import calibration as cal
 from woundtrack.image.lesion_matching import (
     LesionPosition,
+    constellation_transform,
+    fit_rigid,
     lesion_positions,
     match_lesions,
     positions_of,
@@ -725,3 +728,177 @@ def test_pairs_of_lesions_that_heal_together_keep_their_identities_on_200_random
         ]
         wrong += match_lesions(known, new) != {"1": "L1", "2": "L2"}
     assert wrong <= 2, f"{wrong} of 200 visits swapped or lost a lesion"
+
+
+# --------------------------------------------------------------------------------------------
+# Matching: limits and costs worked by hand (gaps found by mutation testing)
+
+IDENTITY = np.eye(3)
+
+
+def test_lesion_position_accepts_zero_areas():
+    p = dataclasses.replace(_pos("L1", 0, 0), area_cm2=0.0, area_px=0)
+    assert (p.area_cm2, p.area_px) == (0.0, 0)
+
+
+def test_repeated_keys_are_named_in_the_message():
+    known = [_pos("L1", 0, 0), _pos("L2", 9, 0), _pos("L1", 5, 5), _pos("L2", 0, 9)]
+    expected = "known lesions repeat the key(s) 'L1', 'L2'; each lesion needs its own key"
+    with pytest.raises(ValueError, match=f"^{re.escape(expected)}$"):
+        match_lesions(known, [_pos("1", 0, 0)])
+
+
+def test_the_default_gate_is_25_mm_inclusive_and_the_area_limit_5x_inclusive():
+    # The transform is given, so only the gates decide. L2 is far away and never a candidate.
+    known = [_pos("L1", 0, 0, 1.0), _pos("L2", 200, 0, 1.0)]
+
+    def one(x, area):
+        return match_lesions(known, [_pos("1", x, 0, area)], new_to_known=IDENTITY)["1"]
+
+    assert one(25.0, 1.0) == "L1"  # exactly on the gate
+    assert one(25.5, 1.0) is None
+    assert one(0.0, 5.0) == "L1"  # exactly five times larger
+    assert one(0.0, 5.1) is None
+
+
+def test_an_area_limit_just_above_one_is_allowed():
+    known = [_pos("L1", 0, 0, 1.0)]
+    assert match_lesions(known, [_pos("1", 0, 0, 1.4)], max_area_ratio=1.5) == {"1": "L1"}
+    assert match_lesions(known, [_pos("1", 0, 0, 1.6)], max_area_ratio=1.5) == {"1": None}
+
+
+def test_a_one_pixel_wide_known_photo_is_a_valid_size():
+    known = [_pos("L1", 0, 0, calibrated=False, px=(0.0, 0.0))]
+    new = [_pos("1", 0, 0, calibrated=False, px=(0.0, 0.0))]
+    assert match_lesions(known, new, image_size_px=(1, 1)) == {"1": "L1"}
+
+
+def test_a_fourfold_size_swap_outweighs_four_mm_of_misalignment():
+    # Two lesions 4 mm apart. By position alone new 1 is L1 and new 2 is L2 (1 mm off each;
+    # swapped, 3 mm off each). Their sizes are swapped fourfold and the common change is nil, so
+    # the size term costs 0.2 * 25 mm * 2 * ln 4 = 13.9 mm on the positional pairing against
+    # 0 on the swapped one: 2 + 13.9 > 6 + 0, the sizes win.
+    known = [_pos("L1", 0, 0, 4.0), _pos("L2", 4, 0, 1.0)]
+    new = [_pos("1", 1, 0, 1.0), _pos("2", 3, 0, 4.0)]
+    assert match_lesions(known, new, new_to_known=IDENTITY) == {"1": "L2", "2": "L1"}
+
+
+def test_a_pair_at_the_edge_of_both_gates_is_matched_rather_than_dropped():
+    # New 1 is 24.9 mm from L1 (gate 25) and 4.9 times its area (limit 5); L2 is large and far.
+    # Its cost is high (24.9 mm + 0.2 * 25 * |ln 4.9 - ln(4.9 / 51)| = 44.6 mm), but any pair
+    # within both gates must beat leaving the lesion unmatched.
+    known = [_pos("L1", 0, 0, 1.0), _pos("L2", 300, 0, 50.0)]
+    new = [_pos("1", 24.9, 0, 4.9)]
+    assert match_lesions(known, new, new_to_known=IDENTITY) == {"1": "L1"}
+
+
+def test_no_pair_within_the_area_limit_matches_nothing():
+    known = [_pos("L1", 0, 0, 1.0), _pos("L2", 30, 0, 1.2)]
+    new = [_pos("1", 0, 0, 10.0), _pos("2", 30, 0, 12.0)]  # tenfold: other wounds
+    assert match_lesions(known, new) == {"1": None, "2": None}
+
+
+def test_uncalibrated_closer_photo_compares_areas_after_the_zoom():
+    # The next photo is taken 2.5 times closer: pixel distances x 2.5, pixel areas x 6.25. The
+    # lesions also grew threefold, within the fivefold limit once the zoom is taken out (ln 3 =
+    # 1.10 <= ln 5 = 1.61); on raw pixel areas (x 18.75) or with the zoom counted wrongly they
+    # would not be the same lesions.
+    xy = np.array([[0.0, 0.0], [60.0, 10.0], [20.0, 70.0]])
+    area_px = np.array([900, 2000, 4000])
+    known = [
+        LesionPosition(
+            key=f"L{i + 1}",
+            centre_mm=None,
+            centre_px=tuple(xy[i]),
+            area_cm2=None,
+            area_px=int(area_px[i]),
+        )
+        for i in range(3)
+    ]
+    zoom = _rigid(20, 300, 100, scale=2.5)
+    moved = _apply(zoom, xy)
+    new = [
+        LesionPosition(
+            key=str(i),
+            centre_mm=None,
+            centre_px=tuple(moved[i]),
+            area_cm2=None,
+            area_px=int(area_px[i] * 3 * 6.25),
+        )
+        for i in range(3)
+    ]
+    assert match_lesions(known, new, image_size_px=(800, 600)) == {"0": "L1", "1": "L2", "2": "L3"}
+
+
+def _kabsch(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Least-squares proper rotation and translation src -> dst, by the SVD (Kabsch 1976)."""
+    cs, cd = src.mean(axis=0), dst.mean(axis=0)
+    u, _, vt = np.linalg.svd((src - cs).T @ (dst - cd))
+    d = np.sign(np.linalg.det(vt.T @ u.T))
+    r = vt.T @ np.diag([1.0, d]) @ u.T
+    t = np.eye(3)
+    t[:2, :2], t[:2, 2] = r, cd - r @ cs
+    return t
+
+
+def test_constellation_transform_is_the_least_squares_fit_of_the_matched_lesions():
+    rng = np.random.default_rng(7)
+    xy = np.array([[0.0, 0.0], [40.0, 5.0], [10.0, 45.0], [-30.0, 20.0]])
+    areas = [2.0, 1.2, 0.8, 0.5]
+    motion = _rigid(63, 25, -40)
+    moved = _apply(motion, xy) + rng.normal(0, 1.5, (4, 2))  # segmentation noise
+    known = [_pos(f"L{i}", *xy[i], areas[i]) for i in range(4)]
+    new = [_pos(f"{i}", *moved[i], areas[i]) for i in range(4)]
+    found = constellation_transform(known, new, max_distance_mm=25.0)
+    assert found is not None
+    transform, n_pairs, residual = found
+    expected = _kabsch(moved, xy)
+    assert n_pairs == 4
+    np.testing.assert_allclose(transform, expected, atol=1e-9)
+    rms = np.sqrt(np.mean(np.sum((_apply(expected, moved) - xy) ** 2, axis=1)))
+    assert residual == pytest.approx(rms, rel=1e-9)
+    assert 0.5 < rms < 3.0  # the noise is there: a two-point hypothesis alone would not be this
+
+
+def test_constellation_transform_needs_two_pairs():
+    known = [_pos("L1", 0, 0, 2.0), _pos("L2", 30, 0, 0.5)]
+    motion = _rigid(90, 10, 10)
+    moved = _apply(motion, [[0, 0], [30, 0]])
+    new = [_pos("1", *moved[0], 2.0), _pos("2", *moved[1], 0.5)]
+    found = constellation_transform(known, new, max_distance_mm=25.0)
+    assert found is not None
+    transform, n_pairs, residual = found
+    assert n_pairs == 2 and residual == pytest.approx(0.0, abs=1e-9)
+    np.testing.assert_allclose(transform, np.linalg.inv(motion), atol=1e-9)
+    assert constellation_transform(known[:1], new[:1], max_distance_mm=25.0) is None
+
+
+def test_fit_rigid_of_coincident_points_is_the_translation_of_their_centroids():
+    src = np.array([[1.0, 2.0], [1.0, 2.0]])
+    dst = np.array([[5.0, 7.0], [5.0, 7.0]])
+    expected = np.array([[1.0, 0.0, 4.0], [0.0, 1.0, 5.0], [0.0, 0.0, 1.0]])
+    np.testing.assert_allclose(fit_rigid(src, dst, similarity=False), expected, atol=1e-12)
+    assert fit_rigid(src, dst, similarity=True) is None  # no scale from one point
+
+
+def test_fit_rigid_recovers_an_exact_motion():
+    src = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 20.0]])
+    motion = _rigid(30, -4, 9)
+    np.testing.assert_allclose(
+        fit_rigid(src, _apply(motion, src), similarity=False), motion, atol=1e-9
+    )
+
+
+@pytest.mark.parametrize(
+    ("scale", "accepted"),
+    [(2.0, True), (7.9, True), (8.1, False), (1 / 7.9, True), (1 / 8.1, False)],
+)
+def test_fit_rigid_similarity_scale_is_limited_to_one_eighth_to_eight(scale, accepted):
+    # Points on a diagonal (each point's own x and y equal): a fit must still be found.
+    src = np.array([[1.0, 1.0], [2.0, 2.0], [4.0, 4.0]])
+    motion = _rigid(-50, 30, 12, scale=scale)
+    got = fit_rigid(src, _apply(motion, src), similarity=True)
+    if accepted:
+        np.testing.assert_allclose(got, motion, atol=1e-9)
+    else:
+        assert got is None

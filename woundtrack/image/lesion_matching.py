@@ -152,11 +152,13 @@ def positions_of(
 
 @dataclass(frozen=True, slots=True)
 class _Assignment:
-    """The best constellation hypothesis: index pairs (new, known) and the map new -> known."""
+    """The best constellation hypothesis: index pairs (new, known) and the map new -> known.
+
+    ``transform`` and ``residual`` are None when no map was found (fewer than two pairs).
+    """
 
     pairs: tuple[tuple[int, int], ...]
-    transform: np.ndarray  # (3, 3) new frame -> known frame
-    score: float
+    transform: np.ndarray | None  # (3, 3) new frame -> known frame
     residual: float | None  # RMS aligned distance of the pairs, in the frame's unit
 
 
@@ -379,9 +381,7 @@ def _assign(
         rows, cols = linear_sum_assignment(capped)
         pairs = tuple((int(i), int(a)) for i, a in zip(rows, cols, strict=True) if ok[i, a])
         residual = float(np.sqrt(np.mean([dist[p] ** 2 for p in pairs]))) if pairs else None
-        return _Assignment(
-            pairs=pairs, transform=t, score=float(capped[rows, cols].sum()), residual=residual
-        )
+        return _Assignment(pairs=pairs, transform=t, residual=residual)
 
     if fixed is not None:
         return final(fixed)
@@ -446,12 +446,8 @@ def _assign(
 
     if best_transform is not None:
         best = final(best_transform)
-    elif single is not None:
-        t = np.eye(3)
-        t[:2, 2] = k_xy[single[1]] - n_xy[single[0]]
-        best = _Assignment(pairs=(single,), transform=t, score=best_score, residual=0.0)
-    else:
-        best = _Assignment(pairs=(), transform=np.eye(3), score=best_score, residual=None)
+    else:  # one pair at most: no map
+        best = _Assignment(pairs=() if single is None else (single,), transform=None, residual=None)
     log.debug("constellation: %d pairs, consensus score %.3f", len(best.pairs), best_score)
     return best
 
@@ -564,7 +560,7 @@ def constellation_transform(
         max_log_ratio=math.log(DEFAULT_MAX_AREA_RATIO),
         similarity=False,
     )
-    if len(best.pairs) < 2:
+    if best.transform is None or len(best.pairs) < 2:
         return None
     return best.transform, len(best.pairs), best.residual
 
