@@ -4,11 +4,14 @@ database is made once per run."""
 from __future__ import annotations
 
 import functools
+import os
 import shutil
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from woundtrack.synthetic.phantom import Phantom, PhantomSpec, render_phantom
 
@@ -27,6 +30,33 @@ def phantom() -> Callable[[PhantomSpec], Phantom]:
     """``phantom(spec)``: the phantom of ``spec``, rendered once per test run and shared between
     tests; its arrays are read-only (copy one to change it)."""
     return _render_once
+
+
+def _postgres_url() -> str | None:
+    base = os.environ.get("WOUNDTRACK_TEST_PG")
+    if not base:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI must run the store tests against PostgreSQL: set WOUNDTRACK_TEST_PG")
+        pytest.skip("no PostgreSQL server (set WOUNDTRACK_TEST_PG to run these)")
+    return base
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    """A new, empty database: an SQLite file, and a database on the PostgreSQL server of
+    ``$WOUNDTRACK_TEST_PG`` (skipped without it, except in CI where it must be set)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'woundtrack.record.db'}"
+        return
+    base = _postgres_url()
+    name = f"wt_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    yield sa.engine.make_url(base).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as c:
+        c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
 
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import subprocess
 import sys
-import uuid
 from datetime import date, datetime, timedelta, timezone
 
 import numpy as np
@@ -30,29 +28,10 @@ T0 = datetime(2026, 3, 2, 9, 30, tzinfo=timezone(timedelta(hours=1)))
 SMALL = dict(width_px=800, height_px=600, wound_fill_frac=0.35, wound_radius_mm=12.0)
 
 
-def _postgres_url() -> str | None:
-    base = os.environ.get("WOUNDTRACK_TEST_PG")
-    if not base:
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI must run the store tests against PostgreSQL: set WOUNDTRACK_TEST_PG")
-        pytest.skip("no PostgreSQL server (set WOUNDTRACK_TEST_PG to run these)")
-    return base
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'woundtrack.record.db'}"
-        return
-    base = _postgres_url()
-    name = f"wt_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    yield sa.engine.make_url(base).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as c:
-        c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.dispose()
+@pytest.fixture
+def url(db_url):
+    """Each store test runs on SQLite and on PostgreSQL (``db_url`` in conftest.py)."""
+    return db_url
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
 """Command line: ``measure`` and ``sticker`` on photos; ``evaluate`` against annotated masks;
 ``import``, ``timeline``, ``export``, ``healing`` and ``backup`` on the longitudinal record
-(``--db URL`` or ``$WOUNDTRACK_DB``).
+(``--db URL`` or ``$WOUNDTRACK_DB``), acting as ``--user`` (else the OS account); ``user`` and
+``audit`` to manage who may do what and to read and check what was done.
 
 A thin layer: parse, call the library, print, and map errors to exit codes (0 all good, 1 some
 photo failed, 2 bad usage). No traceback reaches a user for an error they can fix.
@@ -34,6 +35,15 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _iso_date(text: str):
+    from datetime import date
+
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-11-01") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="woundtrack",
@@ -47,6 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="database URL (sqlite:///file.db or postgresql+psycopg://...); default "
         "$WOUNDTRACK_DB, else an SQLite file in your user data folder. Only import and timeline "
         "import create a new database, and never its folder",
+    )
+    parser.add_argument(
+        "--user",
+        metavar="EMAIL",
+        default=None,
+        help="act on the record as this user (their role applies and the audit trail names "
+        "them); default your OS account, as os:NAME",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -182,6 +199,29 @@ def _add_record_commands(commands) -> None:
     )
     b.add_argument("out", type=Path, metavar="FILE.db")
 
+    u = commands.add_parser(
+        "user",
+        help="add, list or remove the users of the record and their roles (admins)",
+        description="Roles: nurse (upload, review, export), clinician (also correct outlines and "
+        "edit treatments), researcher (pseudonymised figures only), admin (everything, users, "
+        "audit). Until the first admin is added, the database is in local mode: whoever opens "
+        "it has every right.",
+        epilog="example: woundtrack user add nurse@clinic.org --role nurse",
+    )
+    u.add_argument("action", choices=["add", "list", "remove"])
+    u.add_argument("email", nargs="?", metavar="EMAIL", help="e-mail address, or os:NAME")
+    u.add_argument("--role", choices=["nurse", "clinician", "researcher", "admin"])
+
+    a = commands.add_parser(
+        "audit",
+        help="check the audit trail's chain of hashes, or list what was done (admins)",
+        epilog="example: woundtrack audit verify && woundtrack audit list --since 2026-11-01",
+    )
+    a.add_argument("action", choices=["verify", "list"])
+    a.add_argument("--since", type=_iso_date, default=None, metavar="YYYY-MM-DD")
+    a.add_argument("--patient", default=None)
+    a.add_argument("--json", action="store_true", help="one JSON object per entry per line")
+
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``woundtrack`` console script; returns the exit status."""
@@ -204,9 +244,13 @@ def _record_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     # Only the commands that write may create a database (a missing file, an empty one); the
     # readers refuse it, so a mistyped --db is never answered from a new, empty database.
-    writes = args.command == "import" or (args.command == "timeline" and args.action == "import")
+    writes = (
+        args.command == "import"
+        or (args.command == "timeline" and args.action == "import")
+        or (args.command == "user" and args.action == "add")
+    )
     try:
-        store = Store(args.db, create=writes)
+        store = Store(args.db, create=writes, actor=args.user)
     except WoundtrackError as exc:
         print(f"woundtrack: {exc}", file=err)
         return EXIT_USAGE
@@ -217,6 +261,8 @@ def _record_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             "export": _export,
             "healing": _healing,
             "backup": _backup,
+            "user": _user,
+            "audit": _audit,
         }[args.command]
         return handler(store, args, out, err)
     except WoundtrackError as exc:
@@ -283,7 +329,9 @@ def _timeline(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from woundtrack.analysis.timeline_csv import read_timeline_csv, write_timeline_csv
 
     if args.action == "export":
-        out.write(write_timeline_csv(store.treatments(args.patient)))
+        text = write_timeline_csv(store.treatments(args.patient))
+        _audited(store, err, "export", args.patient, {"what": "timeline"}, "export")
+        out.write(text)
         return EXIT_OK
     if args.file is None:
         print("woundtrack: timeline import needs the CSV file to read", file=err)
@@ -298,7 +346,73 @@ def _timeline(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _export(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    out.write(store.export_csv(args.patient))
+    text = store.export_csv(args.patient)
+    _audited(store, err, "export", args.patient, {"format": args.format}, "export")
+    out.write(text)
+    return EXIT_OK
+
+
+def _audited(store, err: TextIO, action: str, patient, detail: dict, permission: str) -> None:
+    """Check the user's permission for a read and record it; a database that cannot be
+    written (a read-only copy) is still read, with a warning that nothing was recorded."""
+    problem = store.record_event(
+        action, patient=patient, detail=detail, permission=permission, reading=True
+    )
+    if problem:
+        print(f"woundtrack: warning: {problem}", file=err)
+
+
+def _user(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    if args.action == "list":
+        for u in store.users():
+            print(f"{u.email}\t{u.role}\tadded by {u.added_by} on {u.added_at:%Y-%m-%d}", file=out)
+        if store.local_mode():
+            print("no users yet: local mode (whoever opens the database has every right)", file=out)
+        return EXIT_OK
+    if not args.email:
+        print(f"woundtrack: user {args.action} needs the user's e-mail address", file=err)
+        return EXIT_USAGE
+    if args.action == "add":
+        if not args.role:
+            print("woundtrack: user add needs --role nurse|clinician|researcher|admin", file=err)
+            return EXIT_USAGE
+        info = store.add_user(args.email, args.role)
+        print(f"{info.email}: {info.role}", file=out)
+        return EXIT_OK
+    store.remove_user(args.email)
+    print(f"{args.email}: removed (kept in the audit trail)", file=out)
+    return EXIT_OK
+
+
+def _audit(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    if args.action == "verify":
+        check = store.verify_audit()
+        if check.ok:
+            print(
+                f"audit trail intact: {check.entries} entries; newest hash {check.head_hash} "
+                "(keep it elsewhere to compare next time)",
+                file=out,
+            )
+            return EXIT_OK
+        print(
+            f"woundtrack: audit trail broken at entry {check.first_bad_id}: {check.problem}",
+            file=err,
+        )
+        return EXIT_FAILED
+    for r in store.audit_entries(since=args.since, patient=args.patient):
+        if args.json:
+            record = {
+                "id": r.id,
+                "at": r.at,
+                "actor": r.actor,
+                "action": r.action,
+                "patient": r.patient,
+                "detail": r.detail,
+            }
+            print(json.dumps(record, ensure_ascii=False), file=out)
+        else:
+            detail = json.dumps(r.detail, ensure_ascii=False, sort_keys=True)
+            print(f"{r.id}\t{r.at}\t{r.actor}\t{r.action}\t{r.patient or ''}\t{detail}", file=out)
     return EXIT_OK
 
 
@@ -306,6 +420,7 @@ def _healing(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from woundtrack.analysis.report import healing_summary, healing_summary_json
 
     summary = healing_summary(store.series(args.patient), store.treatments(args.patient))
+    _audited(store, err, "view", args.patient, {"what": "healing"}, "view_patients")
     if args.json:
         print(json.dumps(healing_summary_json(summary), ensure_ascii=False, indent=2), file=out)
         return EXIT_OK
@@ -348,6 +463,7 @@ def _healing_lines(patient: str, lesion: str, m) -> str:
 
 
 def _backup(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    _audited(store, err, "backup", None, {"to": args.out.name}, "manage_users")
     path = store.backup(args.out)
     print(f"wrote a consistent copy of the database to {path}", file=out)
     return EXIT_OK

@@ -12,7 +12,10 @@ Tables: ``patients`` (pseudonymous code only), ``lesions`` (per patient, a label
 body site), ``photos`` (content-addressed by the sha256 of the stored bytes, location data removed),
 ``visits`` (a photo of a patient, with its capture time), ``analyses`` (automatic or corrected,
 with full provenance and the label map), ``lesion_measurements`` (figures per lesion per analysis)
-and ``treatment_events``.
+and ``treatment_events``; who may do what: ``users`` (an e-mail and a role; removed users are
+kept, marked removed); what was done: ``audit_entries`` (append-only, each row carrying the hash of
+the one before) and ``audit_head`` (one row: the newest entry's id and hash, so that removing the
+last entries is seen too).
 """
 
 from __future__ import annotations
@@ -195,6 +198,38 @@ class TreatmentEventRow(Base):
     sessions: Mapped[int | None] = mapped_column(nullable=True)
     notes: Mapped[str] = mapped_column(sa.Text, default="")
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(254), unique=True)
+    role: Mapped[str] = mapped_column(sa.String(16))  # nurse | clinician | researcher | admin
+    added_by: Mapped[str] = mapped_column(sa.String(254))
+    added_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    removed_by: Mapped[str | None] = mapped_column(sa.String(254), nullable=True)
+    removed_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True), nullable=True)
+
+
+class AuditEntry(Base):
+    """One thing done. Every field is text, so that its hash reads the same on every database."""
+
+    __tablename__ = "audit_entries"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    at: Mapped[str] = mapped_column(sa.String(40))  # ISO 8601, UTC, microseconds
+    actor: Mapped[str] = mapped_column(sa.String(254), index=True)
+    action: Mapped[str] = mapped_column(sa.String(40))
+    patient: Mapped[str | None] = mapped_column(sa.String(64), nullable=True, index=True)
+    detail: Mapped[str] = mapped_column(sa.Text)  # canonical JSON
+    prev_hash: Mapped[str] = mapped_column(sa.String(64))
+    entry_hash: Mapped[str] = mapped_column(sa.String(64))
+
+
+class AuditHead(Base):
+    __tablename__ = "audit_head"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)  # always 1
+    last_id: Mapped[int]
+    last_hash: Mapped[str] = mapped_column(sa.String(64))
 
 
 def make_engine(url: str) -> Engine:

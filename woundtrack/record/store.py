@@ -8,10 +8,15 @@ Every write is one transaction. The store saves finished values and reads them b
 decodes, analyses or registers a photo (``woundtrack.record.ingest`` does that work first, then
 hands the store what to save), so a crash or a refused photo leaves the database as it was.
 Nothing here deletes or rewrites a stored photo.
+
+Every write is made as ``Store.actor`` (an e-mail, or ``os:NAME``), checked against that
+identity's role (``woundtrack.record.access``) inside the write's transaction, and recorded in
+the audit trail (``woundtrack.record.audit``) in that same transaction.
 """
 
 from __future__ import annotations
 
+import copy
 import csv
 import io as _io
 import logging
@@ -39,7 +44,7 @@ from woundtrack.models import (
     SeriesRow,
     TreatmentEvent,
 )
-from woundtrack.record import db
+from woundtrack.record import access, audit, db
 from woundtrack.record.db import (
     Analysis as AnalysisRow,
 )
@@ -240,7 +245,10 @@ class Store:
     them and then calls ``add_visit``.
     """
 
-    def __init__(self, url: str | None = None, *, create: bool = True) -> None:
+    def __init__(
+        self, url: str | None = None, *, create: bool = True, actor: str | None = None
+    ) -> None:
+        self.actor = access.check_identity(actor) if actor else access.local_identity()
         self.url = db.as_url(url) if url else db.default_db_url()
         shown = _safe_url(self.url)
         engine = None
@@ -267,6 +275,102 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def as_actor(self, identity: str) -> Store:
+        """This store (same engine, same connections) acting as another identity: the app keeps
+        one store per process and one identity per signed-in person."""
+        other = copy.copy(self)
+        other.actor = access.check_identity(identity)
+        return other
+
+    # ------------------------------------------------------------------ who
+    def role(self) -> str:
+        """The actor's role; ``access.AccessError`` when the actor is not a user."""
+        with self._sessions() as session:
+            return access.role_of(session, self.actor)
+
+    def local_mode(self) -> bool:
+        """True while the database has no user: everyone has every right (see ``access``)."""
+        with self._sessions() as session:
+            return access.local_mode(session)
+
+    def users(self) -> list[access.UserInfo]:
+        with self._sessions() as session:
+            access.require(session, self.actor, "manage_users")
+            return access.users(session)
+
+    def add_user(self, identity: str, role: str) -> access.UserInfo:
+        """Add a user or change a user's role (admins only; anyone in local mode)."""
+
+        def work(session: Session) -> access.UserInfo:
+            access.require(session, self.actor, "manage_users")
+            info = access.add_user(session, identity, role, by=self.actor)
+            audit.append(
+                session,
+                actor=self.actor,
+                action="user_add",
+                detail={"user": info.email, "role": info.role},
+            )
+            return info
+
+        return self._write(work)
+
+    def remove_user(self, identity: str) -> None:
+        def work(session: Session) -> None:
+            access.require(session, self.actor, "manage_users")
+            access.remove_user(session, identity, by=self.actor)
+            audit.append(
+                session,
+                actor=self.actor,
+                action="user_remove",
+                detail={"user": access.check_identity(identity)},
+            )
+
+        self._write(work)
+
+    # ------------------------------------------------------------------ audit
+    def record_event(
+        self,
+        action: str,
+        *,
+        patient: str | None = None,
+        detail: dict[str, Any] | None = None,
+        permission: str | None = None,
+        reading: bool = False,
+    ) -> str | None:
+        """Record something done outside the store's writes (a sign-in, a view, an export),
+        after checking ``permission`` when given (``access.AccessError`` if not allowed).
+
+        ``reading``: the event is a read, which a database that cannot be written (a read-only
+        copy) still allows; then nothing is recorded and the reason is returned, for the caller
+        to show. Otherwise returns None.
+        """
+        if permission is not None:
+            with self._sessions() as session:
+                access.require(session, self.actor, permission)
+
+        def work(session: Session) -> None:
+            audit.append(session, actor=self.actor, action=action, patient=patient, detail=detail)
+
+        try:
+            self._write(work)
+        except StoreError as exc:
+            if not reading:
+                raise
+            return f"not recorded in the audit trail: {exc}"
+        return None
+
+    def audit_entries(
+        self, *, since: date | None = None, patient: str | None = None
+    ) -> list[audit.AuditRecord]:
+        with self._sessions() as session:
+            access.require(session, self.actor, "read_audit")
+            return list(audit.entries(session, since=since, patient=patient))
+
+    def verify_audit(self) -> audit.AuditCheck:
+        """Walk the audit chain (anyone may check it; it shows no patient data)."""
+        with self._sessions() as session:
+            return audit.verify(session)
 
     # ------------------------------------------------------------------ writing
     def _write(self, work: Callable[[Session], T]) -> T:
@@ -314,6 +418,7 @@ class Store:
             reference = (visit.registered_to[0], np.asarray(visit.registered_to[1], np.float64))
 
         def work(session: Session) -> ImportResult:
+            access.require(session, self.actor, "upload")
             person = _get_or_create_patient(session, code)
             visit_id = session.scalar(
                 sa.select(Visit.id).where(
@@ -364,12 +469,27 @@ class Store:
             )
             for m, pos in zip(visit.lesions, visit.positions, strict=True):
                 session.add(_measurement_row(analysis.id, lesion_ids[pos.key][0], m, pos))
+            labels = tuple(lesion_ids[p.key][1] for p in visit.positions)
+            audit.append(
+                session,
+                actor=self.actor,
+                action="upload",
+                patient=code,
+                detail={
+                    "visit_id": row.id,
+                    "analysis_id": analysis.id,
+                    "photo_sha256": visit.photo_sha256,
+                    "file": visit.file_name,
+                    "taken_at": row.taken_at,
+                    "lesions": list(labels),
+                },
+            )
             return ImportResult(
                 file=visit.file_name,
                 status="imported",
                 visit_id=row.id,
                 photo_sha256=visit.photo_sha256,
-                lesion_labels=tuple(lesion_ids[p.key][1] for p in visit.positions),
+                lesion_labels=labels,
                 warnings=visit.warnings,
             )
 
@@ -383,19 +503,21 @@ class Store:
         labels_png: bytes,
         lesions: Sequence[LesionMeasurement],
         positions: Sequence[LesionPosition],
-        by: str,
+        by: str | None = None,
     ) -> int:
         """Save a person's corrected analysis of a visit beside ``based_on``; returns its id.
 
         ``record``, ``lesions`` and ``positions`` are the corrected label map's figures (see
         ``ingest.correct``); provenance (segmenter, versions, calibration) is ``based_on``'s.
         Lesions keep the names they had in ``based_on`` where their centres match; a lesion
-        drawn anew gets the patient's next free label.
+        drawn anew gets the patient's next free label. ``by`` defaults to the store's actor.
         """
+        by = self.actor if by is None else by
         if not by.strip():
             raise StoreError("a correction needs the name or initials of the person who made it")
 
         def work(session: Session) -> int:
+            access.require(session, self.actor, "correct")
             auto = session.get(AnalysisRow, based_on.analysis_id)
             if auto is None:
                 raise StoreError(f"analysis {based_on.analysis_id} is not in the database")
@@ -423,11 +545,25 @@ class Store:
                 label = matches.get(pos.key) or _next_label(session, visit.patient_id)
                 lesion = _get_or_create_lesion(session, visit.patient_id, label, "", visit.taken_on)
                 session.add(_measurement_row(row.id, lesion.id, m, pos))
+            audit.append(
+                session,
+                actor=self.actor,
+                action="correct",
+                patient=session.get(Patient, visit.patient_id).code,
+                detail={
+                    "visit_id": visit.id,
+                    "analysis_id": row.id,
+                    "based_on": auto.id,
+                    "corrected_by": by.strip(),
+                },
+            )
             return row.id
 
         return self._write(work)
 
-    def assign_lesion(self, analysis_id: int, lesion_index: int, label: str, *, by: str) -> None:
+    def assign_lesion(
+        self, analysis_id: int, lesion_index: int, label: str, *, by: str | None = None
+    ) -> None:
         """Override a lesion match: file lesion ``lesion_index`` of an analysis under ``label``.
 
         The label may be a known lesion of the patient or a new one. The figures are unchanged;
@@ -441,10 +577,12 @@ class Store:
             analysis has no such lesion, or the label is already another lesion of this photo.
         """
         label = check_lesion_label(label)
+        by = self.actor if by is None else by
         if not by.strip():
             raise StoreError("a lesion override needs the name or initials of who made it")
 
         def work(session: Session) -> None:
+            access.require(session, self.actor, "correct")
             row = session.scalar(
                 sa.select(LesionMeasurementRow).where(
                     LesionMeasurementRow.analysis_id == analysis_id,
@@ -479,6 +617,18 @@ class Store:
                 }
             )
             analysis.record = {**analysis.record, "lesion_overrides": overrides}
+            audit.append(
+                session,
+                actor=self.actor,
+                action="assign_lesion",
+                patient=session.get(Patient, visit.patient_id).code,
+                detail={
+                    "analysis_id": analysis_id,
+                    "lesion_index": lesion_index,
+                    "from": before,
+                    "to": label,
+                },
+            )
 
         self._write(work)
 
@@ -492,6 +642,7 @@ class Store:
         self._check_sessions(events)
 
         def work(session: Session) -> int:
+            access.require(session, self.actor, "edit_treatments")
             person = _get_or_create_patient(session, code)
             have = {_event_key(e) for e in _events(session, person.id)}
             added = 0
@@ -501,6 +652,14 @@ class Store:
                 session.add(_event_row(person.id, e))
                 have.add(_event_key(e))
                 added += 1
+            if added:
+                audit.append(
+                    session,
+                    actor=self.actor,
+                    action="treatments_add",
+                    patient=code,
+                    detail={"added": added},
+                )
             return added
 
         return self._write(work)
@@ -512,12 +671,25 @@ class Store:
         self._check_sessions(events)
 
         def work(session: Session) -> None:
+            access.require(session, self.actor, "edit_treatments")
             person = _get_or_create_patient(session, code)
+            before = _events(session, person.id)
             session.execute(
                 sa.delete(TreatmentEventRow).where(TreatmentEventRow.patient_id == person.id)
             )
             for e in events:
                 session.add(_event_row(person.id, e))
+            # The old timeline stays readable in the audit trail (text only).
+            audit.append(
+                session,
+                actor=self.actor,
+                action="treatments_replace",
+                patient=code,
+                detail={
+                    "before": [_event_text(e) for e in before],
+                    "after": [_event_text(e) for e in events],
+                },
+            )
 
         self._write(work)
 
@@ -851,6 +1023,18 @@ def _event_row(patient_id: int, e: TreatmentEvent) -> TreatmentEventRow:
         sessions=e.sessions,
         notes=e.notes,
     )
+
+
+def _event_text(e: TreatmentEvent) -> dict[str, Any]:
+    return {
+        "kind": e.kind,
+        "start_on": e.start_on.isoformat(),
+        "end_on": e.end_on.isoformat() if e.end_on else None,
+        "dose": e.dose,
+        "frequency": e.frequency,
+        "sessions": e.sessions,
+        "notes": e.notes,
+    }
 
 
 def _event_key(e: TreatmentEvent) -> tuple:
