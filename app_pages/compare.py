@@ -21,6 +21,7 @@ from app_pages.shared import (
     labels_of,
     patient_picker,
     photo,
+    require,
     series,
     visits,
 )
@@ -29,6 +30,8 @@ from woundtrack.image.editing import draw_scale_bar, lesion_changes, registered_
 from woundtrack.image.overlay import lesion_box_px, render_overlay_with_legend_band
 from woundtrack.image.registration import Registration, register
 from woundtrack.models import Calibration
+
+require("view_patients")
 
 #: Unregistered close-ups are shown at this height (pixels) each, so they sit level.
 _UNREGISTERED_HEIGHT_PX = 600

@@ -16,6 +16,7 @@ from app_pages.shared import (
     get_store,
     patient_picker,
     patients,
+    require,
     series,
     treatments,
 )
@@ -24,6 +25,8 @@ from woundtrack.errors import WoundtrackError
 from woundtrack.image.io import read_photo
 from woundtrack.present.printable import overlay_thumbnail_jpeg, patient_report_html
 from woundtrack.record.ingest import stored_labels
+
+require("export")
 
 
 @st.cache_data(show_spinner=False)

@@ -10,10 +10,12 @@ from datetime import date
 
 import streamlit as st
 
-from app_pages.shared import escape_markdown, patient_picker, series, treatments
+from app_pages.shared import escape_markdown, patient_picker, require, series, treatments
 from woundtrack.analysis.report import HealingSummary, healing_summary
 from woundtrack.errors import WoundtrackError
 from woundtrack.present.charts import headline_figures, healing_figure, phase_table
+
+require("view_patients")
 
 
 @st.cache_data(show_spinner=False)

@@ -10,12 +10,14 @@ import json
 import pandas as pd
 import streamlit as st
 
-from app_pages.shared import escape_markdown
+from app_pages.shared import escape_markdown, require
 from woundtrack import __version__
 from woundtrack.errors import WoundtrackError
 from woundtrack.image.io import read_photo
 from woundtrack.image.overlay import legend_lines, overlay_views
 from woundtrack.image.pipeline import Analysis, analyze_image
+
+require("upload")
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

@@ -25,12 +25,15 @@ from PIL import Image
 
 from app_pages.shared import (
     after_write,
+    allowed,
     current_analysis,
     escape_markdown,
     get_store,
+    identity,
     labels_of,
     patient_picker,
     photo,
+    require,
     series,
     visits,
 )
@@ -58,6 +61,8 @@ from woundtrack.models import (
 )
 from woundtrack.record.ingest import correct
 
+require("view_patients")
+
 #: What the tool picker offers.
 TOOLS = {
     GRANULATION: "Granulation",
@@ -78,7 +83,6 @@ st.session_state.setdefault("review_edits", {})  # analysis id -> list[Edit], ap
 st.session_state.setdefault("review_drawn", [])  # polygons (photo px) drawn, not yet applied
 st.session_state.setdefault("review_chart_rev", 0)  # a new chart (no lasso left) after each edit
 st.session_state.setdefault("review_flash", None)  # (kind, message) shown once after a rerun
-st.session_state.setdefault("review_by", "")
 
 
 # ---------------------------------------------------------------------------- cached reads
@@ -502,20 +506,21 @@ if changed:
     st.caption("A '?' after a name: lesion names are matched again when the correction is saved.")
 
 # ---- accepting
+may_correct = allowed("correct")
+by = identity()
 st.subheader("Accept the correction")
-by = st.text_input(
-    "Your name or initials (required; recorded with the correction)",
-    key="review_by",
-    max_chars=120,
-)
-if st.button("Accept correction", type="primary", disabled=not edits, key="review_accept"):
-    if not by.strip():
-        st.error("Type your name or initials first: every correction records who made it.")
-    elif not changed:
+if not may_correct:
+    st.info("Your role can review outlines; a clinician or an admin accepts corrections.")
+else:
+    st.caption(f"Recorded as corrected by {escape_markdown(by)}, the person signed in.")
+if may_correct and st.button(
+    "Accept correction", type="primary", disabled=not edits, key="review_accept"
+):
+    if not changed:
         st.warning("Your changes leave the outline as it was, so there is nothing to save.")
     else:
         try:
-            new_id = correct(get_store(), visit_id, working, by=by.strip())
+            new_id = correct(get_store(), visit_id, working, by=by)
         except WoundtrackError as exc:
             st.error(escape_markdown(exc))
         else:
@@ -529,7 +534,7 @@ if st.button("Accept correction", type="primary", disabled=not edits, key="revie
             )
             _flash(
                 "success",
-                f"Correction by {escape_markdown(by.strip())} saved for "
+                f"Correction by {escape_markdown(by)} saved for "
                 f"{escape_markdown(visit['file_name'])}; the figures below are measured from it. "
                 "The automatic outline is kept in the record too."
                 + (
@@ -573,17 +578,15 @@ else:
     if target == NEW:
         target = c2.text_input("New lesion name (e.g. L3)", key="review_lesion_new").strip()
     c3.write("")
-    if c3.button("Rename lesion", key="review_rename"):
+    if c3.button("Rename lesion", key="review_rename", disabled=not may_correct):
         before = next(r.lesion for r in visit_rows if r.lesion_index == lesion_index)
-        if not by.strip():
-            st.error("Type your name or initials (above) first: the change records who made it.")
-        elif not target:
+        if not target:
             st.error("Give the lesion's new name.")
         elif target == before:
             st.warning(f"Lesion #{lesion_index} is already {escape_markdown(before)}.")
         else:
             try:
-                get_store().assign_lesion(analysis_id, lesion_index, target, by=by.strip())
+                get_store().assign_lesion(analysis_id, lesion_index, target, by=by)
             except WoundtrackError as exc:
                 st.error(escape_markdown(exc))
             else:
@@ -592,6 +595,6 @@ else:
                     "success",
                     f"Lesion #{lesion_index} of {escape_markdown(visit['file_name'])} is now "
                     f"{escape_markdown(target)} (was {escape_markdown(before)}); recorded as "
-                    f"changed by {escape_markdown(by.strip())}.",
+                    f"changed by {escape_markdown(by)}.",
                 )
                 st.rerun()

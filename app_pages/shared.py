@@ -1,11 +1,12 @@
-"""What the app's pages share: the database, the chosen patient, cached reads, and
-``escape_markdown`` for every piece of user text a page shows.
+"""What the app's pages share: the database, who is signed in and their role, the chosen patient,
+cached reads, and ``escape_markdown`` for every piece of user text a page shows.
 
 UI glue only; every figure comes from the ``woundtrack`` library.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -14,7 +15,8 @@ import streamlit as st
 
 from woundtrack.image.io import read_photo
 from woundtrack.models import AnalysisInfo
-from woundtrack.record.demo import seed_demo
+from woundtrack.record import access, db
+from woundtrack.record.demo import demo_db_url, seed_demo
 from woundtrack.record.ingest import stored_labels
 from woundtrack.record.store import Store
 
@@ -48,18 +50,54 @@ def escape_markdown(text: object) -> str:
     return _LIST_START.sub(lambda m: f"{m[1]}{m[2]}\\." if m[2] else f"{m[1]}\\-", escaped)
 
 
+def demo_mode() -> bool:
+    """True when no database is configured (no ``$WOUNDTRACK_DB``): the app then opens the
+    separate demo database, seeded with the synthetic patient DEMO-001; a clinic's database is
+    never seeded."""
+    return not os.environ.get(db.DB_ENV, "").strip()
+
+
 @st.cache_resource(show_spinner="Opening the database…")
-def get_store() -> Store:
-    """One store per app process: ``$WOUNDTRACK_DB`` or the default SQLite file, seeded with
-    the demo patient when empty.
+def base_store() -> Store:
+    """One store per app process: ``$WOUNDTRACK_DB``, else the demo database (seeded with the
+    demo patient when empty).
 
     The app writes (uploads, corrections, treatments), so it may create a new database; only the
-    default one's folder (the user data folder, woundtrack's own) is created on first start. A
-    database that is not woundtrack's, or a ``$WOUNDTRACK_DB`` in a folder that does not exist,
-    is a ``StoreError`` that ``app.py`` shows as one line."""
-    store = Store(create=True)
+    user data folder (woundtrack's own) is created by itself. A database that is not
+    woundtrack's, or a ``$WOUNDTRACK_DB`` in a folder that does not exist, is a ``StoreError``
+    that ``app.py`` shows as one line."""
+    if not demo_mode():
+        return Store(create=True)
+    store = Store(demo_db_url(), create=True, actor="os:woundtrack-demo")
     seed_demo(store, SAMPLES)
     return store
+
+
+def identity() -> str:
+    """Who is signed in (set by ``app.py`` before any page runs)."""
+    return st.session_state["identity"]
+
+
+def role() -> str:
+    return st.session_state["role"]
+
+
+def allowed(permission: str) -> bool:
+    """Whether the signed-in person's role has ``permission`` (see ``woundtrack.record.access``)."""
+    return access.can(role(), permission)
+
+
+def require(permission: str) -> None:
+    """Stop the page, saying why, unless the signed-in role has ``permission``."""
+    if not allowed(permission):
+        st.error(f"Your role ({role()}) cannot use this page. Ask an administrator if you need it.")
+        st.stop()
+
+
+def get_store() -> Store:
+    """The store, acting as the signed-in person: every write is checked against their role
+    and recorded in the audit trail under their name."""
+    return base_store().as_actor(identity())
 
 
 def after_write() -> None:
@@ -123,4 +161,19 @@ def patient_picker() -> str | None:
         chosen = codes[0]
     st.session_state.chosen_patient = chosen
     st.session_state.patient = chosen
-    return st.sidebar.selectbox("Patient", codes, key="patient", on_change=_remember_patient)
+    picked = st.sidebar.selectbox("Patient", codes, key="patient", on_change=_remember_patient)
+    _record_view(picked)
+    return picked
+
+
+def _record_view(patient: str | None) -> None:
+    """A view of a patient goes into the audit trail once per sign-in and patient."""
+    seen = st.session_state.setdefault("viewed_patients", set())
+    if patient is None or patient in seen:
+        return
+    problem = get_store().record_event(
+        "view", patient=patient, permission="view_patients", reading=True
+    )
+    if problem:
+        st.sidebar.warning(escape_markdown(problem))
+    seen.add(patient)

@@ -16,7 +16,15 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app_pages.shared import after_write, escape_markdown, get_store, patient_picker, treatments
+from app_pages.shared import (
+    after_write,
+    allowed,
+    escape_markdown,
+    get_store,
+    patient_picker,
+    require,
+    treatments,
+)
 from woundtrack.analysis.timeline_csv import read_timeline_csv, write_timeline_csv
 from woundtrack.errors import WoundtrackError
 from woundtrack.models import (
@@ -26,6 +34,8 @@ from woundtrack.models import (
     shown_text,
     treatment_value_problems,
 )
+
+require("view_patients")
 
 COLUMNS = ["kind", "start_on", "end_on", "dose", "frequency", "sessions", "notes"]
 _WHOLE_NUMBER = re.compile(r"\s*[+-]?\d+\s*")
@@ -152,9 +162,13 @@ try:
 except WoundtrackError as exc:
     st.error(escape_markdown(exc))
     st.stop()
+may_edit = allowed("edit_treatments")
+if not may_edit:
+    st.info("Your role can read the timeline; a clinician or an admin edits it.")
 edited = st.data_editor(
     _frame(current),
-    num_rows="dynamic",
+    num_rows="dynamic" if may_edit else "fixed",
+    disabled=not may_edit,
     column_config={
         "kind": st.column_config.TextColumn(
             "kind", required=True, help="e.g. sodium_thiosulfate, HBOT"
@@ -175,7 +189,7 @@ edited = st.data_editor(
     key=f"timeline_editor_{patient}",
 )
 
-if st.button("Save timeline", type="primary"):
+if may_edit and st.button("Save timeline", type="primary"):
     events, problems = _events(edited)
     if problems:
         for problem in problems:
@@ -197,7 +211,11 @@ with st.expander("Import or export as CSV"):
         file_name=f"{patient}-timeline.csv",
         mime="text/csv",
     )
-    upload = st.file_uploader("Add events from a CSV file", type=["csv"], key="timeline_csv")
+    upload = (
+        st.file_uploader("Add events from a CSV file", type=["csv"], key="timeline_csv")
+        if may_edit
+        else None
+    )
     if upload is not None and st.button("Add events from this file"):
         try:
             events = read_timeline_csv(io.BytesIO(upload.getvalue()), name=upload.name)

@@ -12,11 +12,13 @@ from datetime import date, datetime, time
 import pandas as pd
 import streamlit as st
 
-from app_pages.shared import after_write, escape_markdown, get_store, patients
+from app_pages.shared import after_write, escape_markdown, get_store, patients, require
 from woundtrack.errors import WoundtrackError
 from woundtrack.image.io import capture_date_problem, read_photo
 from woundtrack.record.ingest import import_photo
 from woundtrack.record.store import check_lesion_label, check_patient_code
+
+require("upload")
 
 NEW_PATIENT = "+ new patient…"
 

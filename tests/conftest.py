@@ -62,6 +62,15 @@ def db_url(request, tmp_path):
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
 
 
+@pytest.fixture(autouse=True)
+def _app_answers_on_localhost():
+    """What ``.streamlit/config.toml`` says for ``streamlit run``: AppTest does not read it, and
+    the app refuses local mode (no sign-in) on any other address."""
+    from streamlit import config
+
+    config.set_option("server.address", "localhost")
+
+
 @pytest.fixture(scope="session")
 def seeded_db_file(tmp_path_factory) -> Path:
     """An SQLite database seeded with the demo patient, made once per test run (copy it)."""
@@ -73,6 +82,20 @@ def seeded_db_file(tmp_path_factory) -> Path:
     seed_demo(store, SAMPLES)
     store.close()
     return path
+
+
+def use_demo_database(mp: pytest.MonkeyPatch, folder: Path) -> str:
+    """Point the app at the demo database in ``folder`` (no ``$WOUNDTRACK_DB``: the app opens
+    and seeds the demo database of the user data folder, here ``folder``); returns its URL."""
+    import streamlit as st
+
+    from woundtrack.record import db
+
+    mp.delenv("WOUNDTRACK_DB", raising=False)
+    mp.setenv("XDG_DATA_HOME", str(folder))
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    return db.demo_db_url()
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from tests.conftest import use_demo_database
 from woundtrack.record.ingest import import_photo
 from woundtrack.record.store import Store
 from woundtrack.synthetic.phantom import PhantomSpec, write_phantom
@@ -33,11 +34,8 @@ SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
 def db_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A database seeded by the app's first start with the demo patient, plus NO_STICKER."""
     folder = tmp_path_factory.mktemp("healing_app")
-    url = f"sqlite:///{folder / 'app.db'}"
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("WOUNDTRACK_DB", url)
-        st.cache_resource.clear()
-        st.cache_data.clear()
+        url = use_demo_database(mp, folder)
         started()  # seeds DEMO-001
         photo = folder / "no_sticker.jpg"
         spec = PhantomSpec(seed=2, with_sticker=False, width_px=800, height_px=600)
@@ -51,7 +49,7 @@ def db_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 store, (SAMPLES / name).read_bytes(), name=name, patient=FAR_DATES, taken_at=when
             )
         store.close()
-        _move_visits_to_the_end_of_the_calendar(folder / "app.db", FAR_DATES)
+        _move_visits_to_the_end_of_the_calendar(Path(url.removeprefix("sqlite:///")), FAR_DATES)
         st.cache_data.clear()
         yield url
         st.cache_resource.clear()

@@ -9,6 +9,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from app_pages.shared import escape_markdown
+from tests.conftest import use_demo_database
 from woundtrack.record.ingest import import_photo
 from woundtrack.record.store import Store
 
@@ -19,12 +20,8 @@ SAMPLES = ROOT / "sample_images"
 
 @pytest.fixture
 def db_url(tmp_path, monkeypatch):
-    """An empty database: the app must create and seed it on first start."""
-    url = f"sqlite:///{tmp_path / 'app.db'}"
-    monkeypatch.setenv("WOUNDTRACK_DB", url)
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    yield url
+    """No database configured: the app must create and seed the demo database on first start."""
+    yield use_demo_database(monkeypatch, tmp_path)
     st.cache_resource.clear()
     st.cache_data.clear()
 
@@ -46,6 +43,19 @@ def test_first_start_creates_the_database_and_seeds_the_demo_patient(db_url):
     assert len(store.visits("DEMO-001")) == len(list(SAMPLES.glob("demo_week*.jpg")))
     assert len(store.treatments("DEMO-001")) == 5
     store.close()
+
+
+def test_a_clinic_database_is_never_given_the_demo_patient(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'clinic.db'}"
+    monkeypatch.setenv("WOUNDTRACK_DB", url)
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.run()
+    assert not at.exception
+    assert Store(url).patients() == []
+    assert not any("Demo database" in i.value for i in at.sidebar.info)
+    st.cache_resource.clear()
 
 
 def _upload(at: AppTest, *paths: Path) -> None:
@@ -123,6 +133,25 @@ def test_treatments_editor_refuses_a_fraction_of_a_session(app, app_db):
     assert [e.sessions for e in store.treatments("DEMO-001") if e.kind == "hyperbaric_oxygen"] == [
         36
     ]
+    store.close()
+
+
+def test_a_new_treatment_row_with_an_empty_required_cell_is_named_not_dropped(app, app_db):
+    # Issue 25: such a row was dropped on Save while the page said "Saved 1 treatment event(s)".
+    at = app.switch_page("app_pages/timeline.py").run()
+    key = "timeline_editor_DEMO-001"
+    added = [{"kind": "cinacalcet", "dose": "30 mg"}]  # no start date
+    at.session_state[key] = {"edited_rows": {}, "added_rows": added, "deleted_rows": []}
+    at.run()
+    at.button[0].click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [e.value for e in at.error] == [
+        escape_markdown("row 6, start_on: empty; give the first day, e.g. 2026-03-02")
+    ]
+    assert any("Nothing was saved" in w.value for w in at.warning) and not at.success
+    assert at.session_state[key]["added_rows"] == added  # the typing is still on screen
+    store = Store(app_db)
+    assert len(store.treatments("DEMO-001")) == 5
     store.close()
 
 

@@ -18,8 +18,11 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from app_pages.shared import escape_markdown
+from tests.conftest import use_demo_database
 from woundtrack.image.editing import apply_polygon
 from woundtrack.models import SLOUGH
+from woundtrack.record.access import local_identity
 from woundtrack.record.demo import DEMO_PATIENT
 from woundtrack.record.ingest import import_photo, stored_labels
 from woundtrack.record.store import Store
@@ -31,11 +34,8 @@ UNCALIBRATED = "UNCAL-1"
 
 @pytest.fixture(scope="module")
 def db_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    url = f"sqlite:///{tmp_path_factory.mktemp('review_db')}/w.db"
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("WOUNDTRACK_DB", url)
-        st.cache_resource.clear()
-        st.cache_data.clear()
+        url = use_demo_database(mp, tmp_path_factory.mktemp("review_db"))
         yield url
     st.cache_resource.clear()
     st.cache_data.clear()
@@ -139,21 +139,19 @@ def test_drawn_correction_is_accepted_with_a_name_and_the_automatic_outline_kept
     assert after_table["slough %"].iloc[1] == 100.0
     assert [m.label for m in at.metric] == ["Total wound area after your changes"]
 
-    # No name: refused, nothing written.
-    at.button(key="review_accept").click().run()
-    assert any("name or initials" in e.value for e in at.error)
-    assert not any(r.corrected for r in store.series(DEMO_PATIENT))
-
-    at.text_input(key="review_by").input("AB").run()
+    # Nothing is asked: the correction is recorded under the person signed in (local mode: the
+    # OS account).
+    me = local_identity()
+    assert any(me in c.value for c in at.caption)
     at.button(key="review_accept").click().run()
     assert not at.exception, [e.value for e in at.exception]
     [success] = texts(at.success)
-    assert "AB" in success and "automatic outline is kept" in success
+    assert me in success and "automatic outline is kept" in success
     assert "Lesions are filed as #1 L1, #2 L2" in success
 
     now = [r for r in store.series(DEMO_PATIENT) if r.visit_id == visit_id]
     assert [r.lesion for r in now] == ["L1", "L2"]
-    assert all(r.corrected and r.corrected_by == "AB" for r in now)
+    assert all(r.corrected and r.corrected_by == me for r in now)
     assert now[0].analysis_id != before.analysis_id
     np.testing.assert_array_equal(
         stored_labels(store, now[0].analysis_id), apply_polygon(automatic, square, value=SLOUGH)
@@ -162,8 +160,8 @@ def test_drawn_correction_is_accepted_with_a_name_and_the_automatic_outline_kept
     np.testing.assert_array_equal(stored_labels(store, before.analysis_id), automatic)
     store.close()
     # The page now shows the corrected outline and who made it.
-    assert lesion_tables(at)["stored"]["outline"].iloc[0] == "corrected by AB"
-    assert any("corrected by **AB**" in i.value for i in at.info)
+    assert lesion_tables(at)["stored"]["outline"].iloc[0] == f"corrected by {me}"
+    assert any(f"corrected by **{escape_markdown(me)}**" in i.value for i in at.info)
     assert at.selectbox(key="review_visit").value == visit_id  # still on the corrected visit
     assert at.button(key="review_accept").disabled
 
@@ -191,18 +189,15 @@ def test_undo_discard_and_a_degenerate_drawing_never_raise(db_url: str) -> None:
     assert at.button(key="review_accept").disabled and at.button(key="review_undo").disabled
 
 
-def test_a_lesion_can_be_renamed_by_a_named_person(db_url: str) -> None:
+def test_a_lesion_can_be_renamed_and_the_change_is_recorded_under_the_user(db_url: str) -> None:
     at = open_page(db_url, "app_pages/review.py")
     visit_id = choose_visit(at, db_url, "demo_week09.jpg")
     at.selectbox(key="review_lesion_target").set_value("a new name…").run()
     at.text_input(key="review_lesion_new").input("L7").run()
     at.button(key="review_rename").click().run()
-    assert any("name or initials" in e.value for e in at.error)  # who is required
-
-    at.text_input(key="review_by").input("CD").run()
-    at.button(key="review_rename").click().run()
     assert not at.exception, [e.value for e in at.exception]
-    assert any("is now L7 (was L1)" in s.value and "CD" in s.value for s in at.success)
+    me = escape_markdown(local_identity())
+    assert any("is now L7 (was L1)" in s.value and me in s.value for s in at.success)
     store = Store(db_url)
     [row] = [r for r in store.series(DEMO_PATIENT) if r.visit_id == visit_id]
     store.close()

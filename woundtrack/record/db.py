@@ -57,6 +57,13 @@ def user_data_db_url() -> str:
     return f"sqlite:///{folder / 'woundtrack.record.db'}"
 
 
+def demo_db_url() -> str:
+    """The demo database: an SQLite file of its own in the user data folder, beside (never in)
+    the clinic's default database, so that the demo patient never reaches a clinic's record."""
+    folder = Path(platformdirs.user_data_dir("woundtrack", appauthor=False))
+    return f"sqlite:///{folder / 'woundtrack.demo.db'}"
+
+
 def default_db_url() -> str:
     """``$WOUNDTRACK_DB`` (a URL or an SQLite file path), else an SQLite file in the user's data
     folder."""

@@ -1,6 +1,7 @@
 """The demo patient: the synthetic weekly series in ``sample_images/`` and its treatment timeline.
 
-Used to seed an empty database so that a newcomer opening the app sees healing curves at once.
+Seeds the separate demo database (``demo_db_url``), which the app opens when no database is
+configured, so that a newcomer sees healing curves at once; a clinic's database never gets it.
 """
 
 from __future__ import annotations
@@ -8,11 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from woundtrack.analysis.timeline_csv import read_timeline_csv
+from woundtrack.record.db import demo_db_url
 from woundtrack.record.ingest import import_photo
 from woundtrack.record.store import Store
 
 DEMO_PATIENT = "DEMO-001"
 DEMO_SITE = "left calf"
+
+__all__ = ["DEMO_PATIENT", "DEMO_SITE", "demo_db_url", "seed_demo"]
 
 
 def seed_demo(store: Store, samples: Path) -> int:

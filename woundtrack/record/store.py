@@ -256,7 +256,10 @@ class Store:
             path = db.sqlite_file(self.url)
             if path is not None:
                 _check_sqlite_path(
-                    path, shown, create=create, ours=self.url == db.user_data_db_url()
+                    path,
+                    shown,
+                    create=create,
+                    ours=self.url in (db.user_data_db_url(), db.demo_db_url()),
                 )
                 if path.exists():
                     db.peek_sqlite(path, create=create)  # read-only: a stranger stays untouched
