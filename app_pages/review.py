@@ -14,6 +14,7 @@ import base64
 import dataclasses
 import io
 import math
+from datetime import date
 from typing import Any
 
 import cv2
@@ -39,6 +40,7 @@ from app_pages.shared import (
 )
 from woundtrack.errors import WoundtrackError
 from woundtrack.image.editing import Edit, apply_edits, lasso_polygons
+from woundtrack.image.io import EARLIEST_CAPTURE_ON, capture_date_problem
 from woundtrack.image.lesion_matching import match_lesions, positions_of
 from woundtrack.image.measure import measure
 from woundtrack.image.overlay import (
@@ -250,6 +252,47 @@ def _for_display(image: np.ndarray, max_side_px: int) -> np.ndarray:
         return image
     size = (max(1, round(image.shape[1] / shrink)), max(1, round(image.shape[0] / shrink)))
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
+_CHANGE_WORDS = {
+    "correct": "corrected the outline",
+    "withdraw_correction": "withdrew a correction",
+    "assign_lesion": "renamed a lesion",
+    "remove_visit": "removed a visit",
+    "remove_lesion": "removed a lesion",
+    "set_capture_date": "fixed a capture date",
+    "replace_treatments": "edited the treatments",
+    "undo": "undid",
+}
+
+
+def _change_text(change: dict[str, Any]) -> str:
+    """One line for an edit: when, who, what, and whether it was undone."""
+    what = _CHANGE_WORDS.get(change["kind"], change["kind"])
+    if change["kind"] == "assign_lesion":
+        what += f" ({change['before']['label']} → {change['after']['label']})"
+    elif change["kind"] == "set_capture_date":
+        what += f" ({change['before']['taken_on']} → {change['after']['taken_on']})"
+    elif change["kind"] == "remove_lesion":
+        what += f" ({change['before']['label']})"
+    elif change["kind"] == "remove_visit":
+        what += f" ({change['before']['file_name']})"
+    elif change["kind"] == "undo":
+        what += f" change #{change['undo_of']}"
+    text = f"#{change['edit_id']} {change['at']:%Y-%m-%d %H:%M} UTC · {change['by']} {what}"
+    return text + (" · undone" if change["undone_by"] is not None else "")
+
+
+def _changed(write, message: str) -> None:
+    """Make one undoable change, then show ``message`` after the rerun (or the error now)."""
+    try:
+        write()
+    except WoundtrackError as exc:
+        st.error(escape_markdown(exc))
+        return
+    after_write()
+    _flash("success", message + ". It can be undone under Changes and undo.")
+    st.rerun()
 
 
 def _flash(kind: str, message: str) -> None:
@@ -598,3 +641,64 @@ else:
                     f"changed by {escape_markdown(by)}.",
                 )
                 st.rerun()
+
+# ---- the visit itself: its date, or take it out; lesions drawn by mistake
+if may_correct:
+    st.subheader("Fix or remove")
+    c1, c2, c3 = st.columns(3)
+    new_day = c1.date_input(
+        "Day the photo was taken",
+        value=visit["taken_on"] or date.today(),
+        min_value=EARLIEST_CAPTURE_ON,
+        key=f"review_day_{visit_id}",
+    )
+    if c1.button("Save the date", key="review_day_save"):
+        problem = capture_date_problem(new_day)
+        if problem:
+            st.error(escape_markdown(f"{visit['file_name']}: {problem}; nothing was saved"))
+        else:
+            _changed(lambda: get_store().set_capture_date(visit_id, new_day), "Date saved")
+    if current.kind == "corrected" and c2.button("Withdraw this correction", key="review_withdraw"):
+        _changed(
+            lambda: get_store().withdraw_correction(current.analysis_id),
+            "Correction withdrawn: the outline before it is current again",
+        )
+    if c3.button("Remove this visit from every figure", key="review_remove_visit"):
+        _changed(
+            lambda: get_store().remove_visit(visit_id),
+            f"{escape_markdown(visit['file_name'])} is out of every figure",
+        )
+    known_lesions = sorted({r.lesion for r in rows})
+    if known_lesions:
+        c1, c2 = st.columns([2, 1])
+        gone = c1.selectbox(
+            "Remove a lesion (e.g. one drawn by mistake) from every figure",
+            known_lesions,
+            key="review_remove_lesion",
+        )
+        c2.write("")
+        if c2.button("Remove lesion", key="review_remove_lesion_button"):
+            _changed(
+                lambda: get_store().remove_lesion(patient, gone),
+                f"Lesion {escape_markdown(gone)} is out of every figure",
+            )
+
+# ---- history: every change to this patient's figures, each undoable
+st.subheader("Changes and undo")
+try:
+    changes = get_store().edits(patient)
+except WoundtrackError as exc:
+    st.error(escape_markdown(exc))
+    changes = []
+if not changes:
+    st.caption("No change has been made to this patient's figures yet.")
+for change in changes[:30]:
+    c1, c2 = st.columns([5, 1])
+    c1.write(escape_markdown(_change_text(change)))
+    if change["kind"] == "undo" or change["undone_by"] is not None or not may_correct:
+        continue
+    if c2.button("Undo", key=f"review_undo_edit_{change['edit_id']}"):
+        _changed(
+            lambda change=change: get_store().undo(change["edit_id"]),
+            f"Undone: {escape_markdown(_change_text(change))}",
+        )

@@ -197,7 +197,7 @@ if may_edit and st.button("Save timeline", type="primary"):
         st.warning("Nothing was saved; correct the rows above and save again.")
     else:
         try:
-            get_store().replace_treatments(patient, events)
+            get_store().replace_treatments(patient, events, based_on=current)
         except WoundtrackError as exc:
             st.error(escape_markdown(exc))
         else:

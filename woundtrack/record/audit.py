@@ -47,6 +47,11 @@ ACTIONS = frozenset(
         "user_add",
         "user_remove",
         "demo_seed",
+        "withdraw_correction",
+        "remove_visit",
+        "remove_lesion",
+        "set_capture_date",
+        "undo",
     }
 )
 

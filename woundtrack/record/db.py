@@ -123,6 +123,7 @@ class Lesion(Base):
     body_site: Mapped[str] = mapped_column(sa.String(120), default="")
     first_seen_on: Mapped[date | None] = mapped_column(sa.Date, nullable=True)
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    removed_edit_id: Mapped[int | None] = mapped_column(nullable=True)  # set: left out of reads
 
 
 class Photo(Base):
@@ -150,6 +151,7 @@ class Visit(Base):
     taken_on: Mapped[date | None] = mapped_column(sa.Date, nullable=True, index=True)
     taken_at_source: Mapped[str] = mapped_column(sa.String(16))  # exif | entered | unknown
     imported_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    removed_edit_id: Mapped[int | None] = mapped_column(nullable=True)  # set: left out of reads
 
 
 class Analysis(Base):
@@ -167,6 +169,7 @@ class Analysis(Base):
     marker_mm: Mapped[float | None] = mapped_column(nullable=True)
     record: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
     labels_png: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    withdrawn_edit_id: Mapped[int | None] = mapped_column(nullable=True)  # a correction undone
 
 
 class LesionMeasurementRow(Base):
@@ -205,6 +208,28 @@ class TreatmentEventRow(Base):
     sessions: Mapped[int | None] = mapped_column(nullable=True)
     notes: Mapped[str] = mapped_column(sa.Text, default="")
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+
+class Edit(Base):
+    """A change a person made to stored figures, with what was there before: undoable.
+
+    ``kind``: correct | withdraw_correction | assign_lesion | remove_visit | remove_lesion |
+    set_capture_date | replace_treatments | undo. ``before`` / ``after`` hold the values the change
+    replaced and wrote (JSON); nothing is ever deleted, so undoing writes ``before`` back as a new
+    edit (``undo_of``) and marks this one ``undone_by``.
+    """
+
+    __tablename__ = "edits"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    by: Mapped[str] = mapped_column(sa.String(254))
+    patient_id: Mapped[int] = mapped_column(sa.ForeignKey("patients.id"), index=True)
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    target: Mapped[str] = mapped_column(sa.String(40))  # what changed, e.g. "visit:12"
+    before: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    after: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    undo_of: Mapped[int | None] = mapped_column(nullable=True)
+    undone_by: Mapped[int | None] = mapped_column(nullable=True)
 
 
 class User(Base):

@@ -49,6 +49,7 @@ from woundtrack.record.db import (
     Analysis as AnalysisRow,
 )
 from woundtrack.record.db import (
+    Edit,
     Lesion,
     LesionMeasurementRow,
     Patient,
@@ -548,6 +549,15 @@ class Store:
                 label = matches.get(pos.key) or _next_label(session, visit.patient_id)
                 lesion = _get_or_create_lesion(session, visit.patient_id, label, "", visit.taken_on)
                 session.add(_measurement_row(row.id, lesion.id, m, pos))
+            edit = _new_edit(
+                session,
+                by=self.actor,
+                patient_id=visit.patient_id,
+                kind="correct",
+                target=f"analysis:{row.id}",
+                before={"analysis_id": auto.id},
+                after={"analysis_id": row.id},
+            )
             audit.append(
                 session,
                 actor=self.actor,
@@ -558,6 +568,7 @@ class Store:
                     "analysis_id": row.id,
                     "based_on": auto.id,
                     "corrected_by": by.strip(),
+                    "edit_id": edit.id,
                 },
             )
             return row.id
@@ -608,7 +619,17 @@ class Store:
                 raise StoreError(
                     f"{label} is already lesion {taken} of this photo; move that one first"
                 )
+            before_id = row.lesion_id
             row.lesion_id = target.id
+            edit = _new_edit(
+                session,
+                by=self.actor,
+                patient_id=visit.patient_id,
+                kind="assign_lesion",
+                target=f"measurement:{row.id}",
+                before={"lesion_id": before_id, "label": before},
+                after={"lesion_id": target.id, "label": label},
+            )
             overrides = list(analysis.record.get("lesion_overrides", []))
             overrides.append(
                 {
@@ -630,6 +651,7 @@ class Store:
                     "lesion_index": lesion_index,
                     "from": before,
                     "to": label,
+                    "edit_id": edit.id,
                 },
             )
 
@@ -667,8 +689,20 @@ class Store:
 
         return self._write(work)
 
-    def replace_treatments(self, patient: str, events: Iterable[TreatmentEvent]) -> None:
-        """Make ``events`` the patient's whole timeline (the app's table editor saves this way)."""
+    def replace_treatments(
+        self,
+        patient: str,
+        events: Iterable[TreatmentEvent],
+        *,
+        based_on: Sequence[TreatmentEvent] | None = None,
+    ) -> None:
+        """Make ``events`` the patient's whole timeline (the app's table editor saves this way).
+
+        ``based_on``: the timeline the editor started from. If someone else saved another one
+        since, nothing is written and a ``StoreError`` says who and when, so that two people
+        editing at once never overwrite each other unseen. The replaced timeline is kept in the
+        edit (undoable) and in the audit trail.
+        """
         code = check_patient_code(patient)
         events = list(events)
         self._check_sessions(events)
@@ -677,11 +711,34 @@ class Store:
             access.require(session, self.actor, "edit_treatments")
             person = _get_or_create_patient(session, code)
             before = _events(session, person.id)
+            if based_on is not None and [_event_key(e) for e in before] != [
+                _event_key(e) for e in based_on
+            ]:
+                last = session.scalar(
+                    sa.select(Edit)
+                    .where(Edit.patient_id == person.id, Edit.target == f"timeline:{person.id}")
+                    .order_by(Edit.id.desc())
+                    .limit(1)
+                )
+                who = f" by {last.by} at {last.at:%Y-%m-%d %H:%M} UTC" if last else ""
+                raise StoreError(
+                    f"the timeline of {code} was changed{who} while you were editing it; nothing "
+                    "was saved: reload the page to see their change, then make yours again"
+                )
             session.execute(
                 sa.delete(TreatmentEventRow).where(TreatmentEventRow.patient_id == person.id)
             )
             for e in events:
                 session.add(_event_row(person.id, e))
+            _new_edit(
+                session,
+                by=self.actor,
+                patient_id=person.id,
+                kind="replace_treatments",
+                target=f"timeline:{person.id}",
+                before={"events": [_event_text(e) for e in before]},
+                after={"events": [_event_text(e) for e in events]},
+            )
             # The old timeline stays readable in the audit trail (text only).
             audit.append(
                 session,
@@ -695,6 +752,195 @@ class Store:
             )
 
         self._write(work)
+
+    # ------------------------------------------------------------------ undoable edits
+    def withdraw_correction(self, analysis_id: int) -> int:
+        """Withdraw a person's correction: the visit's figures go back to the analysis before it
+        (the correction stays stored). Returns the edit's id."""
+
+        def work(session: Session) -> int:
+            access.require(session, self.actor, "correct")
+            row = session.get(AnalysisRow, analysis_id)
+            if row is None or row.kind != "corrected":
+                raise StoreError(f"analysis {analysis_id} is not a correction; nothing to withdraw")
+            if row.withdrawn_edit_id is not None:
+                raise StoreError(f"the correction {analysis_id} is already withdrawn")
+            visit = session.get(Visit, row.visit_id)
+            edit = _new_edit(
+                session,
+                by=self.actor,
+                patient_id=visit.patient_id,
+                kind="withdraw_correction",
+                target=f"analysis:{analysis_id}",
+                before={"withdrawn": False},
+                after={"withdrawn": True},
+            )
+            row.withdrawn_edit_id = edit.id
+            self._audit_edit(session, visit.patient_id, edit)
+            return edit.id
+
+        return self._write(work)
+
+    def remove_visit(self, visit_id: int) -> int:
+        """Take a visit (a wrong photo, the wrong patient) out of every figure; it stays stored
+        and the edit can be undone. Returns the edit's id."""
+
+        def work(session: Session) -> int:
+            access.require(session, self.actor, "correct")
+            visit = session.get(Visit, visit_id)
+            if visit is None or visit.removed_edit_id is not None:
+                raise StoreError(f"visit {visit_id} is not in the database (or already removed)")
+            edit = _new_edit(
+                session,
+                by=self.actor,
+                patient_id=visit.patient_id,
+                kind="remove_visit",
+                target=f"visit:{visit_id}",
+                before={"removed": False, "file_name": visit.file_name},
+                after={"removed": True},
+            )
+            visit.removed_edit_id = edit.id
+            self._audit_edit(session, visit.patient_id, edit)
+            return edit.id
+
+        return self._write(work)
+
+    def remove_lesion(self, patient: str, label: str) -> int:
+        """Take a lesion (e.g. one drawn by mistake) out of every figure and of matching; it stays
+        stored and the edit can be undone. Returns the edit's id."""
+        code = check_patient_code(patient)
+
+        def work(session: Session) -> int:
+            access.require(session, self.actor, "correct")
+            person = _patient(session, code)
+            lesion = session.scalar(
+                sa.select(Lesion).where(Lesion.patient_id == person.id, Lesion.label == label)
+            )
+            if lesion is None or lesion.removed_edit_id is not None:
+                raise StoreError(f"{code} has no lesion {label!r} (or it is already removed)")
+            edit = _new_edit(
+                session,
+                by=self.actor,
+                patient_id=person.id,
+                kind="remove_lesion",
+                target=f"lesion:{lesion.id}",
+                before={"removed": False, "label": label},
+                after={"removed": True},
+            )
+            lesion.removed_edit_id = edit.id
+            self._audit_edit(session, person.id, edit)
+            return edit.id
+
+        return self._write(work)
+
+    def set_capture_date(self, visit_id: int, taken_on: date) -> int:
+        """Fix the day a visit's photo was taken (the face checks the date is plausible); the old
+        value is kept in the edit. Returns the edit's id."""
+
+        def work(session: Session) -> int:
+            access.require(session, self.actor, "correct")
+            visit = session.get(Visit, visit_id)
+            if visit is None or visit.removed_edit_id is not None:
+                raise StoreError(f"visit {visit_id} is not in the database")
+            before = _date_fields(visit)
+            visit.taken_at = (
+                datetime.combine(taken_on, datetime.min.time()).replace(hour=12).isoformat()
+            )
+            visit.taken_on, visit.taken_at_source = taken_on, "entered"
+            edit = _new_edit(
+                session,
+                by=self.actor,
+                patient_id=visit.patient_id,
+                kind="set_capture_date",
+                target=f"visit:{visit_id}",
+                before=before,
+                after=_date_fields(visit),
+            )
+            self._audit_edit(session, visit.patient_id, edit)
+            return edit.id
+
+        return self._write(work)
+
+    def edits(self, patient: str) -> list[dict[str, Any]]:
+        """The patient's edits, newest first: id, at, by, kind, target, before, after, and
+        whether each was undone (``undone_by``) or undoes another (``undo_of``)."""
+        with self._sessions() as session:
+            person = _patient(session, patient)
+            rows = session.scalars(
+                sa.select(Edit).where(Edit.patient_id == person.id).order_by(Edit.id.desc())
+            )
+            return [
+                {
+                    "edit_id": e.id,
+                    "at": e.at,
+                    "by": e.by,
+                    "kind": e.kind,
+                    "target": e.target,
+                    "before": dict(e.before),
+                    "after": dict(e.after),
+                    "undo_of": e.undo_of,
+                    "undone_by": e.undone_by,
+                }
+                for e in rows
+            ]
+
+    def undo(self, edit_id: int) -> int:
+        """Undo an edit: what it replaced is written back, as a new edit (``kind="undo"``); the
+        edit is marked undone. Only the newest standing edit of a thing can be undone (undo the
+        later ones first); an undo is not itself undone (make the change again). Returns the
+        new edit's id."""
+
+        def work(session: Session) -> int:
+            edit = session.get(Edit, edit_id)
+            if edit is None:
+                raise StoreError(f"there is no edit {edit_id}")
+            access.require(
+                session,
+                self.actor,
+                "edit_treatments" if edit.kind == "replace_treatments" else "correct",
+            )
+            if edit.kind == "undo":
+                raise StoreError(f"edit {edit_id} is an undo; make the change again instead")
+            if edit.undone_by is not None:
+                raise StoreError(f"edit {edit_id} was undone already (by edit {edit.undone_by})")
+            later = session.scalar(
+                sa.select(Edit.id).where(
+                    Edit.target == edit.target,
+                    Edit.id > edit.id,
+                    Edit.undone_by.is_(None),
+                    Edit.kind != "undo",
+                )
+            )
+            if later is not None:
+                raise StoreError(
+                    f"edit {later} changed the same thing after edit {edit_id}; undo it first"
+                )
+            undo = _new_edit(
+                session,
+                by=self.actor,
+                patient_id=edit.patient_id,
+                kind="undo",
+                target=edit.target,
+                before=dict(edit.after),
+                after=dict(edit.before),
+                undo_of=edit.id,
+            )
+            _reverse(session, edit, undo.id)
+            edit.undone_by = undo.id
+            self._audit_edit(session, edit.patient_id, undo)
+            return undo.id
+
+        return self._write(work)
+
+    def _audit_edit(self, session: Session, patient_id: int, edit: Edit) -> None:
+        action = "undo" if edit.kind == "undo" else edit.kind
+        audit.append(
+            session,
+            actor=self.actor,
+            action=action,
+            patient=session.get(Patient, patient_id).code,
+            detail={"edit_id": edit.id, "target": edit.target, "undo_of": edit.undo_of},
+        )
 
     # ------------------------------------------------------------------ reading
     def patients(self) -> list[str]:
@@ -714,7 +960,11 @@ class Store:
             current = (
                 sa.select(AnalysisRow.visit_id, sa.func.max(AnalysisRow.id).label("analysis_id"))
                 .join(Visit, Visit.id == AnalysisRow.visit_id)
-                .where(Visit.patient_id == person.id)
+                .where(
+                    Visit.patient_id == person.id,
+                    Visit.removed_edit_id.is_(None),
+                    AnalysisRow.withdrawn_edit_id.is_(None),
+                )
                 .group_by(AnalysisRow.visit_id)
                 .subquery()
             )
@@ -724,6 +974,7 @@ class Store:
                 .join(AnalysisRow, AnalysisRow.id == LesionMeasurementRow.analysis_id)
                 .join(Visit, Visit.id == AnalysisRow.visit_id)
                 .join(Lesion, Lesion.id == LesionMeasurementRow.lesion_id)
+                .where(Lesion.removed_edit_id.is_(None))
                 .order_by(Visit.taken_on, Visit.id, Lesion.label)
             ).all()
             return [_series_row(person.code, m, les, v, a) for m, les, v, a in rows]
@@ -734,7 +985,7 @@ class Store:
             person = _patient(session, patient)
             rows = session.scalars(
                 sa.select(Visit)
-                .where(Visit.patient_id == person.id)
+                .where(Visit.patient_id == person.id, Visit.removed_edit_id.is_(None))
                 .order_by(Visit.taken_on, Visit.id)
             )
             return [
@@ -753,7 +1004,7 @@ class Store:
         with self._sessions() as session:
             row = session.scalar(
                 sa.select(AnalysisRow)
-                .where(AnalysisRow.visit_id == visit_id)
+                .where(AnalysisRow.visit_id == visit_id, AnalysisRow.withdrawn_edit_id.is_(None))
                 .order_by(AnalysisRow.id.desc())
                 .limit(1)
             )
@@ -1028,6 +1279,93 @@ def _event_row(patient_id: int, e: TreatmentEvent) -> TreatmentEventRow:
     )
 
 
+def _new_edit(
+    session: Session,
+    *,
+    by: str,
+    patient_id: int,
+    kind: str,
+    target: str,
+    before: dict[str, Any],
+    after: dict[str, Any],
+    undo_of: int | None = None,
+) -> Edit:
+    edit = Edit(
+        by=by,
+        patient_id=patient_id,
+        kind=kind,
+        target=target,
+        before=before,
+        after=after,
+        undo_of=undo_of,
+    )
+    session.add(edit)
+    session.flush()
+    return edit
+
+
+def _date_fields(visit: Visit) -> dict[str, Any]:
+    return {
+        "taken_at": visit.taken_at,
+        "taken_on": visit.taken_on.isoformat() if visit.taken_on else None,
+        "taken_at_source": visit.taken_at_source,
+    }
+
+
+def _reverse(session: Session, edit: Edit, undo_id: int) -> None:
+    """Write back what ``edit`` replaced (see ``Store.undo``)."""
+    kind, target_id = edit.kind, int(edit.target.split(":")[1])
+    if kind == "correct":
+        session.get(AnalysisRow, target_id).withdrawn_edit_id = undo_id
+    elif kind == "withdraw_correction":
+        session.get(AnalysisRow, target_id).withdrawn_edit_id = None
+    elif kind == "remove_visit":
+        session.get(Visit, target_id).removed_edit_id = None
+    elif kind == "remove_lesion":
+        session.get(Lesion, target_id).removed_edit_id = None
+    elif kind == "set_capture_date":
+        visit = session.get(Visit, target_id)
+        before = edit.before
+        visit.taken_at = before["taken_at"]
+        visit.taken_on = date.fromisoformat(before["taken_on"]) if before["taken_on"] else None
+        visit.taken_at_source = before["taken_at_source"]
+    elif kind == "assign_lesion":
+        row = session.get(LesionMeasurementRow, target_id)
+        taken = session.scalar(
+            sa.select(LesionMeasurementRow.lesion_index).where(
+                LesionMeasurementRow.analysis_id == row.analysis_id,
+                LesionMeasurementRow.lesion_id == edit.before["lesion_id"],
+                LesionMeasurementRow.id != row.id,
+            )
+        )
+        if taken is not None:
+            raise StoreError(
+                f"{edit.before['label']} is now lesion {taken} of this photo; rename that one first"
+            )
+        row.lesion_id = edit.before["lesion_id"]
+    elif kind == "replace_treatments":
+        session.execute(
+            sa.delete(TreatmentEventRow).where(TreatmentEventRow.patient_id == edit.patient_id)
+        )
+        for e in edit.before["events"]:
+            session.add(_event_row(edit.patient_id, _event_from_text(e)))
+    else:  # pragma: no cover - every kind written above is handled
+        raise StoreError(f"edit {edit.id} ({kind}) cannot be undone")
+
+
+def _event_from_text(e: dict[str, Any]) -> TreatmentEvent:
+    return TreatmentEvent(
+        kind=e["kind"],
+        start_on=date.fromisoformat(e["start_on"]),
+        end_on=date.fromisoformat(e["end_on"]) if e["end_on"] else None,
+        dose=e["dose"],
+        frequency=e["frequency"],
+        sessions=e["sessions"],
+        notes=e["notes"],
+        stored=True,
+    )
+
+
 def _event_text(e: TreatmentEvent) -> dict[str, Any]:
     return {
         "kind": e.kind,
@@ -1093,7 +1431,13 @@ def _latest_positions(session: Session, patient_id: int) -> tuple[int | None, li
         sa.select(LesionMeasurementRow.analysis_id)
         .join(AnalysisRow, AnalysisRow.id == LesionMeasurementRow.analysis_id)
         .join(Visit, Visit.id == AnalysisRow.visit_id)
-        .where(Visit.patient_id == patient_id)
+        .join(Lesion, Lesion.id == LesionMeasurementRow.lesion_id)
+        .where(
+            Visit.patient_id == patient_id,
+            Visit.removed_edit_id.is_(None),
+            AnalysisRow.withdrawn_edit_id.is_(None),
+            Lesion.removed_edit_id.is_(None),
+        )
         .order_by(Visit.taken_on.desc().nulls_last(), Visit.id.desc(), AnalysisRow.id.desc())
         .limit(1)
     )
@@ -1107,7 +1451,7 @@ def _analysis_positions(session: Session, analysis_id: int) -> list[LesionPositi
     rows = session.execute(
         sa.select(LesionMeasurementRow, Lesion.id, Lesion.label)
         .join(Lesion, Lesion.id == LesionMeasurementRow.lesion_id)
-        .where(LesionMeasurementRow.analysis_id == analysis_id)
+        .where(LesionMeasurementRow.analysis_id == analysis_id, Lesion.removed_edit_id.is_(None))
     ).all()
     out = []
     for m, lesion_id, label in rows:

@@ -1,4 +1,4 @@
-"""Users with roles, and the tamper-evident audit trail.
+"""Users with roles, the tamper-evident audit trail, and undoable edits (nothing deleted).
 
 Revision ID: 0002
 Revises: 0001
@@ -34,6 +34,24 @@ def upgrade() -> None:
         sa.Column("entry_hash", sa.String(64), nullable=False),
     )
     op.create_table(
+        "edits",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("by", sa.String(254), nullable=False),
+        sa.Column(
+            "patient_id", sa.Integer, sa.ForeignKey("patients.id"), nullable=False, index=True
+        ),
+        sa.Column("kind", sa.String(32), nullable=False),
+        sa.Column("target", sa.String(40), nullable=False),
+        sa.Column("before", sa.JSON, nullable=False),
+        sa.Column("after", sa.JSON, nullable=False),
+        sa.Column("undo_of", sa.Integer, nullable=True),
+        sa.Column("undone_by", sa.Integer, nullable=True),
+    )
+    op.add_column("lesions", sa.Column("removed_edit_id", sa.Integer, nullable=True))
+    op.add_column("visits", sa.Column("removed_edit_id", sa.Integer, nullable=True))
+    op.add_column("analyses", sa.Column("withdrawn_edit_id", sa.Integer, nullable=True))
+    op.create_table(
         "audit_head",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
         sa.Column("last_id", sa.Integer, nullable=False),
@@ -42,5 +60,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("audit_head", "audit_entries", "users"):
+    with op.batch_alter_table("analyses") as batch:
+        batch.drop_column("withdrawn_edit_id")
+    for table in ("visits", "lesions"):
+        with op.batch_alter_table(table) as batch:
+            batch.drop_column("removed_edit_id")
+    for table in ("audit_head", "edits", "audit_entries", "users"):
         op.drop_table(table)
