@@ -148,8 +148,9 @@ if st.button("Import", type="primary"):
         st.success(f"{len(imported)} photo(s) imported for {escape_markdown(patient)}.")
     for r in results:
         name = escape_markdown(r.file)
-        if r.status == "duplicate":
+        if r.status == "duplicate":  # one message: nothing else is true of it here
             st.info(f"{name}: already stored for {escape_markdown(patient)}; not imported again.")
+            continue
         lesions = escape_markdown(", ".join(r.lesion_labels)) or "no wound found"
         st.write(f"- **{name}**: {r.status}, lesions {lesions}")
         for warning in r.warnings:

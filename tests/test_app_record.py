@@ -136,6 +136,19 @@ def test_treatments_editor_refuses_a_fraction_of_a_session(app, app_db):
     store.close()
 
 
+def test_a_photo_already_stored_is_one_message(app, app_db):
+    # Issue 25: a duplicate was reported three times, once as "lesions no wound found".
+    at = app.switch_page("app_pages/upload.py").run()
+    _upload(at, SAMPLES / "demo_week02.jpg")
+    at.button[0].click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    said = [e.value for e in [*at.info, *at.success, *at.warning, *at.error, *at.markdown]]
+    name = escape_markdown("demo_week02.jpg")
+    about = [t for t in said if name in t]
+    assert about == [f"{name}: already stored for DEMO-001; not imported again."]
+    assert not any("no wound found" in t for t in said)
+
+
 def test_a_new_treatment_row_with_an_empty_required_cell_is_named_not_dropped(app, app_db):
     # Issue 25: such a row was dropped on Save while the page said "Saved 1 treatment event(s)".
     at = app.switch_page("app_pages/timeline.py").run()

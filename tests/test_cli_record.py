@@ -92,6 +92,10 @@ def test_reimport_adds_nothing(capsys, demo_db):
     )
     assert status == 0
     assert json.loads(out)["status"] == "duplicate"
+    status, out, _ = run(capsys, "--db", demo_db, "import", str(WEEKS[0]), "--patient", "DEMO-001")
+    assert status == 0 and out.count(WEEKS[0].name) == 1
+    assert out.startswith(f"{WEEKS[0].name}: already stored for DEMO-001 (visit ")
+    assert "no wound found" not in out
     status, out, _ = run(
         capsys,
         "--db",

@@ -103,6 +103,53 @@ def test_a_good_sticker_gives_no_uncertainty_warning(tmp_path, rotated):
         assert _uncertainty_warnings(a) == []
 
 
+def _sticker_warnings(a) -> list[str]:
+    return [w for w in a.warnings if "sticker" in w]
+
+
+def test_a_sticker_whose_pattern_cannot_be_aligned_is_warned_about_only_when_areas_are_at_risk(
+    tmp_path,
+):
+    """Issue 25: every photo whose sticker pattern could not be aligned got the same warning,
+    whatever its areas' real risk. Now: one message, with the figure, only above 3 %."""
+    from unittest import mock
+
+    from woundtrack.image import calibration as cal
+
+    path = tmp_path / "good.jpg"
+    write_phantom(GOOD_STICKER, path)
+    assert _sticker_warnings(woundtrack.analyze(path)) == []  # refined: ±1-2 %
+    with mock.patch.object(cal, "refine_homography", return_value=None):
+        a = woundtrack.analyze(path)
+    assert a.calibration.quality == "corners only"
+    # The four corners alone know the scale less well: the figure grows (CORNERS_ONLY_SIGMA_PX).
+    assert a.area_uncertainty_pct > AREA_UNCERTAINTY_WARN_PCT
+    assert _sticker_warnings(a) == [
+        "the sticker's pattern could not be aligned precisely, so the scale rests on its four "
+        f"corners: areas may be off by about ±{a.area_uncertainty_pct:.0f} %; retake the photo "
+        "in focus with the sticker flat and close to the wound"
+    ]
+    # With only a 1-in-40 px error in each corner the figure stays under 3 %: no warning.
+    with (
+        mock.patch.object(cal, "refine_homography", return_value=None),
+        mock.patch.object(cal, "CORNERS_ONLY_SIGMA_PX", 0.02),
+    ):
+        quiet = woundtrack.analyze(path)
+    assert quiet.area_uncertainty_pct < AREA_UNCERTAINTY_WARN_PCT
+    assert _sticker_warnings(quiet) == []
+
+
+def test_a_small_sticker_is_one_message_not_two(tmp_path):
+    # A 10 mm sticker 39 px wide beside a large wound: under 40 px and about ±5 %.
+    path = tmp_path / "small.jpg"
+    write_phantom(PhantomSpec(seed=3, marker_mm=10.0, wound_radius_mm=25.0), path)
+    a = woundtrack.analyze(path, marker_mm=10.0)
+    assert a.calibration.quality == "sticker small"
+    assert a.area_uncertainty_pct > AREA_UNCERTAINTY_WARN_PCT
+    assert _sticker_warnings(a) == _uncertainty_warnings(a)
+    assert len(_sticker_warnings(a)) == 1 and len(set(a.warnings)) == len(a.warnings)
+
+
 def test_analysis_is_frozen_and_its_label_map_read_only(rotated):
     a = woundtrack.analyze(rotated[0])
     with pytest.raises(

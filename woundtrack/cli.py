@@ -317,6 +317,12 @@ def _import(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 "warnings": list(result.warnings),
             }
             print(json.dumps(record, ensure_ascii=False), file=out, flush=True)
+        elif result.status == "duplicate":
+            tqdm.write(
+                f"{result.file}: already stored for {args.patient} (visit {result.visit_id}); "
+                "not imported again",
+                file=out,
+            )
         else:
             what = ", ".join(result.lesion_labels) or "no wound found"
             tqdm.write(

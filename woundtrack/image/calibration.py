@@ -124,7 +124,9 @@ def calibrate(
     calibration : Calibration
         ``method="aruco"`` with the plane homography, or ``method="none"`` when no sticker is found.
     warnings : list of str
-        Plain sentences for the user (no sticker, several stickers, a sticker too small).
+        Plain sentences for the user (no sticker, several stickers). Whether a small sticker or
+        one whose pattern could not be aligned puts the areas at risk depends on where the wound
+        is; ``area_uncertainty_pct`` says, and the pipeline warns only then.
 
     Raises
     ------
@@ -154,12 +156,10 @@ def calibrate(
     side_px = math.sqrt(abs(_polygon_area(corners)))
     h_img_to_plane = _homography_from_corners(corners, marker_mm)
     refined = refine_homography(image, h_img_to_plane, marker_id=marker_id, marker_mm=marker_mm)
-    if refined is None:
-        warnings.append(
-            "the sticker's pattern could not be aligned precisely; areas rest on its four corners "
-            "only and may be off by a few per cent. Retake the photo in focus with the sticker flat"
-        )
-    else:
+    # No warning here when the pattern cannot be aligned: whether the areas are at risk depends
+    # on where the wound is (area_uncertainty_pct, quality "corners only"), and the pipeline
+    # warns only when they are.
+    if refined is not None:
         h_img_to_plane = refined
         corners = to_plane_corners_px(h_img_to_plane, marker_mm)
     height, width = image.shape[:2]
@@ -167,11 +167,7 @@ def calibrate(
     tilt = tilt_deg(h_img_to_plane, focal_px=focal_px, width_px=width, height_px=height)
     quality = "good" if refined is not None else "corners only"
     if side_px < MIN_RELIABLE_SIDE_PX:
-        quality = "sticker small"
-        warnings.append(
-            f"the sticker is only {side_px:.0f} px wide; areas may be off by more than 1 %. Move "
-            "the phone closer so the sticker spans at least 40 px"
-        )
+        quality = "sticker small"  # warned about by the pipeline when the areas are at risk
     gains = white_balance_gains(image, h_img_to_plane, marker_mm=marker_mm)
     calibration = Calibration(
         method="aruco",
@@ -486,6 +482,10 @@ def apply_white_balance(image: np.ndarray, gains: tuple[float, float, float] | N
 #: below matches the area errors measured on 16 random 2 MP phantoms (median |error| 0.29 %);
 #: a rough guide to which photos to distrust, not a confidence interval.
 CORNER_SIGMA_PX = 0.03
+#: The same for the four detected corners alone (the sticker's pattern could not be aligned:
+#: blur, glare, a curled sticker): the 95th percentile of |area error| / (uncertainty at 1 px) on
+#: 40 random 1600x1200 phantoms with the refinement switched off (benchmarks/warning_rates.py).
+CORNERS_ONLY_SIGMA_PX = 0.16
 
 
 def area_uncertainty_pct(
@@ -493,18 +493,22 @@ def area_uncertainty_pct(
     x_px: float,
     y_px: float,
     *,
-    corner_sigma_px: float = CORNER_SIGMA_PX,
+    corner_sigma_px: float | None = None,
     samples: int = 64,
 ) -> float | None:
     """Expected relative error (%, ~95 % level) of areas measured around ``(x_px, y_px)``.
 
-    The sticker's corners are known to about ``corner_sigma_px``; the homography extrapolates that
-    error from the small sticker to the wound, more so the farther and the smaller the sticker.
-    Propagated by Monte Carlo (seeded, so the same photo gives the same figure). None when the
-    calibration has no sticker.
+    The sticker's corners are known to about ``corner_sigma_px`` (default ``CORNER_SIGMA_PX``
+    for corners refined on the sticker's pattern, ``CORNERS_ONLY_SIGMA_PX`` when the calibration
+    is "corners only"); the homography extrapolates that error from the small sticker to the
+    wound, more so the farther and the smaller the sticker. Propagated by Monte Carlo (seeded,
+    so the same photo gives the same figure). None when the calibration has no sticker.
     """
     if calibration.method != "aruco" or calibration.marker_corners_px is None:
         return None
+    if corner_sigma_px is None:
+        corners_only = calibration.quality == "corners only"
+        corner_sigma_px = CORNERS_ONLY_SIGMA_PX if corners_only else CORNER_SIGMA_PX
     marker_mm = float(calibration.marker_mm or DEFAULT_MARKER_MM)
     corners = np.asarray(calibration.marker_corners_px, dtype=np.float64)
     rng = np.random.default_rng(0)

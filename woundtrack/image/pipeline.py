@@ -221,11 +221,18 @@ def analyze_image(
         )
     uncertainty = _area_uncertainty(calibration, lesions, image.shape)
     if uncertainty is not None and uncertainty > AREA_UNCERTAINTY_WARN_PCT:
-        warnings.append(
-            "the sticker is small or far from the wound: areas may be off by about "
-            f"±{uncertainty:.0f} %; "
-            "stick it closer to the wound or hold the phone closer"
-        )
+        if calibration.quality == "corners only":
+            warnings.append(
+                "the sticker's pattern could not be aligned precisely, so the scale rests on its "
+                f"four corners: areas may be off by about ±{uncertainty:.0f} %; retake the photo "
+                "in focus with the sticker flat and close to the wound"
+            )
+        else:
+            warnings.append(
+                "the sticker is small or far from the wound: areas may be off by about "
+                f"±{uncertainty:.0f} %; "
+                "stick it closer to the wound or hold the phone closer"
+            )
     if _wound_touches_edge(labels):
         warnings.append(
             "a wound touches the edge of the photo, so part of it may be outside the picture; "
