@@ -66,8 +66,13 @@ def test_each_role_gets_its_pages(app_db, role, pages):
 def test_a_researcher_sees_no_patient(app_db):
     at = _as(app_db, "researcher")
     shown = " ".join(str(e.value) for e in [*at.markdown, *at.caption, *at.title, *at.info])
-    assert "Cohort figures" in shown and "DEMO-001" not in shown
+    assert "pseudonymised" in shown and "DEMO-001" not in shown
     assert not at.get("selectbox") and not at.get("imgs") and not at.get("dataframe")
+    at.button[0].click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    [table] = at.dataframe
+    assert set(table.value["subject"]) == {table.value["subject"][0]}
+    assert "DEMO-001" not in table.value.to_csv() and "file_name" not in table.value
 
 
 def test_someone_who_is_not_a_user_sees_nothing(app_db):

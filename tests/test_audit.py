@@ -284,3 +284,36 @@ def test_cli_users_roles_and_audit(capsys, tmp_path):
     status, _, err = _cli(capsys, "--db", db, "audit", "verify")
     assert status == 1
     assert err.strip() == "woundtrack: audit trail broken at entry 4: entry 4 was changed"
+
+
+def test_the_research_export_names_nobody(capsys, seeded_db_file, tmp_path):
+    import csv
+    import io
+    import shutil
+
+    from woundtrack.record.store import PSEUDONYMISED_COLUMNS
+
+    path = tmp_path / "w.db"
+    shutil.copyfile(seeded_db_file, path)
+    db = f"sqlite:///{path}"
+    admin = _team(db)
+    identified = admin.export_csv("DEMO-001")
+    status, out, _ = _cli(capsys, "--db", db, "--user", RESEARCHER, "export", "--pseudonymised")
+    assert status == 0
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert tuple(rows[0]) == PSEUDONYMISED_COLUMNS
+    assert len(rows) == identified.count("\n") - 1
+    assert {r["subject"] for r in rows} == {rows[0]["subject"]}
+    assert rows[0]["subject"].startswith("S-") and rows[0]["day"] == "0"
+    for secret in ("DEMO-001", "demo_week", "2026-03-02", "os:", ADMIN):
+        assert secret not in out
+    # The same subject every time; the shift keeps the intervals between visits.
+    assert _cli(capsys, "--db", db, "--user", NURSE, "export", "--pseudonymised")[1] == out
+    days = [int(r["day"]) for r in rows if r["lesion"] == "L1"]
+    assert days == sorted(days) and days[1] - days[0] == 7
+    # A researcher gets nothing identified.
+    status, _, err = _cli(
+        capsys, "--db", db, "--user", RESEARCHER, "export", "--patient", "DEMO-001"
+    )
+    assert status == 1 and "may not export" in err
+    assert [e.action for e in admin.audit_entries()][-2:] == ["export", "export"]

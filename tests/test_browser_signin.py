@@ -168,7 +168,7 @@ def test_each_role_signs_in_and_sees_what_it_may(signed_in_app):
             assert _nav_pages(page, bool(expected)) == expected, role
             page.get_by_text(f"Signed in as {ACCOUNTS[role]} ({role})").wait_for(timeout=30_000)
             if role == "researcher":
-                page.get_by_text("Cohort figures", exact=False).wait_for(timeout=30_000)
+                page.get_by_text("Prepare the pseudonymised export").wait_for(timeout=30_000)
                 assert "DEMO-001" not in page.content()
             else:
                 page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)

@@ -181,8 +181,14 @@ def _add_record_commands(commands) -> None:
         help="export a patient's measurements",
         epilog="example: woundtrack export --patient CUA-007 --format csv > cua007.csv",
     )
-    e.add_argument("--patient", required=True)
+    e.add_argument("--patient", help="the patient (not with --pseudonymised)")
     e.add_argument("--format", choices=["csv"], default="csv")
+    e.add_argument(
+        "--pseudonymised",
+        action="store_true",
+        help="every patient, for research: subjects instead of codes, dates shifted per patient, "
+        "no photo, file name or person (the researcher role may only do this)",
+    )
 
     h = commands.add_parser(
         "healing",
@@ -352,6 +358,17 @@ def _timeline(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _export(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    if args.pseudonymised:
+        if args.patient:
+            print(
+                "woundtrack: --pseudonymised exports every patient; leave out --patient", file=err
+            )
+            return EXIT_USAGE
+        out.write(store.pseudonymised_csv())
+        return EXIT_OK
+    if not args.patient:
+        print("woundtrack: export needs --patient P (or --pseudonymised)", file=err)
+        return EXIT_USAGE
     text = store.export_csv(args.patient)
     _audited(store, err, "export", args.patient, {"format": args.format}, "export")
     out.write(text)

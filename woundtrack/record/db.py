@@ -232,6 +232,14 @@ class Edit(Base):
     undone_by: Mapped[int | None] = mapped_column(nullable=True)
 
 
+class Setting(Base):
+    """One value of this database (e.g. ``pseudonym_key``, made once at random)."""
+
+    __tablename__ = "settings"
+    key: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(sa.Text)
+
+
 class User(Base):
     __tablename__ = "users"
     id: Mapped[int] = mapped_column(primary_key=True)

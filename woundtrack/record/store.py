@@ -18,13 +18,16 @@ from __future__ import annotations
 
 import copy
 import csv
+import hashlib
+import hmac
 import io as _io
 import logging
 import re
+import secrets
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -54,6 +57,7 @@ from woundtrack.record.db import (
     LesionMeasurementRow,
     Patient,
     Photo,
+    Setting,
     TreatmentEventRow,
     Visit,
 )
@@ -126,6 +130,30 @@ class NewVisit:
 #: Columns of ``export_csv`` (the README documents them). Spelled out, not built from
 #: ``TISSUES``: a file format's column order is a contract (eschar, the tissue that matters most
 #: here, comes first).
+#: The research export's columns (``Store.pseudonymised_csv``): no code, name, date or photo.
+PSEUDONYMISED_COLUMNS = (
+    "subject",
+    "lesion",
+    "body_site",
+    "day",
+    "taken_on_shifted",
+    "corrected",
+    "wound_area_cm2",
+    "eschar_area_cm2",
+    "slough_area_cm2",
+    "granulation_area_cm2",
+    "erythema_area_cm2",
+    "perimeter_cm",
+    "length_cm",
+    "width_cm",
+    "eschar_pct",
+    "slough_pct",
+    "granulation_pct",
+    "calibrated",
+    "segmenter",
+    "model_version",
+)
+
 EXPORT_COLUMNS = (
     "patient",
     "lesion",
@@ -1041,6 +1069,53 @@ class Store:
             writer.writerow(
                 [_csv_value(getattr(r, c) if c != "patient" else r.patient) for c in EXPORT_COLUMNS]
             )
+        return out.getvalue()
+
+    def pseudonymised_csv(self) -> str:
+        """Every patient's measurements for research, with nothing that names anyone.
+
+        Columns ``PSEUDONYMISED_COLUMNS``: ``subject`` is ``S-`` and 10 hex digits of an HMAC of
+        the patient code under this database's own random key (the same patient, the same
+        subject, in every export of this database; not reversible without the key, which never
+        leaves the database); ``taken_on_shifted`` is the capture day moved by a per-patient
+        offset of -182 to +182 days (the intervals between a patient's visits are kept);
+        ``day`` counts from the patient's first visit. No photo, file name, photo hash, patient
+        code, database id or person's name. Requires the ``pseudonymised_export`` permission.
+        """
+
+        def work(session: Session) -> bytes:
+            access.require(session, self.actor, "pseudonymised_export")
+            key = session.get(Setting, "pseudonym_key")
+            if key is None:
+                key = Setting(key="pseudonym_key", value=secrets.token_hex(32))
+                session.add(key)
+                session.flush()
+            return bytes.fromhex(key.value)
+
+        key = self._write(work)
+        out = _io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(PSEUDONYMISED_COLUMNS)
+        for code in self.patients():
+            digest = hmac.new(key, code.encode("utf-8"), hashlib.sha256).digest()
+            subject = "S-" + digest[:5].hex()
+            shift = timedelta(days=int.from_bytes(digest[5:9], "big") % 365 - 182)
+            rows = [r for r in self.series(code) if r.taken_on is not None]
+            if not rows:
+                continue
+            first = min(r.taken_on for r in rows)
+            for r in rows:
+                values = {
+                    "subject": subject,
+                    "lesion": r.lesion,
+                    "body_site": r.body_site,
+                    "day": (r.taken_on - first).days,
+                    "taken_on_shifted": (r.taken_on + shift).isoformat(),
+                    "corrected": r.corrected,
+                    **{c: getattr(r, c) for c in PSEUDONYMISED_COLUMNS[5:] if c != "corrected"},
+                }
+                writer.writerow([_csv_value(values[c]) for c in PSEUDONYMISED_COLUMNS])
+        self.record_event("export", detail={"pseudonymised": True})
         return out.getvalue()
 
     def backup(self, destination: str | Path) -> Path:

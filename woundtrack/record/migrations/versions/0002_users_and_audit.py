@@ -34,6 +34,11 @@ def upgrade() -> None:
         sa.Column("entry_hash", sa.String(64), nullable=False),
     )
     op.create_table(
+        "settings",
+        sa.Column("key", sa.String(64), primary_key=True),
+        sa.Column("value", sa.Text, nullable=False),
+    )
+    op.create_table(
         "edits",
         sa.Column("id", sa.Integer, primary_key=True),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
@@ -65,5 +70,5 @@ def downgrade() -> None:
     for table in ("visits", "lesions"):
         with op.batch_alter_table(table) as batch:
             batch.drop_column("removed_edit_id")
-    for table in ("audit_head", "edits", "audit_entries", "users"):
+    for table in ("audit_head", "edits", "settings", "audit_entries", "users"):
         op.drop_table(table)
