@@ -191,3 +191,20 @@ def test_marker_centre_and_area_uncertainty_of_a_square_on_sticker():
     assert far == pytest.approx(_area_scale_spread_pct(1000, 200, 0.5), rel=0.2)
     assert far > 5 * near  # extrapolated 4 sticker widths away
     assert area_uncertainty_pct(cal, 200, 200) < near  # default corner SD is far below 0.5 px
+
+
+def test_corners_found_on_a_downscaled_large_photo_are_refined_at_full_size():
+    """Large photos are searched at 1600 px and the corners mapped back and refined on the full
+    image: they must land within half a pixel of the true corners, since a photo whose pattern
+    cannot be aligned rests on them alone (found by mutation testing: nothing checked them)."""
+    import numpy as np
+
+    from woundtrack.image.calibration import detect_markers
+    from woundtrack.synthetic.phantom import PhantomSpec, render_phantom
+
+    ph = render_phantom(
+        PhantomSpec(seed=5, width_px=3000, height_px=2250, tilt_deg=20.0, roll_deg=30.0)
+    )
+    [(marker_id, corners)] = detect_markers(ph.image)
+    assert marker_id == 7
+    assert np.abs(corners - np.array(ph.truth.marker_corners_px)).max() < 0.45
