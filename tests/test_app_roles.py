@@ -123,3 +123,17 @@ def test_the_admin_page_lists_users_and_checks_the_audit_trail(app_db):
     assert sorted(users.value["user"]) == sorted([BOSS, local_identity()])
     assert any(s.value.startswith("Intact:") for s in at.success)
     assert "sign_in" in set(trail.value["did"])
+
+
+def test_local_mode_refuses_to_answer_on_a_network_address(app_db):
+    from streamlit import config
+
+    config.set_option("server.address", "0.0.0.0")
+    st.cache_resource.clear()
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    assert not at.exception
+    [error] = at.error
+    assert "answering on 0.0.0.0" in error.value and "--server.address localhost" in error.value
+    shown = " ".join(str(e.value) for e in [*at.markdown, *at.caption, *at.title, *at.info])
+    assert "DEMO-001" not in shown and not at.get("selectbox")
