@@ -19,7 +19,7 @@ from woundtrack.image.calibration import (
 )
 from woundtrack.image.measure import measure
 from woundtrack.models import Calibration
-from woundtrack.synthetic.phantom import Phantom, PhantomSpec
+from woundtrack.synthetic.phantom import Phantom, PhantomSpec, render_phantom
 
 SHARP = dict(blur_sigma_px=0.0, noise_sigma=1.0, jpeg_quality=92, light_gradient=0.2)
 
@@ -197,10 +197,7 @@ def test_corners_found_on_a_downscaled_large_photo_are_refined_at_full_size():
     """Large photos are searched at 1600 px and the corners mapped back and refined on the full
     image: they must land within half a pixel of the true corners, since a photo whose pattern
     cannot be aligned rests on them alone (found by mutation testing: nothing checked them)."""
-    import numpy as np
-
     from woundtrack.image.calibration import detect_markers
-    from woundtrack.synthetic.phantom import PhantomSpec, render_phantom
 
     ph = render_phantom(
         PhantomSpec(seed=5, width_px=3000, height_px=2250, tilt_deg=20.0, roll_deg=30.0)
@@ -208,3 +205,72 @@ def test_corners_found_on_a_downscaled_large_photo_are_refined_at_full_size():
     [(marker_id, corners)] = detect_markers(ph.image)
     assert marker_id == 7
     assert np.abs(corners - np.array(ph.truth.marker_corners_px)).max() < 0.45
+
+
+def _rotation(tilt_deg: float, azimuth_deg: float) -> np.ndarray:
+    a, t = np.radians(azimuth_deg), np.radians(tilt_deg)
+    axis = np.array([np.cos(a), np.sin(a), 0.0])  # tilt about an axis in the image plane
+    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+    return np.eye(3) + np.sin(t) * k + (1 - np.cos(t)) * k @ k  # Rodrigues
+
+
+@pytest.mark.parametrize(
+    ("tilt", "azimuth"), [(0.0, 0.0), (30.0, 0.0), (22.5, 65.0), (55.0, 200.0)]
+)
+def test_tilt_of_an_exact_pinhole_homography(tilt, azimuth):
+    """A plane turned by ``tilt`` about an axis in the image plane, seen by a pinhole camera
+    K [r1 r2 t] with the principal point at the centre ((w - 1) / 2, (h - 1) / 2): the tilt comes
+    back exactly, whatever the homography's scale."""
+    from woundtrack.image.calibration import tilt_deg
+
+    width, height, focal = 4000, 3000, 3100.0
+    k = np.array([[focal, 0, (width - 1) / 2], [0, focal, (height - 1) / 2], [0, 0, 1]])
+    r = _rotation(tilt, azimuth)
+    plane_to_img = k @ np.column_stack([r[:, 0], r[:, 1], [12.0, -30.0, 300.0]])
+    h_img_to_plane = np.linalg.inv(plane_to_img) * 7.3  # any scale
+    got = tilt_deg(h_img_to_plane, focal_px=focal, width_px=width, height_px=height)
+    assert got == pytest.approx(tilt, abs=1e-6)
+
+
+def test_manual_calibration_is_a_pure_scale():
+    from woundtrack.image.calibration import manual_calibration
+
+    c = manual_calibration(0.125)
+    assert c.method == "manual" and c.quality == "manual scale, no perspective"
+    assert c.homography == ((0.125, 0.0, 0.0), (0.0, 0.125, 0.0), (0.0, 0.0, 1.0))
+    with pytest.raises(CalibrationError) as refused:
+        manual_calibration(-1.0)
+    assert str(refused.value) == (
+        "--mm-per-px -1.0 is not a positive scale; measure a ruler in the photo, "
+        "e.g. 10 mm over 85 px gives --mm-per-px 0.1176"
+    )
+
+
+@pytest.mark.parametrize(
+    ("focal_35mm", "source"),
+    [
+        (26.0, "exif"),
+        (5.0, "exif"),
+        (300.0, "exif"),
+        (4.9, "assumed 26 mm equivalent"),
+        (300.5, "assumed 26 mm equivalent"),
+        (None, "assumed 26 mm equivalent"),
+    ],
+)
+def test_the_focal_length_is_taken_from_exif_only_when_plausible(phantom, focal_35mm, source):
+    from woundtrack.image.calibration import calibrate
+
+    ph = phantom(PhantomSpec(seed=2, width_px=800, height_px=600))
+    c, _ = calibrate(ph.image, focal_35mm=focal_35mm)
+    assert c.focal_source == source
+    used = focal_35mm if source == "exif" else 26.0
+    assert c.focal_px == pytest.approx(used / math.hypot(36.0, 24.0) * math.hypot(800, 600))
+
+
+def test_area_uncertainty_is_the_same_every_time(phantom):
+    from woundtrack.image.calibration import area_uncertainty_pct, calibrate
+
+    ph = phantom(PhantomSpec(seed=2, width_px=800, height_px=600))
+    c, _ = calibrate(ph.image)
+    first = area_uncertainty_pct(c, 400.0, 300.0)
+    assert first > 0 and area_uncertainty_pct(c, 400.0, 300.0) == first  # seeded Monte Carlo

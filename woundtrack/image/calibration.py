@@ -336,10 +336,8 @@ def tilt_deg(
     k = np.array(
         [[focal_px, 0, (width_px - 1) / 2], [0, focal_px, (height_px - 1) / 2], [0, 0, 1]], float
     )
-    m = np.linalg.inv(k) @ np.linalg.inv(h_img_to_plane)
-    r1 = m[:, 0] / np.linalg.norm(m[:, 0])
-    r2 = m[:, 1] / np.linalg.norm(m[:, 1])
-    normal = np.cross(r1, r2)
+    m = np.linalg.inv(k) @ np.linalg.inv(h_img_to_plane)  # columns: scale * (r1, r2, t)
+    normal = np.cross(m[:, 0], m[:, 1])
     normal /= np.linalg.norm(normal)
     return float(np.degrees(np.arccos(min(1.0, abs(normal[2])))))
 
