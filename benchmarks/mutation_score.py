@@ -14,12 +14,14 @@ tests do not notice "survives". Each module runs in its own copy of the project 
 
 Score = (killed + timed out) / (every mutant checked, "no tests" counted as surviving).
 Every run starts afresh (mutmut's own cache does not always notice a changed test file);
-``--keep`` reuses each copy's ``mutants/`` and reruns only the mutants not yet checked.
+``--keep`` reuses each copy's ``mutants/`` and runs only the mutants not yet checked (new or
+changed functions); ``--recheck`` also runs the surviving ones again (after adding tests).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -102,12 +104,30 @@ def prepare(module: str) -> None:
         target.write_text(text, encoding="utf-8")
 
 
-def run(module: str, children: int, keep: bool) -> None:
+def _forget_survivors(module: str) -> int:
+    """Mark the module's surviving mutants as not checked; returns how many."""
+    path = WORK / module / "mutants" / (MODULES[module][0].replace(".", "/") + ".py.meta")
+    if not path.exists():
+        return 0
+    meta = json.loads(path.read_text(encoding="utf-8"))
+    codes = meta["exit_code_by_key"]
+    survivors = [k for k, v in codes.items() if v == 0]
+    for key in survivors:
+        codes[key] = None
+    path.write_text(json.dumps(meta), encoding="utf-8")
+    return len(survivors)
+
+
+def run(module: str, children: int, keep: bool, recheck: bool) -> None:
     print(f"mutmut run {module} ...", flush=True)
     prepare(module)
-    if not keep:
+    if not keep and not recheck:
         shutil.rmtree(WORK / module / "mutants", ignore_errors=True)
-    done = _mutmut(module, "run", "--max-children", str(children), f"{MODULES[module][0]}.*")
+    if recheck:
+        print(f"  {_forget_survivors(module)} survivors to check again", flush=True)
+    # No mutant names: mutmut then runs only the mutants without a verdict (naming them, even by
+    # a pattern, runs them all again).
+    done = _mutmut(module, "run", "--max-children", str(children))
     if done.returncode != 0:
         sys.stderr.write(done.stdout[-3000:] + done.stderr[-3000:])
         raise SystemExit(f"mutmut run failed for {module} (exit {done.returncode})")
@@ -157,6 +177,9 @@ def main() -> None:
     parser.add_argument("modules", nargs="*", help=f"any of {', '.join(MODULES)} (default all)")
     parser.add_argument("--report", action="store_true", help="print the last results only")
     parser.add_argument("--keep", action="store_true", help="reuse the last run's verdicts")
+    parser.add_argument(
+        "--recheck", action="store_true", help="reuse the verdicts but run the survivors again"
+    )
     parser.add_argument("--children", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
     modules = args.modules or list(MODULES)
@@ -165,7 +188,7 @@ def main() -> None:
         parser.error(f"unknown module {', '.join(unknown)}; choose from {', '.join(MODULES)}")
     if not args.report:
         for module in modules:
-            run(module, args.children, args.keep)
+            run(module, args.children, args.keep, args.recheck)
     report(modules)
 
 
