@@ -43,7 +43,10 @@ def app_url(tmp_path):
         pytest.skip("no Chromium here (apt-get install chromium)")
     pytest.importorskip("playwright")
     port = _free_port()
-    env = {**os.environ, "WOUNDTRACK_DB": f"sqlite:///{tmp_path / 'browser.db'}"}
+    # No database configured: the app opens (and on first start seeds) the demo database of the
+    # user data folder, here a fresh one.
+    env = {k: v for k, v in os.environ.items() if k != "WOUNDTRACK_DB"}
+    env["XDG_DATA_HOME"] = str(tmp_path)
     proc = subprocess.Popen(
         [
             sys.executable,
