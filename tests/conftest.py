@@ -44,10 +44,16 @@ def _postgres_url() -> str | None:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request, tmp_path):
     """A new, empty database: an SQLite file, and a database on the PostgreSQL server of
-    ``$WOUNDTRACK_TEST_PG`` (skipped without it, except in CI where it must be set)."""
+    ``$WOUNDTRACK_TEST_PG`` (``pg_url``)."""
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'woundtrack.record.db'}"
-        return
+        return f"sqlite:///{tmp_path / 'woundtrack.record.db'}"
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def pg_url():
+    """A new, empty database on the PostgreSQL server of ``$WOUNDTRACK_TEST_PG`` (skipped
+    without it, except in CI where it must be set); dropped afterwards."""
     base = _postgres_url()
     name = f"wt_test_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")

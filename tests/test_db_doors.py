@@ -18,7 +18,6 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-import uuid
 from datetime import date
 from pathlib import Path
 
@@ -338,23 +337,6 @@ def test_sessions_too_large_for_the_column(capsys, tmp_path, sessions):
 
 
 # ---------------------------------------------------------------- PostgreSQL
-@pytest.fixture
-def pg_empty():
-    base = os.environ.get("WOUNDTRACK_TEST_PG")
-    if not base:
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI must run the store tests against PostgreSQL: set WOUNDTRACK_TEST_PG")
-        pytest.skip("no PostgreSQL server (set WOUNDTRACK_TEST_PG to run these)")
-    name = f"wt_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    yield sa.engine.make_url(base).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as c:
-        c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.dispose()
-
-
 def _pg_tables(url: str) -> set[str]:
     engine = sa.create_engine(url)
     try:
@@ -363,28 +345,28 @@ def _pg_tables(url: str) -> set[str]:
         engine.dispose()
 
 
-def test_postgresql_read_commands_never_create_and_another_schema_is_refused(capsys, pg_empty):
-    shown = sa.engine.make_url(pg_empty).render_as_string(hide_password=True)
-    status, _, err = run(capsys, "--db", pg_empty, "export", "--patient", "P-1")
+def test_postgresql_read_commands_never_create_and_another_schema_is_refused(capsys, pg_url):
+    shown = sa.engine.make_url(pg_url).render_as_string(hide_password=True)
+    status, _, err = run(capsys, "--db", pg_url, "export", "--patient", "P-1")
     assert status == 2
     assert (
         err
         == f"woundtrack: no woundtrack database at {shown}; import a photo first or check --db\n"
     )
-    assert _pg_tables(pg_empty) == set()
-    engine = sa.create_engine(pg_empty)
+    assert _pg_tables(pg_url) == set()
+    engine = sa.create_engine(pg_url)
     with engine.begin() as c:
         c.exec_driver_sql("CREATE TABLE invoices (id integer)")
     engine.dispose()
-    status, _, err = run(capsys, "--db", pg_empty, "import", str(WEEK), "--patient", "P-1")
+    status, _, err = run(capsys, "--db", pg_url, "import", str(WEEK), "--patient", "P-1")
     assert status == 2 and "is not a woundtrack database (it holds the table invoices)" in err
-    password = sa.engine.make_url(pg_empty).password
+    password = sa.engine.make_url(pg_url).password
     assert f":{password}@" not in err and ":***@" in err
-    assert _pg_tables(pg_empty) == {"invoices"}
+    assert _pg_tables(pg_url) == {"invoices"}
 
 
-def test_postgresql_sessions_too_large_for_the_column(pg_empty):
-    store = Store(pg_empty)
+def test_postgresql_sessions_too_large_for_the_column(pg_url):
+    store = Store(pg_url)
     event = TreatmentEvent(kind="HBOT", start_on=date(2026, 3, 2), sessions=2**31)
     with pytest.raises(StoreError, match=r"sessions, over the limit of 2147483647"):
         store.add_treatments("P-1", [event])

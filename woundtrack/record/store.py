@@ -127,9 +127,21 @@ class NewVisit:
     warnings: tuple[str, ...] = ()
 
 
-#: Columns of ``export_csv`` (the README documents them). Spelled out, not built from
-#: ``TISSUES``: a file format's column order is a contract (eschar, the tissue that matters most
-#: here, comes first).
+#: The figures of one lesion at one visit, in the order both exports write them.
+_FIGURE_COLUMNS = (
+    "wound_area_cm2",
+    "eschar_area_cm2",
+    "slough_area_cm2",
+    "granulation_area_cm2",
+    "erythema_area_cm2",
+    "perimeter_cm",
+    "length_cm",
+    "width_cm",
+    "eschar_pct",
+    "slough_pct",
+    "granulation_pct",
+)
+
 #: The research export's columns (``Store.pseudonymised_csv``): no code, name, date or photo.
 PSEUDONYMISED_COLUMNS = (
     "subject",
@@ -138,38 +150,21 @@ PSEUDONYMISED_COLUMNS = (
     "day",
     "taken_on_shifted",
     "corrected",
-    "wound_area_cm2",
-    "eschar_area_cm2",
-    "slough_area_cm2",
-    "granulation_area_cm2",
-    "erythema_area_cm2",
-    "perimeter_cm",
-    "length_cm",
-    "width_cm",
-    "eschar_pct",
-    "slough_pct",
-    "granulation_pct",
+    *_FIGURE_COLUMNS,
     "calibrated",
     "segmenter",
     "model_version",
 )
 
+#: Columns of ``export_csv`` (the README documents them). Spelled out, not built from
+#: ``TISSUES``: a file format's column order is a contract (eschar, the tissue that matters most
+#: here, comes first).
 EXPORT_COLUMNS = (
     "patient",
     "lesion",
     "body_site",
     "taken_at",
-    "wound_area_cm2",
-    "eschar_area_cm2",
-    "slough_area_cm2",
-    "granulation_area_cm2",
-    "erythema_area_cm2",
-    "perimeter_cm",
-    "length_cm",
-    "width_cm",
-    "eschar_pct",
-    "slough_pct",
-    "granulation_pct",
+    *_FIGURE_COLUMNS,
     "calibrated",
     "corrected",
     "corrected_by",
@@ -1112,7 +1107,10 @@ class Store:
                     "day": (r.taken_on - first).days,
                     "taken_on_shifted": (r.taken_on + shift).isoformat(),
                     "corrected": r.corrected,
-                    **{c: getattr(r, c) for c in PSEUDONYMISED_COLUMNS[5:] if c != "corrected"},
+                    **{
+                        c: getattr(r, c)
+                        for c in (*_FIGURE_COLUMNS, "calibrated", "segmenter", "model_version")
+                    },
                 }
                 writer.writerow([_csv_value(values[c]) for c in PSEUDONYMISED_COLUMNS])
         self.record_event("export", detail={"pseudonymised": True})
