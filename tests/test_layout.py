@@ -91,6 +91,17 @@ RULES = {
         "importers": ("woundtrack.analysis", "woundtrack.present"),
         "forbidden": ("woundtrack.record", "sqlalchemy", "alembic", "streamlit", *FACES),
     },
+    "interop turns values into documents: no record, SQL, phantoms or faces": {
+        "importers": ("woundtrack.interop",),
+        "forbidden": (
+            "woundtrack.record",
+            "woundtrack.synthetic",
+            *FACES,
+            "sqlalchemy",
+            "alembic",
+            "streamlit",
+        ),
+    },
     "models and errors stand on nothing of woundtrack's": {
         "importers": ("woundtrack.models", "woundtrack.errors"),
         "forbidden": ("woundtrack",),
@@ -143,7 +154,7 @@ def test_the_checker_sees_a_violation(tmp_path):
 
 
 def test_every_room_has_a_docstring_that_says_what_it_holds():
-    for room in ("image", "record", "analysis", "present", "synthetic"):
+    for room in ("image", "record", "analysis", "present", "synthetic", "interop"):
         init = PACKAGE / room / "__init__.py"
         doc = ast.get_docstring(ast.parse(init.read_text(encoding="utf-8")))
         assert doc and len(doc) > 40, f"woundtrack/{room}/__init__.py needs a docstring"

@@ -160,8 +160,17 @@ def _add_record_commands(commands) -> None:
         "A photo that fails is reported and skipped; the others are imported.",
         epilog="example: woundtrack --db sqlite:///wounds.db import week*.jpg --patient CUA-007",
     )
-    i.add_argument("photos", nargs="+", metavar="PHOTO", type=Path)
-    i.add_argument("--patient", required=True, help="pseudonymous patient code, e.g. CUA-007")
+    i.add_argument(
+        "photos", nargs="*", metavar="PHOTO", type=Path, help="photos (JPEG, PNG, HEIC, DICOM, ...)"
+    )
+    i.add_argument("--patient", help="pseudonymous patient code, e.g. CUA-007")
+    i.add_argument(
+        "--fhir",
+        type=Path,
+        metavar="FILE.json",
+        help="a FHIR bundle written by `export --format fhir`: its treatments, and its visits "
+        "where the bundle carries the photos (--with-photos); the patient comes from the bundle",
+    )
     i.add_argument("--lesion", default=None, help="label of the (largest) lesion, e.g. L1")
     i.add_argument("--site", default="", help="body site of a new lesion, e.g. 'left calf'")
     i.add_argument("--marker-mm", type=_positive_float, default=DEFAULT_MARKER_MM)
@@ -179,10 +188,31 @@ def _add_record_commands(commands) -> None:
     e = commands.add_parser(
         "export",
         help="export a patient's measurements",
-        epilog="example: woundtrack export --patient CUA-007 --format csv > cua007.csv",
+        epilog="examples: woundtrack export --patient CUA-007 --format csv > cua007.csv; "
+        "woundtrack export --patient CUA-007 --format fhir --out cua007.json; "
+        "woundtrack export --patient CUA-007 --format dicom --out cua007-dicom",
     )
     e.add_argument("--patient", help="the patient (not with --pseudonymised)")
-    e.add_argument("--format", choices=["csv"], default="csv")
+    e.add_argument(
+        "--format",
+        choices=["csv", "fhir", "dicom"],
+        default="csv",
+        help="csv (standard output), fhir (an R4 Bundle, JSON) or dicom (a folder: each photo "
+        "as a VL Photographic Image and its tissue map as a DICOM Segmentation)",
+    )
+    e.add_argument(
+        "--out", type=Path, default=None, help="file (fhir) or new folder (dicom) to write"
+    )
+    e.add_argument(
+        "--with-photos",
+        action="store_true",
+        help="fhir: put the photos' bytes and label maps in the bundle (needed to import visits)",
+    )
+    e.add_argument(
+        "--transaction",
+        action="store_true",
+        help="fhir: a transaction bundle (idempotent PUTs) instead of a collection",
+    )
     e.add_argument(
         "--pseudonymised",
         action="store_true",
@@ -286,6 +316,18 @@ def _import(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from woundtrack.record.ingest import import_photo
     from woundtrack.record.store import check_lesion_label, check_patient_code
 
+    if args.fhir is not None:
+        if args.photos or args.patient:
+            print(
+                "woundtrack: import --fhir takes the patient and photos from the bundle; "
+                "leave out --patient and the photos",
+                file=err,
+            )
+            return EXIT_USAGE
+        return _import_fhir(store, args, out, err)
+    if not args.photos or not args.patient:
+        print("woundtrack: import needs photos and --patient P (or --fhir FILE.json)", file=err)
+        return EXIT_USAGE
     check_patient_code(args.patient)
     if args.lesion is not None:
         check_lesion_label(args.lesion)  # once, before any photo is read
@@ -337,6 +379,31 @@ def _import(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_FAILED if failed else EXIT_OK
 
 
+def _import_fhir(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from woundtrack.record.exchange import import_fhir
+
+    path: Path = args.fhir
+    if not path.is_file():
+        print(f"woundtrack: {path.name}: no such file; check the path and name", file=err)
+        return EXIT_FAILED
+    done = import_fhir(store, path.read_bytes(), name=path.name, by=store.actor)
+    print(
+        f"{path.name}: patient {done.patient}: {done.treatments_added} treatment event(s) added, "
+        f"{done.treatments_total - done.treatments_added} already there",
+        file=out,
+    )
+    for r in done.visits:
+        what = ", ".join(r.lesion_labels) or "no wound found"
+        if r.status == "duplicate":
+            what = "already stored, not imported again"
+        print(f"{r.file}: {r.status} (visit {r.visit_id}; {what})", file=out)
+    for line in done.skipped:
+        print(f"woundtrack: {line}", file=err)
+    for line in done.differences:
+        print(f"woundtrack: warning: {line}", file=err)
+    return EXIT_FAILED if done.skipped else EXIT_OK
+
+
 def _timeline(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from woundtrack.analysis.timeline_csv import read_timeline_csv, write_timeline_csv
 
@@ -369,9 +436,50 @@ def _export(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if not args.patient:
         print("woundtrack: export needs --patient P (or --pseudonymised)", file=err)
         return EXIT_USAGE
-    text = store.export_csv(args.patient)
-    _audited(store, err, "export", args.patient, {"format": args.format}, "export")
-    out.write(text)
+    if args.format == "csv":
+        text = store.export_csv(args.patient)
+        _audited(store, err, "export", args.patient, {"format": args.format}, "export")
+        out.write(text)
+        return EXIT_OK
+    if args.format == "dicom":
+        return _export_dicom(store, args, out, err)
+    return _export_fhir(store, args, out, err)
+
+
+def _export_fhir(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from woundtrack.record.exchange import fhir_bundle, write_json
+
+    if args.out is not None and args.out.exists():
+        print(f"woundtrack: {args.out} exists; choose a new file name", file=err)
+        return EXIT_USAGE
+    bundle = fhir_bundle(
+        store, args.patient, with_photos=args.with_photos, transaction=args.transaction
+    )
+    detail = {"format": "fhir", "with_photos": args.with_photos, "entries": len(bundle["entry"])}
+    _audited(store, err, "export", args.patient, detail, "export")
+    if args.out is None:
+        json.dump(bundle, out, ensure_ascii=False, indent=1)
+        out.write("\n")
+        return EXIT_OK
+    write_json(bundle, args.out)
+    print(f"{args.out}: FHIR R4 bundle, {len(bundle['entry'])} resources", file=out)
+    return EXIT_OK
+
+
+def _export_dicom(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from woundtrack.record.exchange import dicom_files
+
+    if args.out is None:
+        print("woundtrack: export --format dicom needs --out FOLDER (a new folder)", file=err)
+        return EXIT_USAGE
+    if args.out.exists():
+        print(f"woundtrack: {args.out} exists; choose a new folder name", file=err)
+        return EXIT_USAGE
+    written = dicom_files(store, args.patient, args.out)
+    _audited(
+        store, err, "export", args.patient, {"format": "dicom", "files": len(written)}, "export"
+    )
+    print(f"{args.out}: {len(written)} DICOM files (photos and segmentations)", file=out)
     return EXIT_OK
 
 

@@ -1,0 +1,241 @@
+"""Issue 28: a patient's record as one FHIR R4 bundle (validated by fhir.resources' R4B models)
+and back again: the numbers and treatments round-trip exactly; bad files get one message each."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timedelta, timezone
+
+import cv2
+import numpy as np
+import pytest
+from fhir.resources.R4B.bundle import Bundle
+
+from woundtrack.cli import main
+from woundtrack.interop import fhir
+from woundtrack.models import GRANULATION, WOUND_BED_LABELS, TreatmentEvent
+from woundtrack.record.exchange import fhir_bundle, import_fhir
+from woundtrack.record.ingest import correct, import_photo, stored_labels
+from woundtrack.record.store import Store
+from woundtrack.synthetic.phantom import PhantomSpec, write_phantom
+
+TREATMENTS = (
+    TreatmentEvent(
+        kind="sodium_thiosulfate",
+        start_on=date(2026, 3, 2),
+        dose="25 g IV",
+        frequency="3 per week after dialysis",
+    ),
+    TreatmentEvent(
+        kind="hyperbaric_oxygen", start_on=date(2026, 3, 9), end_on=date(2026, 4, 24), sessions=36
+    ),
+    TreatmentEvent(kind="parathyroidectomy", start_on=date(2026, 3, 20), notes="subtotal"),
+    TreatmentEvent(kind="cinacalcet", start_on=date(2026, 2, 1), end_on=date(2026, 3, 19)),
+    TreatmentEvent(kind="Wound VAC", start_on=date(2026, 3, 23), frequency="continuous"),
+)
+FIGURE_NAMES = [name for name, *_ in fhir.FIGURES]
+
+
+@pytest.fixture(scope="module")
+def record(tmp_path_factory):
+    """CUA-007: a calibrated visit (aware time), a corrected one (naive time), one without a
+    sticker; the treatments above; a lesion on the left calf."""
+    folder = tmp_path_factory.mktemp("fhir")
+    specs = [
+        PhantomSpec(
+            seed=61,
+            width_px=800,
+            height_px=600,
+            wound_radius_mm=12.0,
+            taken_at=datetime(2026, 3, 2, 10, 5, tzinfo=timezone(timedelta(hours=1))),
+        ),
+        PhantomSpec(
+            seed=62,
+            width_px=800,
+            height_px=600,
+            wound_radius_mm=10.0,
+            taken_at=datetime(2026, 3, 9),
+        ),
+        PhantomSpec(
+            seed=63,
+            width_px=800,
+            height_px=600,
+            wound_radius_mm=9.0,
+            with_sticker=False,
+            taken_at=datetime(2026, 3, 16, 9, 30),
+        ),
+    ]
+    store = Store(f"sqlite:///{folder / 'site.db'}", actor="os:nurse")
+    for week, spec in enumerate(specs):
+        path = folder / f"week{week}.jpg"
+        write_phantom(spec, path)
+        import_photo(
+            store, path.read_bytes(), name=path.name, patient="CUA-007", body_site="left calf"
+        )
+    visit = store.visits("CUA-007")[1]["visit_id"]
+    labels = stored_labels(store, store.current_analysis(visit).analysis_id).copy()
+    bed = np.isin(labels, WOUND_BED_LABELS)
+    grown = cv2.dilate(bed.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
+    labels[grown & ~bed] = GRANULATION  # a person widens the outline by 4 px
+    correct(store, visit, labels, by="dr.khan@clinic.org")
+    store.add_treatments("CUA-007", TREATMENTS)
+    yield store, folder
+    store.close()
+
+
+def test_the_bundle_is_valid_fhir_r4_with_loinc_codes_units_and_provenance(record):
+    store, _ = record
+    bundle = fhir_bundle(store, "CUA-007")
+    Bundle.model_validate(bundle)  # the whole bundle, every resource, against R4B
+    kinds = [e["resource"]["resourceType"] for e in bundle["entry"]]
+    assert bundle["type"] == "collection"
+    assert kinds.count("Patient") == 1 and kinds.count("Observation") == 3
+    assert kinds.count("MedicationStatement") == 2 and kinds.count("Procedure") == 3
+    assert kinds.count("Media") == 6  # photo and overlay per visit; no bytes by default
+    patient = next(
+        e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient"
+    )
+    assert set(patient) == {"resourceType", "id", "identifier"}  # the code only: no name, no birth
+    observations = [
+        e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation"
+    ]
+    series = store.series("CUA-007")
+    first = observations[0]
+    area = next(c for c in first["component"] if c["code"]["coding"][0]["code"] == "89260-4")
+    assert area["code"]["coding"][0]["system"] == "http://loinc.org"
+    assert area["valueQuantity"]["code"] == "cm2" and area["valueQuantity"]["system"].endswith(
+        "unitsofmeasure.org"
+    )
+    assert area["valueQuantity"]["value"] == series[0].wound_area_cm2
+    codes = {c["code"]["coding"][0]["code"] for c in first["component"]}
+    assert {"39126-8", "39125-0", "eschar-area", "erythema-area", "eschar-share"} <= codes
+    assert first["effectiveDateTime"] == "2026-03-02T10:05:00+01:00"
+    assert first["bodySite"] == {
+        "text": "left calf",
+        "coding": [
+            {"system": "http://snomed.info/sct", "code": "30021000", "display": "Lower leg"}
+        ],
+    }
+    by_ref = {e["fullUrl"]: e["resource"] for e in bundle["entry"]}
+    device = by_ref[first["device"]["reference"]]
+    assert device["deviceName"][0]["name"] == "woundtrack"
+    assert {v["type"]["text"] for v in device["version"]} == {
+        "software",
+        "segmentation model",
+        "segmenter",
+    }
+    photo = by_ref[first["derivedFrom"][0]["reference"]]
+    assert photo["content"]["contentType"] == "image/jpeg" and "data" not in photo["content"]
+    assert photo["identifier"][0]["value"] == series[0].photo_sha256
+    assert photo["content"]["size"] == len(store.photo_bytes(series[0].photo_sha256))
+    # The corrected visit says so; its naive camera time is given as a day, kept in full aside.
+    second = observations[1]
+    assert second["note"][0]["text"] == "Outline corrected by dr.khan@clinic.org"
+    assert second["effectiveDateTime"] == "2026-03-09"
+    # Without a sticker: no made-up cm², the reason given instead.
+    third = observations[2]
+    area = next(c for c in third["component"] if c["code"]["coding"][0]["code"] == "89260-4")
+    assert (
+        "valueQuantity" not in area
+        and area["dataAbsentReason"]["coding"][0]["code"] == "not-performed"
+    )
+    assert any("pixels only" in n["text"] for n in third["note"])
+
+
+def test_figures_and_treatments_read_back_exactly(record):
+    store, _ = record
+    text = json.dumps(fhir_bundle(store, "CUA-007"))
+    contents = fhir.read_bundle(text, name="cua.json")
+    assert contents.patient == "CUA-007"
+    for row, figures in zip(store.series("CUA-007"), contents.figures, strict=True):
+        assert [getattr(row, n) for n in FIGURE_NAMES] == [figures[n] for n in FIGURE_NAMES]
+        assert (figures["lesion"], figures["body_site"], figures["taken_at"]) == (
+            row.lesion,
+            row.body_site,
+            row.taken_at,
+        )
+        assert (figures["corrected"], figures["corrected_by"]) == (row.corrected, row.corrected_by)
+        assert figures["model_version"] == row.model_version
+    assert sorted(contents.treatments, key=repr) == sorted(store.treatments("CUA-007"), key=repr)
+
+
+def test_a_bundle_with_photos_imports_into_another_database_losslessly(record, tmp_path):
+    store, _ = record
+    bundle = fhir_bundle(store, "CUA-007", with_photos=True, transaction=True)
+    assert all(e["request"]["method"] == "PUT" for e in bundle["entry"])
+    data = json.dumps(bundle).encode()
+    other = Store(f"sqlite:///{tmp_path / 'other.db'}", actor="os:importer")
+    done = import_fhir(other, data, name="cua.json", by="os:importer")
+    assert done.skipped == () and done.differences == ()
+    assert done.treatments_added == len(TREATMENTS)
+    assert [v.status for v in done.visits] == ["imported"] * 3
+    theirs, mine = store.series("CUA-007"), other.series("CUA-007")
+    for a, b in zip(theirs, mine, strict=True):
+        assert [getattr(a, n) for n in FIGURE_NAMES] == [getattr(b, n) for n in FIGURE_NAMES]
+        assert (a.lesion, a.body_site, a.taken_on, a.photo_sha256, a.corrected, a.corrected_by) == (
+            b.lesion,
+            b.body_site,
+            b.taken_on,
+            b.photo_sha256,
+            b.corrected,
+            b.corrected_by,
+        )
+    assert sorted(other.treatments("CUA-007"), key=repr) == sorted(TREATMENTS, key=repr)
+    # Importing it again adds nothing and loses nothing.
+    again = import_fhir(other, data, name="cua.json", by="os:importer")
+    assert again.treatments_added == 0 and [v.status for v in again.visits] == ["duplicate"] * 3
+    assert len(other.series("CUA-007")) == 3
+    other.close()
+
+
+def test_a_bundle_without_photos_brings_the_treatments_and_says_why_visits_are_not_imported(
+    record, tmp_path
+):
+    store, _ = record
+    data = json.dumps(fhir_bundle(store, "CUA-007")).encode()
+    other = Store(f"sqlite:///{tmp_path / 'other.db'}", actor="os:importer")
+    done = import_fhir(other, data, name="cua.json", by="os:importer")
+    assert done.treatments_added == len(TREATMENTS) and done.visits == ()
+    assert len(done.skipped) == 3 and "export with --with-photos" in done.skipped[0]
+    assert done.skipped[0].startswith("cua.json: week0.jpg:")
+    other.close()
+
+
+def test_cli_export_and_import(record, tmp_path, capsys):
+    store, folder = record
+    url = store.url
+    assert main(["--db", url, "export", "--patient", "CUA-007", "--format", "fhir"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    Bundle.model_validate(printed)
+    out = tmp_path / "cua.json"
+    args = ["--db", url, "export", "--patient", "CUA-007", "--format", "fhir", "--with-photos"]
+    assert main([*args, "--out", str(out)]) == 0
+    assert main([*args, "--out", str(out)]) == 2  # never over an existing file
+    assert "exists" in capsys.readouterr().err
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    assert main(["--db", other, "import", "--fhir", str(out)]) == 0
+    shown = capsys.readouterr().out
+    assert "5 treatment event(s) added" in shown and shown.count(": imported (visit") == 3
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("{not json", "not a JSON file"),
+        (json.dumps({"resourceType": "Patient", "id": "p"}), "a FHIR Patient, not a Bundle"),
+        (
+            # R5's Bundle has "issues"; R4 has no such element
+            json.dumps({"resourceType": "Bundle", "type": "collection", "issues": {}}),
+            "not a valid FHIR R4 Bundle",
+        ),
+        (json.dumps({"resourceType": "Bundle", "type": "collection"}), "0 woundtrack patients"),
+    ],
+)
+def test_a_file_that_is_not_our_bundle_gets_one_clear_message(tmp_path, capsys, content, expected):
+    path = tmp_path / "in.json"
+    path.write_text(content, encoding="utf-8")
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    assert main(["--db", url, "import", "--fhir", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("woundtrack: in.json: ") and expected in err
+    assert len(err.strip().splitlines()) == 1
