@@ -1,11 +1,13 @@
-"""Export page: the measurements as CSV, and the printable healing report as one HTML file.
+"""Export page: the measurements as CSV, a FHIR bundle and DICOM files for the clinic's systems,
+and the printable healing report as one HTML file.
 
-UI only: the CSV comes from ``Store.export_csv``, the report from
-``woundtrack.present.printable.patient_report_html``.
+UI only: the CSV comes from ``Store.export_csv``, FHIR and DICOM from
+``woundtrack.record.exchange``, the report from ``woundtrack.present.printable``.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import numpy as np
@@ -24,6 +26,7 @@ from woundtrack.analysis.report import healing_summary
 from woundtrack.errors import WoundtrackError
 from woundtrack.image.io import read_photo
 from woundtrack.present.printable import overlay_thumbnail_jpeg, patient_report_html
+from woundtrack.record.exchange import dicom_zip, fhir_bundle
 from woundtrack.record.ingest import stored_labels
 
 require("export")
@@ -91,6 +94,15 @@ def report_html(patient: str) -> str:
     )
 
 
+def _record_export(patient: str, fmt: str) -> None:
+    """The audit trail's line for a download (a read-only database: said, not fatal)."""
+    problem = get_store().record_event(
+        "export", patient=patient, detail={"format": fmt}, permission="export", reading=True
+    )
+    if problem:
+        st.warning(escape_markdown(problem))
+
+
 st.title("Export & report")
 patient = patient_picker()
 if patient is None:
@@ -122,6 +134,53 @@ try:
 except WoundtrackError as exc:
     st.error(escape_markdown(exc))
     st.stop()
+
+st.subheader("For the clinic's record and PACS (FHIR, DICOM)")
+st.caption(
+    "FHIR: one R4 Bundle (JSON) with the patient's pseudonymous code, a LOINC-coded wound "
+    "assessment per visit and lesion, and the treatments. DICOM: each photo as a VL "
+    "Photographic Image and its tissue map as a DICOM Segmentation, in one ZIP. Built when you "
+    "ask, not on opening the page."
+)
+with_photos = st.checkbox(
+    "Put the photos in the FHIR bundle (needed to import the visits into another woundtrack)",
+    key="fhir_with_photos",
+)
+fhir_col, dicom_col = st.columns(2)
+fhir_key, dicom_key = f"fhir:{patient}:{with_photos}", f"dicom:{patient}"
+if fhir_col.button("Prepare the FHIR bundle", icon=":material/healing:"):
+    try:
+        bundle = fhir_bundle(get_store(), patient, with_photos=with_photos)
+        st.session_state[fhir_key] = json.dumps(bundle, ensure_ascii=False, indent=1)
+    except WoundtrackError as exc:
+        fhir_col.error(f"The FHIR bundle could not be built: {escape_markdown(exc)}")
+if dicom_col.button("Prepare the DICOM files", icon=":material/radiology:"):
+    try:
+        st.session_state[dicom_key] = dicom_zip(get_store(), patient)
+    except WoundtrackError as exc:
+        dicom_col.error(f"The DICOM files could not be written: {escape_markdown(exc)}")
+if fhir_key in st.session_state:
+    fhir_col.download_button(
+        f"Download {escape_markdown(patient)} (FHIR JSON)",
+        st.session_state[fhir_key],
+        file_name=f"woundtrack-{patient}-fhir.json",
+        mime="application/fhir+json",
+        icon=":material/download:",
+        on_click=_record_export,
+        args=(patient, "fhir"),
+        key="fhir_download",
+    )
+if dicom_key in st.session_state:
+    dicom_col.download_button(
+        f"Download {escape_markdown(patient)} (DICOM ZIP)",
+        st.session_state[dicom_key],
+        file_name=f"woundtrack-{patient}-dicom.zip",
+        mime="application/zip",
+        icon=":material/download:",
+        on_click=_record_export,
+        args=(patient, "dicom"),
+        key="dicom_download",
+    )
 
 st.subheader("Printable healing report")
 st.caption(

@@ -149,6 +149,32 @@ def test_export_page_offers_the_csv_files_and_the_report(db_url: str) -> None:
     assert preview.proto.srcdoc.count('src="data:image/jpeg;base64,') == 12  # one per visit
 
 
+def test_export_page_builds_the_fhir_bundle_and_dicom_zip_when_asked(db_url: str) -> None:
+    import io
+    import zipfile
+
+    import pydicom
+    from fhir.resources.R4B.bundle import Bundle
+
+    at = on_page("app_pages/export.py", "DEMO-001")
+    [fhir_button] = [b for b in at.button if b.label == "Prepare the FHIR bundle"]
+    fhir_button.click().run(timeout=120)
+    [dicom_button] = [b for b in at.button if b.label == "Prepare the DICOM files"]
+    dicom_button.click().run(timeout=120)
+    assert not at.error
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert "Download DEMO-001 (FHIR JSON)" in labels and "Download DEMO-001 (DICOM ZIP)" in labels
+    bundle = json.loads(at.session_state["fhir:DEMO-001:False"])
+    Bundle.model_validate(bundle)
+    observations = [e for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation"]
+    assert len(observations) == 12  # one lesion, twelve weekly visits
+    with zipfile.ZipFile(io.BytesIO(at.session_state["dicom:DEMO-001"])) as archive:
+        names = archive.namelist()
+        assert len(names) == 24  # a photo and a segmentation per visit
+        first = pydicom.dcmread(io.BytesIO(archive.read(sorted(names)[0])))
+    assert first.PatientID == "DEMO-001" and first.Modality == "XC"
+
+
 def test_export_page_reports_a_patient_without_calibrated_visits(db_url: str) -> None:
     at = on_page("app_pages/export.py", NO_STICKER)
     assert not at.error

@@ -107,6 +107,8 @@ def read_photo(
     ----------
     source : str, os.PathLike or bytes
         Path of a JPEG, PNG, WebP, TIFF, HEIC/HEIF (also GIF or BMP) file, or the file's bytes.
+        A DICOM file is read by ``woundtrack.image.dicom_photo.read_dicom_photo`` (first frame,
+        ``format="DICOM"``, the capture time from its DICOM dates).
     name : str, optional
         Name to report for the photo (directories are dropped). Defaults to the file's name, or
         ``"photo"`` for bytes.
@@ -148,6 +150,11 @@ def read_photo(
     label, data = _read_source(source, name)
     if not data:
         raise ImageError(f"{label}: the file is empty (0 bytes); {_RECOPY}")
+    # Imported here: dicom_photo uses this module's limits and names.
+    from woundtrack.image.dicom_photo import is_dicom, read_dicom_photo
+
+    if is_dicom(data):
+        return read_dicom_photo(data, name=label, max_megapixels=max_megapixels)
     sha256 = hashlib.sha256(data).hexdigest()
     notes: list[str] = []
     with open_image(data, label, max_megapixels) as img:

@@ -25,6 +25,7 @@ from xml.parsers import expat
 import numpy as np
 
 from woundtrack.errors import ImageError
+from woundtrack.image.dicom_photo import dicom_to_png, is_dicom
 from woundtrack.image.io import (
     MAX_MEGAPIXELS,
     base_name,
@@ -99,10 +100,14 @@ def strip_location(data: bytes, *, name: str | None = None) -> bytes:
     name : str, optional
         The file's name, for messages.
 
+    A DICOM file becomes a PNG of its photo without any of the DICOM header
+    (``woundtrack.image.dicom_photo.dicom_to_png``): names, ids and dates are dropped with it.
+
     Returns
     -------
     bytes
-        ``data`` itself when there was no GPS data, otherwise the cleaned copy.
+        ``data`` itself when there was no GPS data, otherwise the cleaned copy (for DICOM: the
+        PNG).
 
     Raises
     ------
@@ -119,6 +124,8 @@ def strip_location(data: bytes, *, name: str | None = None) -> bytes:
     label = base_name(name) if name else "photo"
     if not data:
         raise ImageError(f"{label}: the file is empty (0 bytes); {_RECOPY}")
+    if is_dicom(data):
+        return dicom_to_png(data, name=label)
     with open_image(data, label, MAX_MEGAPIXELS) as img:
         fmt = img.format
     try:

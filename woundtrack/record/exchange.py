@@ -188,3 +188,63 @@ def write_json(bundle: dict[str, Any], path: Path) -> None:
     with open(path, "x", encoding="utf-8") as out:
         json.dump(bundle, out, ensure_ascii=False, indent=1)
         out.write("\n")
+
+
+def dicom_files(store: Store, patient: str, folder: Path) -> list[Path]:
+    """Write each visit's photo as a DICOM VL Photographic Image and its current tissue label
+    map as a DICOM Segmentation referencing it, into a new ``folder``; returns the files.
+
+    UIDs come from the patient code and the photo's hash, so exporting twice gives the same
+    Study / Series / SOP Instance UIDs (a PACS files the second copy over the first).
+    """
+    from woundtrack.interop import dicom
+
+    folder.mkdir(parents=True, exist_ok=False)
+    sites = {r.visit_id: r.body_site for r in store.series(patient) if r.body_site}
+    written = []
+    for n, v in enumerate(store.visits(patient), start=1):
+        sha = v["photo_sha256"]
+        image, info = read_photo(store.photo_bytes(sha), name=v["file_name"])
+        analysis = store.current_analysis(v["visit_id"])
+        photo = dicom.photo_dataset(
+            image,
+            patient=patient,
+            visit_key=sha,
+            taken_at=datetime.fromisoformat(v["taken_at"]) if v["taken_at"] else None,
+            calibration=analysis.calibration,
+            photo_sha256=sha,
+            file_name=v["file_name"],
+            body_site=sites.get(v["visit_id"], ""),
+            woundtrack_version=__version__,
+            source_format=info.format,
+        )
+        seg = dicom.segmentation_dataset(
+            photo,
+            decode_labels_png(store.labels_png(analysis.analysis_id)),
+            segmenter=analysis.segmenter,
+            model_version=analysis.model_version,
+            woundtrack_version=__version__,
+            visit_key=sha,
+            patient=patient,
+            corrected=analysis.kind == "corrected",
+        )
+        day = v["taken_on"].strftime("%Y%m%d") if v["taken_on"] else "undated"
+        for kind, ds in (("photo", photo), ("seg", seg)):
+            path = folder / f"{n:03d}-{day}-{kind}.dcm"
+            dicom.write_dataset(ds, path)
+            written.append(path)
+    return written
+
+
+def dicom_zip(store: Store, patient: str) -> bytes:
+    """``dicom_files`` as one ZIP archive (for a download)."""
+    import tempfile
+    import zipfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        files = dicom_files(store, patient, Path(tmp) / patient)
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for path in files:
+                archive.write(path, arcname=f"{patient}/{path.name}")
+    return out.getvalue()

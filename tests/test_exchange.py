@@ -1,18 +1,26 @@
 """Issue 28: a patient's record as one FHIR R4 bundle (validated by fhir.resources' R4B models)
-and back again: the numbers and treatments round-trip exactly; bad files get one message each."""
+and back again: the numbers and treatments round-trip exactly; bad files get one message each.
+And as DICOM files: the photos read back pixel for pixel, the segmentations equal the stored
+label maps, dciodvfy (where installed) finds no error, and the photos import elsewhere."""
 
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from datetime import date, datetime, timedelta, timezone
 
 import cv2
+import highdicom as hd
 import numpy as np
+import pydicom
 import pytest
 from fhir.resources.R4B.bundle import Bundle
 
 from woundtrack.cli import main
+from woundtrack.image.io import read_photo
 from woundtrack.interop import fhir
+from woundtrack.interop.dicom import calibration_of, labels_from_segmentation
 from woundtrack.models import GRANULATION, WOUND_BED_LABELS, TreatmentEvent
 from woundtrack.record.exchange import fhir_bundle, import_fhir
 from woundtrack.record.ingest import correct, import_photo, stored_labels
@@ -239,3 +247,59 @@ def test_a_file_that_is_not_our_bundle_gets_one_clear_message(tmp_path, capsys, 
     err = capsys.readouterr().err
     assert err.startswith("woundtrack: in.json: ") and expected in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_dicom_export_reads_back_with_pydicom_and_highdicom_and_imports_elsewhere(
+    record, tmp_path, capsys
+):
+    store, _ = record
+    folder = tmp_path / "dicom"
+    args = ["--db", store.url, "export", "--patient", "CUA-007", "--format", "dicom"]
+    assert main([*args, "--out", str(folder)]) == 0
+    assert "6 DICOM files" in capsys.readouterr().out
+    assert main([*args, "--out", str(folder)]) == 2  # never into an existing folder
+    files = sorted(folder.iterdir())
+    assert [f.name.split("-", 2)[2] for f in files] == ["photo.dcm", "seg.dcm"] * 3
+    for visit, (photo_file, seg_file) in zip(
+        store.visits("CUA-007"), zip(files[::2], files[1::2], strict=True), strict=True
+    ):
+        photo = pydicom.dcmread(photo_file)
+        stored, _ = read_photo(store.photo_bytes(visit["photo_sha256"]), name="p")
+        assert np.array_equal(photo.pixel_array, stored)
+        assert (
+            photo.PatientID == "CUA-007" and photo.SOPClassUID == "1.2.840.10008.5.1.4.1.1.77.1.4"
+        )
+        seg = hd.seg.Segmentation.from_dataset(pydicom.dcmread(seg_file))
+        analysis = store.current_analysis(visit["visit_id"])
+        assert np.array_equal(
+            labels_from_segmentation(seg), stored_labels(store, analysis.analysis_id)
+        )
+        assert (
+            seg.ReferencedSeriesSequence[0].ReferencedInstanceSequence[0].ReferencedSOPInstanceUID
+            == photo.SOPInstanceUID
+        )
+        calibration = calibration_of(photo)
+        assert calibration == analysis.calibration
+    if shutil.which("dciodvfy"):
+        for f in files:
+            report = subprocess.run(["dciodvfy", str(f)], capture_output=True, text=True)
+            assert [line for line in report.stderr.splitlines() if "Error" in line] == []
+    # The same export again: the same UIDs (a PACS replaces, never duplicates).
+    again = tmp_path / "again"
+    assert main([*args, "--out", str(again)]) == 0
+    uids = [pydicom.dcmread(f).SOPInstanceUID for f in files]
+    assert uids == [pydicom.dcmread(f).SOPInstanceUID for f in sorted(again.iterdir())]
+    # Another woundtrack imports the photos: the same pixels, measured the same.
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    photos = [str(f) for f in files[::2]]
+    assert main(["--db", other, "import", *photos, "--patient", "CUA-008"]) == 0
+    imported = Store(other)
+    assert [v["taken_on"] for v in imported.visits("CUA-008")] == [
+        v["taken_on"] for v in store.visits("CUA-007")
+    ]
+    automatic = [store.current_analysis(v["visit_id"]) for v in store.visits("CUA-007")]
+    mine = [r for r in imported.series("CUA-008")]
+    assert mine[0].wound_area_cm2 == pytest.approx(
+        automatic[0].record["lesions"][0]["wound_area_cm2"], rel=1e-6
+    )
+    imported.close()
