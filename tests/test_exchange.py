@@ -204,8 +204,11 @@ def test_a_bundle_without_photos_brings_the_treatments_and_says_why_visits_are_n
     other = Store(f"sqlite:///{tmp_path / 'other.db'}", actor="os:importer")
     done = import_fhir(other, data, name="cua.json", by="os:importer")
     assert done.treatments_added == len(TREATMENTS) and done.visits == ()
-    assert len(done.skipped) == 3 and "export with --with-photos" in done.skipped[0]
-    assert done.skipped[0].startswith("cua.json: week0.jpg:")
+    assert done.skipped == (
+        "cua.json: 3 visit(s) not imported (week0.jpg, week1.jpg, week2.jpg): the bundle has "
+        "their figures but not their photos, and woundtrack keeps every figure with its photo; "
+        "export with --with-photos to import visits",
+    )
     other.close()
 
 

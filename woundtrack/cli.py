@@ -188,7 +188,7 @@ def _add_record_commands(commands) -> None:
     e = commands.add_parser(
         "export",
         help="export a patient's measurements",
-        epilog="examples: woundtrack export --patient CUA-007 --format csv > cua007.csv; "
+        epilog="example: woundtrack export --patient CUA-007 --format csv > cua007.csv; "
         "woundtrack export --patient CUA-007 --format fhir --out cua007.json; "
         "woundtrack export --patient CUA-007 --format dicom --out cua007-dicom",
     )

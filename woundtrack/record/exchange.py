@@ -111,15 +111,12 @@ def import_fhir(store: Store, data: bytes, *, name: str, by: str) -> FhirImport:
     by_photo: dict[str, list[dict[str, Any]]] = {}
     for f in contents.figures:
         by_photo.setdefault(f["photo_sha256"], []).append(f)
-    results, skipped, differences = [], [], []
+    results, skipped, differences, without_photo = [], [], [], []
     for sha, figures in by_photo.items():
         media = contents.media.get(sha)
         shown = media.file_name if media and media.file_name else sha[:12]
         if media is None or media.photo is None:
-            skipped.append(
-                f"{name}: {shown}: the bundle has the figures but not the photo, and woundtrack "
-                "keeps every figure with its photo; export with --with-photos to import visits"
-            )
+            without_photo.append(shown)
             continue
         try:
             result = _import_visit(store, patient, media, figures, by=by)
@@ -128,6 +125,14 @@ def import_fhir(store: Store, data: bytes, *, name: str, by: str) -> FhirImport:
             continue
         results.append(result)
         differences.extend(_differences(store, patient, result, figures, shown))
+    if without_photo:
+        listed = ", ".join(without_photo[:3]) + (" ..." if len(without_photo) > 3 else "")
+        skipped.insert(
+            0,
+            f"{name}: {len(without_photo)} visit(s) not imported ({listed}): the bundle has their "
+            "figures but not their photos, and woundtrack keeps every figure with its photo; "
+            "export with --with-photos to import visits",
+        )
     return FhirImport(
         patient=patient,
         treatments_added=added,
