@@ -15,7 +15,8 @@ import streamlit as st
 from app_pages.shared import after_write, escape_markdown, get_store, patients, require
 from woundtrack.errors import WoundtrackError
 from woundtrack.image.io import capture_date_problem, read_photo
-from woundtrack.record.ingest import import_photo
+from woundtrack.present.printable import overlay_thumbnail_jpeg
+from woundtrack.record.ingest import import_photo, stored_labels
 from woundtrack.record.store import check_lesion_label, check_patient_code
 
 require("upload")
@@ -32,6 +33,58 @@ def _capture_date(data: bytes, name: str) -> tuple[date | None, str | None]:
         return None, str(exc)
     return (info.taken_at.date() if info.taken_at else None), None
 
+
+def _go_to_review(patient: str, visit_id: int) -> None:
+    st.session_state.chosen_patient = patient
+    st.session_state.review_visit = visit_id
+    st.session_state.review_visit_kept = visit_id
+    st.session_state.upload_go_review = True
+
+
+def _lesion_line(row) -> str:
+    """One lesion's figures as the nurse checks them before the patient leaves."""
+    shares = (
+        f"eschar {row.eschar_pct:.0f} %, slough {row.slough_pct:.0f} %, "
+        f"granulation {row.granulation_pct:.0f} %"
+    )
+    if row.wound_area_cm2 is None:
+        return (
+            f"**{escape_markdown(row.lesion)}**: no sticker found, no cm² (pixels only); {shares}"
+        )
+    erythema = (
+        "" if row.erythema_area_cm2 is None else f"; erythema {row.erythema_area_cm2:.2f} cm²"
+    )
+    return f"**{escape_markdown(row.lesion)}**: {row.wound_area_cm2:.2f} cm² ({shares}){erythema}"
+
+
+def _show_imported(store, result, data: bytes | None, rows: list, patient: str) -> None:
+    """The photo's overlay and areas right after import, with a way to correct it."""
+    thumb_col, text_col = st.columns([1, 2])
+    with text_col:
+        st.markdown(f"**{escape_markdown(result.file)}** · visit {result.visit_id}")
+        for row in rows:
+            st.markdown(_lesion_line(row))
+        if not rows:
+            st.markdown("No wound found in this photo.")
+        st.button(
+            "Correct this outline",
+            key=f"upload_review_{result.visit_id}",
+            icon=":material/edit:",
+            on_click=_go_to_review,
+            args=(patient, result.visit_id),
+        )
+    if data is None:
+        return
+    try:
+        image, _ = read_photo(data, name=result.file)
+        labels = stored_labels(store, store.current_analysis(result.visit_id).analysis_id)
+        thumb_col.image(overlay_thumbnail_jpeg(image, labels), width="stretch")
+    except (WoundtrackError, ValueError) as exc:
+        thumb_col.caption(f"No overlay: {escape_markdown(exc)}")
+
+
+if st.session_state.pop("upload_go_review", False):
+    st.switch_page("app_pages/review.py")
 
 st.title("Upload photos")
 st.caption(
@@ -146,13 +199,17 @@ if st.button("Import", type="primary"):
     imported = [r for r in results if r.status == "imported"]
     if imported:
         st.success(f"{len(imported)} photo(s) imported for {escape_markdown(patient)}.")
+    measured = {}
+    if imported:
+        for row in store.series(patient):
+            measured.setdefault(row.visit_id, []).append(row)
+    data_by_name = {u.name: u.getvalue() for u in uploads}
     for r in results:
         name = escape_markdown(r.file)
         if r.status == "duplicate":  # one message: nothing else is true of it here
             st.info(f"{name}: already stored for {escape_markdown(patient)}; not imported again.")
             continue
-        lesions = escape_markdown(", ".join(r.lesion_labels)) or "no wound found"
-        st.write(f"- **{name}**: {r.status}, lesions {lesions}")
+        _show_imported(store, r, data_by_name.get(r.file), measured.get(r.visit_id, []), patient)
         for warning in r.warnings:
             st.warning(f"{name}: {escape_markdown(warning)}")
     for failure in failures:

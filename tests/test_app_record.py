@@ -81,6 +81,31 @@ def test_upload_page_imports_photos_for_a_new_patient(app, app_db, tmp_path):
     store.close()
 
 
+def test_after_import_each_photo_shows_its_overlay_and_areas_and_opens_for_correction(app, app_db):
+    """Issue 29: the nurse sees whether the measurement is right while the patient is there."""
+    at = app.switch_page("app_pages/upload.py").run()
+    at.selectbox(key="upload_patient").set_value("+ new patient…").run()
+    at.text_input(key="new_patient").input("CUA-101").run()
+    _upload(at, SAMPLES / "demo_week04.jpg", SAMPLES / "demo_week05.jpg")
+    at.button[0].click().run()
+    assert not at.exception
+    store = Store(app_db)
+    rows = store.series("CUA-101")
+    visits = [v["visit_id"] for v in store.visits("CUA-101")]
+    store.close()
+    shown = " ".join(m.value for m in at.markdown)
+    for row in rows:  # the stored figures, as stored, on the page
+        assert f"**{row.lesion}**: {row.wound_area_cm2:.2f} cm²" in shown
+        assert f"eschar {row.eschar_pct:.0f} %" in shown
+    assert len(at.get("image")) == 2  # one overlay thumbnail per photo
+    correct = [b for b in at.button if b.label == "Correct this outline"]
+    assert len(correct) == 2
+    correct[1].click().run()
+    assert not at.exception
+    assert at.session_state["review_visit"] == visits[1]
+    assert at.selectbox(key="review_visit").value == visits[1]
+
+
 def test_upload_refuses_a_name_for_a_patient_code(app):
     at = app.switch_page("app_pages/upload.py").run()
     at.selectbox(key="upload_patient").set_value("+ new patient…").run()

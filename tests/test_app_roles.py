@@ -67,7 +67,7 @@ def test_a_researcher_sees_no_patient(app_db):
     at = _as(app_db, "researcher")
     shown = " ".join(str(e.value) for e in [*at.markdown, *at.caption, *at.title, *at.info])
     assert "pseudonymised" in shown and "DEMO-001" not in shown
-    assert not at.get("selectbox") and not at.get("imgs") and not at.get("dataframe")
+    assert not at.get("selectbox") and not at.get("image") and not at.get("dataframe")
     at.button[0].click().run()
     assert not at.exception, [e.value for e in at.exception]
     [table] = at.dataframe
