@@ -159,28 +159,22 @@ if dicom_col.button("Prepare the DICOM files", icon=":material/radiology:"):
         st.session_state[dicom_key] = dicom_zip(get_store(), patient)
     except WoundtrackError as exc:
         dicom_col.error(f"The DICOM files could not be written: {escape_markdown(exc)}")
-if fhir_key in st.session_state:
-    fhir_col.download_button(
-        f"Download {escape_markdown(patient)} (FHIR JSON)",
-        st.session_state[fhir_key],
-        file_name=f"woundtrack-{patient}-fhir.json",
-        mime="application/fhir+json",
-        icon=":material/download:",
-        on_click=_record_export,
-        args=(patient, "fhir"),
-        key="fhir_download",
-    )
-if dicom_key in st.session_state:
-    dicom_col.download_button(
-        f"Download {escape_markdown(patient)} (DICOM ZIP)",
-        st.session_state[dicom_key],
-        file_name=f"woundtrack-{patient}-dicom.zip",
-        mime="application/zip",
-        icon=":material/download:",
-        on_click=_record_export,
-        args=(patient, "dicom"),
-        key="dicom_download",
-    )
+downloads = (
+    (fhir_col, fhir_key, "fhir", "FHIR JSON", "fhir.json", "application/fhir+json"),
+    (dicom_col, dicom_key, "dicom", "DICOM ZIP", "dicom.zip", "application/zip"),
+)
+for column, state_key, fmt, what, suffix, mime in downloads:
+    if state_key in st.session_state:
+        column.download_button(
+            f"Download {escape_markdown(patient)} ({what})",
+            st.session_state[state_key],
+            file_name=f"woundtrack-{patient}-{suffix}",
+            mime=mime,
+            icon=":material/download:",
+            on_click=_record_export,
+            args=(patient, fmt),
+            key=f"{fmt}_download",
+        )
 
 st.subheader("Printable healing report")
 st.caption(

@@ -101,14 +101,8 @@ def read_dicom_photo(
     ds = _parse(data, label)
     _check_is_photo(ds, label)
     _check_size(ds, label, max_megapixels)
-    notes: list[str] = []
-    frames = _number_of_frames(ds)
-    if frames > 1:
-        notes.append(f"{label}: the DICOM file holds {frames} frames; only the first was read")
     image = _first_frame_rgb(ds, label)
-    with _pydicom_warnings(label):  # values are checked (and warned about) when first read
-        taken_at, time_notes = _capture_time(ds, label)
-    notes.extend(time_notes)
+    taken_at, notes = _time_and_notes(ds, label)
     info = PhotoInfo(
         file=label,
         sha256=hashlib.sha256(data).hexdigest(),
@@ -119,6 +113,23 @@ def read_dicom_photo(
         warnings=tuple(notes),
     )
     return image, info
+
+
+def dicom_capture_time(data: bytes, *, name: str) -> tuple[datetime | None, tuple[str, ...]]:
+    """The capture time and the notes of :func:`read_dicom_photo`, without decoding pixels
+    (the importer stores the photo as a PNG, which has no DICOM dates)."""
+    label = base_name(name) or "photo"
+    return _time_and_notes(_parse(data, label), label)
+
+
+def _time_and_notes(ds: Dataset, label: str) -> tuple[datetime | None, tuple[str, ...]]:
+    notes: list[str] = []
+    frames = _number_of_frames(ds)
+    if frames > 1:
+        notes.append(f"{label}: the DICOM file holds {frames} frames; only the first was read")
+    with _pydicom_warnings(label):  # values are checked (and warned about) when first read
+        taken_at, time_notes = _capture_time(ds, label)
+    return taken_at, (*notes, *time_notes)
 
 
 def dicom_to_png(data: bytes, *, name: str) -> bytes:

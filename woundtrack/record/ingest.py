@@ -18,7 +18,7 @@ import numpy as np
 
 from woundtrack.errors import WoundtrackError
 from woundtrack.image.calibration import DEFAULT_MARKER_MM
-from woundtrack.image.dicom_photo import is_dicom, read_dicom_photo
+from woundtrack.image.dicom_photo import dicom_capture_time, is_dicom
 from woundtrack.image.io import decode_labels_png, encode_labels_png, read_photo
 from woundtrack.image.lesion_matching import positions_of
 from woundtrack.image.location import strip_location
@@ -87,8 +87,8 @@ def import_photo(
         )
     image, info = read_photo(clean, name=name)
     if is_dicom(data):  # the stored PNG has no header: the capture time and notes are the DICOM's
-        dicom = read_dicom_photo(data, name=name)[1]
-        info = dataclasses.replace(info, taken_at=dicom.taken_at, warnings=dicom.warnings)
+        dicom_taken_at, dicom_notes = dicom_capture_time(data, name=name)
+        info = dataclasses.replace(info, taken_at=dicom_taken_at, warnings=dicom_notes)
     analysis = analyze_image(image, info, marker_mm=marker_mm, segmenter=segmenter)
     when = taken_at or info.taken_at
     source = "entered" if taken_at else ("exif" if info.taken_at else "unknown")
