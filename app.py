@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app_pages.shared import base_store, demo_mode, escape_markdown
+from app_pages.shared import active_model, base_store, demo_mode, escape_markdown
 from woundtrack.errors import WoundtrackError
 from woundtrack.record import access
 
@@ -91,6 +91,8 @@ with st.sidebar:
             f"Local mode: no sign-in; {escape_markdown(who)} has every right. This app answers "
             "on this computer only (localhost)."
         )
+    if access.can(role, "upload"):
+        st.caption(f"New photos are measured with the model **{escape_markdown(active_model())}**.")
     if demo_mode():
         st.info(
             "Demo database: the synthetic patient DEMO-001 only. Set WOUNDTRACK_DB to open "
@@ -108,6 +110,7 @@ PAGES = [
     ("app_pages/measure.py", "Measure one photo", ":material/straighten:", "upload"),
     ("app_pages/research.py", "Research", ":material/query_stats:", "pseudonymised_export"),
     ("app_pages/admin.py", "Users & audit", ":material/admin_panel_settings:", "manage_users"),
+    ("app_pages/models.py", "Clinic model", ":material/model_training:", "manage_models"),
 ]
 visible = [
     st.Page(path, title=title, icon=icon)

@@ -10,21 +10,25 @@ import json
 import pandas as pd
 import streamlit as st
 
-from app_pages.shared import escape_markdown, require
+from app_pages.shared import active_model, base_store, escape_markdown, require
 from woundtrack import __version__
 from woundtrack.errors import WoundtrackError
 from woundtrack.image.io import read_photo
 from woundtrack.image.overlay import legend_lines, overlay_views
 from woundtrack.image.pipeline import Analysis, analyze_image
+from woundtrack.record import clinic_models
 
 require("upload")
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _measure(data: bytes, name: str, marker_mm: float, mm_per_px: float | None):
-    """Decode and analyse once per photo and settings (Streamlit hashes the bytes)."""
+def _measure(data: bytes, name: str, marker_mm: float, mm_per_px: float | None, model: str):
+    """Decode and analyse once per photo, settings and model (Streamlit hashes the bytes)."""
     image, info = read_photo(data, name=name)
-    return image, analyze_image(image, info, marker_mm=marker_mm, mm_per_px=mm_per_px)
+    segmenter = clinic_models.segmenter_for(base_store(), model)
+    return image, analyze_image(
+        image, info, marker_mm=marker_mm, mm_per_px=mm_per_px, segmenter=segmenter
+    )
 
 
 def _lesion_table(analysis: Analysis) -> pd.DataFrame:
@@ -80,7 +84,11 @@ data = uploaded.getvalue()
 try:
     with st.spinner(f"Measuring {escape_markdown(uploaded.name)}…"):
         image, analysis = _measure(
-            data, uploaded.name, float(marker_mm), float(mm_per_px) if use_manual else None
+            data,
+            uploaded.name,
+            float(marker_mm),
+            float(mm_per_px) if use_manual else None,
+            active_model(),
         )
 except WoundtrackError as exc:
     st.error(escape_markdown(exc))
@@ -143,6 +151,7 @@ st.markdown(
         else ""
     )
     + f"\n- segmenter: {analysis.provenance.segmenter} v{analysis.provenance.model_version}"
+    f" (model {escape_markdown(analysis.provenance.model_name)})"
     f"\n- woundtrack {analysis.provenance.woundtrack_version}"
     "; outline not corrected by a person"
 )

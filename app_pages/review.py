@@ -393,7 +393,8 @@ names = {r.lesion_index: r.lesion for r in rows if r.analysis_id == analysis_id}
 outline_by = (
     f"corrected by {current.corrected_by}"
     if current.kind == "corrected"
-    else f"automatic ({current.segmenter} v{current.model_version})"
+    else f"automatic ({current.segmenter} v{current.model_version}, model "
+    f"{current.record['provenance'].get('model_name') or 'shipped'})"
 )
 
 flash = st.session_state.review_flash

@@ -100,6 +100,12 @@ def get_store() -> Store:
     return base_store().as_actor(identity())
 
 
+@st.cache_data(show_spinner=False)
+def active_model() -> str:
+    """The name of the model that measures new photos (cleared by ``after_write``)."""
+    return base_store().active_model()
+
+
 def after_write() -> None:
     """Forget cached reads after anything was written."""
     st.cache_data.clear()

@@ -24,6 +24,7 @@ EVERY_PAGE = {
     "export",
     "measure",
     "admin",
+    "models",
 }
 
 
@@ -51,8 +52,8 @@ def _pages(at: AppTest) -> set[str]:
 @pytest.mark.parametrize(
     ("role", "pages"),
     [
-        ("nurse", EVERY_PAGE - {"admin"}),
-        ("clinician", EVERY_PAGE - {"admin"}),
+        ("nurse", EVERY_PAGE - {"admin", "models"}),
+        ("clinician", EVERY_PAGE - {"admin", "models"}),
         ("admin", EVERY_PAGE),
         ("researcher", {"research"}),
     ],

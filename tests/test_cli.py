@@ -79,6 +79,8 @@ PROVENANCE_KEYS = {
     "woundtrack_version",
     "segmenter",
     "model_version",
+    "model_name",
+    "model_sha256",
     "calibration_method",
     "calibration_quality",
     "params",

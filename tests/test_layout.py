@@ -102,6 +102,22 @@ RULES = {
             "streamlit",
         ),
     },
+    "learning reads photos and scores outlines: no record, SQL, phantoms or faces": {
+        "importers": ("woundtrack.learn",),
+        "forbidden": (
+            "woundtrack.record",
+            "woundtrack.synthetic",
+            *FACES,
+            "sqlalchemy",
+            "alembic",
+            "streamlit",
+        ),
+    },
+    "only the fine-tune imports torch (measuring never needs it)": {
+        "importers": EVERYTHING,
+        "except": ("woundtrack.learn.finetune", "woundtrack.learn.onnx_net"),
+        "forbidden": ("torch",),
+    },
     "models and errors stand on nothing of woundtrack's": {
         "importers": ("woundtrack.models", "woundtrack.errors"),
         "forbidden": ("woundtrack",),
@@ -154,7 +170,7 @@ def test_the_checker_sees_a_violation(tmp_path):
 
 
 def test_every_room_has_a_docstring_that_says_what_it_holds():
-    for room in ("image", "record", "analysis", "present", "synthetic", "interop"):
+    for room in ("image", "record", "analysis", "present", "synthetic", "interop", "learn"):
         init = PACKAGE / room / "__init__.py"
         doc = ast.get_docstring(ast.parse(init.read_text(encoding="utf-8")))
         assert doc and len(doc) > 40, f"woundtrack/{room}/__init__.py needs a docstring"

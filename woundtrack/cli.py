@@ -89,6 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--json", action="store_true", help="one JSON object per photo per line")
     m.add_argument("--labels-out", type=Path, metavar="DIR", help="write DIR/<stem>.png label maps")
     m.add_argument("--overlay-out", type=Path, metavar="DIR", help="write DIR/<stem>.jpg overlays")
+    m.add_argument(
+        "--model",
+        type=Path,
+        metavar="FILE.onnx",
+        help="measure with this wound-bed network (e.g. one `woundtrack finetune` wrote) instead "
+        "of the shipped one",
+    )
 
     s = commands.add_parser(
         "sticker",
@@ -147,8 +154,15 @@ def build_parser() -> argparse.ArgumentParser:
         default="learned",
         help="segmenter to score (default learned)",
     )
+    v.add_argument(
+        "--model",
+        type=Path,
+        metavar="FILE.onnx",
+        help="score the learned segmenter with this network instead of the shipped one",
+    )
     v.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     _add_record_commands(commands)
+    _add_learning_commands(commands)
     return parser
 
 
@@ -174,6 +188,12 @@ def _add_record_commands(commands) -> None:
     i.add_argument("--lesion", default=None, help="label of the (largest) lesion, e.g. L1")
     i.add_argument("--site", default="", help="body site of a new lesion, e.g. 'left calf'")
     i.add_argument("--marker-mm", type=_positive_float, default=DEFAULT_MARKER_MM)
+    i.add_argument(
+        "--model",
+        type=Path,
+        metavar="FILE.onnx",
+        help="measure with this network instead of the database's active model (model use)",
+    )
     i.add_argument("--json", action="store_true", help="one JSON object per photo per line")
 
     t = commands.add_parser(
@@ -259,6 +279,84 @@ def _add_record_commands(commands) -> None:
     a.add_argument("--json", action="store_true", help="one JSON object per entry per line")
 
 
+def _add_learning_commands(commands) -> None:
+    d = commands.add_parser(
+        "dataset",
+        help="export the record's outlined photos as a training set",
+        description="Write DIR/images/<id>.png, DIR/masks/<id>.png (wound bed 255), "
+        "DIR/tissue/<id>.png (0 not wound, 1 slough, 2 granulation, 4 eschar) and "
+        "DIR/manifest.json (photo hash, outline, who accepted it, when). Ids are the patient "
+        "code and the visit number.",
+        epilog="example: woundtrack dataset export --out clinic-set --accepted-only",
+    )
+    d.add_argument("action", choices=["export"])
+    d.add_argument("--out", type=Path, required=True, metavar="DIR", help="a new folder")
+    d.add_argument("--patient", action="append", default=None, help="only this patient (repeat)")
+    d.add_argument(
+        "--accepted-only",
+        action="store_true",
+        help="only visits whose outline a person corrected and accepted (else automatic "
+        "outlines come too, marked so in the manifest)",
+    )
+
+    f = commands.add_parser(
+        "finetune",
+        help="fine-tune the wound-bed network on the clinic's outlined photos (CPU)",
+        description="Start from the shipped network (or --base), train on the clinic's photos "
+        "mixed with replayed public photos (--replay), hold a quarter of the clinic's photos "
+        "back, and write the tuned ONNX model with its model card (FILE.md). Scores the held-back "
+        "photos before and after. Needs the train extra: pip install 'woundtrack[train]'.",
+        epilog="example: woundtrack finetune --images set/images --masks set/masks "
+        "--replay fuseg-train --out clinic.onnx; woundtrack finetune --from-db --out clinic.onnx",
+    )
+    f.add_argument("--images", type=Path, metavar="DIR", help="folder of the clinic's photos")
+    f.add_argument("--masks", type=Path, metavar="DIR", help="their wound-bed masks (same stems)")
+    f.add_argument(
+        "--from-db",
+        action="store_true",
+        help="tune on every accepted correction in the database instead of --images/--masks",
+    )
+    f.add_argument("--out", type=Path, required=True, metavar="FILE.onnx", help="a new file")
+    f.add_argument(
+        "--replay",
+        type=Path,
+        metavar="DIR",
+        default=os.environ.get("WOUNDTRACK_REPLAY_DIR") or None,
+        help="public outlined photos to mix in (DIR/images and DIR/masks, e.g. FUSeg's training "
+        "set), so nothing learned is forgotten; default $WOUNDTRACK_REPLAY_DIR",
+    )
+    f.add_argument(
+        "--base",
+        default="shipped",
+        metavar="NAME|FILE.onnx",
+        help="model to start from: shipped (default), a model of the database, or a file",
+    )
+    f.add_argument(
+        "--minutes",
+        type=_positive_float,
+        default=18.0,
+        help="time for the whole run, scoring included (default 18)",
+    )
+    f.add_argument("--seed", type=int, default=0, help="seed of the split and the training")
+
+    g = commands.add_parser(
+        "model",
+        help="the clinic's models: add, list, use, compare (admins add and use)",
+        description="add FILE --name NAME keeps a checked model in the database; use NAME makes "
+        "it measure every new photo (use shipped goes back); compare NAME scores it beside the "
+        "shipped model on outlined photos (--images/--masks, or the database's accepted "
+        "corrections that it was not tuned on). Stored measurements never change.",
+        epilog="example: woundtrack model add clinic.onnx --name clinic-2026-12; "
+        "woundtrack model compare clinic-2026-12; woundtrack model use clinic-2026-12",
+    )
+    g.add_argument("action", choices=["add", "list", "use", "compare"])
+    g.add_argument("target", nargs="?", metavar="FILE|NAME", help="the file (add) or model name")
+    g.add_argument("--name", help="add: the model's name in the database")
+    g.add_argument("--images", type=Path, metavar="DIR", help="compare: folder of photos")
+    g.add_argument("--masks", type=Path, metavar="DIR", help="compare: their masks")
+    g.add_argument("--json", action="store_true", help="list/compare: JSON")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``woundtrack`` console script; returns the exit status."""
     parser = build_parser()
@@ -272,6 +370,8 @@ def main(argv: list[str] | None = None) -> int:
         return _sticker(args, sys.stdout, sys.stderr)
     if args.command == "evaluate":
         return _evaluate(args, sys.stdout, sys.stderr)
+    if args.command == "finetune":
+        return _finetune(args, sys.stdout, sys.stderr)
     return _record_command(args, sys.stdout, sys.stderr)
 
 
@@ -299,6 +399,8 @@ def _record_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             "backup": _backup,
             "user": _user,
             "audit": _audit,
+            "dataset": _dataset,
+            "model": _model,
         }[args.command]
         return handler(store, args, out, err)
     except WoundtrackError as exc:
@@ -331,6 +433,7 @@ def _import(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     check_patient_code(args.patient)
     if args.lesion is not None:
         check_lesion_label(args.lesion)  # once, before any photo is read
+    segmenter = _record_segmenter(store, args.model)
     failed = 0
     for path in tqdm(
         args.photos, desc="importing", unit="photo", file=err, disable=len(args.photos) < 2
@@ -346,6 +449,7 @@ def _import(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 lesion=args.lesion,
                 body_site=args.site,
                 marker_mm=args.marker_mm,
+                segmenter=segmenter,
             )
         except WoundtrackError as exc:
             failed += 1
@@ -377,6 +481,16 @@ def _import(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 f"{result.file}: {result.status} (visit {result.visit_id}; {what})", file=out
             )
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _record_segmenter(store, model: Path | None):
+    """The segmenter of an import: ``model`` when given, else the database's active model."""
+    from woundtrack.image.pipeline import make_segmenter
+    from woundtrack.record.clinic_models import active_segmenter
+
+    if model is not None:
+        return make_segmenter(model_path=model)
+    return active_segmenter(store)
 
 
 def _import_fhir(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -604,7 +718,7 @@ def _measure(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Measure each photo in turn; a failed photo is reported and the others go on."""
     from woundtrack.image.io import read_photo, write_labels_png, write_rgb
     from woundtrack.image.overlay import legend_lines, render_overlay
-    from woundtrack.image.pipeline import analyze_image, failure_record
+    from woundtrack.image.pipeline import analyze_image, failure_record, make_segmenter
 
     clash = _output_clash(args)
     if clash:
@@ -622,6 +736,13 @@ def _measure(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                     file=err,
                 )
                 return EXIT_USAGE
+    segmenter = None
+    if args.model is not None:
+        try:
+            segmenter = make_segmenter(model_path=args.model)
+        except WoundtrackError as exc:
+            print(f"woundtrack: {exc}", file=err)
+            return EXIT_USAGE
     failed = 0
     total = len(args.photos)
     for n, path in enumerate(args.photos, start=1):
@@ -630,7 +751,11 @@ def _measure(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         try:
             image, info = read_photo(path)
             analysis = analyze_image(
-                image, info, marker_mm=args.marker_mm, mm_per_px=args.mm_per_px
+                image,
+                info,
+                marker_mm=args.marker_mm,
+                mm_per_px=args.mm_per_px,
+                segmenter=segmenter,
             )
             if args.labels_out is not None:
                 write_labels_png(args.labels_out / f"{path.stem}.png", analysis.labels)
@@ -790,8 +915,11 @@ def _evaluate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if problem:
         print(f"woundtrack: {problem}", file=err)
         return EXIT_USAGE
+    if args.model is not None and args.segmenter != "learned":
+        print("woundtrack: --model is a network for the learned segmenter; drop one", file=err)
+        return EXIT_USAGE
     try:
-        segmenter = make_segmenter(args.segmenter)
+        segmenter = make_segmenter(args.segmenter, model_path=args.model)
     except (ImportError, WoundtrackError) as exc:
         print(
             f"woundtrack: the {args.segmenter} segmenter cannot be loaded ({exc}); install it, "
@@ -825,6 +953,7 @@ def _evaluate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         "n_skipped": len(problems),
         "segmenter": segmenter.name,
         "model_version": segmenter.version,
+        "model_sha256": getattr(segmenter, "model_sha256", None),
         "woundtrack_version": __version__,
     }
     if args.tissue_masks:
@@ -1018,6 +1147,254 @@ def _evaluation_lines(summary: dict) -> str:
             f"  precision {summary['precision']:.3f}, recall {summary['recall']:.3f}",
         ]
     )
+
+
+# -- learning from the clinic's photos ------------------------------------------------------------
+
+
+def _dataset(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from woundtrack.record.training_set import export_dataset
+
+    entries = export_dataset(
+        store, args.out, patients=args.patient, accepted_only=args.accepted_only
+    )
+    corrected = sum(e.outline == "corrected" for e in entries)
+    print(
+        f"wrote {len(entries)} photo(s) to {args.out} ({corrected} with an accepted correction, "
+        f"{len(entries) - corrected} automatic outline(s)); provenance in "
+        f"{args.out / 'manifest.json'}",
+        file=out,
+    )
+    return EXIT_OK
+
+
+def _finetune(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Fine-tune on a folder or on the database's accepted corrections; write model and card."""
+    if args.from_db == (args.images is not None or args.masks is not None) or (
+        not args.from_db and (args.images is None or args.masks is None)
+    ):
+        print(
+            "woundtrack: finetune needs either --images DIR and --masks DIR, or --from-db",
+            file=err,
+        )
+        return EXIT_USAGE
+    out_path: Path = args.out
+    card_path = out_path.with_suffix(".md")
+    if out_path.exists() or card_path.exists() or not out_path.parent.is_dir():
+        print(
+            f"woundtrack: --out {out_path} must be a new file in an existing folder (and "
+            f"{card_path.name} must not exist either); give another name",
+            file=err,
+        )
+        return EXIT_USAGE
+    from woundtrack.learn import pairs as pairs_mod
+
+    try:
+        from woundtrack.learn import finetune as ft
+    except ImportError as exc:
+        print(
+            f"woundtrack: fine-tuning needs the train extra ({exc.name} is missing); "
+            "pip install 'woundtrack[train]'",
+            file=err,
+        )
+        return EXIT_USAGE
+    store = None
+    try:
+        needs_db = args.from_db or args.base != "shipped" and not args.base.endswith(".onnx")
+        if needs_db:
+            from woundtrack.record.store import Store
+
+            store = Store(args.db, create=False, actor=args.user)
+        clinic, problems, source = _finetune_photos(store, args)
+        for line in problems:
+            print(f"woundtrack: {line}", file=err)
+        replay: list = []
+        if args.replay is None:
+            print(
+                "woundtrack: warning: no public photos to replay (--replay DIR or "
+                "$WOUNDTRACK_REPLAY_DIR): only the pull towards the base weights keeps what it "
+                "learned, and the public held-back check is skipped",
+                file=err,
+            )
+        else:
+            replay, replay_problems = pairs_mod.load_pairs(
+                args.replay / "images", args.replay / "masks"
+            )
+            if replay_problems:
+                print(f"woundtrack: {len(replay_problems)} replay file(s) left out", file=err)
+        base_path = _base_model_path(store, args.base)
+        params = ft.FinetuneParams(minutes=args.minutes, seed=args.seed)
+        result = _run_with_bar(ft, clinic, base_path, replay, params, source, err)
+        if store is not None:
+            store.record_event(
+                "finetune",
+                detail={"model_version": result.card["model_version"], "file": out_path.name},
+            )
+    except WoundtrackError as exc:
+        print(f"woundtrack: {exc}", file=err)
+        return EXIT_FAILED
+    finally:
+        if store is not None:
+            store.close()
+    out_path.write_bytes(result.model.SerializeToString())
+    card_path.write_text(ft.card_markdown(result.card), encoding="utf-8")
+    print(_finetune_summary(result.card, out_path, card_path), file=out)
+    return EXIT_OK
+
+
+def _finetune_photos(store, args):
+    """(pairs, problems, source) from the folders or from the database's accepted corrections."""
+    from woundtrack.learn import pairs as pairs_mod
+
+    if not args.from_db:
+        pairs, problems = pairs_mod.load_pairs(args.images, args.masks)
+        return pairs, problems, f"{args.images.name} ({len(pairs)} photos)"
+    from woundtrack.record.training_set import outlined_photos, wound_mask
+
+    pairs = [
+        pairs_mod.make_pair(entry.id, image, wound_mask(labels))
+        for entry, image, labels in outlined_photos(store, accepted_only=True)
+    ]
+    return pairs, [], f"accepted corrections of the database ({len(pairs)} photos)"
+
+
+def _base_model_path(store, base: str) -> Path:
+    if base.endswith(".onnx"):
+        return Path(base)
+    if store is None:
+        from woundtrack.image.learned import default_model_path
+
+        return default_model_path()
+    from woundtrack.record.clinic_models import model_path
+
+    return model_path(store, base)
+
+
+def _run_with_bar(ft, clinic, base_path, replay, params, source, err):
+    from tqdm import tqdm
+
+    bar_format = "{l_bar}{bar}| {elapsed}"
+    with tqdm(total=1000, desc="fine-tuning", file=err, bar_format=bar_format) as bar:
+
+        def progress(fraction: float, message: str) -> None:
+            bar.set_postfix_str(message, refresh=False)
+            bar.update(max(0, int(fraction * 1000) - bar.n))
+
+        return ft.finetune(
+            clinic,
+            base_path=base_path,
+            replay=replay,
+            params=params,
+            progress=progress,
+            source=source,
+        )
+
+
+def _finetune_summary(card: dict, out_path: Path, card_path: Path) -> str:
+    def dice(scores) -> str:
+        return "-" if not scores else f"{scores['data_based_dice']:.3f}"
+
+    before, after = card["held_back_before"], card["held_back_after"]
+    lines = [
+        f"wrote {out_path} ({card['model_version']}, from {card['base_model_version']}) and "
+        f"its card {card_path}",
+        f"{card['steps']} steps in {card['train_minutes']:.1f} min; whole run "
+        f"{card['total_minutes']:.1f} min",
+        f"wound-bed Dice on {len(card['held_back'])} held-back clinic photo(s): base "
+        f"{dice(before)}, tuned {dice(after)}",
+    ]
+    if card.get("public_held_back_before"):
+        lines.append(
+            f"wound-bed Dice on {card['replay_held_back']} held-back public photo(s): base "
+            f"{dice(card['public_held_back_before'])}, tuned "
+            f"{dice(card['public_held_back_after'])}"
+        )
+    lines.append(f"add it with: woundtrack model add {out_path} --name NAME")
+    return "\n".join(lines)
+
+
+def _model(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from woundtrack.record import clinic_models
+    from woundtrack.record.store import SHIPPED_MODEL
+
+    if args.action == "list":
+        active = store.active_model()
+        rows = [
+            {
+                "name": SHIPPED_MODEL,
+                "version": clinic_models.segmenter_for(store, SHIPPED_MODEL).version,
+                "active": active == SHIPPED_MODEL,
+            }
+        ]
+        for m in store.models():
+            card = m.card or {}
+            rows.append(
+                {
+                    "name": m.name,
+                    "version": m.version,
+                    "active": m.active,
+                    "sha256": m.sha256,
+                    "added_by": m.added_by,
+                    "added_at": m.added_at.isoformat(timespec="seconds"),
+                    "held_back_before": (card.get("held_back_before") or {}).get("data_based_dice"),
+                    "held_back_after": (card.get("held_back_after") or {}).get("data_based_dice"),
+                }
+            )
+        for row in rows:
+            if args.json:
+                print(json.dumps(row), file=out)
+            else:
+                mark = "*" if row["active"] else " "
+                extra = ""
+                if "added_by" in row:
+                    extra = f"  added {row['added_at']} by {row['added_by']}"
+                print(f"{mark} {row['name']:<24s} {row['version']}{extra}", file=out)
+        return EXIT_OK
+    if not args.target:
+        print(f"woundtrack: model {args.action} needs a file or a model name", file=err)
+        return EXIT_USAGE
+    if args.action == "add":
+        if not args.name:
+            print("woundtrack: model add needs --name NAME", file=err)
+            return EXIT_USAGE
+        path = Path(args.target)
+        if not path.is_file():
+            print(f"woundtrack: {path}: no such file; give the .onnx file's path", file=err)
+            return EXIT_USAGE
+        entry = clinic_models.add_model(
+            store, path.read_bytes(), name=args.name, file_name=path.name
+        )
+        print(
+            f"added {entry.name} ({entry.version}, sha256 {entry.sha256[:12]}); not in use until "
+            f"woundtrack model use {entry.name}",
+            file=out,
+        )
+        return EXIT_OK
+    if args.action == "use":
+        clinic_models.segmenter_for(store, args.target)  # refuses an unknown or broken model
+        store.use_model(args.target)
+        print(
+            f"new photos are measured with {args.target}; stored measurements are unchanged",
+            file=out,
+        )
+        return EXIT_OK
+    return _model_compare(store, args, out, err)
+
+
+def _model_compare(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from woundtrack.record.clinic_models import compare_models
+
+    if (args.images is None) != (args.masks is None):
+        print("woundtrack: model compare needs both --images and --masks, or neither", file=err)
+        return EXIT_USAGE
+    table = compare_models(store, args.target, images=args.images, masks=args.masks)
+    for line in table.problems:
+        print(f"woundtrack: {line}", file=err)
+    if args.json:
+        print(json.dumps(table.to_json(), indent=2), file=out)
+    else:
+        print(table.text(), file=out)
+    return EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -19,6 +19,10 @@ class CalibrationError(WoundtrackError):
     """A calibration request that cannot be honoured (e.g. a non-positive manual scale)."""
 
 
+class ModelError(WoundtrackError):
+    """A model file woundtrack cannot measure with (not ONNX, another label set, broken)."""
+
+
 class TimelineError(WoundtrackError):
     """A treatment timeline that cannot be read, or a treatment event that is not valid.
 

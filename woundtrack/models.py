@@ -237,6 +237,8 @@ class Provenance:
     calibration_method: CalibrationMethod
     calibration_quality: str
     params: dict[str, Any] = field(default_factory=dict)
+    model_name: str | None = None  # the clinic's name for the network: "shipped" or its own
+    model_sha256: str | None = None  # the network file's hash; None for the colour rules
     corrected: bool = False
     corrected_by: str | None = None
     analysed_at: datetime | None = None
@@ -292,6 +294,7 @@ class AnalysisInfo:
     record: dict[str, Any]
     n_analyses: int
     photo_sha256: str = ""
+    created_at: datetime | None = None  # when it was measured, or the correction accepted
 
     @property
     def calibration(self) -> Calibration:

@@ -32,6 +32,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
+import json
 import math
 from dataclasses import dataclass, field
 from importlib import resources
@@ -40,12 +42,19 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from woundtrack.errors import ModelError
 from woundtrack.image import calibration as cal
 from woundtrack.image import segmentation as seg
 from woundtrack.models import BACKGROUND, ESCHAR, GRANULATION, SLOUGH, Calibration
 
 MODEL_FILE = "wound_bed.onnx"
 _STRIDE = 32
+#: The model's metadata key naming what its one output channel finds, and the only value
+#: woundtrack measures with (a model without the key is a wound-bed model: the shipped one).
+LABELS_KEY = "woundtrack_labels"
+WOUND_BED_LABELS_NAME = "wound_bed"
+#: The metadata key of a fine-tuned model's card (JSON; ``woundtrack.learn.finetune``).
+CARD_KEY = "woundtrack_card"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -111,6 +120,80 @@ def load_model(path: str):
 
 def default_model_path() -> Path:
     return Path(str(resources.files("woundtrack") / "weights" / MODEL_FILE))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelInfo:
+    """What ``check_model`` read from a model file."""
+
+    version: str
+    base_version: str | None
+    sha256: str
+    size_bytes: int
+    card: dict | None  # what a fine-tune wrote about itself (``woundtrack_card``); None if shipped
+
+
+def check_model(data: bytes, *, name: str) -> ModelInfo:
+    """Check that ``data`` is a wound-bed network woundtrack can measure with: onnxruntime loads
+    it, it takes (N, 3, H, W) and gives one channel of logits of the same size, finite on a probe
+    image, and its metadata names the wound bed (or nothing, as the shipped model).
+
+    Raises
+    ------
+    ModelError
+        Naming ``name`` and what is wrong.
+    """
+    import onnxruntime as ort
+
+    fix = "give the .onnx file that woundtrack finetune wrote, or use the shipped model"
+    try:
+        options = ort.SessionOptions()
+        options.log_severity_level = 4
+        session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own (Fail, InvalidProtobuf, ...) types
+        why = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+        raise ModelError(f"{name} is not an ONNX model that can be run ({why}); {fix}") from None
+    meta = session.get_modelmeta().custom_metadata_map
+    labels = meta.get(LABELS_KEY, WOUND_BED_LABELS_NAME)
+    if labels != WOUND_BED_LABELS_NAME:
+        raise ModelError(
+            f"{name} is a model for {labels!r}, not for the wound bed ({WOUND_BED_LABELS_NAME!r}); "
+            f"{fix}"
+        )
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    if len(inputs) != 1 or len(outputs) != 1 or len(inputs[0].shape) != 4:
+        raise ModelError(f"{name} does not take one image and give one map; {fix}")
+    try:
+        out = session.run(None, {inputs[0].name: np.zeros((1, 3, 64, 64), np.float32)})[0]
+    except Exception as exc:  # a model for another input layout fails here
+        why = str(exc).splitlines()[0][:160]
+        raise ModelError(f"{name} cannot run on a 3-channel photo ({why}); {fix}") from None
+    if out.shape != (1, 1, 64, 64) or not np.isfinite(out).all():
+        raise ModelError(
+            f"{name} gives {tuple(out.shape)} for a 64x64 photo, not one wound-bed channel of the "
+            f"photo's size; {fix}"
+        )
+    return ModelInfo(
+        version=meta.get("woundtrack_model_version", "unknown"),
+        base_version=meta.get("woundtrack_base_model_version"),
+        sha256=hashlib.sha256(data).hexdigest(),
+        size_bytes=len(data),
+        card=_card(meta.get(CARD_KEY)),
+    )
+
+
+def _card(text: str | None) -> dict | None:
+    try:
+        card = json.loads(text) if text else None
+    except ValueError:
+        return None
+    return card if isinstance(card, dict) else None
+
+
+@functools.lru_cache(maxsize=8)
+def file_sha256(path: str, mtime_ns: int) -> str:
+    """SHA-256 of the file at ``path`` (cached per modification time)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def model_version(session) -> str:
@@ -362,6 +445,7 @@ class LearnedSegmenter:
     model_path: str = field(default_factory=lambda: str(default_model_path()))
     params: LearnedParams | None = None
     name: str = "unet-lite0"
+    model_name: str = "shipped"  # the clinic's name for the model (its registry entry)
 
     def __post_init__(self) -> None:
         if self.params is None:
@@ -370,6 +454,10 @@ class LearnedSegmenter:
     @property
     def version(self) -> str:
         return model_version(load_model(self.model_path))
+
+    @property
+    def model_sha256(self) -> str:
+        return file_sha256(self.model_path, Path(self.model_path).stat().st_mtime_ns)
 
     def __call__(self, image: np.ndarray, calibration: Calibration) -> np.ndarray:
         return segment_learned(

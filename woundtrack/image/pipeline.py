@@ -11,11 +11,13 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from woundtrack import __version__
+from woundtrack.errors import ModelError
 from woundtrack.image import calibration as cal
 from woundtrack.image import io
 from woundtrack.image.measure import measure
@@ -122,9 +124,15 @@ def failure_record(file: str, error: str) -> dict[str, Any]:
 SEGMENTERS = ("learned", "classical")
 
 
-def make_segmenter(name: str = "learned") -> Segmenter:
-    """The segmenter called ``name``: ``"learned"`` (the default, the shipped network) or
-    ``"classical"`` (colour rules only, for comparison).
+def make_segmenter(
+    name: str = "learned",
+    *,
+    model_path: str | os.PathLike[str] | None = None,
+    model_name: str | None = None,
+) -> Segmenter:
+    """The segmenter called ``name``: ``"learned"`` (the default, the shipped network, or the
+    network at ``model_path``, called ``model_name``) or ``"classical"`` (colour rules only, for
+    comparison).
 
     Raises
     ------
@@ -134,9 +142,19 @@ def make_segmenter(name: str = "learned") -> Segmenter:
     if name == "classical":
         return ClassicalSegmenter()
     if name == "learned":
-        from woundtrack.image.learned import LearnedSegmenter
+        from woundtrack.image.learned import LearnedSegmenter, check_model
 
-        return LearnedSegmenter()
+        if model_path is None:
+            return LearnedSegmenter()
+        path = Path(model_path)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ModelError(
+                f"cannot read the model {path}: {exc.strerror}; give the .onnx file's path"
+            ) from None
+        check_model(data, name=str(path))
+        return LearnedSegmenter(model_path=str(path), model_name=model_name or path.stem)
     raise ValueError(f"unknown segmenter {name!r}; choose one of {', '.join(SEGMENTERS)}")
 
 
@@ -246,6 +264,8 @@ def analyze_image(
         calibration_method=calibration.method,
         calibration_quality=calibration.quality,
         params=_params_of(segmenter),
+        model_name=getattr(segmenter, "model_name", None),
+        model_sha256=getattr(segmenter, "model_sha256", None),
         analysed_at=datetime.now(UTC),
     )
     return Analysis(

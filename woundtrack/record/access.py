@@ -6,7 +6,7 @@ Users page):
 - **nurse**: uploads photos, reviews measurements, exports and prints a patient's report;
 - **clinician**: a nurse's rights, and corrects outlines, re-assigns lesions, edits treatments;
 - **researcher**: pseudonymised exports and cohort figures only (no photos, no patient codes);
-- **admin**: everything, and manages users and reads the audit trail.
+- **admin**: everything, and manages users and the clinic's models, and reads the audit trail.
 
 A database with no user yet is in **local mode**: one person on their own computer, acting with
 every right, and still audited under their name. The first ``user add ... --role admin`` ends it;
@@ -44,6 +44,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "pseudonymised_export": frozenset(ROLES),
     "manage_users": frozenset({"admin"}),
     "read_audit": frozenset({"admin"}),
+    "manage_models": frozenset({"admin"}),
 }
 
 #: The role of everyone while a database has no user (local mode).

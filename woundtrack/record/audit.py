@@ -52,6 +52,10 @@ ACTIONS = frozenset(
         "remove_lesion",
         "set_capture_date",
         "undo",
+        "dataset_export",
+        "finetune",
+        "model_add",
+        "model_use",
     }
 )
 

@@ -240,6 +240,23 @@ class Setting(Base):
     value: Mapped[str] = mapped_column(sa.Text)
 
 
+class ModelRow(Base):
+    """A wound-bed network the clinic added (``woundtrack model add``); the active one's name is
+    the setting ``active_model`` (absent: the shipped model)."""
+
+    __tablename__ = "models"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    sha256: Mapped[str] = mapped_column(sa.String(64))
+    version: Mapped[str] = mapped_column(sa.String(64))
+    base_version: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
+    size_bytes: Mapped[int]
+    data: Mapped[bytes] = mapped_column(sa.LargeBinary, deferred=True)  # read on demand
+    card: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON, nullable=True)
+    added_by: Mapped[str] = mapped_column(sa.String(254))
+    added_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+
 class User(Base):
     __tablename__ = "users"
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -27,6 +27,7 @@ from woundtrack.image.pipeline import Analysis, analyze_image, totals_fields
 from woundtrack.image.registration import register
 from woundtrack.image.segmentation import Segmenter
 from woundtrack.models import to_jsonable
+from woundtrack.record.clinic_models import active_segmenter
 from woundtrack.record.store import (
     ImportResult,
     NewVisit,
@@ -86,6 +87,8 @@ def import_photo(
             warnings=("already stored for this patient; not imported again",),
         )
     image, info = read_photo(clean, name=name)
+    if segmenter is None:
+        segmenter = active_segmenter(store)
     if is_dicom(data):  # the stored PNG has no header: the capture time and notes are the DICOM's
         dicom_taken_at, dicom_notes = dicom_capture_time(data, name=name)
         info = dataclasses.replace(info, taken_at=dicom_taken_at, warnings=dicom_notes)

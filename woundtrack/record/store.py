@@ -55,6 +55,7 @@ from woundtrack.record.db import (
     Edit,
     Lesion,
     LesionMeasurementRow,
+    ModelRow,
     Patient,
     Photo,
     Setting,
@@ -92,6 +93,26 @@ class ImportResult:
     photo_sha256: str
     lesion_labels: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+
+
+#: The registry's name for the network shipped with woundtrack (never stored, always there).
+SHIPPED_MODEL = "shipped"
+_MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelEntry:
+    """A model of the clinic's registry (its bytes are read with ``Store.model_data``)."""
+
+    name: str
+    sha256: str
+    version: str
+    base_version: str | None
+    size_bytes: int
+    card: dict[str, Any] | None
+    added_by: str
+    added_at: datetime
+    active: bool
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -316,6 +337,12 @@ class Store:
         with self._sessions() as session:
             return access.role_of(session, self.actor)
 
+    def require(self, permission: str) -> None:
+        """``access.AccessError`` unless the actor has ``permission`` (checked before long work
+        whose result is recorded later)."""
+        with self._sessions() as session:
+            access.require(session, self.actor, permission)
+
     def local_mode(self) -> bool:
         """True while the database has no user: everyone has every right (see ``access``)."""
         with self._sessions() as session:
@@ -351,6 +378,106 @@ class Store:
                 actor=self.actor,
                 action="user_remove",
                 detail={"user": access.check_identity(identity)},
+            )
+
+        self._write(work)
+
+    # ------------------------------------------------------------------ models
+    def add_model(
+        self,
+        name: str,
+        data: bytes,
+        *,
+        sha256: str,
+        version: str,
+        base_version: str | None,
+        card: dict[str, Any] | None,
+    ) -> ModelEntry:
+        """Keep a checked model (``record.clinic_models.add_model`` checks it) under ``name``
+        (admins only). It is not used until ``use_model``. A name is never reused."""
+        if not _MODEL_NAME.match(name) or name == SHIPPED_MODEL:
+            raise StoreError(
+                f"model name {name!r} is not allowed: use 1-64 letters, digits, '.', '_' or '-', "
+                f"starting with a letter or digit, and not {SHIPPED_MODEL!r}"
+            )
+
+        def work(session: Session) -> ModelEntry:
+            access.require(session, self.actor, "manage_models")
+            if session.scalar(sa.select(ModelRow.id).where(ModelRow.name == name)) is not None:
+                raise StoreError(
+                    f"a model called {name!r} is already in this database; choose another name"
+                )
+            row = ModelRow(
+                name=name,
+                sha256=sha256,
+                version=version[:64],
+                base_version=base_version[:64] if base_version else None,
+                size_bytes=len(data),
+                data=data,
+                card=card,
+                added_by=self.actor,
+            )
+            session.add(row)
+            session.flush()
+            audit.append(
+                session,
+                actor=self.actor,
+                action="model_add",
+                detail={"name": name, "sha256": sha256, "version": version},
+            )
+            return _model_entry(row, active=False)
+
+        return self._write(work)
+
+    def models(self) -> list[ModelEntry]:
+        """The registry's models, oldest first (the shipped model is not listed)."""
+        with self._sessions() as session:
+            active = _active_model_name(session)
+            rows = session.scalars(sa.select(ModelRow).order_by(ModelRow.id))
+            return [_model_entry(r, active=r.name == active) for r in rows]
+
+    def model_data(self, name: str) -> bytes:
+        with self._sessions() as session:
+            data = session.scalar(sa.select(ModelRow.data).where(ModelRow.name == name))
+        if data is None:
+            raise StoreError(
+                f"no model called {name!r} in this database; see woundtrack model list"
+            )
+        return data
+
+    def active_model(self) -> str:
+        """The name of the model that measures new photos: ``SHIPPED_MODEL`` or a registry name."""
+        with self._sessions() as session:
+            return _active_model_name(session)
+
+    def use_model(self, name: str) -> None:
+        """Measure new photos with ``name`` from now on (admins only); ``SHIPPED_MODEL`` goes back
+        to the shipped network. Stored measurements are not changed."""
+
+        def work(session: Session) -> None:
+            access.require(session, self.actor, "manage_models")
+            if (
+                name != SHIPPED_MODEL
+                and session.scalar(sa.select(ModelRow.id).where(ModelRow.name == name)) is None
+            ):
+                raise StoreError(
+                    f"no model called {name!r} in this database; add it first with "
+                    "woundtrack model add FILE --name NAME"
+                )
+            before = _active_model_name(session)
+            setting = session.get(Setting, "active_model")
+            if name == SHIPPED_MODEL:
+                if setting is not None:
+                    session.delete(setting)
+            elif setting is None:
+                session.add(Setting(key="active_model", value=name))
+            else:
+                setting.value = name
+            audit.append(
+                session,
+                actor=self.actor,
+                action="model_use",
+                detail={"name": name, "before": before},
             )
 
         self._write(work)
@@ -1579,6 +1706,25 @@ def _next_label(session: Session, patient_id: int) -> str:
     return f"L{n}"
 
 
+def _active_model_name(session: Session) -> str:
+    setting = session.get(Setting, "active_model")
+    return setting.value if setting is not None else SHIPPED_MODEL
+
+
+def _model_entry(row: ModelRow, *, active: bool) -> ModelEntry:
+    return ModelEntry(
+        name=row.name,
+        sha256=row.sha256,
+        version=row.version,
+        base_version=row.base_version,
+        size_bytes=row.size_bytes,
+        card=row.card,
+        added_by=row.added_by,
+        added_at=row.added_at,
+        active=active,
+    )
+
+
 def _analysis_row(
     visit_id: int, record: dict[str, Any], labels_png: bytes, *, kind: str
 ) -> AnalysisRow:
@@ -1633,6 +1779,7 @@ def _analysis_info(session: Session, row: AnalysisRow) -> AnalysisInfo:
         record=dict(row.record),
         n_analyses=int(n_analyses),
         photo_sha256=visit.photo_sha256,
+        created_at=row.created_at,
     )
 
 
