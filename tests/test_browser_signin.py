@@ -31,7 +31,7 @@ ACCOUNTS = {
 PAGES = {"Healing", "Upload", "Review & correct", "Compare visits", "Treatments"}
 PAGES |= {"Export & report", "Measure one photo"}
 EXPECTED_PAGES = {
-    "admin": PAGES | {"Users & audit"},
+    "admin": PAGES | {"Users & audit", "Clinic model"},
     "nurse": PAGES,
     "clinician": PAGES,
     "researcher": set(),  # one page only (Research): Streamlit shows no navigation

@@ -255,6 +255,7 @@ def test_json_summary_agrees_with_the_table(scored: Run) -> None:
         "recall",
         "segmenter",
         "model_version",
+        "model_sha256",
         "woundtrack_version",
     }
     assert s["n_images"] == 2

@@ -1248,7 +1248,7 @@ def _finetune_photos(store, args):
 
     if not args.from_db:
         pairs, problems = pairs_mod.load_pairs(args.images, args.masks)
-        return pairs, problems, f"{args.images.name} ({len(pairs)} photos)"
+        return pairs, problems, f"photos of {args.images} ({len(pairs)} with masks)"
     from woundtrack.record.training_set import outlined_photos, wound_mask
 
     pairs = [
