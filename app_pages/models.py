@@ -137,7 +137,7 @@ st.caption(
 )
 if missing:
     st.info(missing)
-elif job is None or not job.running:
+if job is None or not job.running:
     c1, c2 = st.columns(2)
     minutes = c1.number_input("Time for the whole run (minutes)", 0.5, 60.0, 18.0, 0.5)
     replay_dir = c2.text_input(
@@ -145,7 +145,7 @@ elif job is None or not job.running:
         value=os.environ.get("WOUNDTRACK_REPLAY_DIR", ""),
         help="e.g. FUSeg's training set: keeps what the network learned there",
     )
-    if st.button("Start fine-tune", type="primary", disabled=pairs_count < 4):
+    if st.button("Start fine-tune", type="primary", disabled=pairs_count < 4 or bool(missing)):
         from woundtrack.learn.pairs import make_pair
 
         pairs = [
