@@ -24,7 +24,7 @@ from app_pages.shared import after_write, escape_markdown, get_store, require
 from woundtrack.errors import WoundtrackError
 from woundtrack.record import clinic_models
 from woundtrack.record.store import SHIPPED_MODEL
-from woundtrack.record.training_set import outlined_photos, wound_mask
+from woundtrack.record.training_set import outlined_photos, outlined_visits, wound_mask
 
 require("manage_models")
 store = get_store()
@@ -126,7 +126,7 @@ st.dataframe(pd.DataFrame(rows), hide_index=True)
 
 # ---- fine-tune
 st.subheader("Fine-tune on your accepted corrections")
-pairs_count = sum(1 for _ in outlined_photos(store, accepted_only=True))
+pairs_count = sum(1 for _ in outlined_visits(store, accepted_only=True))  # no decoding
 jobs = _jobs()
 job = jobs.get("current")
 missing = _torch_missing()

@@ -69,6 +69,14 @@ def _violations(rule: dict) -> list[str]:
 
 FACES = ("woundtrack.cli", "app", "app_pages")
 EVERYTHING = ("woundtrack", "app", "app_pages")
+NO_RECORD_PHANTOMS_OR_FACES = (
+    "woundtrack.record",
+    "woundtrack.synthetic",
+    *FACES,
+    "sqlalchemy",
+    "alembic",
+    "streamlit",
+)
 RULES = {
     "image stages import no record, analytics, presentation, face or phantom": {
         "importers": ("woundtrack.image",),
@@ -93,25 +101,11 @@ RULES = {
     },
     "interop turns values into documents: no record, SQL, phantoms or faces": {
         "importers": ("woundtrack.interop",),
-        "forbidden": (
-            "woundtrack.record",
-            "woundtrack.synthetic",
-            *FACES,
-            "sqlalchemy",
-            "alembic",
-            "streamlit",
-        ),
+        "forbidden": NO_RECORD_PHANTOMS_OR_FACES,
     },
     "learning reads photos and scores outlines: no record, SQL, phantoms or faces": {
         "importers": ("woundtrack.learn",),
-        "forbidden": (
-            "woundtrack.record",
-            "woundtrack.synthetic",
-            *FACES,
-            "sqlalchemy",
-            "alembic",
-            "streamlit",
-        ),
+        "forbidden": NO_RECORD_PHANTOMS_OR_FACES,
     },
     "only the fine-tune imports torch (measuring never needs it)": {
         "importers": EVERYTHING,

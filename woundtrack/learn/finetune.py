@@ -293,7 +293,6 @@ def finetune(
             "woundtrack_model_version": version,
             "woundtrack_base_model_version": base_info.version,
             LABELS_KEY: WOUND_BED_LABELS_NAME,
-            CARD_KEY: json.dumps(card),
         },
     )
     say(0.96, f"scoring the tuned model on {len(held)} held-back photo(s)")
@@ -308,9 +307,7 @@ def finetune(
         public_held_back_after=replay_after,
         total_minutes=round((time.monotonic() - started) / 60, 2),
     )
-    for prop in tuned.metadata_props:
-        if prop.key == CARD_KEY:
-            prop.value = json.dumps(card)
+    tuned.metadata_props.add(key=CARD_KEY, value=json.dumps(card))  # complete, after scoring
     say(1.0, "done")
     return FinetuneResult(model=tuned, card=card)
 

@@ -17,7 +17,12 @@ from pathlib import Path
 import platformdirs
 
 from woundtrack.errors import ModelError
-from woundtrack.image.learned import LearnedSegmenter, check_model
+from woundtrack.image.learned import (
+    LearnedSegmenter,
+    check_model,
+    default_model_path,
+    file_sha256,
+)
 from woundtrack.record.store import SHIPPED_MODEL, ModelEntry, Store
 
 
@@ -41,14 +46,14 @@ def model_path(store: Store, name: str) -> Path:
     """A file holding the registry's model ``name`` (the shipped model's own file for
     ``SHIPPED_MODEL``)."""
     if name == SHIPPED_MODEL:
-        return Path(LearnedSegmenter().model_path)
+        return default_model_path()
     entry = next((m for m in store.models() if m.name == name), None)
     if entry is None:
         raise ModelError(f"no model called {name!r} in this database; see woundtrack model list")
     folder = Path(platformdirs.user_cache_dir("woundtrack", appauthor=False)) / "models"
     path = folder / f"{entry.sha256}.onnx"
-    if path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == entry.sha256:
-        return path
+    if path.is_file() and file_sha256(str(path), path.stat().st_mtime_ns) == entry.sha256:
+        return path  # the hash is read once per file version, not once per photo
     data = store.model_data(name)
     if hashlib.sha256(data).hexdigest() != entry.sha256:
         raise ModelError(

@@ -45,10 +45,10 @@ class OutlinedPhoto:
     model_version: str
 
 
-def outlined_photos(
+def outlined_visits(
     store: Store, *, patients: Sequence[str] | None = None, accepted_only: bool = True
-) -> Iterator[tuple[OutlinedPhoto, np.ndarray, np.ndarray]]:
-    """Each outlined visit's provenance, photo (RGB uint8, as displayed) and label map.
+) -> Iterator[OutlinedPhoto]:
+    """Each outlined visit's provenance, read from the record without decoding a photo.
 
     ``accepted_only`` keeps the visits whose current outline is a person's accepted correction;
     otherwise automatic outlines come too (``outline == "automatic"``: not a person's truth)."""
@@ -58,11 +58,7 @@ def outlined_photos(
             corrected = current.kind == "corrected"
             if accepted_only and not corrected:
                 continue
-            image, _ = read_photo(store.photo_bytes(visit["photo_sha256"]), name="stored photo")
-            labels = decode_labels_png(store.labels_png(current.analysis_id))
-            if labels.shape != image.shape[:2]:  # never expected: the record keeps them together
-                continue
-            entry = OutlinedPhoto(
+            yield OutlinedPhoto(
                 id=f"{patient}-v{visit['visit_id']}",
                 patient=patient,
                 visit_id=visit["visit_id"],
@@ -77,7 +73,18 @@ def outlined_photos(
                 ),
                 model_version=current.model_version,
             )
-            yield entry, image, labels
+
+
+def outlined_photos(
+    store: Store, *, patients: Sequence[str] | None = None, accepted_only: bool = True
+) -> Iterator[tuple[OutlinedPhoto, np.ndarray, np.ndarray]]:
+    """``outlined_visits`` with each one's photo (RGB uint8, as displayed) and label map."""
+    for entry in outlined_visits(store, patients=patients, accepted_only=accepted_only):
+        image, _ = read_photo(store.photo_bytes(entry.photo_sha256), name="stored photo")
+        labels = decode_labels_png(store.labels_png(entry.analysis_id))
+        if labels.shape != image.shape[:2]:  # never expected: the record keeps them together
+            continue
+        yield entry, image, labels
 
 
 def wound_mask(labels: np.ndarray) -> np.ndarray:
