@@ -10,6 +10,7 @@ the marker doubles as a white reference for white balance. Pure functions, no I/
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 
@@ -263,26 +264,13 @@ def _sticker_template(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Anti-aliased marker plus the inner 90 % of its quiet zone, and its px->mm map."""
     oversample = 8
-    bits = cv2.aruco.generateImageMarker(
-        cv2.aruco.getPredefinedDictionary(ARUCO_DICTIONARY), marker_id, 6
-    )
     cell_mm = marker_mm / 6
     cell_hi = max(4, round(cell_mm * px_per_mm)) * oversample  # whole template pixels per cell
     pad_hi = (
         max(1, round(0.9 * QUIET_ZONE_FRACTION * marker_mm / cell_mm * cell_hi / oversample))
         * oversample
     )
-    big = np.full((6 * cell_hi + 2 * pad_hi,) * 2, 255, np.uint8)
-    big[pad_hi : pad_hi + 6 * cell_hi, pad_hi : pad_hi + 6 * cell_hi] = np.kron(
-        bits, np.ones((cell_hi, cell_hi), np.uint8)
-    )
-    template = cv2.resize(
-        big.astype(np.float32) / 255,
-        None,
-        fx=1 / oversample,
-        fy=1 / oversample,
-        interpolation=cv2.INTER_AREA,
-    )
+    template = _template_pixels(marker_id, cell_hi, pad_hi, oversample)
     mm_per_template_px = cell_mm * oversample / cell_hi
     pad_mm = pad_hi / oversample * mm_per_template_px
     # Template pixel centres sit at integer coordinates u: plane x = u * mm + mm / 2 - pad.
@@ -295,6 +283,29 @@ def _sticker_template(
         dtype=np.float64,
     )
     return template, template_to_plane
+
+
+@functools.lru_cache(maxsize=16)
+def _template_pixels(marker_id: int, cell_hi: int, pad_hi: int, oversample: int) -> np.ndarray:
+    """The rendered sticker (float32 0-1, read-only), ``cell_hi`` / ``pad_hi`` pixels per cell /
+    quiet zone at ``oversample`` times the template's resolution; cached: a round of photos
+    taken at one distance needs the same one each time."""
+    bits = cv2.aruco.generateImageMarker(
+        cv2.aruco.getPredefinedDictionary(ARUCO_DICTIONARY), marker_id, 6
+    )
+    big = np.full((6 * cell_hi + 2 * pad_hi,) * 2, 255, np.uint8)
+    big[pad_hi : pad_hi + 6 * cell_hi, pad_hi : pad_hi + 6 * cell_hi] = np.kron(
+        bits, np.ones((cell_hi, cell_hi), np.uint8)
+    )
+    template = cv2.resize(
+        big.astype(np.float32) / 255,
+        None,
+        fx=1 / oversample,
+        fy=1 / oversample,
+        interpolation=cv2.INTER_AREA,
+    )
+    template.setflags(write=False)
+    return template
 
 
 def manual_calibration(mm_per_px: float) -> Calibration:

@@ -170,21 +170,28 @@ def read_photo(
             notes.append(
                 f"{label}: the {fmt} file holds {frames} frames or images; only the first was read"
             )
-        decode_pixels(img, label, fmt)
-        if fmt == "JPEG":
-            _check_jpeg_scan_data(data, label)
+        # A colour JPEG (nearly every phone photo) is decoded once, by libjpeg-turbo, straight
+        # into an array, its warnings checked in the same pass; anything else goes through Pillow.
+        pixels = _decode_colour_jpeg(data, label) if fmt == "JPEG" and img.mode == "RGB" else None
+        if pixels is None:
+            decode_pixels(img, label, fmt)
+            if fmt == "JPEG":
+                _check_jpeg_scan_data(data, label)
         exif, exif_note = _exif(img, label)
         if exif_note:
             notes.append(exif_note)
         taken_at, time_notes = _capture_time(exif, label)
         notes.extend(time_notes)
         focal_length_35mm = _focal_length_35mm(exif)
-        rgb = _to_rgb(img, label, notes)
         # libheif applies the HEIF rotation/mirror boxes itself; the EXIF tag must then be ignored.
         orientation = exif.get(_TAG_ORIENTATION, 1) if fmt != "HEIF" else 1
-        if orientation in _ORIENTATION_TRANSPOSE:
-            rgb = rgb.transpose(_ORIENTATION_TRANSPOSE[orientation])
-        image = np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8))
+        if pixels is not None:
+            image = np.ascontiguousarray(upright(pixels, orientation))
+        else:
+            rgb = _to_rgb(img, label, notes)
+            if orientation in _ORIENTATION_TRANSPOSE:
+                rgb = rgb.transpose(_ORIENTATION_TRANSPOSE[orientation])
+            image = np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8))
     info = PhotoInfo(
         file=label,
         sha256=sha256,
@@ -317,6 +324,48 @@ _JPEG_TRUNCATED = re.compile(
 )
 _JPEG_DAMAGED = re.compile(r"bad (Huffman|arithmetic) code|found marker 0x.. instead of RST", re.I)
 _JPEG_SKIPPED = re.compile(r"(\d+) extraneous bytes before marker 0xd9", re.I)
+
+
+def _decode_colour_jpeg(data: bytes, label: str) -> np.ndarray | None:
+    """The (H, W, 3) RGB pixels of a colour JPEG as stored (before EXIF orientation), decoded by
+    libjpeg-turbo with its warnings raised; ``None`` when it cannot be read this way or libjpeg
+    only warned of something harmless: Pillow and ``_check_jpeg_scan_data`` then decide.
+
+    The pixels are the ones Pillow decodes (the same library, the same default decoding).
+
+    Raises
+    ------
+    ImageError
+        The scan data stops early or is damaged.
+    """
+    try:
+        return simplejpeg.decode_jpeg(data, colorspace="RGB", strict=True)
+    except Exception as exc:  # noqa: BLE001 - only the warnings below refuse a file
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if _JPEG_TRUNCATED.search(text):
+        raise _truncated(label)
+    if _JPEG_DAMAGED.search(text):
+        raise ImageError(
+            f"{label}: the JPEG image data is damaged ({text}); {_RECOPY} or export it again"
+        )
+    logger.debug("%s: read by Pillow instead (libjpeg-turbo said: %s)", label, text)
+    return None
+
+
+def upright(pixels: np.ndarray, orientation: int) -> np.ndarray:
+    """``pixels`` as a person sees them, for an EXIF orientation 1-8 (a view: no copy).
+
+    The same turns and mirrors as ``_ORIENTATION_TRANSPOSE`` applies with Pillow."""
+    turned = {
+        2: lambda a: a[:, ::-1],  # mirrored left-right
+        3: lambda a: a[::-1, ::-1],  # upside down
+        4: lambda a: a[::-1],  # mirrored top-bottom
+        5: lambda a: a.swapaxes(0, 1),  # transposed
+        6: lambda a: np.rot90(a, -1),  # turned a quarter clockwise
+        7: lambda a: a.swapaxes(0, 1)[::-1, ::-1],  # transversed
+        8: lambda a: np.rot90(a, 1),  # turned a quarter anticlockwise
+    }.get(orientation)
+    return pixels if turned is None else turned(pixels)
 
 
 def _check_jpeg_scan_data(data: bytes, label: str) -> None:

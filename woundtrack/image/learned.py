@@ -309,12 +309,17 @@ def _first_pass(image, session, long_side_px, exclude):
 def clean_wound_bed(wound: np.ndarray, sticker: np.ndarray, min_area_px: float) -> np.ndarray:
     """Drop the sticker and specks below ``min_area_px``; fill holes inside a closed border."""
     bed = wound & ~sticker
+    out = np.zeros_like(bed)
     if not bed.any():  # also an empty box: OpenCV's labelling crashes on a 0x0 array
-        return np.zeros_like(bed)
-    count, comp, stats, _ = cv2.connectedComponentsWithStats(bed.astype(np.uint8), connectivity=8)
+        return out
+    # in the box around the bed only (the same result: outside it all is background)
+    x, y, w, h = cv2.boundingRect(bed.view(np.uint8))
+    part = bed[y : y + h, x : x + w].view(np.uint8)
+    count, comp, stats, _ = cv2.connectedComponentsWithStats(part, connectivity=8)
     keep = np.zeros(count, dtype=bool)
     keep[1:] = stats[1:, cv2.CC_STAT_AREA] >= min_area_px
-    return seg.fill_holes(keep[comp]) & ~sticker
+    out[y : y + h, x : x + w] = seg.fill_holes(keep[comp]) & ~sticker[y : y + h, x : x + w]
+    return out
 
 
 def grow_by_colour(wound: np.ndarray, tissue: np.ndarray, band_px: float) -> np.ndarray:
@@ -383,22 +388,27 @@ def segment_learned(
 
     sticker = cal.sticker_mask(calibration, (sh, sw), scale=scale)
     wound = _resize_mask(wound_full, (sh, sw))
-    # the network's bed is not skin: it stays out of the skin reference and the light's fit
-    lab, tissue = seg.tissue_colours(
-        small, sticker, p, white_balance_gains=calibration.white_balance_gains, not_skin=wound
-    )
     mm_per_px_work = seg.working_mm_per_px(calibration, (sh, sw), scale)
     if mm_per_px_work is not None:
         band_px = params.colour_band_mm / mm_per_px_work
     else:
         band_px = params.colour_band_frac * max(sh, sw)
+    # the network's bed is not skin: it stays out of the skin reference and the light's fit;
+    # colours are read only where they are used: the bed, its band, the erythema around it
+    lab, tissue = seg.tissue_colours(
+        small,
+        sticker,
+        p,
+        white_balance_gains=calibration.white_balance_gains,
+        not_skin=wound,
+        region=colour_region(wound, band_px, mm_per_px_work, p),
+    )
     grown = grow_by_colour(wound, (tissue == SLOUGH) | (tissue == ESCHAR), band_px)
     if grown.any():
         wound |= grown
-        grown_full = cv2.resize(grown.view(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST)
         # a grown sliver can come apart from the wound at full resolution: clean again
         wound_full[box] = clean_wound_bed(
-            wound_full[box] | (grown_full[box] > 0), sticker_full[box], min_px
+            wound_full[box] | _nearest_upsampled(grown, (h, w), box), sticker_full[box], min_px
         )
     labels = seg.label_wound(
         tissue, wound, lab, sticker=sticker, mm_per_px=mm_per_px_work, params=p
@@ -406,6 +416,37 @@ def segment_learned(
     if scale < 1.0:
         labels = cv2.resize(labels, (w, h), interpolation=cv2.INTER_NEAREST)
     return _with_full_resolution_bed(labels, wound_full, box)
+
+
+def colour_region(
+    wound: np.ndarray, band_px: float, mm_per_px: float | None, p: seg.SegmentationParams
+) -> tuple[slice, slice]:
+    """The box whose colours ``segment_learned`` reads: every pixel that ``grow_by_colour``
+    (``band_px`` around ``wound``) and then ``seg.label_wound`` (erythema and its skin ring around
+    the grown bed) can look at. Empty when there is no wound."""
+    ys, xs = np.nonzero(wound)
+    if len(ys) == 0:
+        return slice(0, 0), slice(0, 0)
+    grow = int(math.ceil(band_px)) + 1
+    y0, y1, x0, x1 = ys.min() - grow, ys.max() + 1 + grow, xs.min() - grow, xs.max() + 1 + grow
+    # the grown bed fills at most its grown box: the largest erythema reach it can have
+    pad = seg.erythema_pad_px((y1 - y0) * (x1 - x0), mm_per_px, p)
+    h, w = wound.shape
+    return (
+        slice(max(0, y0 - pad), min(h, y1 + pad)),
+        slice(max(0, x0 - pad), min(w, x1 + pad)),
+    )
+
+
+def _nearest_upsampled(
+    mask: np.ndarray, shape: tuple[int, int], box: tuple[slice, slice]
+) -> np.ndarray:
+    """``cv2.resize(mask, shape, INTER_NEAREST)[box]``, without making the whole photo's size:
+    output pixel ``(y, x)`` takes input pixel ``(floor(y * sh / h), floor(x * sw / w))``."""
+    (sh, sw), (h, w) = mask.shape, shape
+    rows = np.minimum(np.arange(box[0].start, box[0].stop) * (sh / h), sh - 1).astype(np.intp)
+    cols = np.minimum(np.arange(box[1].start, box[1].stop) * (sw / w), sw - 1).astype(np.intp)
+    return mask[rows[:, None], cols[None, :]]
 
 
 def _resize_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

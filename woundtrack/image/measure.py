@@ -63,14 +63,19 @@ def measure(labels: np.ndarray, calibration: Calibration) -> tuple[list[LesionMe
         )
     if labels.size and labels.max() > ERYTHEMA:
         raise ValueError(f"label map holds value {int(labels.max())}; only 0-4 are defined")
-    bed = ((labels >= GRANULATION) & (labels <= ESCHAR)).astype(np.uint8)
+    # Everything happens in the box around the labelled pixels (a wound is small in a 12 MP
+    # photo); coordinates are the photo's own again wherever they leave this function.
+    left, top, box_w, box_h = cv2.boundingRect(labels)
+    crop = labels[top : top + box_h, left : left + box_w]
+    bed = ((crop >= GRANULATION) & (crop <= ESCHAR)).astype(np.uint8)
     if not bed.any():
         return [], _totals([], calibration.calibrated)
 
     count, components, stats, _ = cv2.connectedComponentsWithStats(bed, connectivity=8)
-    ys, xs = np.nonzero(labels)
-    values = labels[ys, xs]
-    owner = _owner_lesion(labels, components, ys, xs)
+    ys, xs = np.nonzero(crop)
+    values = crop[ys, xs]
+    owner = _owner_lesion(crop, components, ys, xs)
+    xs, ys = xs + left, ys + top
     if calibration.calibrated:
         weight_mm2 = cal.pixel_area_mm2(calibration, xs, ys)
     else:
@@ -88,6 +93,7 @@ def measure(labels: np.ndarray, calibration: Calibration) -> tuple[list[LesionMe
             area_cm2 = None
         x, y, w, h, _ = stats[i]
         lesion_mask = components[y : y + h, x : x + w] == i
+        x, y = x + left, y + top
         outline_px = _outline(lesion_mask) + np.array([x, y], dtype=np.float64)
         shape_px = _shape_figures(outline_px)
         shape_mm = (

@@ -175,6 +175,7 @@ def tissue_colours(
     *,
     white_balance_gains: tuple[float, float, float] | None = None,
     not_skin: np.ndarray | None = None,
+    region: tuple[slice, slice] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Each pixel's tissue by its colour relative to the patient's skin, wound bed or not.
 
@@ -196,6 +197,11 @@ def tissue_colours(
     not_skin : (h, w) ndarray of bool, optional
         Further pixels that are not skin (e.g. a wound bed already found): left out of the fit
         and the skin reference as well, but classified.
+    region : (slice, slice), optional
+        Classify only the pixels in ``image[region]`` (the part a caller will read: around a
+        wound already found); outside it ``lab`` is 0 and ``tissue`` 0. The light's fit and the
+        skin reference still come from the whole photo, so every pixel inside is as without
+        ``region``. Default: every pixel.
 
     Returns
     -------
@@ -207,9 +213,15 @@ def tissue_colours(
     """
     exclude = sticker if not_skin is None else sticker | not_skin
     balanced = cal.apply_white_balance(image, white_balance_gains)
-    lab = _flat_fielded_lab(balanced, exclude)
-    skin = _skin_reference(lab, exclude)
-    tissue = _classify_tissue(lab, skin, params)
+    gain = _illumination_gain(balanced, exclude)
+    skin = _skin_reference(balanced, gain, exclude)
+    h, w = image.shape[:2]
+    lab = np.zeros((h, w, 3), np.float32)
+    tissue = np.zeros((h, w), np.uint8)
+    region = region or (slice(0, h), slice(0, w))
+    if balanced[region].size:
+        lab[region] = _flat_lab(balanced[region], gain[region])
+        tissue[region] = _classify_tissue(lab[region], skin, params)
     tissue[sticker] = BACKGROUND
     return lab, tissue
 
@@ -253,11 +265,11 @@ def label_wound(
     return _add_erythema(labels, wound, lab, sticker, mm_per_px, params)
 
 
-def _flat_fielded_lab(image: np.ndarray, exclude: np.ndarray) -> np.ndarray:
-    """CIELAB (float32; L 0-100) after dividing out a smooth illumination surface.
+def _illumination_gain(image: np.ndarray, exclude: np.ndarray) -> np.ndarray:
+    """(h, w) float32 gain that divides out a smooth illumination surface (flat field).
 
     A quadratic surface is fitted, robustly, to log-luminance on a coarse grid (the wound and the
-    sticker fall out as outliers); the image is divided by it relative to its median, so a shadow
+    sticker fall out as outliers); the gain divides it out relative to its median, so a shadow
     across the limb does not make skin look like eschar.
     """
     h, w = image.shape[:2]
@@ -288,19 +300,28 @@ def _flat_fielded_lab(image: np.ndarray, exclude: np.ndarray) -> np.ndarray:
     surface = (design @ coef).reshape(grid_h, grid_w)
     surface -= np.median(surface[keep]) if keep.any() else np.median(surface)
     gain = np.exp(-surface).astype(np.float32)
-    gain = cv2.resize(gain, (w, h), interpolation=cv2.INTER_LINEAR)
+    return cv2.resize(gain, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def _flat_lab(image: np.ndarray, gain: np.ndarray) -> np.ndarray:
+    """CIELAB (float32; L 0-100) of RGB ``image`` times ``gain`` (``_illumination_gain``)."""
     flat = np.clip(image.astype(np.float32) * gain[..., None], 0, 255) / 255.0
     return cv2.cvtColor(flat, cv2.COLOR_RGB2LAB)
 
 
-def _skin_reference(lab: np.ndarray, exclude: np.ndarray) -> np.ndarray:
-    """The patient's typical skin colour (L*, a*, b*): the mode of the photo's colours.
+def _skin_reference(image: np.ndarray, gain: np.ndarray, exclude: np.ndarray) -> np.ndarray:
+    """The patient's typical skin colour (L*, a*, b*, flat-fielded): the mode of the photo's
+    colours.
 
     Median of everything but the sticker, then the median again of the pixels within ΔE 15 of it
-    (mode seeking), so the wound and a darker or redder periphery do not pull it.
+    (mode seeking), so the wound and a darker or redder periphery do not pull it. About 40,000
+    pixels, evenly spread, are enough; only they are turned into CIELAB.
     """
-    step = max(1, lab.shape[0] * lab.shape[1] // 40_000)
-    pixels = lab[~exclude][::step] if (~exclude).any() else lab.reshape(-1, 3)[::step]
+    step = max(1, image.shape[0] * image.shape[1] // 40_000)
+    kept = np.flatnonzero(~exclude.reshape(-1))
+    picked = kept[::step] if len(kept) else np.arange(0, exclude.size, step)
+    rgb = image.reshape(-1, 3)[picked][:, None, :]
+    pixels = _flat_lab(rgb, gain.reshape(-1)[picked][:, None]).reshape(-1, 3)
     ref = np.median(pixels, axis=0)
     for _ in range(3):
         near = pixels[np.linalg.norm(pixels - ref, axis=1) < 15.0]
@@ -423,9 +444,7 @@ def _add_erythema(
     count, comp = cv2.connectedComponents(wound.astype(np.uint8), connectivity=8)
     # Work inside the box that holds every wound and the skin ring around it.
     ys, xs = np.nonzero(wound)
-    radius_px = math.sqrt(wound.sum() / math.pi)
-    reach_max = (p.erythema_max_reach_mm / mm_per_px) if mm_per_px is not None else 1.2 * radius_px
-    pad = int(reach_max * 1.7) + 3
+    pad = erythema_pad_px(int(wound.sum()), mm_per_px, p)
     h, w = wound.shape
     y0, y1 = max(0, ys.min() - pad), min(h, ys.max() + pad + 1)
     x0, x1 = max(0, xs.min() - pad), min(w, xs.max() + pad + 1)
@@ -433,6 +452,14 @@ def _add_erythema(
     sub = _add_erythema_box(comp[box], count, wound[box], lab[box], sticker[box], mm_per_px, p)
     labels[box][sub] = ERYTHEMA
     return labels
+
+
+def erythema_pad_px(wound_area_px: int, mm_per_px: float | None, p: SegmentationParams) -> int:
+    """How far around the wounds' box erythema and the skin ring it is compared with are looked
+    for (px): 1.7 times the reach (``erythema_max_reach_mm``, or 1.2 wound radii uncalibrated)."""
+    radius_px = math.sqrt(wound_area_px / math.pi)
+    reach_max = (p.erythema_max_reach_mm / mm_per_px) if mm_per_px is not None else 1.2 * radius_px
+    return int(reach_max * 1.7) + 3
 
 
 def _add_erythema_box(comp, count, wound, lab, sticker, mm_per_px, p) -> np.ndarray:
