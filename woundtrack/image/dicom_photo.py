@@ -29,14 +29,11 @@ from pydicom.uid import UID
 from pydicom.valuerep import DA, DT, TM
 
 from woundtrack.errors import ImageError
-from woundtrack.image.io import MAX_MEGAPIXELS, base_name, capture_date_problem
+from woundtrack.image.io import MAX_MEGAPIXELS, base_name, capture_date_problem, is_dicom
 from woundtrack.models import PhotoInfo
 
 logger = logging.getLogger(__name__)
 
-#: DICOM PS3.10 7.1: a 128-byte preamble, then ``DICM``.
-_MAGIC_AT = 128
-_MAGIC = b"DICM"
 _EXPORT_PHOTO = "export the photo itself (VL Photographic Image)"
 _EXPORT_AGAIN = "export it from the PACS again"
 _CONVERT = "convert it to uncompressed or JPEG baseline, e.g. with `gdcmconv --raw`"
@@ -51,11 +48,6 @@ _NOT_PHOTOS = frozenset(
     }
 )
 _PHOTOMETRICS = ("RGB", "MONOCHROME1", "MONOCHROME2")
-
-
-def is_dicom(data: bytes) -> bool:
-    """Whether ``data`` is a DICOM file (PS3.10: ``DICM`` after a 128-byte preamble)."""
-    return bytes(data[_MAGIC_AT : _MAGIC_AT + 4]) == _MAGIC
 
 
 def read_dicom_photo(

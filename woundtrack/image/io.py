@@ -150,10 +150,11 @@ def read_photo(
     label, data = _read_source(source, name)
     if not data:
         raise ImageError(f"{label}: the file is empty (0 bytes); {_RECOPY}")
-    # Imported here: dicom_photo uses this module's limits and names.
-    from woundtrack.image.dicom_photo import is_dicom, read_dicom_photo
-
     if is_dicom(data):
+        # Imported here: dicom_photo uses this module's limits and names, and pydicom takes a
+        # sixth of a second to import, which a JPEG need not wait for.
+        from woundtrack.image.dicom_photo import read_dicom_photo
+
         return read_dicom_photo(data, name=label, max_megapixels=max_megapixels)
     sha256 = hashlib.sha256(data).hexdigest()
     notes: list[str] = []
@@ -203,6 +204,16 @@ def read_photo(
         warnings=tuple(notes),
     )
     return image, info
+
+
+#: DICOM PS3.10 7.1: a 128-byte preamble, then ``DICM``.
+_DICOM_MAGIC_AT = 128
+_DICOM_MAGIC = b"DICM"
+
+
+def is_dicom(data: bytes) -> bool:
+    """Whether ``data`` is a DICOM file (PS3.10: ``DICM`` after a 128-byte preamble)."""
+    return bytes(data[_DICOM_MAGIC_AT : _DICOM_MAGIC_AT + 4]) == _DICOM_MAGIC
 
 
 def base_name(name: str) -> str:

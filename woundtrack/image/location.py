@@ -25,11 +25,11 @@ from xml.parsers import expat
 import numpy as np
 
 from woundtrack.errors import ImageError
-from woundtrack.image.dicom_photo import dicom_to_png, is_dicom
 from woundtrack.image.io import (
     MAX_MEGAPIXELS,
     base_name,
     decode_pixels,
+    is_dicom,
     open_image,
     pillow_warnings,
 )
@@ -125,6 +125,8 @@ def strip_location(data: bytes, *, name: str | None = None) -> bytes:
     if not data:
         raise ImageError(f"{label}: the file is empty (0 bytes); {_RECOPY}")
     if is_dicom(data):
+        from woundtrack.image.dicom_photo import dicom_to_png  # pydicom only for DICOM
+
         return dicom_to_png(data, name=label)
     with open_image(data, label, MAX_MEGAPIXELS) as img:
         fmt = img.format

@@ -18,8 +18,7 @@ import numpy as np
 
 from woundtrack.errors import WoundtrackError
 from woundtrack.image.calibration import DEFAULT_MARKER_MM
-from woundtrack.image.dicom_photo import dicom_capture_time, is_dicom
-from woundtrack.image.io import decode_labels_png, encode_labels_png, read_photo
+from woundtrack.image.io import decode_labels_png, encode_labels_png, is_dicom, read_photo
 from woundtrack.image.lesion_matching import positions_of
 from woundtrack.image.location import strip_location
 from woundtrack.image.measure import measure
@@ -90,6 +89,8 @@ def import_photo(
     if segmenter is None:
         segmenter = active_segmenter(store)
     if is_dicom(data):  # the stored PNG has no header: the capture time and notes are the DICOM's
+        from woundtrack.image.dicom_photo import dicom_capture_time  # pydicom only for DICOM
+
         dicom_taken_at, dicom_notes = dicom_capture_time(data, name=name)
         info = dataclasses.replace(info, taken_at=dicom_taken_at, warnings=dicom_notes)
     analysis = analyze_image(image, info, marker_mm=marker_mm, segmenter=segmenter)
