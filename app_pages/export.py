@@ -180,8 +180,22 @@ st.subheader("Printable healing report")
 st.caption(
     "One HTML file that opens offline: healing figures, charts and phase tables per lesion, the "
     "photos with their tissue outlines, the treatment timeline and every measurement. Open it "
-    "and print from your browser (Ctrl+P, or ⌘P on a Mac); each section starts on a new page."
+    "and print from your browser (Ctrl+P, or ⌘P on a Mac); each section starts on a new page. "
+    "Built when you ask (it draws every photo), not on opening the page."
 )
+# Only that it was asked for is remembered: the report itself is read from report_html's
+# cache, which every write clears, so a report shown is never older than the record.
+asked = st.session_state.setdefault("reports_asked", set())
+if patient not in asked:
+    st.button(
+        "Prepare the report",
+        icon=":material/print:",
+        type="primary",
+        key="report_prepare",
+        on_click=asked.add,  # before the page runs again: the button then makes way
+        args=(patient,),
+    )
+    st.stop()
 try:
     report = report_html(patient)
 except WoundtrackError as exc:

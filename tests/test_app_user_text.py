@@ -86,6 +86,8 @@ def test_record_pages_show_file_names_and_names_as_text(evil_patient, page):
     if page != "app_pages/healing.py":
         at.switch_page(page).run()
     at.sidebar.selectbox(key="patient").set_value(PATIENT).run()
+    if page == "app_pages/export.py":  # the report, with the photos' names, when asked for
+        at.button(key="report_prepare").click().run()
     assert not at.exception, [e.value for e in at.exception]
     texts = shown_markdown(at)
     assert_no_markdown_from_users(texts)
@@ -159,6 +161,9 @@ def test_a_lesion_label_stored_empty_never_breaks_a_page(evil_patient, page):
     if page != "app_pages/healing.py":
         at.switch_page(page).run()
     at.sidebar.selectbox(key="patient").set_value(PATIENT).run()
+    if page == "app_pages/export.py":
+        at.button(key="report_prepare").click().run()
+        assert at.get("iframe"), "the report is missing"
     assert not at.exception, [e.value for e in at.exception]
     if page == "app_pages/review.py":  # an unsaved drawing names lesions against the stored ones
         at.session_state["review_drawn"] = [[(5.0, 5.0), (45.0, 5.0), (45.0, 45.0), (5.0, 45.0)]]

@@ -281,6 +281,56 @@ def analyze_image(
     )
 
 
+def made_by(record: dict[str, Any], segmenter: Segmenter) -> bool:
+    """Whether the analysis ``record`` (``Analysis.to_record``) was made by this woundtrack
+    version with ``segmenter``: the same segmenter, model version and file hash, and parameters.
+    Only then may it stand in for measuring the photo again (``restore_analysis``)."""
+    made = record.get("provenance") or {}
+    now = {
+        "woundtrack_version": __version__,
+        "segmenter": segmenter.name,
+        "model_version": segmenter.version,
+        "model_sha256": getattr(segmenter, "model_sha256", None),
+        "params": _params_of(segmenter),
+        "corrected": False,
+    }
+    return all(made.get(key) == value for key, value in now.items())
+
+
+def restore_analysis(info: PhotoInfo, record: dict[str, Any], labels: np.ndarray) -> Analysis:
+    """The ``Analysis`` of the photo ``info`` rebuilt from its stored JSON ``record`` and label
+    map, without measuring again: lesions and totals are measured from ``labels`` with the
+    record's calibration, and must be the record's figures.
+
+    Raises
+    ------
+    ValueError
+        The record is of another photo, or its figures are not its label map's.
+    """
+    made = dict(record["provenance"])
+    if made.get("photo_sha256") != info.sha256 or record.get("sha256") != info.sha256:
+        raise ValueError(f"the stored analysis is not of {info.file} (another photo's hash)")
+    calibration = Calibration.from_record(record)
+    lesions, totals = measure(labels, calibration)
+    if totals_fields(totals) != {k: record.get(k) for k in totals_fields(totals)}:
+        raise ValueError(f"the stored figures of {info.file} are not those of its label map")
+    if made.get("analysed_at"):
+        made["analysed_at"] = datetime.fromisoformat(made["analysed_at"])
+    labels = labels.copy()
+    labels.setflags(write=False)
+    return Analysis(
+        photo=info,
+        calibration=calibration,
+        lesions=tuple(lesions),
+        totals=totals,
+        mm_per_px=record["mm_per_px"],
+        area_uncertainty_pct=record["area_uncertainty_pct"],
+        warnings=tuple(record["warnings"]),
+        provenance=Provenance(**made),
+        labels=labels,
+    )
+
+
 def _mm_per_px_at_wound(
     calibration: Calibration, lesions: list[LesionMeasurement], shape: tuple[int, ...]
 ) -> float | None:

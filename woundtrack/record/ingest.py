@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import logging
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 
@@ -22,7 +23,7 @@ from woundtrack.image.io import decode_labels_png, encode_labels_png, is_dicom, 
 from woundtrack.image.lesion_matching import positions_of
 from woundtrack.image.location import strip_location
 from woundtrack.image.measure import measure
-from woundtrack.image.pipeline import Analysis, analyze_image, totals_fields
+from woundtrack.image.pipeline import Analysis, analyze_image, restore_analysis, totals_fields
 from woundtrack.image.registration import register
 from woundtrack.image.segmentation import Segmenter
 from woundtrack.models import to_jsonable
@@ -50,6 +51,7 @@ def import_photo(
     marker_mm: float = DEFAULT_MARKER_MM,
     taken_at: datetime | None = None,
     segmenter: Segmenter | None = None,
+    stored: tuple[dict[str, Any], np.ndarray] | None = None,
 ) -> ImportResult:
     """Store one photo for a patient, analyse it and file its lesions.
 
@@ -59,6 +61,9 @@ def import_photo(
     ones by their constellation on the skin plane, new ones get the next free label (L1, L2, ...).
     A ``lesion`` given must be a valid label (``store.check_lesion_label``: e.g. ``L1`` or
     ``left heel``). ``taken_at`` overrides a missing or wrong EXIF date.
+    ``stored`` is this photo's analysis already made, as ``(record, labels)``, used instead of
+    measuring (the demo's shipped results; ``pipeline.made_by`` says whether it may be): its
+    hash must be this photo's.
 
     Raises
     ------
@@ -93,7 +98,10 @@ def import_photo(
 
         dicom_taken_at, dicom_notes = dicom_capture_time(data, name=name)
         info = dataclasses.replace(info, taken_at=dicom_taken_at, warnings=dicom_notes)
-    analysis = analyze_image(image, info, marker_mm=marker_mm, segmenter=segmenter)
+    if stored is not None:
+        analysis = restore_analysis(info, *stored)
+    else:
+        analysis = analyze_image(image, info, marker_mm=marker_mm, segmenter=segmenter)
     when = taken_at or info.taken_at
     source = "entered" if taken_at else ("exif" if info.taken_at else "unknown")
     return store.add_visit(
