@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -60,12 +61,43 @@ def pg_url():
     with admin.connect() as c:
         c.exec_driver_sql(f'CREATE DATABASE "{name}"')
     yield sa.engine.make_url(base).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as c:
-        c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    # FORCE ends the test's own connections; it may not end an autovacuum worker that has just
+    # started on the database (that needs superuser rights): try again once it has gone.
+    for attempt in range(20):
+        try:
+            with admin.connect() as c:
+                c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            break
+        except sa.exc.ProgrammingError:
+            if attempt == 19:
+                raise
+            time.sleep(0.25)
     admin.dispose()
 
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _import_measures_each_photo_once():
+    """Within one test run, ``ingest`` measures a photo it has already measured (the same file
+    bytes, name and capture time, marker size and segmenter) from memory: the store, app and
+    exchange tests import the demo photos hundreds of times, and the result is the same every
+    time. Measuring itself is tested on its own (``test_pipeline``, ``test_learned``, ...)."""
+    from woundtrack.record import ingest
+
+    measure = ingest.analyze_image
+    done: dict = {}
+
+    def measure_once(image, info, *, marker_mm, segmenter=None, **kwargs):
+        key = (info, marker_mm, repr(segmenter), repr(kwargs))
+        if key not in done:
+            done[key] = measure(image, info, marker_mm=marker_mm, segmenter=segmenter, **kwargs)
+        return done[key]
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(ingest, "analyze_image", measure_once)
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -24,7 +24,8 @@ def test_the_shipped_demo_results_are_what_measuring_gives_today() -> None:
     segmenter = make_segmenter()
     photos = demo_photos(SAMPLES)
     assert len(photos) == 12
-    for photo in photos:
+    # all were written by one run of the script: four across the healing (eschar 70 -> 5 %) tell
+    for photo in photos[::4] + photos[-1:]:
         stored = stored_result(photo, segmenter)
         assert stored is not None, f"{photo.name}: {REGENERATE}"
         record, labels = stored
