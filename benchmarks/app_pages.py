@@ -3,10 +3,12 @@
 1. Fresh start: the app on an empty user data folder (no ``WOUNDTRACK_DB``: the demo database is
    created and DEMO-001 seeded); seconds from the server's port accepting connections to the
    Healing page (``/``) showing its chart.
-2. On that warm server, every page of the navigation the local (not signed-in) user gets, each
-   opened 3 times: the median of the 2nd and 3rd opening (the warm figure).
+2. On that warm server, every page of the navigation the local (not signed-in) user gets:
+   opened 3 times by its address (a new browser session each time; the median of the 2nd and
+   3rd), and reached 3 times from another page by its sidebar link, as a person switches pages
+   (the median).
 3. A second server on a temporary database with a 50-visit patient (as ``app_speed.py`` builds
-   it): the Healing page, warm.
+   it): the Healing page, both ways.
 4. On that server, the Upload page: 10 distinct 2 MP photos (the demo photos plus trailing
    bytes) chosen at once and imported; seconds from choosing the files to the overlay and
    figures of all 10 shown.
@@ -149,10 +151,30 @@ def open_page(page, url: str, must_show: str | None = None) -> float:
 
 
 def warm_seconds(page, url: str, must_show: str | None, label: str) -> float:
-    """Open ``url`` three times; the median of the 2nd and 3rd opening."""
+    """Open ``url`` three times by its address (a new browser session each time); the median of
+    the 2nd and 3rd opening."""
     times = [open_page(page, url, must_show) for _ in range(3)]
-    print(f"  {label}: " + ", ".join(f"{t:.2f}" for t in times) + " s")
+    print(f"  {label}, by address: " + ", ".join(f"{t:.2f}" for t in times) + " s")
     return statistics.median(times[1:])
+
+
+def click_page(page, path: str, must_show: str | None) -> float:
+    """Seconds from clicking the page's link in the sidebar (as a person switches pages, in the
+    same session) to the page drawn."""
+    started = time.time()
+    page.locator(f'[data-testid="stSidebarNavLink"][href$="{path}"]').click()
+    page.wait_for_url(f"**{path}", timeout=TIMEOUT_MS)
+    return wait_until_drawn(page, started, must_show)
+
+
+def switch_seconds(page, path: str, other: str, must_show: str | None, label: str) -> float:
+    """The median of three switches to the page from ``other`` by the sidebar."""
+    times = []
+    for _ in range(3):
+        click_page(page, other, None)
+        times.append(click_page(page, path, must_show))
+    print(f"  {label}, from the sidebar: " + ", ".join(f"{t:.2f}" for t in times) + " s")
+    return statistics.median(times)
 
 
 def navigation(page) -> list[tuple[str, str]]:
@@ -184,9 +206,13 @@ def fresh_start_and_pages(browser, tmp: Path) -> list[tuple[str, float, float]]:
         rows.append(("fresh start, first chart", seconds, 10.0))
         pages = navigation(page)
         print(f"pages in the navigation: {', '.join(title for title, _ in pages)}")
-        for title, path in pages:
+        for n, (title, path) in enumerate(pages):
+            target = TARGETS.get(title, OTHER_PAGE_TARGET)
             seconds = warm_seconds(page, base + path, MUST_SHOW.get(title), title)
-            rows.append((f"{title} page, warm", seconds, TARGETS.get(title, OTHER_PAGE_TARGET)))
+            rows.append((f"{title} page, opened by address", seconds, target))
+            other = pages[1 if n == 0 else 0][1]
+            seconds = switch_seconds(page, path, other, MUST_SHOW.get(title), title)
+            rows.append((f"{title} page, from the sidebar", seconds, target))
     finally:
         stop_app(proc)
         page.close()
@@ -244,7 +270,9 @@ def big_patient_and_upload(browser, tmp: Path) -> list[tuple[str, float, float]]
     try:
         wait_for_port(port)
         seconds = warm_seconds(page, base + "/", MUST_SHOW["Healing"], "Healing, 50 visits")
-        rows.append(("Healing page, 50-visit patient, warm", seconds, 1.5))
+        rows.append(("Healing page, 50-visit patient, opened by address", seconds, 1.5))
+        seconds = switch_seconds(page, "/", "/upload", MUST_SHOW["Healing"], "Healing, 50 visits")
+        rows.append(("Healing page, 50-visit patient, from the sidebar", seconds, 1.5))
         print(f"importing {len(photos)} photos on the Upload page")
         seconds = import_photos(page, base, photos)
         print(f"  files chosen to all {len(photos)} results shown: {seconds:.2f} s")
