@@ -151,3 +151,9 @@ def app_db(seeded_db_file, tmp_path, monkeypatch) -> str:
     yield url
     st.cache_resource.clear()
     st.cache_data.clear()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow tests first: spread over the cores (pytest-xdist) early, none holds up the end
+    of the run on one core while the others idle."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

@@ -241,3 +241,26 @@ def test_the_segmenter_takes_its_pass_sizes_from_its_model_unless_given():
     assert SEGMENTER.params == learned.params_for_model(session)
     given = learned.LearnedParams(network_long_side_px=256)
     assert learned.LearnedSegmenter(params=given).params is given
+
+
+@pytest.mark.parametrize("calibrated", [True, False])
+def test_colours_read_only_around_the_wound_give_the_labels_of_the_whole_photo(
+    phantom, monkeypatch, calibrated
+):
+    """``colour_region`` bounds what ``segment_learned`` reads of the colours; reading every
+    pixel instead must not change a single label (with and without a sticker's scale)."""
+    ph = phantom(PhantomSpec(seed=44, erythema_width_mm=6.0, **BASE))
+    calibration = calibrate(ph.image)[0] if calibrated else None
+    session = learned.load_model(SEGMENTER.model_path)
+    region = learned.segment_learned(
+        ph.image, session, calibration=calibration, params=SEGMENTER.params
+    )
+    h, w = ph.image.shape[:2]
+    box = learned.colour_region(bed(region), 0.0, None, SEGMENTER.params.tissue)
+    assert 0 < (box[0].stop - box[0].start) * (box[1].stop - box[1].start) < h * w  # a part
+    monkeypatch.setattr(learned, "colour_region", lambda *a: (slice(None), slice(None)))
+    whole = learned.segment_learned(
+        ph.image, session, calibration=calibration, params=SEGMENTER.params
+    )
+    assert (region == ERYTHEMA).any()
+    assert np.array_equal(region, whole)
