@@ -352,15 +352,22 @@ def _decode_colour_jpeg(data: bytes, label: str) -> np.ndarray | None:
     try:
         return simplejpeg.decode_jpeg(data, colorspace="RGB", strict=True)
     except Exception as exc:  # noqa: BLE001 - only the warnings below refuse a file
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        text = _refuse_lost_scan_data(exc, label)
+    logger.debug("%s: read by Pillow instead (libjpeg-turbo said: %s)", label, text)
+    return None
+
+
+def _refuse_lost_scan_data(exc: Exception, label: str) -> str:
+    """libjpeg's warning ``exc`` as text, raised as an ``ImageError`` when it means scan data
+    missing (``_JPEG_TRUNCATED``) or broken (``_JPEG_DAMAGED``)."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if _JPEG_TRUNCATED.search(text):
         raise _truncated(label)
     if _JPEG_DAMAGED.search(text):
         raise ImageError(
             f"{label}: the JPEG image data is damaged ({text}); {_RECOPY} or export it again"
         )
-    logger.debug("%s: read by Pillow instead (libjpeg-turbo said: %s)", label, text)
-    return None
+    return text
 
 
 def upright(pixels: np.ndarray, orientation: int) -> np.ndarray:
@@ -395,13 +402,7 @@ def _check_jpeg_scan_data(data: bytes, label: str) -> None:
             )
             return
         except Exception as exc:  # noqa: BLE001 - only the warnings above refuse a file
-            text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if _JPEG_TRUNCATED.search(text):
-            raise _truncated(label)
-        if _JPEG_DAMAGED.search(text):
-            raise ImageError(
-                f"{label}: the JPEG image data is damaged ({text}); {_RECOPY} or export it again"
-            )
+            text = _refuse_lost_scan_data(exc, label)
         logger.debug("%s: libjpeg warned: %s", label, text)
         skipped = _JPEG_SKIPPED.search(text)
         end = data.find(b"\xff\xd9", data.find(b"\xff\xda"))  # scan data never holds FFD9
