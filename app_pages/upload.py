@@ -2,21 +2,33 @@
 
 Several photos at once; capture dates read from the photos and editable (a photo without a date
 must be given one); a progress bar; a clear message per photo that could not be used, while the
-others go through. UI only: the work is ``woundtrack.record.ingest.import_photo``.
+others go through. The photos are measured as soon as they are chosen, in a thread, while the
+dates are checked; Import then files them. UI only: the work is
+``woundtrack.record.ingest.measure_ahead`` and ``import_photo``.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date, datetime, time
 
 import pandas as pd
 import streamlit as st
 
-from app_pages.shared import after_write, escape_markdown, get_store, patients, require
+from app_pages.shared import (
+    active_model,
+    after_write,
+    base_store,
+    escape_markdown,
+    get_store,
+    patients,
+    require,
+)
 from woundtrack.errors import WoundtrackError
-from woundtrack.image.io import capture_date_problem, read_photo
+from woundtrack.image.io import capture_date_problem, is_dicom, read_photo
 from woundtrack.present.printable import overlay_thumbnail_jpeg
-from woundtrack.record.ingest import import_photo, stored_labels
+from woundtrack.record.clinic_models import active_segmenter
+from woundtrack.record.ingest import import_photo, measure_ahead, stored_labels
 from woundtrack.record.store import check_lesion_label, check_patient_code
 
 require("upload")
@@ -32,6 +44,43 @@ def _capture_date(data: bytes, name: str) -> tuple[date | None, str | None]:
     except WoundtrackError as exc:
         return None, str(exc)
     return (info.taken_at.date() if info.taken_at else None), None
+
+
+@st.cache_resource
+def _measuring() -> ThreadPoolExecutor:
+    """One thread that measures chosen photos while the page waits for Import."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="woundtrack-measure-ahead")
+
+
+def _measure_ahead(uploads, marker_mm: float) -> dict:
+    """Start measuring each chosen photo now, while the nurse checks the dates: Import then
+    only files it (``import_photo(stored=...)``). Keyed by the file, the sticker size and the
+    model, so a change of either measures again; DICOM files are measured at Import."""
+    jobs: dict[tuple, Future] = st.session_state.setdefault("upload_ahead", {})
+    model = active_model()
+    keys = {(u.file_id, float(marker_mm), model): u for u in uploads}
+    for gone in set(jobs) - set(keys):  # a photo taken off the list, or measured otherwise
+        jobs.pop(gone).cancel()
+    segmenter = None
+    for key, upload in keys.items():
+        if key in jobs or is_dicom(upload.getvalue()):
+            continue
+        segmenter = segmenter or active_segmenter(base_store())
+        jobs[key] = _measuring().submit(
+            measure_ahead,
+            upload.getvalue(),
+            name=upload.name,
+            marker_mm=float(marker_mm),
+            segmenter=segmenter,
+        )
+    return jobs
+
+
+def _measured(jobs: dict, upload, marker_mm: float):
+    """The photo's ``(record, labels)`` measured ahead (waiting for it if need be), or None
+    when there is none; a photo that could not be measured raises its ``WoundtrackError``."""
+    job = jobs.get((upload.file_id, float(marker_mm), active_model()))
+    return None if job is None else job.result()
 
 
 def _go_to_review(patient: str, visit_id: int) -> None:
@@ -134,6 +183,7 @@ for problem in unreadable.values():
     st.error(escape_markdown(problem))
 if not rows:
     st.stop()
+ahead = _measure_ahead([uploads[r["#"]] for r in rows], marker_mm)
 
 st.write("Capture dates (edit if wrong; a photo without a date needs one):")
 edited = st.data_editor(
@@ -187,6 +237,7 @@ if st.button("Import", type="primary"):
                 body_site=body_site,
                 marker_mm=float(marker_mm),
                 taken_at=taken_at,
+                stored=_measured(ahead, upload, marker_mm),
             )
             results.append(result)
         except WoundtrackError as exc:

@@ -81,6 +81,34 @@ def test_upload_page_imports_photos_for_a_new_patient(app, app_db, tmp_path):
     store.close()
 
 
+def test_chosen_photos_are_measured_while_the_dates_are_checked_and_import_files_them(
+    app, app_db, monkeypatch
+):
+    """Issue 29: measuring starts when the photos are chosen; Import only files the results."""
+    from woundtrack.record import ingest
+
+    at = app.switch_page("app_pages/upload.py").run()
+    at.selectbox(key="upload_patient").set_value("+ new patient…").run()
+    at.text_input(key="new_patient").input("CUA-102").run()
+    _upload(at, SAMPLES / "demo_week06.jpg", SAMPLES / "demo_week07.jpg")
+    jobs = at.session_state["upload_ahead"]
+    assert len(jobs) == 2  # started before Import is pressed
+    results = [job.result(timeout=120) for job in jobs.values()]
+
+    def no_measuring(*args, **kwargs):
+        raise AssertionError("Import measured a photo again")
+
+    monkeypatch.setattr(ingest, "analyze_image", no_measuring)
+    at.button[0].click().run()
+    assert not at.exception
+    assert any("2 photo(s) imported for CUA-102" in s.value for s in at.success)
+    store = Store(app_db)
+    filed = [store.current_analysis(v["visit_id"]) for v in store.visits("CUA-102")]
+    store.close()
+    ahead = sorted(r["wound_area_cm2"] for r, _ in results)
+    assert sorted(a.record["wound_area_cm2"] for a in filed) == ahead
+
+
 def test_after_import_each_photo_shows_its_overlay_and_areas_and_opens_for_correction(app, app_db):
     """Issue 29: the nurse sees whether the measurement is right while the patient is there."""
     at = app.switch_page("app_pages/upload.py").run()

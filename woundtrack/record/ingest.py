@@ -128,6 +128,31 @@ def import_photo(
     )
 
 
+def measure_ahead(
+    data: bytes, *, name: str, marker_mm: float = DEFAULT_MARKER_MM, segmenter: Segmenter
+) -> tuple[dict[str, Any], np.ndarray]:
+    """Measure a photo before it is filed, as ``import_photo`` would (location tags removed
+    first), without the database: its ``(record, labels)``, for ``import_photo(stored=...)``.
+
+    The app measures the photos a nurse has chosen while she checks their dates; pressing
+    Import then only files them. A DICOM file is refused here (its capture time and notes are
+    set at filing): ``import_photo`` measures it.
+
+    Raises
+    ------
+    woundtrack.errors.WoundtrackError
+        The photo cannot be read or measured.
+    ValueError
+        ``data`` is a DICOM file.
+    """
+    if is_dicom(data):
+        raise ValueError(f"{name}: a DICOM file is measured when it is filed")
+    clean = strip_location(data, name=name)
+    image, info = read_photo(clean, name=name)
+    analysis = analyze_image(image, info, marker_mm=marker_mm, segmenter=segmenter)
+    return analysis.to_record(), analysis.labels
+
+
 def correct(store: Store, visit_id: int, labels: np.ndarray, *, by: str) -> int:
     """Store a person's corrected label map for a visit as a new analysis; returns its id.
 
