@@ -37,6 +37,29 @@ ARGS = [
 ]
 
 
+def start_app(port: int, env: dict[str, str]) -> subprocess.Popen:
+    """``streamlit run app.py`` on loopback at ``port`` (stop it by its own PID)."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(ROOT / "app.py"),
+            "--server.headless",
+            "true",
+            "--server.address",
+            "127.0.0.1",
+            "--server.port",
+            str(port),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def build_database(url: str) -> None:
     store = Store(url)
     weeks = sorted((ROOT / "sample_images").glob("demo_week*.jpg"))
@@ -72,25 +95,7 @@ def main() -> None:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                str(ROOT / "app.py"),
-                "--server.headless",
-                "true",
-                "--server.address",
-                "127.0.0.1",
-                "--server.port",
-                str(port),
-            ],
-            cwd=ROOT,
-            env={**os.environ, "WOUNDTRACK_DB": url},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        proc = start_app(port, {**os.environ, "WOUNDTRACK_DB": url})
         try:
             time.sleep(4)
             base = f"http://127.0.0.1:{port}"
