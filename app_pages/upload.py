@@ -59,7 +59,7 @@ def _measure_ahead(uploads, marker_mm: float) -> dict:
     jobs: dict[tuple, Future] = st.session_state.setdefault("upload_ahead", {})
     model = active_model()
     keys = {(u.file_id, float(marker_mm), model): u for u in uploads}
-    for gone in set(jobs) - set(keys):  # a photo taken off the list, or measured otherwise
+    for gone in set(jobs) - set(keys):  # a photo taken off the list; a new sticker size or model
         jobs.pop(gone).cancel()
     segmenter = None
     for key, upload in keys.items():

@@ -35,18 +35,9 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
-from app_speed import build_database, start_app  # the 50-visit patient; streamlit run
+# benchmarks/app_speed.py: the 50-visit patient, `streamlit run`, Chromium's flags
+from app_speed import ARGS, ROOT, build_database, start_app
 
-ROOT = Path(__file__).resolve().parent.parent
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 TIMEOUT_MS = 180_000
 QUIET_MS = 500
 # Page-specific things a drawn page shows (by navigation title); other pages: the title only.
