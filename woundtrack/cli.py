@@ -163,7 +163,89 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     _add_record_commands(commands)
     _add_learning_commands(commands)
+    _add_research_commands(commands)
     return parser
+
+
+def _add_research_commands(commands) -> None:
+    b = commands.add_parser(
+        "batch",
+        help="measure the photos of a manifest on a Dask cluster into a Parquet results folder",
+        description="Measure every photo a manifest (CSV: patient, photo[, lesion, taken_at]) "
+        "names, on a local Dask cluster or an existing one, writing one row per photo to a "
+        "Parquet results folder as results arrive. A rerun with the same --out measures only "
+        "the photos not yet measured (by the file's hash). `woundtrack import --from RESULTS` "
+        "files the results in the record without measuring again.",
+        epilog="example: woundtrack batch photos.csv --out results.parquet --workers 2; "
+        "woundtrack batch photos.csv --out results.parquet --scheduler tcp://10.0.0.5:8786",
+    )
+    b.add_argument("manifest", type=Path, metavar="MANIFEST.csv")
+    b.add_argument("--out", type=Path, required=True, metavar="RESULTS.parquet")
+    where = b.add_mutually_exclusive_group()
+    where.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="worker processes of the local Dask cluster, one thread each (default: one per "
+        "core); 0 measures in this process without Dask",
+    )
+    where.add_argument(
+        "--scheduler",
+        metavar="tcp://HOST:PORT",
+        help="use this running Dask scheduler and its workers (they must see the photos at the "
+        "manifest's paths)",
+    )
+    b.add_argument("--marker-mm", type=_positive_float, default=DEFAULT_MARKER_MM)
+    b.add_argument("--model", type=Path, metavar="FILE.onnx", help="measure with this network")
+    b.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    c = commands.add_parser(
+        "cohort",
+        help="time to closure (Kaplan-Meier) and healing rate (mixed model) across patients",
+        description="Per group: lesions, healed lesions, Kaplan-Meier median weeks to closure "
+        "with its 95%% interval, and the slope of ln(area) per week from a mixed-effects model "
+        "(random intercept and slope per lesion); with --by, the log-rank p-value and the Cox "
+        "hazard ratio of healing between the groups. From the record (--db: its pseudonymised "
+        "tables) or from files (--measurements: the export CSV or Parquet; --timeline: the "
+        "treatment CSV with a patient column).",
+        epilog="example: woundtrack cohort --measurements all.csv --timeline treatments.csv "
+        "--by sodium_thiosulfate --json --html cohort.html",
+    )
+    c.add_argument("--db", metavar="URL", default=argparse.SUPPRESS, help="read the record")
+    c.add_argument("--measurements", type=Path, metavar="FILE", help="CSV or Parquet")
+    c.add_argument("--timeline", type=Path, metavar="FILE", help="CSV or Parquet")
+    c.add_argument("--by", metavar="KIND", help="split lesions by this treatment, e.g. HBOT")
+    c.add_argument(
+        "--closed-below-cm2",
+        type=_positive_float,
+        default=None,
+        help="closure threshold in cm² (default 0.1, as the healing figures)",
+    )
+    c.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    c.add_argument("--html", type=Path, metavar="REPORT.html", help="write the HTML report")
+    c.add_argument(
+        "--reference",
+        type=Path,
+        metavar="FILE.csv",
+        help="also put the agreement with these manual areas in the HTML report",
+    )
+
+    g = commands.add_parser(
+        "agreement",
+        help="agreement of woundtrack's areas with manual ones: ICC(2,1) and Bland-Altman",
+        epilog="example: woundtrack agreement --measurements all.csv --reference ruler.csv",
+    )
+    g.add_argument("--measurements", type=Path, required=True, metavar="FILE")
+    g.add_argument(
+        "--reference",
+        type=Path,
+        required=True,
+        metavar="FILE.csv",
+        help="patient, taken_at, area_cm2 (and lesion where a patient has several)",
+    )
+    g.add_argument("--json", action="store_true")
+    g.add_argument("--html", type=Path, metavar="PLOT.html", help="write the Bland-Altman plot")
 
 
 def _add_record_commands(commands) -> None:
@@ -184,6 +266,19 @@ def _add_record_commands(commands) -> None:
         metavar="FILE.json",
         help="a FHIR bundle written by `export --format fhir`: its treatments, and its visits "
         "where the bundle carries the photos (--with-photos); the patient comes from the bundle",
+    )
+    i.add_argument(
+        "--from",
+        dest="from_results",
+        type=Path,
+        metavar="RESULTS.parquet",
+        help="file the results of `woundtrack batch` (photos read again from their paths, not "
+        "measured again)",
+    )
+    i.add_argument(
+        "--patient-column",
+        default="patient",
+        help="with --from: the column holding the patient codes (default patient)",
     )
     i.add_argument("--lesion", default=None, help="label of the (largest) lesion, e.g. L1")
     i.add_argument("--site", default="", help="body site of a new lesion, e.g. 'left calf'")
@@ -232,6 +327,13 @@ def _add_record_commands(commands) -> None:
         "--transaction",
         action="store_true",
         help="fhir: a transaction bundle (idempotent PUTs) instead of a collection",
+    )
+    e.add_argument(
+        "--research",
+        action="store_true",
+        help="every patient, for research, into the new folder --out: measurements.parquet and "
+        "treatments.parquet (subjects, dates shifted per patient, no photo) and their data "
+        "dictionary",
     )
     e.add_argument(
         "--pseudonymised",
@@ -372,6 +474,12 @@ def main(argv: list[str] | None = None) -> int:
         return _evaluate(args, sys.stdout, sys.stderr)
     if args.command == "finetune":
         return _finetune(args, sys.stdout, sys.stderr)
+    if args.command == "batch":
+        return _batch(args, sys.stdout, sys.stderr)
+    if args.command == "agreement":
+        return _agreement(args, sys.stdout, sys.stderr)
+    if args.command == "cohort":
+        return _cohort(args, sys.stdout, sys.stderr)
     return _record_command(args, sys.stdout, sys.stderr)
 
 
@@ -418,6 +526,15 @@ def _import(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from woundtrack.record.ingest import import_photo
     from woundtrack.record.store import check_lesion_label, check_patient_code
 
+    if args.from_results is not None:
+        if args.photos or args.patient or args.fhir:
+            print(
+                "woundtrack: import --from takes the patients and photos from the results; "
+                "leave out --patient, --fhir and the photos",
+                file=err,
+            )
+            return EXIT_USAGE
+        return _import_results(store, args, out, err)
     if args.fhir is not None:
         if args.photos or args.patient:
             print(
@@ -483,6 +600,212 @@ def _import(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_FAILED if failed else EXIT_OK
 
 
+def _import_results(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from woundtrack.record.batch import import_results
+
+    def shown(name: str, result) -> None:
+        if args.json:
+            record = {
+                "file": result.file,
+                "ok": True,
+                "status": result.status,
+                "visit_id": result.visit_id,
+                "photo_sha256": result.photo_sha256,
+                "lesions": list(result.lesion_labels),
+            }
+            print(json.dumps(record, ensure_ascii=False), file=out, flush=True)
+        else:
+            what = ", ".join(result.lesion_labels) or "no wound found"
+            print(f"{name}: {result.status} (visit {result.visit_id}; {what})", file=out)
+
+    results, problems = import_results(
+        store, args.from_results, patient_column=args.patient_column, on_result=shown
+    )
+    for problem in problems:
+        print(f"woundtrack: {problem}", file=err)
+    print(
+        f"{args.from_results.name}: {sum(r.status == 'imported' for r in results)} imported, "
+        f"{sum(r.status == 'duplicate' for r in results)} already stored, {len(problems)} not "
+        "imported",
+        file=err,
+    )
+    return EXIT_FAILED if problems else EXIT_OK
+
+
+def _batch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from woundtrack.record.batch import run_batch
+
+    if args.workers is not None and args.workers < 0:
+        print("woundtrack: --workers must be 0 or more", file=err)
+        return EXIT_USAGE
+    try:
+        summary = run_batch(
+            args.manifest,
+            args.out,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            marker_mm=args.marker_mm,
+            model_path=args.model,
+            progress=not args.no_progress,
+        )
+    except WoundtrackError as exc:
+        print(f"woundtrack: {exc}", file=err)
+        return EXIT_USAGE
+    for error in summary.errors:
+        print(f"woundtrack: {error}", file=err)
+    print(
+        f"{summary.out}: {summary.measured} measured, {summary.failed} failed, "
+        f"{summary.skipped} already done, in {summary.seconds:.1f} s "
+        f"({summary.photos_per_second:.2f} photos/s)",
+        file=out,
+    )
+    return EXIT_FAILED if summary.failed else EXIT_OK
+
+
+def _research_tables(args: argparse.Namespace, err: TextIO):
+    """(measurements, timeline, sources) from the files given, or the record's pseudonymised
+    tables (--db, $WOUNDTRACK_DB or the default database) when no --measurements is given."""
+    import pandas as pd
+
+    from woundtrack.analysis.tables import read_table
+
+    if args.measurements is not None:
+        measurements = read_table(args.measurements, what="measurements")
+        timeline = None if args.timeline is None else read_table(args.timeline, what="timeline")
+        sources = {"measurements": args.measurements.name}
+        if args.timeline is not None:
+            sources["timeline"] = args.timeline.name
+        return measurements, timeline, sources
+    from woundtrack.record.store import Store
+
+    store = Store(getattr(args, "db", None), create=False, actor=args.user)
+    try:
+        rows, events = store.pseudonymised_tables()
+    finally:
+        store.close()
+    return (
+        pd.DataFrame(rows, columns=_PSEUDONYMISED_MEASUREMENTS),
+        pd.DataFrame(events, columns=_PSEUDONYMISED_TREATMENTS),
+        {"measurements": "the record (pseudonymised)"},
+    )
+
+
+_PSEUDONYMISED_MEASUREMENTS = (
+    "subject",
+    "lesion",
+    "taken_on_shifted",
+    "wound_area_cm2",
+    "model_version",
+)
+_PSEUDONYMISED_TREATMENTS = ("subject", "kind", "start_on_shifted", "end_on_shifted")
+
+
+def _cohort(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from woundtrack.analysis.cohort import cohort_analysis
+    from woundtrack.analysis.healing import CLOSED_BELOW_CM2
+
+    if args.measurements is None and args.timeline is not None:
+        print("woundtrack: --timeline goes with --measurements; give both, or --db", file=err)
+        return EXIT_USAGE
+    try:
+        measurements, timeline, sources = _research_tables(args, err)
+        result = cohort_analysis(
+            measurements,
+            timeline,
+            by=args.by,
+            closed_below_cm2=args.closed_below_cm2 or CLOSED_BELOW_CM2,
+            measurements_name=sources["measurements"],
+            timeline_name=sources.get("timeline", "timeline"),
+        )
+        agreement = None
+        if args.reference is not None:
+            agreement = _agreement_result(measurements, args.reference, sources["measurements"])
+    except WoundtrackError as exc:
+        print(f"woundtrack: {exc}", file=err)
+        return EXIT_FAILED
+    for note in result.notes:
+        print(f"woundtrack: note: {note}", file=err)
+    if args.html is not None:
+        from woundtrack.present.research import cohort_report_html
+
+        versions = sorted(
+            {str(v) for v in measurements.get("model_version", []) if isinstance(v, str)}
+        )
+        args.html.write_text(
+            cohort_report_html(
+                result, agreement=agreement, sources=sources, model_versions=versions
+            ),
+            encoding="utf-8",
+        )
+        print(f"wrote {args.html}", file=err)
+    if args.json:
+        json.dump(result.to_json(), out, ensure_ascii=False, indent=1)
+        out.write("\n")
+        return EXIT_OK
+    from woundtrack.present.research import cohort_table
+
+    for figures, row in zip(result.groups.values(), cohort_table(result), strict=True):
+        print(
+            f"{row['group']}: {row['lesions']} lesions of {row['patients']} patients, "
+            f"{row['healed']} healed; median {row['median weeks to closure']} weeks to closure "
+            f"(95 % {row['95 % interval']}); ln-area slope {row['ln-area slope per week']} per "
+            f"week (95 % {row['slope 95 % interval']})",
+            file=out,
+        )
+        for note in figures.notes:
+            print(f"  note: {note}", file=out)
+    if result.by is not None:
+        from woundtrack.present.research import _fmt, _interval
+
+        print(
+            f"log-rank p = {_fmt(result.logrank_p, 4)}; hazard ratio of healing with "
+            f"{result.by} = {_fmt(result.hazard_ratio)} (95 % {_interval(result.hazard_ratio_ci)})",
+            file=out,
+        )
+    return EXIT_OK
+
+
+def _agreement_result(measurements, reference: Path, name: str):
+    from woundtrack.analysis.agreement import agreement
+    from woundtrack.analysis.tables import read_table
+
+    return agreement(
+        measurements,
+        read_table(reference, what="reference"),
+        measurements_name=name,
+        reference_name=reference.name,
+    )
+
+
+def _agreement(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from woundtrack.analysis.tables import read_table
+
+    try:
+        measurements = read_table(args.measurements, what="measurements")
+        result = _agreement_result(measurements, args.reference, args.measurements.name)
+    except WoundtrackError as exc:
+        print(f"woundtrack: {exc}", file=err)
+        return EXIT_FAILED
+    for note in result.notes:
+        print(f"woundtrack: note: {note}", file=err)
+    if args.html is not None:
+        from woundtrack.present.research import agreement_figure
+
+        agreement_figure(result).write_html(args.html, include_plotlyjs=True)
+        print(f"wrote {args.html}", file=err)
+    if args.json:
+        json.dump(result.to_json(), out, ensure_ascii=False, indent=1)
+        out.write("\n")
+        return EXIT_OK
+    print(
+        f"{result.n_pairs} pairs: ICC(2,1) = {result.icc:.3f} (95 % {result.icc_ci[0]:.2f} to "
+        f"{result.icc_ci[1]:.2f}); Bland-Altman bias {result.bias_cm2:+.3f} cm², limits of "
+        f"agreement {result.loa_low_cm2:+.3f} to {result.loa_high_cm2:+.3f} cm²",
+        file=out,
+    )
+    return EXIT_OK
+
+
 def _record_segmenter(store, model: Path | None):
     """The segmenter of an import: ``model`` when given, else the database's active model."""
     from woundtrack.image.pipeline import make_segmenter
@@ -539,6 +862,19 @@ def _timeline(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _export(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    if args.research:
+        if args.patient or args.out is None:
+            print(
+                "woundtrack: export --research exports every patient into a new folder: give "
+                "--out DIR and leave out --patient",
+                file=err,
+            )
+            return EXIT_USAGE
+        from woundtrack.record.research import write_research_export
+
+        written = write_research_export(store, args.out)
+        print(f"{args.out}: " + ", ".join(p.name for p in written), file=out)
+        return EXIT_OK
     if args.pseudonymised:
         if args.patient:
             print(

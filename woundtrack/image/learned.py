@@ -35,6 +35,7 @@ import functools
 import hashlib
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -110,11 +111,18 @@ def scaled_params(base: LearnedParams, network_long_side_px: int) -> LearnedPara
 
 @functools.lru_cache(maxsize=4)
 def load_model(path: str):
-    """An onnxruntime session for the ONNX file at ``path`` (cached; never mutated)."""
+    """An onnxruntime session for the ONNX file at ``path`` (cached; never mutated).
+
+    It runs on every core, or on ``$WOUNDTRACK_THREADS`` threads when that is set (a batch
+    worker of one thread sets it, so that workers do not crowd each other's cores).
+    """
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
+    threads = os.environ.get("WOUNDTRACK_THREADS", "")
+    if threads.isdigit() and int(threads) > 0:
+        options.intra_op_num_threads = int(threads)
     return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
 

@@ -90,14 +90,9 @@ def import_photo(
             photo_sha256=sha,
             warnings=("already stored for this patient; not imported again",),
         )
-    image, info = read_photo(clean, name=name)
+    image, info = _read_clean(data, clean, name=name)
     if segmenter is None:
         segmenter = active_segmenter(store)
-    if is_dicom(data):  # the stored PNG has no header: the capture time and notes are the DICOM's
-        from woundtrack.image.dicom_photo import dicom_capture_time  # pydicom only for DICOM
-
-        dicom_taken_at, dicom_notes = dicom_capture_time(data, name=name)
-        info = dataclasses.replace(info, taken_at=dicom_taken_at, warnings=dicom_notes)
     if stored is not None:
         analysis = restore_analysis(info, *stored)
     else:
@@ -151,6 +146,36 @@ def measure_ahead(
     image, info = read_photo(clean, name=name)
     analysis = analyze_image(image, info, marker_mm=marker_mm, segmenter=segmenter)
     return analysis.to_record(), analysis.labels
+
+
+def measure_file(
+    data: bytes, *, name: str, marker_mm: float = DEFAULT_MARKER_MM, segmenter: Segmenter
+) -> tuple[dict[str, Any], np.ndarray]:
+    """Measure a photo file exactly as ``import_photo`` would (location tags removed first, a
+    DICOM file's capture time from its header), without the database: its ``(record, labels)``,
+    for ``import_photo(stored=...)`` later (``woundtrack batch`` then ``import --from``).
+
+    Raises
+    ------
+    woundtrack.errors.WoundtrackError
+        The photo cannot be read or measured.
+    """
+    clean = strip_location(data, name=name)
+    image, info = _read_clean(data, clean, name=name)
+    analysis = analyze_image(image, info, marker_mm=marker_mm, segmenter=segmenter)
+    return analysis.to_record(), analysis.labels
+
+
+def _read_clean(data: bytes, clean: bytes, *, name: str):
+    """The pixels and ``PhotoInfo`` of ``clean`` (``data`` without location tags); for a DICOM
+    file the capture time and notes come from its header (the stored PNG has none)."""
+    image, info = read_photo(clean, name=name)
+    if is_dicom(data):
+        from woundtrack.image.dicom_photo import dicom_capture_time  # pydicom only for DICOM
+
+        dicom_taken_at, dicom_notes = dicom_capture_time(data, name=name)
+        info = dataclasses.replace(info, taken_at=dicom_taken_at, warnings=dicom_notes)
+    return image, info
 
 
 def correct(store: Store, visit_id: int, labels: np.ndarray, *, by: str) -> int:

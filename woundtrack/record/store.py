@@ -177,6 +177,16 @@ PSEUDONYMISED_COLUMNS = (
     "model_version",
 )
 
+#: The research export's treatment columns (``Store.pseudonymised_tables``): no free text.
+PSEUDONYMISED_TREATMENT_COLUMNS = (
+    "subject",
+    "kind",
+    "start_on_shifted",
+    "end_on_shifted",
+    "sessions",
+    "day",
+)
+
 #: Columns of ``export_csv`` (the README documents them). Spelled out, not built from
 #: ``TISSUES``: a file format's column order is a contract (eschar, the tissue that matters most
 #: here, comes first).
@@ -1194,15 +1204,30 @@ class Store:
         return out.getvalue()
 
     def pseudonymised_csv(self) -> str:
-        """Every patient's measurements for research, with nothing that names anyone.
+        """Every patient's measurements for research, with nothing that names anyone, as CSV
+        (columns ``PSEUDONYMISED_COLUMNS``; see ``pseudonymised_tables``)."""
+        measurements, _ = self.pseudonymised_tables()
+        out = _io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(PSEUDONYMISED_COLUMNS)
+        for values in measurements:
+            writer.writerow([_csv_value(values[c]) for c in PSEUDONYMISED_COLUMNS])
+        return out.getvalue()
 
-        Columns ``PSEUDONYMISED_COLUMNS``: ``subject`` is ``S-`` and 10 hex digits of an HMAC of
-        the patient code under this database's own random key (the same patient, the same
-        subject, in every export of this database; not reversible without the key, which never
-        leaves the database); ``taken_on_shifted`` is the capture day moved by a per-patient
-        offset of -182 to +182 days (the intervals between a patient's visits are kept);
-        ``day`` counts from the patient's first visit. No photo, file name, photo hash, patient
-        code, database id or person's name. Requires the ``pseudonymised_export`` permission.
+    def pseudonymised_tables(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Every patient's measurements and treatments for research, with nothing that names
+        anyone: ``(measurements, treatments)``, rows as dicts.
+
+        Measurements have the columns ``PSEUDONYMISED_COLUMNS``: ``subject`` is ``S-`` and 10
+        hex digits of an HMAC-SHA256 of the patient code under this database's own random key
+        (the same patient, the same subject, in every export of this database; not reversible
+        without the key, which never leaves the database); ``taken_on_shifted`` is the capture
+        day moved by a per-patient offset of -182 to +182 days (the intervals between a
+        patient's visits are kept); ``day`` counts from the patient's first visit. Treatments
+        (``PSEUDONYMISED_TREATMENT_COLUMNS``) have the same subject, their days moved by the
+        same offset, and no free text (dose and frequency, which may name a person, are left
+        out). No photo, file name, photo hash, patient code, database id or person's name.
+        Requires the ``pseudonymised_export`` permission; recorded in the audit trail.
         """
 
         def work(session: Session) -> bytes:
@@ -1215,9 +1240,8 @@ class Store:
             return bytes.fromhex(key.value)
 
         key = self._write(work)
-        out = _io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(PSEUDONYMISED_COLUMNS)
+        measurements: list[dict[str, Any]] = []
+        treatments: list[dict[str, Any]] = []
         for code in self.patients():
             digest = hmac.new(key, code.encode("utf-8"), hashlib.sha256).digest()
             subject = "S-" + digest[:5].hex()
@@ -1227,21 +1251,35 @@ class Store:
                 continue
             first = min(r.taken_on for r in rows)
             for r in rows:
-                values = {
-                    "subject": subject,
-                    "lesion": r.lesion,
-                    "body_site": r.body_site,
-                    "day": (r.taken_on - first).days,
-                    "taken_on_shifted": (r.taken_on + shift).isoformat(),
-                    "corrected": r.corrected,
-                    **{
-                        c: getattr(r, c)
-                        for c in (*_FIGURE_COLUMNS, "calibrated", "segmenter", "model_version")
-                    },
-                }
-                writer.writerow([_csv_value(values[c]) for c in PSEUDONYMISED_COLUMNS])
+                measurements.append(
+                    {
+                        "subject": subject,
+                        "lesion": r.lesion,
+                        "body_site": r.body_site,
+                        "day": (r.taken_on - first).days,
+                        "taken_on_shifted": (r.taken_on + shift).isoformat(),
+                        "corrected": r.corrected,
+                        **{
+                            c: getattr(r, c)
+                            for c in (*_FIGURE_COLUMNS, "calibrated", "segmenter", "model_version")
+                        },
+                    }
+                )
+            for event in self.treatments(code):
+                treatments.append(
+                    {
+                        "subject": subject,
+                        "kind": event.kind,
+                        "start_on_shifted": (event.start_on + shift).isoformat(),
+                        "end_on_shifted": None
+                        if event.end_on is None
+                        else (event.end_on + shift).isoformat(),
+                        "sessions": event.sessions,
+                        "day": (event.start_on - first).days,
+                    }
+                )
         self.record_event("export", detail={"pseudonymised": True})
-        return out.getvalue()
+        return measurements, treatments
 
     def backup(self, destination: str | Path) -> Path:
         """Write a consistent copy of the whole database to a new SQLite file.

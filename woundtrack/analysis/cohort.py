@@ -1,0 +1,509 @@
+"""Cohort analysis: time to closure and healing rate across many patients' lesions.
+
+The figures a study reports, from measurements and treatment timelines of many patients:
+
+- **time to closure** per group, by Kaplan–Meier (lifelines): a lesion is *healed* on the date
+  ``healing.healed_on`` gives (area at or below ``closed_below_cm2`` at two consecutive visits; the
+  same definition as each lesion's healing figures), its time is the weeks from its first visit to
+  that date; a lesion not yet healed is *censored* at its last visit. The median and its 95 %
+  interval are lifelines' (``median_survival_times`` of the KM confidence band);
+- **healing rate** per group: the slope of ln(wound area) per week from a linear mixed-effects
+  model with a random intercept and a random slope per lesion (statsmodels ``MixedLM``,
+  ``ln_area ~ weeks``, ``re_formula="~weeks"``, REML), fitted on the visits whose wound is open
+  (area above ``closed_below_cm2``: ln 0 is undefined); a slope of -0.1 means the area shrinks by
+  about 10 % a week;
+- between the two groups of ``--by KIND``: the log-rank test's p-value (lifelines) and the Cox
+  proportional-hazards ratio of healing, ``with`` against ``without``, with its 95 % interval
+  (lifelines ``CoxPHFitter``). A hazard ratio above 1 means faster closure with the treatment.
+
+Groups: ``with`` holds the lesions of patients whose timeline has any event of that kind (at any
+time: a study that needs the treatment to precede a time point should cut the timeline first),
+``without`` the others. Nothing here is hand-written statistics: every estimate, interval and
+test is the library's. Inputs and outputs are pandas tables and plain values; no database, no
+images.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from woundtrack.analysis.healing import (
+    CI_LEVEL,
+    CLOSED_BELOW_CM2,
+    DAYS_PER_WEEK,
+    AreaPoint,
+    healed_on,
+    prepare_series,
+)
+from woundtrack.errors import WoundtrackError
+from woundtrack.models import normalise_kind
+
+__all__ = [
+    "ALL",
+    "MEASUREMENT_COLUMNS",
+    "TIMELINE_COLUMNS",
+    "WITH",
+    "WITHOUT",
+    "CohortError",
+    "CohortResult",
+    "GroupFigures",
+    "cohort_analysis",
+    "lesion_table",
+    "open_visit_table",
+    "visit_table",
+]
+
+#: Group names: ``with`` / ``without`` the ``--by`` treatment; ``all`` when no ``--by`` is given.
+WITH, WITHOUT, ALL = "with", "without", "all"
+#: Columns the measurements must have (the export CSV's; ``subject`` stands for ``patient`` and
+#: ``taken_on_shifted`` for ``taken_at`` in a pseudonymised export).
+MEASUREMENT_COLUMNS = ("patient", "lesion", "taken_at", "wound_area_cm2")
+#: Columns of a cohort timeline: the treatment CSV's ``kind, start_on`` (``end_on`` and the
+#: others optional) with the patient's code.
+TIMELINE_COLUMNS = ("patient", "kind", "start_on")
+#: Column names of a pseudonymised research export (``export --research``) read as their
+#: counterparts: its subjects are the patients, its shifted dates the dates.
+_ALIASES = {
+    "subject": "patient",
+    "taken_on_shifted": "taken_at",
+    "taken_on": "taken_at",
+    "start_on_shifted": "start_on",
+    "end_on_shifted": "end_on",
+}
+#: A mixed model needs at least this many lesions with two or more open visits.
+MIN_MODEL_LESIONS = 3
+
+
+class CohortError(WoundtrackError, ValueError):
+    """The measurements or timeline cannot be analysed (a missing column, no usable lesion)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GroupFigures:
+    """One group's figures. ``None`` with a ``notes`` entry where a figure cannot be given."""
+
+    name: str
+    n_patients: int
+    n_lesions: int
+    n_healed: int
+    median_weeks_to_closure: float | None
+    median_ci: tuple[float | None, float | None] | None
+    log_area_slope_per_week: float | None
+    slope_ci: tuple[float, float] | None
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CohortResult:
+    """The cohort's figures: per group, and between ``with`` and ``without`` when ``by`` is set."""
+
+    by: str | None
+    groups: dict[str, GroupFigures]
+    logrank_p: float | None
+    hazard_ratio: float | None
+    hazard_ratio_ci: tuple[float, float] | None
+    n_patients: int
+    closed_below_cm2: float
+    notes: tuple[str, ...]
+    lesions: pd.DataFrame = field(repr=False, compare=False)
+    open_visits: pd.DataFrame = field(repr=False, compare=False)
+    survival: dict[str, pd.DataFrame] = field(repr=False, compare=False)
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object ``woundtrack cohort --json`` prints (keys as the issue names them)."""
+        import lifelines
+        import statsmodels
+
+        from woundtrack import __version__
+
+        return {
+            "by": self.by,
+            "groups": {
+                name: {
+                    "n_patients": g.n_patients,
+                    "n_lesions": g.n_lesions,
+                    "n_healed": g.n_healed,
+                    "median_weeks_to_closure": g.median_weeks_to_closure,
+                    "median_ci": list(g.median_ci) if g.median_ci else None,
+                    "log_area_slope_per_week": g.log_area_slope_per_week,
+                    "slope_ci": list(g.slope_ci) if g.slope_ci else None,
+                    "notes": list(g.notes),
+                }
+                for name, g in self.groups.items()
+            },
+            "logrank_p": self.logrank_p,
+            "hazard_ratio": self.hazard_ratio,
+            "hazard_ratio_ci": list(self.hazard_ratio_ci) if self.hazard_ratio_ci else None,
+            "n_patients": self.n_patients,
+            "n_lesions": int(len(self.lesions)),
+            "notes": list(self.notes),
+            "options": {
+                "by": self.by,
+                "closed_below_cm2": self.closed_below_cm2,
+                "ci_level": CI_LEVEL,
+                "closure": "area <= closed_below_cm2 at two consecutive visits (healing.healed_on)",
+                "group_rule": "with: the patient's timeline has an event of that kind",
+                "slope_model": "statsmodels MixedLM ln_area ~ weeks, random intercept and slope "
+                "per lesion, REML, open visits only",
+            },
+            "versions": {
+                "woundtrack": __version__,
+                "lifelines": lifelines.__version__,
+                "statsmodels": statsmodels.__version__,
+            },
+        }
+
+
+# --------------------------------------------------------------------------------------------
+# Tables
+# --------------------------------------------------------------------------------------------
+
+
+def _renamed(frame: pd.DataFrame, required: tuple[str, ...], what: str) -> pd.DataFrame:
+    frame = frame.rename(columns=lambda c: str(c).strip().lower())
+    frame = frame.rename(columns={a: c for a, c in _ALIASES.items() if c not in frame.columns})
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise CohortError(
+            f"{what}: no column {', '.join(missing)} (found {', '.join(map(str, frame.columns))});"
+            f" it needs {', '.join(required)}"
+        )
+    return frame
+
+
+def _day(value: Any) -> date | None:
+    """The calendar day of a ``taken_at`` / ``start_on`` cell (ISO text, timestamp or date)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
+        return None
+    try:
+        stamp = pd.Timestamp(value)
+    except (ValueError, TypeError):
+        return None
+    return None if stamp is pd.NaT else stamp.date()
+
+
+def visit_table(
+    measurements: pd.DataFrame, *, name: str = "measurements"
+) -> tuple[pd.DataFrame, list[str]]:
+    """The usable visits: ``patient, lesion, taken_on, wound_area_cm2``, and a note per row left
+    out (no date, no calibrated area), naming the file and the row."""
+    frame = _renamed(measurements, MEASUREMENT_COLUMNS, name)
+    notes: list[str] = []
+    if "manifest_taken_at" in frame.columns:  # batch results: the manifest's date overrides EXIF
+        frame["taken_at"] = frame["manifest_taken_at"].fillna(frame["taken_at"])
+    days = frame["taken_at"].map(_day)
+    area = pd.to_numeric(frame["wound_area_cm2"], errors="coerce")
+    no_day = days.isna()
+    no_area = area.isna() | (area < 0)
+    if no_day.any():
+        notes.append(
+            f"{name}: {int(no_day.sum())} rows without a readable taken_at date left out "
+            f"(first: row {int(np.flatnonzero(no_day.to_numpy())[0]) + 2}); write dates as "
+            "YYYY-MM-DD"
+        )
+    if (no_area & ~no_day).any():
+        notes.append(
+            f"{name}: {int((no_area & ~no_day).sum())} rows without a calibrated wound_area_cm2 "
+            "left out (photos without a sticker have no area in cm²)"
+        )
+    keep = ~no_day & ~no_area
+    visits = pd.DataFrame(
+        {
+            "patient": frame.loc[keep, "patient"].astype(str).str.strip(),
+            "lesion": frame.loc[keep, "lesion"].fillna("").astype(str).str.strip(),
+            "taken_on": days[keep],
+            "wound_area_cm2": area[keep].astype(float),
+        }
+    )
+    return visits.reset_index(drop=True), notes
+
+
+def _treated_patients(
+    timeline: pd.DataFrame | None, by: str, patients: set[str], name: str
+) -> tuple[set[str], list[str]]:
+    notes: list[str] = []
+    if timeline is None:
+        raise CohortError(f"--by {by} needs a timeline (the treatments of each patient)")
+    frame = _renamed(timeline, TIMELINE_COLUMNS, name)
+    frame = frame.assign(
+        patient=frame["patient"].astype(str).str.strip(),
+        kind=frame["kind"].fillna("").astype(str).map(normalise_kind),
+    )
+    unknown = sorted(set(frame["patient"]) - patients)
+    if unknown:
+        shown = ", ".join(unknown[:5]) + (" ..." if len(unknown) > 5 else "")
+        notes.append(
+            f"{name}: {len(unknown)} patients have treatments but no measurements ({shown}); "
+            "their treatments are ignored. Check the patient codes match the measurements'"
+        )
+    kind = normalise_kind(by)
+    treated = set(frame.loc[frame["kind"] == kind, "patient"]) & patients
+    if not (frame["kind"] == kind).any():
+        kinds = ", ".join(sorted(set(frame["kind"]))[:10])
+        notes.append(
+            f"{name}: no event of kind {kind!r}; every lesion is in 'without' (kinds found: "
+            f"{kinds})"
+        )
+    return treated, notes
+
+
+def lesion_table(
+    visits: pd.DataFrame, *, closed_below_cm2: float = CLOSED_BELOW_CM2
+) -> pd.DataFrame:
+    """One row per lesion: ``patient, lesion, n_visits, first_on, last_on, healed_on, healed,
+    weeks`` (to closure when healed, else to the last visit: censored)."""
+    rows = []
+    for (patient, lesion), group in visits.groupby(["patient", "lesion"], sort=True):
+        points = [
+            AreaPoint(taken_on=d, wound_area_cm2=a)
+            for d, a in zip(group["taken_on"], group["wound_area_cm2"], strict=True)
+        ]
+        series = prepare_series(points)
+        first, last = series[0].taken_on, series[-1].taken_on
+        healed = healed_on(series, closed_below_cm2=closed_below_cm2)
+        end = healed or last
+        rows.append(
+            {
+                "patient": patient,
+                "lesion": lesion,
+                "n_visits": len(series),
+                "first_on": first,
+                "last_on": last,
+                "healed_on": healed,
+                "healed": healed is not None,
+                "weeks": (end - first).days / DAYS_PER_WEEK,
+            }
+        )
+    columns = ["patient", "lesion", "n_visits", "first_on", "last_on", "healed_on", "healed"]
+    return pd.DataFrame(rows, columns=[*columns, "weeks"])
+
+
+# --------------------------------------------------------------------------------------------
+# Estimates (every one from lifelines or statsmodels)
+# --------------------------------------------------------------------------------------------
+
+
+def _finite(value: float) -> float | None:
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _kaplan_meier(lesions: pd.DataFrame, label: str):
+    from lifelines import KaplanMeierFitter
+    from lifelines.utils import median_survival_times
+
+    kmf = KaplanMeierFitter(alpha=1 - CI_LEVEL, label=label)
+    kmf.fit(lesions["weeks"], event_observed=lesions["healed"])
+    median = _finite(kmf.median_survival_time_)
+    low, high = median_survival_times(kmf.confidence_interval_).iloc[0]
+    curve = pd.concat([kmf.survival_function_, kmf.confidence_interval_], axis=1)
+    curve.columns = ["open", "open_low", "open_high"]
+    curve.index.name = "weeks"
+    return median, (_finite(low), _finite(high)), curve.reset_index()
+
+
+def open_visit_table(
+    visits: pd.DataFrame, lesions: pd.DataFrame, *, closed_below_cm2: float = CLOSED_BELOW_CM2
+) -> pd.DataFrame:
+    """The visits the healing-rate model reads: one per lesion and day (the mean of a day's
+    areas), wound open (area above ``closed_below_cm2``), with ``weeks`` since the lesion's
+    first visit, ``ln_area`` and the lesion's ``group``."""
+    merged = visits.merge(
+        lesions[["patient", "lesion", "first_on", "group"]], on=["patient", "lesion"]
+    )
+    merged = merged.groupby(["patient", "lesion", "taken_on"], as_index=False).agg(
+        wound_area_cm2=("wound_area_cm2", "mean"),
+        first_on=("first_on", "first"),
+        group=("group", "first"),
+    )
+    open_ = merged[merged["wound_area_cm2"] > closed_below_cm2].copy()
+    open_["weeks"] = (
+        pd.to_datetime(open_["taken_on"]) - pd.to_datetime(open_["first_on"])
+    ).dt.days / DAYS_PER_WEEK
+    open_["ln_area"] = np.log(open_["wound_area_cm2"].astype(float))
+    return open_.reset_index(drop=True)
+
+
+def _mixed_slope(open_: pd.DataFrame) -> tuple[float | None, tuple[float, float] | None, list]:
+    import statsmodels.formula.api as smf
+
+    open_ = open_.assign(lesion_id=open_["patient"] + "\x1f" + open_["lesion"])
+    counts = open_.groupby("lesion_id")["weeks"].transform("size")
+    open_ = open_[counts >= 2]
+    n = open_["lesion_id"].nunique()
+    if n < MIN_MODEL_LESIONS:
+        return (
+            None,
+            None,
+            [
+                f"slope not estimated: {n} lesions have two or more open visits; the mixed model "
+                f"needs {MIN_MODEL_LESIONS}"
+            ],
+        )
+    notes = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = smf.mixedlm("ln_area ~ weeks", open_, groups="lesion_id", re_formula="~weeks")
+        try:
+            fit = model.fit(reml=True)
+        except (np.linalg.LinAlgError, ValueError) as exc:
+            return None, None, [f"slope not estimated: the mixed model failed ({exc})"]
+    if any("converge" in str(w.message).lower() for w in caught) or not fit.converged:
+        notes.append("the mixed model reported a convergence warning; read its slope with care")
+    low, high = fit.conf_int(alpha=1 - CI_LEVEL).loc["weeks"]
+    return float(fit.params["weeks"]), (float(low), float(high)), notes
+
+
+def _group(
+    name: str, lesions: pd.DataFrame, open_visits: pd.DataFrame
+) -> tuple[GroupFigures, pd.DataFrame | None]:
+    if lesions.empty:
+        return (
+            GroupFigures(
+                name=name,
+                n_patients=0,
+                n_lesions=0,
+                n_healed=0,
+                median_weeks_to_closure=None,
+                median_ci=None,
+                log_area_slope_per_week=None,
+                slope_ci=None,
+                notes=(f"group {name!r} has no lesion: no figure for it",),
+            ),
+            None,
+        )
+    notes: list[str] = []
+    median, ci, curve = _kaplan_meier(lesions, name)
+    if median is None:
+        notes.append(
+            f"median time to closure not reached: fewer than half of the {len(lesions)} lesions "
+            "healed within their follow-up"
+        )
+    slope, slope_ci, slope_notes = _mixed_slope(open_visits[open_visits["group"] == name])
+    return (
+        GroupFigures(
+            name=name,
+            n_patients=int(lesions["patient"].nunique()),
+            n_lesions=int(len(lesions)),
+            n_healed=int(lesions["healed"].sum()),
+            median_weeks_to_closure=median,
+            median_ci=ci,
+            log_area_slope_per_week=slope,
+            slope_ci=slope_ci,
+            notes=tuple(notes + slope_notes),
+        ),
+        curve,
+    )
+
+
+def _compare(lesions: pd.DataFrame) -> tuple[float | None, float | None, tuple | None, list]:
+    from lifelines import CoxPHFitter
+    from lifelines.exceptions import ConvergenceError
+    from lifelines.statistics import logrank_test
+
+    treated = lesions["group"] == WITH
+    a, b = lesions[treated], lesions[~treated]
+    test = logrank_test(a["weeks"], b["weeks"], a["healed"], b["healed"])
+    p = _finite(test.p_value)
+    notes: list[str] = []
+    data = pd.DataFrame(
+        {"weeks": lesions["weeks"], "healed": lesions["healed"].astype(int), WITH: treated}
+    ).astype({WITH: int})
+    cph = CoxPHFitter(alpha=1 - CI_LEVEL)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cph.fit(data, duration_col="weeks", event_col="healed")
+    except ConvergenceError as exc:
+        return p, None, None, [f"hazard ratio not estimated: the Cox model failed ({exc})"]
+    hr = _finite(cph.hazard_ratios_[WITH])
+    low, high = np.exp(cph.confidence_intervals_.loc[WITH])
+    if not (a["healed"].any() and b["healed"].any()):
+        notes.append("one group has no healed lesion: the hazard ratio is not meaningful")
+        return p, None, None, notes
+    return p, hr, (float(low), float(high)), notes
+
+
+def cohort_analysis(
+    measurements: pd.DataFrame,
+    timeline: pd.DataFrame | None = None,
+    *,
+    by: str | None = None,
+    closed_below_cm2: float = CLOSED_BELOW_CM2,
+    measurements_name: str = "measurements",
+    timeline_name: str = "timeline",
+) -> CohortResult:
+    """Time to closure and healing rate, per group, and the comparison between groups.
+
+    Parameters
+    ----------
+    measurements : DataFrame
+        One row per lesion per visit: ``patient, lesion, taken_at, wound_area_cm2`` (the export
+        CSV's columns; other columns are ignored). Rows without a date or a calibrated area are
+        left out, with a note.
+    timeline : DataFrame, optional
+        Treatments: ``patient, kind, start_on`` (the treatment CSV with a patient column);
+        needed with ``by``.
+    by : str, optional
+        A treatment kind (``sodium_thiosulfate``, ``HBOT``, ...): lesions are split into
+        ``with`` and ``without`` it. Without it, one group ``all``.
+
+    Raises
+    ------
+    CohortError
+        A required column is missing, or no lesion has a usable visit.
+    """
+    visits, notes = visit_table(measurements, name=measurements_name)
+    if visits.empty:
+        raise CohortError(
+            f"{measurements_name}: no row with a date and a calibrated wound_area_cm2; nothing to "
+            "analyse"
+        )
+    lesions = lesion_table(visits, closed_below_cm2=closed_below_cm2)
+    patients = set(lesions["patient"])
+    if by is None:
+        lesions["group"] = ALL
+        names = [ALL]
+    else:
+        treated, timeline_notes = _treated_patients(timeline, by, patients, timeline_name)
+        notes.extend(timeline_notes)
+        lesions["group"] = np.where(lesions["patient"].isin(treated), WITH, WITHOUT)
+        names = [WITH, WITHOUT]
+    open_visits = open_visit_table(visits, lesions, closed_below_cm2=closed_below_cm2)
+    groups: dict[str, GroupFigures] = {}
+    survival: dict[str, pd.DataFrame] = {}
+    for name in names:
+        figures, curve = _group(name, lesions[lesions["group"] == name], open_visits)
+        groups[name] = figures
+        if curve is not None:
+            survival[name] = curve
+    logrank_p = hazard_ratio = hazard_ratio_ci = None
+    if by is not None:
+        if groups[WITH].n_lesions and groups[WITHOUT].n_lesions:
+            logrank_p, hazard_ratio, hazard_ratio_ci, compare_notes = _compare(lesions)
+            notes.extend(compare_notes)
+        else:
+            empty = WITH if not groups[WITH].n_lesions else WITHOUT
+            notes.append(
+                f"group {empty!r} is empty: no log-rank test or hazard ratio between groups"
+            )
+    return CohortResult(
+        by=None if by is None else normalise_kind(by),
+        groups=groups,
+        logrank_p=logrank_p,
+        hazard_ratio=hazard_ratio,
+        hazard_ratio_ci=hazard_ratio_ci,
+        n_patients=len(patients),
+        closed_below_cm2=closed_below_cm2,
+        notes=tuple(notes),
+        lesions=lesions,
+        open_visits=open_visits,
+        survival=survival,
+    )
