@@ -116,6 +116,5 @@ visible = [
     st.Page(path, title=title, icon=icon)
     for path, title, icon, permission in PAGES
     if access.can(role, permission)
-    and not (path.endswith("research.py") and access.can(role, "view_patients"))
 ]
 st.navigation(visible).run()

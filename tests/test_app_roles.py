@@ -23,6 +23,7 @@ EVERY_PAGE = {
     "timeline",
     "export",
     "measure",
+    "research",
     "admin",
     "models",
 }

@@ -7,6 +7,7 @@ is a ``CohortError`` naming the file and the fix.
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pandas as pd
 
 from woundtrack.analysis.cohort import CohortError
 
-__all__ = ["MAX_TABLE_BYTES", "read_table"]
+__all__ = ["MAX_TABLE_BYTES", "read_table", "table_from_bytes"]
 
 #: Largest table read (a cohort of 10,000 patients' weekly visits for years is well below it).
 MAX_TABLE_BYTES = 2_000_000_000
@@ -33,7 +34,7 @@ def read_table(path: str | os.PathLike[str], *, what: str = "table") -> pd.DataF
         parts = sorted(path.glob("*.parquet"))
         if not parts:
             raise CohortError(f"{path.name}: a folder without Parquet files; give the {what} file")
-        return pd.concat([_parquet(p, what) for p in parts], ignore_index=True)
+        return pd.concat([_parquet(p, p.name, what) for p in parts], ignore_index=True)
     try:
         size = path.stat().st_size
         with path.open("rb") as handle:
@@ -45,21 +46,42 @@ def read_table(path: str | os.PathLike[str], *, what: str = "table") -> pd.DataF
     if size > MAX_TABLE_BYTES:
         raise CohortError(f"{path.name}: {size:,} bytes is over the {MAX_TABLE_BYTES:,} limit")
     if magic == b"PAR1":
-        return _parquet(path, what)
+        return _parquet(path, path.name, what)
+    return _csv(path, path.name, what)
+
+
+def table_from_bytes(data: bytes, *, name: str, what: str = "table") -> pd.DataFrame:
+    """The table in ``data`` (an uploaded CSV or Parquet file called ``name``).
+
+    Raises
+    ------
+    CohortError
+        Too large, or neither CSV nor Parquet.
+    """
+    if len(data) > MAX_TABLE_BYTES:
+        raise CohortError(f"{name}: {len(data):,} bytes is over the {MAX_TABLE_BYTES:,} limit")
+    if data[:4] == b"PAR1":
+        import pyarrow as pa
+
+        return _parquet(pa.BufferReader(data), name, what)
+    return _csv(io.BytesIO(data), name, what)
+
+
+def _csv(source, name: str, what: str) -> pd.DataFrame:
     try:
-        return pd.read_csv(path, encoding="utf-8-sig", dtype={"patient": str, "lesion": str})
+        return pd.read_csv(source, encoding="utf-8-sig", dtype={"patient": str, "lesion": str})
     except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise CohortError(
-            f"{path.name}: the {what} is neither CSV (UTF-8) nor Parquet ({type(exc).__name__}); "
+            f"{name}: the {what} is neither CSV (UTF-8) nor Parquet ({type(exc).__name__}); "
             "export it as CSV UTF-8"
         ) from None
 
 
-def _parquet(path: Path, what: str) -> pd.DataFrame:
+def _parquet(source, name: str, what: str) -> pd.DataFrame:
     import pyarrow.parquet as pq
 
     try:
-        frame = pq.read_table(path).to_pandas()
+        frame = pq.read_table(source).to_pandas()
     except Exception as exc:  # noqa: BLE001 -- pyarrow raises several types for a bad file
-        raise CohortError(f"{path.name}: not a readable Parquet {what} ({exc})") from None
+        raise CohortError(f"{name}: not a readable Parquet {what} ({exc})") from None
     return frame.drop(columns=[c for c in ("labels_png", "record_json") if c in frame.columns])

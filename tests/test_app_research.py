@@ -1,0 +1,89 @@
+"""The Research page (AppTest): a researcher analyses the cohort and checks the agreement with
+manual measures, and sees no patient code, photo or file name on the way."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from woundtrack.record.access import local_identity
+from woundtrack.record.store import Store
+from woundtrack.synthetic.cohort import synthetic_cohort
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+BOSS = "boss@clinic.org"
+
+
+def _researcher(app_db: str) -> AppTest:
+    store = Store(app_db, actor=BOSS)
+    store.add_user(BOSS, "admin")
+    store.add_user(local_identity(), "researcher")
+    store.close()
+    st.cache_resource.clear()
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    return at
+
+
+def _shown(at: AppTest) -> str:
+    parts = [*at.markdown, *at.caption, *at.title, *at.info, *at.header]
+    return " ".join(str(e.value) for e in parts)
+
+
+def test_the_cohort_of_the_record_is_analysed_without_a_patient_code(app_db):
+    at = _researcher(app_db)
+    assert not at.exception, [e.value for e in at.exception]
+    at.button(key="cohort_load").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    # the demo record: one patient with one lesion and a sodium thiosulfate course
+    by = at.selectbox(key="cohort_by")
+    assert "sodium_thiosulfate" in by.options
+    [table] = at.dataframe
+    assert list(table.value["lesions"]) == [1]
+    by.set_value("sodium_thiosulfate").run()
+    assert not at.exception, [e.value for e in at.exception]
+    [table] = at.dataframe
+    assert list(table.value["lesions"]) == [1, 0]  # with / without: 'without' is empty
+    shown = _shown(at)
+    assert "'without' is empty" in shown or "has no lesion" in shown
+    assert "DEMO-001" not in shown and "demo_week" not in shown
+    assert "DEMO-001" not in table.value.to_csv()
+    charts = at.get("plotly_chart")
+    assert len(charts) == 2  # Kaplan-Meier and the slope plot
+
+
+def test_agreement_from_two_uploaded_files(app_db, tmp_path):
+    measurements, _, _ = synthetic_cohort(n_patients=12, second_lesion_p=0.0, seed=3)
+    reference = measurements.rename(columns={"wound_area_cm2": "area_cm2"})
+    reference["area_cm2"] = reference["area_cm2"] + 0.25  # the ruler reads 0.25 cm² more
+    at = _researcher(app_db)
+    at.file_uploader(key="agree_ours").upload(
+        "ours.csv", measurements.to_csv(index=False).encode(), "text/csv"
+    )
+    at.file_uploader(key="agree_ref").upload(
+        "ruler.csv", reference.to_csv(index=False).encode(), "text/csv"
+    )
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    shown = _shown(at)
+    assert f"{len(measurements)} pairs" in shown
+    assert "bias -0.250 cm²" in shown
+    assert len(at.get("plotly_chart")) == 1
+
+
+def test_a_reference_without_its_columns_is_named(app_db):
+    at = _researcher(app_db)
+    ours = pd.DataFrame(
+        {"patient": ["A"], "lesion": ["L1"], "taken_at": ["2026-01-05"], "wound_area_cm2": [1.0]}
+    )
+    at.file_uploader(key="agree_ours").upload(
+        "ours.csv", ours.to_csv(index=False).encode(), "text/csv"
+    )
+    at.file_uploader(key="agree_ref").upload("ruler.csv", b"patient,day,cm2\nA,1,2\n", "text/csv")
+    at.run()
+    assert not at.exception
+    [error] = at.error
+    assert "ruler.csv" in error.value and "area\\_cm2" in error.value  # Markdown-escaped
