@@ -180,8 +180,10 @@ def _renamed(frame: pd.DataFrame, required: tuple[str, ...], what: str) -> pd.Da
 
 def _day(value: Any) -> date | None:
     """The calendar day of a ``taken_at`` / ``start_on`` cell (ISO text, timestamp or date)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
+    if value is None or value is pd.NaT:
         return None
+    if isinstance(value, int | float | np.integer | np.floating):
+        return None  # a number is no date (pandas would read 20260302 as nanoseconds of 1970)
     try:
         stamp = pd.Timestamp(value)
     except (ValueError, TypeError):

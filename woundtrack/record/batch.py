@@ -491,6 +491,7 @@ def run_batch(
     flush_rows: int = FLUSH_ROWS,
     progress: bool = True,
     on_started: Callable[[Any], None] | None = None,
+    connect_timeout_s: float = 20.0,
 ) -> BatchSummary:
     """Measure every photo of ``manifest`` into the results folder ``out`` (see the module).
 
@@ -504,6 +505,8 @@ def run_batch(
     on_started : callable, optional
         Called with the ``distributed.Client`` once the cluster is up (tests use it to kill a
         worker in the middle of a run).
+    connect_timeout_s : float
+        How long to try reaching ``scheduler``.
 
     Raises
     ------
@@ -541,7 +544,8 @@ def run_batch(
         todo.append(row)
     measured = failed = 0
     try:
-        for row in _results(todo, marker_mm, model, workers, scheduler, progress, on_started):
+        cluster = _Cluster(workers, scheduler, connect_timeout_s, on_started)
+        for row in _results(todo, marker_mm, model, cluster, progress):
             writer.add(row)
             if row["ok"]:
                 measured += 1
@@ -561,14 +565,20 @@ def run_batch(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Cluster:
+    workers: int | None
+    scheduler: str | None
+    connect_timeout_s: float
+    on_started: Callable[[Any], None] | None
+
+
 def _results(
     todo: list[dict[str, Any]],
     marker_mm: float,
     model: str | None,
-    workers: int | None,
-    scheduler: str | None,
+    where: _Cluster,
     progress: bool,
-    on_started: Callable[[Any], None] | None,
 ) -> Iterable[dict[str, Any]]:
     from tqdm import tqdm
 
@@ -576,7 +586,7 @@ def _results(
     if not todo:
         bar.close()
         return
-    if workers == 0 and scheduler is None:
+    if where.workers == 0 and where.scheduler is None:
         with bar:
             for job in todo:
                 yield measure_job(job, marker_mm, model)
@@ -586,23 +596,23 @@ def _results(
 
     cluster = None
     try:
-        if scheduler is None:
-            n = workers or os.cpu_count() or 1
+        if where.scheduler is None:
+            n = where.workers or os.cpu_count() or 1
             cluster = LocalCluster(
                 n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None
             )
             client = Client(cluster)
         else:
-            client = Client(scheduler, timeout="20s")
+            client = Client(where.scheduler, timeout=f"{where.connect_timeout_s}s")
     except OSError as exc:
         bar.close()
         raise BatchError(
-            f"cannot reach the Dask scheduler {scheduler}: {exc}; start it with `dask scheduler` "
-            "and give its address, e.g. tcp://127.0.0.1:8786"
+            f"cannot reach the Dask scheduler {where.scheduler}: {exc}; start it with `dask "
+            "scheduler` and give its address, e.g. tcp://127.0.0.1:8786"
         ) from None
     try:
-        if on_started is not None:
-            on_started(client)
+        if where.on_started is not None:
+            where.on_started(client)
         futures = [
             client.submit(
                 measure_job,
