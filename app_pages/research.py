@@ -77,6 +77,7 @@ if tables is not None:
     from woundtrack.present.research import (
         cohort_report_html,
         cohort_table,
+        comparison_sentence,
         kaplan_meier_figure,
         slope_figure,
     )
@@ -97,13 +98,7 @@ if tables is not None:
     else:
         st.dataframe(pd.DataFrame(cohort_table(result)), hide_index=True)
         if result.by is not None:
-            from woundtrack.present.research import _fmt, _interval
-
-            st.write(
-                f"Log-rank p = {_fmt(result.logrank_p, 4)}; hazard ratio of healing, with "
-                f"against without = {_fmt(result.hazard_ratio)} (95 % interval "
-                f"{_interval(result.hazard_ratio_ci)})."
-            )
+            st.write(comparison_sentence(result))
         for note in [*result.notes, *(n for g in result.groups.values() for n in g.notes)]:
             st.info(escape_markdown(note))
         st.plotly_chart(kaplan_meier_figure(result), width="stretch")
@@ -135,7 +130,7 @@ theirs = right.file_uploader("Reference areas", type=["csv", "parquet"], key="ag
 if ours is not None and theirs is not None:
     from woundtrack.analysis.agreement import agreement
     from woundtrack.analysis.tables import table_from_bytes
-    from woundtrack.present.research import agreement_figure
+    from woundtrack.present.research import agreement_figure, agreement_sentence
 
     try:
         found = agreement(
@@ -147,11 +142,7 @@ if ours is not None and theirs is not None:
     except WoundtrackError as exc:
         st.error(escape_markdown(exc))
     else:
-        st.write(
-            f"{found.n_pairs} pairs: ICC(2,1) = {found.icc:.3f} (95 % interval "
-            f"{found.icc_ci[0]:.2f} to {found.icc_ci[1]:.2f}); bias {found.bias_cm2:+.3f} cm², "
-            f"limits of agreement {found.loa_low_cm2:+.3f} to {found.loa_high_cm2:+.3f} cm²."
-        )
+        st.write(agreement_sentence(found))
         for note in found.notes:
             st.info(escape_markdown(note))
         st.plotly_chart(agreement_figure(found), width="stretch")

@@ -739,7 +739,7 @@ def _cohort(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         )
         print(f"wrote {args.html}", file=err)
     if args.json:
-        json.dump(result.to_json(), out, ensure_ascii=False, indent=1)
+        json.dump(result.to_json(), out, ensure_ascii=False, indent=1, allow_nan=False)
         out.write("\n")
         return EXIT_OK
     from woundtrack.present.research import cohort_table
@@ -755,13 +755,9 @@ def _cohort(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         for note in figures.notes:
             print(f"  note: {note}", file=out)
     if result.by is not None:
-        from woundtrack.present.research import _fmt, _interval
+        from woundtrack.present.research import comparison_sentence
 
-        print(
-            f"log-rank p = {_fmt(result.logrank_p, 4)}; hazard ratio of healing with "
-            f"{result.by} = {_fmt(result.hazard_ratio)} (95 % {_interval(result.hazard_ratio_ci)})",
-            file=out,
-        )
+        print(comparison_sentence(result), file=out)
     return EXIT_OK
 
 
@@ -794,15 +790,12 @@ def _agreement(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         agreement_figure(result).write_html(args.html, include_plotlyjs=True)
         print(f"wrote {args.html}", file=err)
     if args.json:
-        json.dump(result.to_json(), out, ensure_ascii=False, indent=1)
+        json.dump(result.to_json(), out, ensure_ascii=False, indent=1, allow_nan=False)
         out.write("\n")
         return EXIT_OK
-    print(
-        f"{result.n_pairs} pairs: ICC(2,1) = {result.icc:.3f} (95 % {result.icc_ci[0]:.2f} to "
-        f"{result.icc_ci[1]:.2f}); Bland-Altman bias {result.bias_cm2:+.3f} cm², limits of "
-        f"agreement {result.loa_low_cm2:+.3f} to {result.loa_high_cm2:+.3f} cm²",
-        file=out,
-    )
+    from woundtrack.present.research import agreement_sentence
+
+    print(agreement_sentence(result), file=out)
     return EXIT_OK
 
 

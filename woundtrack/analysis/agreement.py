@@ -37,8 +37,8 @@ class AgreementResult:
     """ICC(2,1) and Bland–Altman figures of woundtrack against a reference (areas in cm²)."""
 
     n_pairs: int
-    icc: float
-    icc_ci: tuple[float, float]
+    icc: float | None  # None where undefined (a note says why)
+    icc_ci: tuple[float | None, float | None]
     bias_cm2: float
     sd_diff_cm2: float
     loa_low_cm2: float
@@ -64,6 +64,10 @@ class AgreementResult:
         }
 
 
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
 def _reference(reference: pd.DataFrame, name: str) -> pd.DataFrame:
     frame = reference.rename(columns=lambda c: str(c).strip().lower())
     missing = [c for c in REFERENCE_COLUMNS if c not in frame.columns]
@@ -73,10 +77,14 @@ def _reference(reference: pd.DataFrame, name: str) -> pd.DataFrame:
             " a reference needs patient, taken_at, area_cm2 (and lesion where a patient has "
             "several)"
         )
-    measured = frame.rename(columns={"area_cm2": "wound_area_cm2"})
-    if "lesion" not in measured.columns:
-        measured = measured.assign(lesion="")
-    visits, notes = visit_table(measured, name=name)
+    if "lesion" not in frame.columns:
+        frame = frame.assign(lesion="")
+    visits, notes = visit_table(
+        frame,
+        name=name,
+        area_column="area_cm2",
+        no_area="without an area_cm2 (empty, not a number or negative) left out",
+    )
     return visits.rename(columns={"wound_area_cm2": "reference_cm2"}), notes
 
 
@@ -143,6 +151,11 @@ def agreement(
     row = "ICC(A,1)" if "ICC(A,1)" in table.index else "ICC2"  # pingouin >= 0.7 / older
     icc = float(table.loc[row, "ICC"])
     low, high = (float(v) for v in table.loc[row, "CI95"])  # pingouin rounds it to 0.01
+    if not all(math.isfinite(v) for v in (icc, low, high)):
+        notes.append(
+            "the ICC or its interval is undefined for these pairs (e.g. every difference the "
+            "same, or no spread between visits); read the Bland–Altman figures instead"
+        )
     diff = pairs["wound_area_cm2"] - pairs["reference_cm2"]
     bias = float(diff.mean())
     sd = float(diff.std(ddof=1))
@@ -152,8 +165,8 @@ def agreement(
         notes.append("the ICC interval is pingouin's 95 % interval")
     return AgreementResult(
         n_pairs=len(pairs),
-        icc=icc,
-        icc_ci=(low, high),
+        icc=_finite(icc),
+        icc_ci=(_finite(low), _finite(high)),
         bias_cm2=bias,
         sd_diff_cm2=sd,
         loa_low_cm2=bias - LOA_SD * sd,

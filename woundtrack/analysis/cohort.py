@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
@@ -179,23 +179,37 @@ def _renamed(frame: pd.DataFrame, required: tuple[str, ...], what: str) -> pd.Da
 
 
 def _day(value: Any) -> date | None:
-    """The calendar day of a ``taken_at`` / ``start_on`` cell (ISO text, timestamp or date)."""
-    if value is None or value is pd.NaT:
+    """The calendar day of a ``taken_at`` / ``start_on`` cell: ISO 8601 text (``2026-03-02``,
+    ``2026-03-02T09:30:00+01:00``) or a date / timestamp value. Anything else is no date:
+    ``06/01/2025`` is June in one country and January in another, and a number such as
+    ``20260302`` would be read by pandas as nanoseconds of 1970."""
+    if isinstance(value, pd.Timestamp):
+        return None if value is pd.NaT else value.date()
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str):
         return None
-    if isinstance(value, int | float | np.integer | np.floating):
-        return None  # a number is no date (pandas would read 20260302 as nanoseconds of 1970)
     try:
-        stamp = pd.Timestamp(value)
-    except (ValueError, TypeError):
+        return datetime.fromisoformat(value.strip()).date()
+    except ValueError:
         return None
-    return None if stamp is pd.NaT else stamp.date()
 
 
 def visit_table(
-    measurements: pd.DataFrame, *, name: str = "measurements"
+    measurements: pd.DataFrame,
+    *,
+    name: str = "measurements",
+    area_column: str = "wound_area_cm2",
+    no_area: str = "without a calibrated wound_area_cm2 left out (photos without a sticker have "
+    "no area in cm²)",
 ) -> tuple[pd.DataFrame, list[str]]:
     """The usable visits: ``patient, lesion, taken_on, wound_area_cm2``, and a note per row left
-    out (no date, no calibrated area), naming the file and the row."""
+    out (no date; no area, said as ``no_area``), naming the file and the row. ``area_column``
+    is the column read as ``wound_area_cm2`` (a reference's ``area_cm2``)."""
+    if area_column != "wound_area_cm2":
+        measurements = measurements.rename(columns={area_column: "wound_area_cm2"})
     frame = _renamed(measurements, MEASUREMENT_COLUMNS, name)
     notes: list[str] = []
     if "manifest_taken_at" in frame.columns:  # batch results: the manifest's date overrides EXIF
@@ -203,6 +217,7 @@ def visit_table(
     days = frame["taken_at"].map(_day)
     area = pd.to_numeric(frame["wound_area_cm2"], errors="coerce")
     no_day = days.isna()
+    no_area_text = no_area
     no_area = area.isna() | (area < 0)
     if no_day.any():
         notes.append(
@@ -211,10 +226,7 @@ def visit_table(
             "YYYY-MM-DD"
         )
     if (no_area & ~no_day).any():
-        notes.append(
-            f"{name}: {int((no_area & ~no_day).sum())} rows without a calibrated wound_area_cm2 "
-            "left out (photos without a sticker have no area in cm²)"
-        )
+        notes.append(f"{name}: {int((no_area & ~no_day).sum())} rows {no_area_text}")
     keep = ~no_day & ~no_area
     visits = pd.DataFrame(
         {

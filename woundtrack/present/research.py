@@ -20,6 +20,8 @@ from woundtrack.analysis.cohort import ALL, WITH, WITHOUT, CohortResult
 
 __all__ = [
     "agreement_figure",
+    "agreement_sentence",
+    "comparison_sentence",
     "cohort_report_html",
     "cohort_table",
     "kaplan_meier_figure",
@@ -193,6 +195,27 @@ def agreement_figure(result: AgreementResult) -> go.Figure:
     return fig
 
 
+def agreement_sentence(result: AgreementResult) -> str:
+    """The agreement in one sentence, as the CLI, the app and the report say it."""
+    low, high = result.icc_ci
+    return (
+        f"{result.n_pairs} pairs: ICC(2,1) = {_fmt(result.icc, 3)} (95 % interval "
+        f"{_fmt(low)} to {_fmt(high)}); Bland–Altman bias {result.bias_cm2:+.3f} cm², limits of "
+        f"agreement {result.loa_low_cm2:+.3f} to {result.loa_high_cm2:+.3f} cm²."
+    )
+
+
+def comparison_sentence(result: CohortResult) -> str:
+    """The comparison between the groups in one sentence (empty without ``by``)."""
+    if result.by is None:
+        return ""
+    return (
+        f"Between groups ({result.by}): log-rank p = {_fmt(result.logrank_p, 4)}; Cox hazard "
+        f"ratio of healing, with against without = {_fmt(result.hazard_ratio)} (95 % interval "
+        f"{_interval(result.hazard_ratio_ci)})."
+    )
+
+
 def cohort_table(result: CohortResult) -> list[dict[str, Any]]:
     """One row per group: the figures a cohort table of a paper shows."""
     rows = []
@@ -245,24 +268,17 @@ def cohort_report_html(
         _html_table(cohort_table(result)),
     ]
     if result.by is not None:
-        parts.append(
-            f"<p>Between groups ({html.escape(result.by)}): log-rank p = "
-            f"{_fmt(result.logrank_p, 4)}; Cox hazard ratio of healing, with against without = "
-            f"{_fmt(result.hazard_ratio)} (95 % interval {_interval(result.hazard_ratio_ci)})."
-            "</p>"
-        )
+        parts.append(f"<p>{html.escape(comparison_sentence(result))}</p>")
     figures = [kaplan_meier_figure(result), slope_figure(result)]
     if agreement is not None:
         figures.append(agreement_figure(agreement))
     for n, fig in enumerate(figures):
         parts.append(fig.to_html(full_html=False, include_plotlyjs=n == 0))
     if agreement is not None:
-        a = agreement.to_json()
         parts.append(
-            f"<h2>Agreement with the reference</h2><p>{a['n_pairs']} pairs; ICC(2,1) = "
-            f"{a['icc_2_1']:.3f} (95 % interval {a['icc_ci'][0]:.2f} to {a['icc_ci'][1]:.2f}); "
-            f"Bland–Altman bias {a['bias_cm2']:+.3f} cm², limits of agreement "
-            f"{a['loa_low_cm2']:+.3f} to {a['loa_high_cm2']:+.3f} cm².</p>"
+            "<h2>Agreement with the reference</h2><p>"
+            + html.escape(agreement_sentence(agreement))
+            + "</p>"
         )
     notes = list(result.notes) + [n for g in result.groups.values() for n in g.notes]
     if agreement is not None:
