@@ -90,7 +90,7 @@ def run(args: list[str], *, extra_memory_pids=(), kill_after_s: float | None = N
         workers = [
             p
             for p in psutil.Process(process.pid).children(recursive=True)
-            if "multiprocessing" in " ".join(p.cmdline()) or "spawn" in " ".join(p.cmdline())
+            if "dask worker" in " ".join(p.cmdline())  # its process title; not the resource tracker
         ]
         if workers:
             killed = workers[-1].pid
@@ -162,7 +162,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--photos", type=int, default=1000)
     parser.add_argument("--kill-photos", type=int, default=200)
+    parser.add_argument(
+        "--kill-only",
+        type=float,
+        metavar="PHOTOS_PER_S",
+        help="only the killed-worker run (one process's speed given, for when to kill)",
+    )
     options = parser.parse_args()
+    if options.kill_only:
+        with tempfile.TemporaryDirectory(prefix="wt-batch-") as tmp:
+            kill_run(Path(tmp), options.kill_photos, options.kill_only)
+        return
     with tempfile.TemporaryDirectory(prefix="wt-batch-") as tmp:
         folder = Path(tmp)
         manifest = write_photos(folder, options.photos)
@@ -202,23 +212,25 @@ def main() -> None:
         finally:
             for p in cluster:
                 p.terminate()
-        small = folder / "kill"
-        small.mkdir()
-        kill_manifest = write_photos(small, options.kill_photos)
-        out = small / "killed.parquet"
-        seconds_per_photo = 1 / base
-        r = run(
-            ["batch", str(kill_manifest), "--out", str(out), "--workers", "2"],
-            kill_after_s=5 + options.kill_photos * seconds_per_photo / 3,
-        )
-        n, ok = rows_of(out)
-        print(
-            f"| LocalCluster, a worker killed (pid {r['killed']}) | {r['seconds']:.1f} | "
-            f"{ok / r['seconds']:.2f} | {r['peak_mib']:.0f} | {n} ({ok}) of "
-            f"{options.kill_photos} |"
-        )
-        if n != options.kill_photos or ok != options.kill_photos:
-            print(f"LOST PHOTOS: {r['err']}")
+        kill_run(folder, options.kill_photos, base)
+
+
+def kill_run(folder: Path, photos: int, photos_per_s: float) -> None:
+    small = folder / "kill"
+    small.mkdir()
+    manifest = write_photos(small, photos)
+    out = small / "killed.parquet"
+    r = run(
+        ["batch", str(manifest), "--out", str(out), "--workers", "2"],
+        kill_after_s=5 + photos / photos_per_s / 3,
+    )
+    n, ok = rows_of(out)
+    print(
+        f"| LocalCluster, a worker killed (pid {r['killed']}) | {r['seconds']:.1f} | "
+        f"{ok / r['seconds']:.2f} | {r['peak_mib']:.0f} | {n} ({ok}) of {photos} |"
+    )
+    if n != photos or ok != photos:
+        print(f"LOST PHOTOS: {r['err']}")
 
 
 if __name__ == "__main__":

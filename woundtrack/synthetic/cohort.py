@@ -18,7 +18,9 @@ The model (every figure below is a parameter of :func:`synthetic_cohort`):
 
 The truth (:class:`CohortTruth`): with weekly visits the closure is seen at the first visit at or
 after ``T``, so the true median time to closure is ``ceil(scale * ln(2) ** (1 / shape))``
-weeks; the mean slope of ln(area) per week is ``-E[ln(A0 / threshold)] * E[1 / T]``, with
+weeks (the defaults put both groups' continuous medians, 14.8 and 18.6 weeks, mid-way between
+weekly visits, so that the weekly truth, 15 and 19, is not decided by a hair); the mean slope of
+ln(area) per week is ``-E[ln(A0 / threshold)] * E[1 / T]``, with
 ``E[1 / T] = Gamma(1 - 1 / shape) / scale`` (shape > 1).
 """
 
@@ -47,7 +49,7 @@ def synthetic_cohort(
     *,
     n_patients: int = 200,
     hazard_ratio: float = 2.0,
-    scale_weeks: float = 20.0,
+    scale_weeks: float = 21.0,
     shape: float = 3.0,
     ln_area0_mean: float = math.log(4.0),
     ln_area0_sd: float = 0.5,
