@@ -29,7 +29,7 @@ ACCOUNTS = {
     "stranger": "stranger@elsewhere.org",  # signs in at the provider, but is no woundtrack user
 }
 PAGES = {"Healing", "Upload", "Review & correct", "Compare visits", "Treatments"}
-PAGES |= {"Export & report", "Measure one photo"}
+PAGES |= {"Export & report", "Measure one photo", "Research"}
 EXPECTED_PAGES = {
     "admin": PAGES | {"Users & audit", "Clinic model"},
     "nurse": PAGES,
