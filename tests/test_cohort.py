@@ -420,7 +420,7 @@ def test_cli_cohort_text_output_names_each_group(capsys, cohort_files):
     lines = out.splitlines()
     assert lines[0].startswith("with sodium thiosulfate: ")
     assert any(line.startswith("without sodium thiosulfate: ") for line in lines)
-    assert lines[-1].startswith("Between groups (sodium_thiosulfate): log-rank p = ")
+    assert lines[-1].startswith("Between groups (sodium_thiosulfate): log-rank p ")
 
 
 def test_cli_cohort_missing_file_fails_naming_it(capsys, cohort_files):

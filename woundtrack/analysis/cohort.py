@@ -304,6 +304,10 @@ def lesion_table(
 # --------------------------------------------------------------------------------------------
 
 
+def _lesions(n: int) -> str:
+    return f"{n} lesion" if n == 1 else f"{n} lesions"
+
+
 def _finite(value: float) -> float | None:
     value = float(value)
     return value if math.isfinite(value) else None
@@ -357,8 +361,8 @@ def _mixed_slope(open_: pd.DataFrame) -> tuple[float | None, tuple[float, float]
             None,
             None,
             [
-                f"slope not estimated: {n} lesions have two or more open visits; the mixed model "
-                f"needs {MIN_MODEL_LESIONS}"
+                f"slope not estimated: {_lesions(n)} with two or more open visits; the mixed "
+                f"model needs {MIN_MODEL_LESIONS}"
             ],
         )
     notes = []
@@ -397,7 +401,7 @@ def _group(
     median, ci, curve = _kaplan_meier(lesions, name)
     if median is None:
         notes.append(
-            f"median time to closure not reached: fewer than half of the {len(lesions)} lesions "
+            f"median time to closure not reached: fewer than half of the {_lesions(len(lesions))} "
             "healed within their follow-up"
         )
     slope, slope_ci, slope_notes = _mixed_slope(open_visits[open_visits["group"] == name])

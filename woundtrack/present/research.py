@@ -42,8 +42,15 @@ def _fmt(value: float | None, digits: int = 2) -> str:
     return "–" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
 
 
+def _p(value: float | None) -> str:
+    """A p-value as papers print it: ``< 0.0001`` rather than ``0.0000``."""
+    if value is not None and math.isfinite(value) and value < 1e-4:
+        return "< 0.0001"
+    return f"= {_fmt(value, 4)}"
+
+
 def _interval(ci: tuple[float | None, float | None] | None, digits: int = 2) -> str:
-    if ci is None:
+    if ci is None or all(v is None for v in ci):
         return "–"
     low, high = ci
     return f"{_fmt(low, digits)} to {_fmt(high, digits) if high is not None else 'not reached'}"
@@ -60,6 +67,7 @@ def kaplan_meier_figure(result: CohortResult) -> go.Figure:
             go.Scatter(
                 x=curve["weeks"],
                 y=curve["open_high"],
+                mode="lines",
                 line={"width": 0, "shape": "hv"},
                 showlegend=False,
                 hoverinfo="skip",
@@ -69,6 +77,7 @@ def kaplan_meier_figure(result: CohortResult) -> go.Figure:
             go.Scatter(
                 x=curve["weeks"],
                 y=curve["open_low"],
+                mode="lines",
                 line={"width": 0, "shape": "hv"},
                 fill="tonexty",
                 fillcolor=_translucent(colour),
@@ -80,6 +89,7 @@ def kaplan_meier_figure(result: CohortResult) -> go.Figure:
             go.Scatter(
                 x=curve["weeks"],
                 y=curve["open"],
+                mode="lines",
                 line={"color": colour, "shape": "hv"},
                 name=name,
                 hovertemplate="week %{x:.1f}: %{y:.0%} still open<extra>" + name + "</extra>",
@@ -210,7 +220,7 @@ def comparison_sentence(result: CohortResult) -> str:
     if result.by is None:
         return ""
     return (
-        f"Between groups ({result.by}): log-rank p = {_fmt(result.logrank_p, 4)}; Cox hazard "
+        f"Between groups ({result.by}): log-rank p {_p(result.logrank_p)}; Cox hazard "
         f"ratio of healing, with against without = {_fmt(result.hazard_ratio)} (95 % interval "
         f"{_interval(result.hazard_ratio_ci)})."
     )
@@ -262,9 +272,9 @@ def cohort_report_html(
         "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}table{border-collapse:"
         "collapse}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}</style>",
         "</head><body><h1>Cohort report</h1>",
-        f"<p>{info['n_patients']} patients, {info['n_lesions']} lesions. Closure: "
-        f"{html.escape(info['options']['closure'])}; not yet healed lesions are censored at "
-        "their last visit.</p>",
+        f"<p>{info['n_patients']} patients, {info['n_lesions']} lesions. Closure: area ≤ "
+        f"{result.closed_below_cm2:g} cm² at two consecutive visits; lesions not yet healed are "
+        "censored at their last visit.</p>",
         _html_table(cohort_table(result)),
     ]
     if result.by is not None:
