@@ -216,11 +216,19 @@ def test_a_different_closure_threshold_changes_which_lesions_healed():
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("column", ["patient", "lesion", "taken_at", "wound_area_cm2"])
+@pytest.mark.parametrize("column", ["patient", "taken_at", "wound_area_cm2"])
 def test_a_missing_measurement_column_is_named(small, column):
     measurements, timeline, _ = small
     with pytest.raises(CohortError, match=rf"measurements: no column {column} \(found"):
         cohort_analysis(measurements.drop(columns=column), timeline, by="STS")
+
+
+def test_without_a_lesion_column_each_patient_is_one_lesion():
+    rows = weekly("A", "", [2.0, 1.0, 0.0, 0.0]) + weekly("B", "", [3.0, 2.0, 1.0])
+    frame = pd.DataFrame(rows).drop(columns="lesion")
+    result = cohort_analysis(frame)
+    assert result.groups["all"].n_lesions == 2 and result.groups["all"].n_healed == 1
+    assert any("no lesion column" in note for note in result.notes)
 
 
 def test_a_missing_timeline_column_or_timeline_is_named(small):

@@ -63,7 +63,8 @@ __all__ = [
 #: Group names: ``with`` / ``without`` the ``--by`` treatment; ``all`` when no ``--by`` is given.
 WITH, WITHOUT, ALL = "with", "without", "all"
 #: Columns the measurements must have (the export CSV's; ``subject`` stands for ``patient`` and
-#: ``taken_on_shifted`` for ``taken_at`` in a pseudonymised export).
+#: ``taken_on_shifted`` for ``taken_at`` in a pseudonymised export). ``lesion`` may be left out:
+#: each patient's rows are then one lesion, with a note.
 MEASUREMENT_COLUMNS = ("patient", "lesion", "taken_at", "wound_area_cm2")
 #: Columns of a cohort timeline: the treatment CSV's ``kind, start_on`` (``end_on`` and the
 #: others optional) with the patient's code.
@@ -210,8 +211,13 @@ def visit_table(
     is the column read as ``wound_area_cm2`` (a reference's ``area_cm2``)."""
     if area_column != "wound_area_cm2":
         measurements = measurements.rename(columns={area_column: "wound_area_cm2"})
-    frame = _renamed(measurements, MEASUREMENT_COLUMNS, name)
+    required = tuple(c for c in MEASUREMENT_COLUMNS if c != "lesion")
+    frame = _renamed(measurements, required, name)
     notes: list[str] = []
+    if "lesion" not in frame.columns:
+        frame = frame.assign(lesion="")
+        if area_column == "wound_area_cm2":
+            notes.append(f"{name}: no lesion column; each patient's rows are taken as one lesion")
     if "manifest_taken_at" in frame.columns:  # batch results: the manifest's date overrides EXIF
         frame["taken_at"] = frame["manifest_taken_at"].fillna(frame["taken_at"])
     days = frame["taken_at"].map(_day)
