@@ -95,20 +95,24 @@ def totals_fields(totals: Totals) -> dict[str, Any]:
     return fields
 
 
+#: The record's top-level fields after ``file, ok, error`` and before the areas, in order.
+RECORD_FIELDS = (
+    "sha256",
+    "taken_at",
+    "width_px",
+    "height_px",
+    "calibrated",
+    "calibration_method",
+    "mm_per_px",
+    "tilt_deg",
+    "area_uncertainty_pct",
+)
+
+
 def failure_record(file: str, error: str) -> dict[str, Any]:
     """The JSON record of a photo that could not be measured (same keys, ``ok`` false)."""
     record: dict[str, Any] = {"file": file, "ok": False, "error": error}
-    for key in (
-        "sha256",
-        "taken_at",
-        "width_px",
-        "height_px",
-        "calibrated",
-        "calibration_method",
-        "mm_per_px",
-        "tilt_deg",
-        "area_uncertainty_pct",
-    ):
+    for key in RECORD_FIELDS:
         record[key] = None
     for name in AREA_NAMES:
         record[f"{name}_area_cm2"] = None

@@ -45,6 +45,7 @@ from typing import Any
 
 from woundtrack.errors import WoundtrackError
 from woundtrack.image.calibration import DEFAULT_MARKER_MM
+from woundtrack.image.pipeline import RECORD_FIELDS
 from woundtrack.models import AREA_NAMES
 
 log = logging.getLogger(__name__)
@@ -276,15 +277,7 @@ def _result_row(job: dict, record: dict, labels_png: bytes, file_sha256: str) ->
 
 
 _RECORD_SCALARS = (
-    "sha256",
-    "taken_at",
-    "width_px",
-    "height_px",
-    "calibrated",
-    "calibration_method",
-    "mm_per_px",
-    "tilt_deg",
-    "area_uncertainty_pct",
+    *RECORD_FIELDS,
     *(f"{n}_area_cm2" for n in AREA_NAMES),
     *(f"{n}_area_px" for n in AREA_NAMES),
 )
