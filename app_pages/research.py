@@ -14,12 +14,14 @@ import json
 import pandas as pd
 import streamlit as st
 
-from app_pages.shared import escape_markdown, get_store, require
+from app_pages.shared import SAMPLES, escape_markdown, get_store, require
 from woundtrack.errors import WoundtrackError
+from woundtrack.models import normalise_kind
 
 require("pseudonymised_export")
 
 NO_SPLIT = "(all lesions together)"
+DEMO_COHORT = SAMPLES / "demo_cohort"
 
 st.title("Research")
 st.write(
@@ -61,16 +63,60 @@ st.caption(
     "(random intercept and slope per lesion), and between groups the log-rank test and the Cox "
     "hazard ratio of healing."
 )
+RECORD, FILES, DEMO = "this record", "uploaded files", "the synthetic demo cohort"
+sources = [RECORD, FILES, *([DEMO] if (DEMO_COHORT / "measurements.csv").exists() else [])]
+source = st.radio("Cohort from", sources, horizontal=True, key="cohort_source")
+if source == FILES:
+    left, right = st.columns(2)
+    upload_m = left.file_uploader(
+        "Measurements (export CSV or Parquet: patient, lesion, taken_at, wound_area_cm2)",
+        type=["csv", "parquet"],
+        key="cohort_measurements",
+    )
+    upload_t = right.file_uploader(
+        "Treatments (the treatment CSV with a patient column)",
+        type=["csv", "parquet"],
+        key="cohort_timeline",
+    )
+if source == DEMO:
+    st.caption(
+        "120 simulated patients (no photo, no real person; `scripts/make_demo_cohort.py`): "
+        "closure times drawn with a true hazard ratio of 2 for sodium thiosulfate, true medians "
+        "15 and 19 weeks; `reference.csv` beside them holds simulated ruler areas for the "
+        "agreement below."
+    )
 if st.button("Analyse the cohort", key="cohort_load"):
+    from woundtrack.analysis.tables import read_table, table_from_bytes
+
     try:
-        rows, events = get_store().pseudonymised_tables()
+        if source == RECORD:
+            rows, events = get_store().pseudonymised_tables()
+            found = (
+                pd.DataFrame(
+                    rows, columns=["subject", "lesion", "taken_on_shifted", "wound_area_cm2"]
+                ),
+                pd.DataFrame(
+                    events, columns=["subject", "kind", "start_on_shifted", "end_on_shifted"]
+                ),
+            )
+        elif source == DEMO:
+            found = (
+                read_table(DEMO_COHORT / "measurements.csv", what="measurements"),
+                read_table(DEMO_COHORT / "timeline.csv", what="timeline"),
+            )
+        elif upload_m is None:
+            raise WoundtrackError("choose the measurements file first")
+        else:
+            found = (
+                table_from_bytes(upload_m.getvalue(), name=upload_m.name, what="measurements"),
+                None
+                if upload_t is None
+                else table_from_bytes(upload_t.getvalue(), name=upload_t.name, what="timeline"),
+            )
     except WoundtrackError as exc:
         st.error(escape_markdown(exc))
     else:
-        st.session_state["cohort_tables"] = (
-            pd.DataFrame(rows, columns=["subject", "lesion", "taken_on_shifted", "wound_area_cm2"]),
-            pd.DataFrame(events, columns=["subject", "kind", "start_on_shifted", "end_on_shifted"]),
-        )
+        st.session_state["cohort_tables"] = found
 tables = st.session_state.get("cohort_tables")
 if tables is not None:
     from woundtrack.analysis.cohort import cohort_analysis
@@ -83,14 +129,18 @@ if tables is not None:
     )
 
     measurements, timeline = tables
-    kinds = sorted(set(timeline["kind"]))
+    kinds = (
+        []
+        if timeline is None or "kind" not in timeline
+        else sorted({normalise_kind(str(k)) for k in timeline["kind"].dropna()})
+    )
     by = st.selectbox("Compare lesions with and without", [NO_SPLIT, *kinds], key="cohort_by")
     try:
         result = cohort_analysis(
             measurements,
             timeline,
             by=None if by == NO_SPLIT else by,
-            measurements_name="the record",
+            measurements_name="the measurements",
             timeline_name="the treatments",
         )
     except WoundtrackError as exc:
@@ -106,7 +156,7 @@ if tables is not None:
         left, right = st.columns(2)
         left.download_button(
             "Download the report (HTML)",
-            data=cohort_report_html(result, sources={"measurements": "the record"}),
+            data=cohort_report_html(result, sources={"cohort from": source}),
             file_name="woundtrack-cohort.html",
             mime="text/html",
         )
