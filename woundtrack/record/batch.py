@@ -403,9 +403,12 @@ def _results_folder(out: Path) -> Path:
     return out
 
 
-def read_results(path: str | os.PathLike[str], *, with_labels: bool = False):
+def read_results(
+    path: str | os.PathLike[str], *, with_labels: bool = False, keep_part: bool = False
+):
     """The results of ``woundtrack batch`` as a pandas DataFrame: one row per patient and photo
-    (the newest, when a rerun measured a photo again), ``labels_png`` only with ``with_labels``.
+    (the newest, when a rerun measured a photo again), ``labels_png`` only with ``with_labels``,
+    and ``_part`` (the part file holding the row) only with ``keep_part``.
 
     Raises
     ------
@@ -420,7 +423,7 @@ def read_results(path: str | os.PathLike[str], *, with_labels: bool = False):
         raise BatchError(f"{path.name}: no results there; run woundtrack batch --out {path.name}")
     columns = [c for c in RESULT_COLUMNS if with_labels or c != "labels_png"]
     try:
-        frames = [pq.read_table(p, columns=columns).to_pandas() for p in parts]
+        frames = [pq.read_table(p, columns=columns).to_pandas().assign(_part=str(p)) for p in parts]
     except Exception as exc:  # noqa: BLE001 -- pyarrow raises many types for a file not its own
         raise BatchError(
             f"{path.name}: not results of woundtrack batch ({type(exc).__name__}: {exc})"
@@ -430,7 +433,28 @@ def read_results(path: str | os.PathLike[str], *, with_labels: bool = False):
     frame = pd.concat(frames, ignore_index=True)
     frame = frame.sort_values("measured_at", kind="stable")
     frame = frame.drop_duplicates(subset=["patient", "photo"], keep="last")
-    return frame.sort_values(["patient", "manifest_line"], kind="stable").reset_index(drop=True)
+    frame = frame.sort_values(["patient", "manifest_line"], kind="stable").reset_index(drop=True)
+    return frame if keep_part else frame.drop(columns="_part")
+
+
+def _rows_with_labels(chosen) -> Iterable[dict[str, Any]]:
+    """The rows of ``chosen`` (``read_results(..., keep_part=True)``) in its order (patient,
+    manifest line), each with its label map, read from its part file; the last few parts read
+    are kept, so memory holds a few parts' label maps whatever the batch's size."""
+    import pyarrow.parquet as pq
+
+    @functools.lru_cache(maxsize=4)
+    def labels_of(part: str) -> dict[tuple[str, str, Any], bytes]:
+        table = pq.read_table(part, columns=["patient", "photo", "measured_at", "labels_png"])
+        return {
+            (r["patient"], r["photo"], r["measured_at"]): r["labels_png"]
+            for r in table.to_pandas().to_dict("records")
+        }
+
+    for row in chosen.to_dict("records"):
+        key = (row["patient"], row["photo"], row["measured_at"])
+        row["labels_png"] = labels_of(row.pop("_part")).get(key)
+        yield row
 
 
 def _done(out: Path) -> set[tuple[str, str]]:
@@ -661,15 +685,14 @@ def import_results(
     from woundtrack.image.io import decode_labels_png
     from woundtrack.record.ingest import import_photo
 
-    frame = read_results(path, with_labels=True)
+    frame = read_results(path, keep_part=True)
     if patient_column not in frame.columns:
         raise BatchError(
             f"{Path(path).name}: no column {patient_column!r}; the patient codes are in "
             "'patient' unless the table was changed"
         )
     results, problems = [], []
-    for row in frame.itertuples(index=False):
-        row = row._asdict()
+    for row in _rows_with_labels(frame):
         name = row["file"]
         if not row["ok"]:
             problems.append(f"{name}: not measured in the batch ({row['error']}); not imported")
