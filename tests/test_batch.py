@@ -267,3 +267,47 @@ def test_an_unreachable_scheduler_is_named(tmp_path, photos):
             progress=False,
             connect_timeout_s=2,
         )
+
+
+class _FakeClient:
+    """What ``_check_workers`` asks a ``distributed.Client``: workers' answers to ``run``."""
+
+    def __init__(self, answer=None, error=None, joins=True):
+        self.answer, self.error, self.joins = answer, error, joins
+
+    def wait_for_workers(self, n, timeout=None):
+        if not self.joins:
+            raise TimeoutError
+
+    def run(self, function):
+        if self.error is not None:
+            raise self.error
+        return self.answer
+
+
+@pytest.mark.parametrize(
+    ("client", "message"),
+    [
+        (
+            _FakeClient(answer={"tcp://10.0.0.7:4000": "0.0.9"}),
+            r"worker tcp://10.0.0.7:4000 runs woundtrack 0.0.9, this is .*same version",
+        ),
+        (
+            _FakeClient(error=ModuleNotFoundError("No module named 'woundtrack'")),
+            r"cannot import woundtrack .*install woundtrack",
+        ),
+        (_FakeClient(joins=False), r"no Dask worker joined .*dask worker tcp://h:8786"),
+    ],
+)
+def test_workers_without_this_woundtrack_are_refused_before_any_photo(client, message):
+    from woundtrack.record.batch import _check_workers
+
+    with pytest.raises(BatchError, match=message):
+        _check_workers(client, "tcp://h:8786")
+
+
+def test_workers_with_this_woundtrack_are_accepted():
+    from woundtrack import __version__
+    from woundtrack.record.batch import _check_workers
+
+    _check_workers(_FakeClient(answer={"tcp://a:1": __version__, "tcp://b:2": __version__}), None)

@@ -590,6 +590,38 @@ class _Cluster:
     on_started: Callable[[Any], None] | None
 
 
+def _worker_version() -> str:
+    from woundtrack import __version__
+
+    return __version__
+
+
+def _check_workers(client, scheduler: str | None) -> None:
+    """Every worker must run this woundtrack version (the results' provenance names it)."""
+    from woundtrack import __version__
+
+    try:
+        client.wait_for_workers(1, timeout=60)
+        versions = client.run(_worker_version)
+    except ImportError as exc:
+        raise BatchError(
+            f"the Dask workers cannot import woundtrack ({exc}); install woundtrack "
+            f"{__version__} in every worker's environment"
+        ) from None
+    except TimeoutError:
+        raise BatchError(
+            f"no Dask worker joined the scheduler {scheduler} within 60 s; start workers with "
+            f"`dask worker {scheduler or 'tcp://HOST:8786'}`"
+        ) from None
+    other = {w: v for w, v in versions.items() if v != __version__}
+    if other:
+        worker, version = next(iter(other.items()))
+        raise BatchError(
+            f"the Dask worker {worker} runs woundtrack {version}, this is {__version__}; install "
+            "the same version on every worker (the results name the version that measured them)"
+        )
+
+
 def _results(
     todo: list[dict[str, Any]],
     marker_mm: float,
@@ -628,6 +660,7 @@ def _results(
             "scheduler` and give its address, e.g. tcp://127.0.0.1:8786"
         ) from None
     try:
+        _check_workers(client, where.scheduler)
         if where.on_started is not None:
             where.on_started(client)
         futures = [
