@@ -87,18 +87,11 @@ if source == DEMO:
     )
 if st.button("Analyse the cohort", key="cohort_load"):
     from woundtrack.analysis.tables import read_table, table_from_bytes
+    from woundtrack.record.research import research_tables
 
     try:
         if source == RECORD:
-            rows, events = get_store().pseudonymised_tables()
-            found = (
-                pd.DataFrame(
-                    rows, columns=["subject", "lesion", "taken_on_shifted", "wound_area_cm2"]
-                ),
-                pd.DataFrame(
-                    events, columns=["subject", "kind", "start_on_shifted", "end_on_shifted"]
-                ),
-            )
+            found = research_tables(get_store())
         elif source == DEMO:
             found = (
                 read_table(DEMO_COHORT / "measurements.csv", what="measurements"),
@@ -125,6 +118,7 @@ if tables is not None:
         cohort_table,
         comparison_sentence,
         kaplan_meier_figure,
+        model_versions,
         slope_figure,
     )
 
@@ -156,7 +150,11 @@ if tables is not None:
         left, right = st.columns(2)
         left.download_button(
             "Download the report (HTML)",
-            data=cohort_report_html(result, sources={"cohort from": source}),
+            data=cohort_report_html(
+                result,
+                sources={"cohort from": source},
+                model_versions=model_versions(measurements),
+            ),
             file_name="woundtrack-cohort.html",
             mime="text/html",
         )

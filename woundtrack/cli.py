@@ -665,8 +665,6 @@ def _batch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def _research_tables(args: argparse.Namespace, err: TextIO):
     """(measurements, timeline, sources) from the files given, or the record's pseudonymised
     tables (--db, $WOUNDTRACK_DB or the default database) when no --measurements is given."""
-    import pandas as pd
-
     from woundtrack.analysis.tables import read_table
 
     if args.measurements is not None:
@@ -676,28 +674,15 @@ def _research_tables(args: argparse.Namespace, err: TextIO):
         if args.timeline is not None:
             sources["timeline"] = args.timeline.name
         return measurements, timeline, sources
+    from woundtrack.record.research import research_tables
     from woundtrack.record.store import Store
 
     store = Store(getattr(args, "db", None), create=False, actor=args.user)
     try:
-        rows, events = store.pseudonymised_tables()
+        measurements, timeline = research_tables(store)
     finally:
         store.close()
-    return (
-        pd.DataFrame(rows, columns=_PSEUDONYMISED_MEASUREMENTS),
-        pd.DataFrame(events, columns=_PSEUDONYMISED_TREATMENTS),
-        {"measurements": "the record (pseudonymised)"},
-    )
-
-
-_PSEUDONYMISED_MEASUREMENTS = (
-    "subject",
-    "lesion",
-    "taken_on_shifted",
-    "wound_area_cm2",
-    "model_version",
-)
-_PSEUDONYMISED_TREATMENTS = ("subject", "kind", "start_on_shifted", "end_on_shifted")
+    return measurements, timeline, {"measurements": "the record (pseudonymised)"}
 
 
 def _cohort(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -726,14 +711,14 @@ def _cohort(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     for note in result.notes:
         print(f"woundtrack: note: {note}", file=err)
     if args.html is not None:
-        from woundtrack.present.research import cohort_report_html
+        from woundtrack.present.research import cohort_report_html, model_versions
 
-        versions = sorted(
-            {str(v) for v in measurements.get("model_version", []) if isinstance(v, str)}
-        )
         args.html.write_text(
             cohort_report_html(
-                result, agreement=agreement, sources=sources, model_versions=versions
+                result,
+                agreement=agreement,
+                sources=sources,
+                model_versions=model_versions(measurements),
             ),
             encoding="utf-8",
         )

@@ -25,6 +25,7 @@ __all__ = [
     "cohort_report_html",
     "cohort_table",
     "kaplan_meier_figure",
+    "model_versions",
     "slope_figure",
 ]
 
@@ -256,6 +257,13 @@ def _html_table(rows: list[dict[str, Any]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def model_versions(measurements) -> list[str]:
+    """The network versions named in a measurements table's ``model_version`` column."""
+    if "model_version" not in getattr(measurements, "columns", ()):
+        return []
+    return sorted({v for v in measurements["model_version"] if isinstance(v, str) and v})
+
+
 def cohort_report_html(
     result: CohortResult,
     *,
@@ -265,7 +273,8 @@ def cohort_report_html(
 ) -> str:
     """A self-contained HTML report (Plotly's script inlined once: it opens offline): the
     cohort table, the comparison, the Kaplan–Meier and slope plots, the agreement when given,
-    the notes, and the versions and options used."""
+    the notes, and the versions and options used (``model_versions``: those of the
+    measurements, see :func:`model_versions`)."""
     info = result.to_json()
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>woundtrack cohort report</title>",

@@ -27,7 +27,7 @@ from woundtrack.record.store import (
     Store,
 )
 
-__all__ = ["DICTIONARY", "write_research_export"]
+__all__ = ["DICTIONARY", "research_tables", "write_research_export"]
 
 _AREA = "float, cm²; empty when the photo had no calibration sticker"
 #: (table, column) -> (type and unit, meaning). Every exported column has an entry (a test
@@ -80,6 +80,19 @@ DICTIONARY: dict[tuple[str, str], tuple[str, str]] = {
     ("treatments", "sessions"): ("integer", "number of sessions (e.g. 36 of hyperbaric oxygen)"),
     ("treatments", "day"): ("integer, days", "days from the subject's first visit to its start"),
 }
+
+
+def research_tables(store: Store):
+    """The record's pseudonymised ``(measurements, treatments)`` as pandas DataFrames (the
+    columns of ``PSEUDONYMISED_COLUMNS`` and ``PSEUDONYMISED_TREATMENT_COLUMNS``), what
+    ``woundtrack cohort --db`` and the Research page analyse."""
+    import pandas as pd
+
+    measurements, treatments = store.pseudonymised_tables()
+    return (
+        pd.DataFrame(measurements, columns=list(PSEUDONYMISED_COLUMNS)),
+        pd.DataFrame(treatments, columns=list(PSEUDONYMISED_TREATMENT_COLUMNS)),
+    )
 
 
 def write_research_export(store: Store, out: str | Path) -> list[Path]:
