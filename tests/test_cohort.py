@@ -397,6 +397,9 @@ def test_cli_cohort_prints_json_and_writes_the_html_report(capsys, cohort_files,
     assert f"<td>woundtrack version</td><td>{__version__}</td>" in text
     assert "<td>M.csv</td>" in text  # the source is named in the provenance
     assert f"wrote {report}" in err
+    # it opens offline: Plotly's script is inside, once, and nothing is fetched
+    assert text.count("<script>/**") == 1  # plotly.js, inlined
+    assert "<script src=" not in text and 'src="http' not in text
 
 
 def test_cli_cohort_reads_parquet_like_csv(capsys, cohort_files):
