@@ -110,6 +110,7 @@ if st.button("Analyse the cohort", key="cohort_load"):
         st.error(escape_markdown(exc))
     else:
         st.session_state["cohort_tables"] = found
+        st.session_state.pop("cohort_result", None)
 tables = st.session_state.get("cohort_tables")
 if tables is not None:
     from woundtrack.analysis.cohort import cohort_analysis
@@ -130,13 +131,19 @@ if tables is not None:
     )
     by = st.selectbox("Compare lesions with and without", [NO_SPLIT, *kinds], key="cohort_by")
     try:
-        result = cohort_analysis(
-            measurements,
-            timeline,
-            by=None if by == NO_SPLIT else by,
-            measurements_name="the measurements",
-            timeline_name="the treatments",
-        )
+        # computed once per table and split: other widgets of the page rerun it without waiting
+        done = st.session_state.get("cohort_result")
+        if done is not None and done[0] == by:
+            result = done[1]
+        else:
+            result = cohort_analysis(
+                measurements,
+                timeline,
+                by=None if by == NO_SPLIT else by,
+                measurements_name="the measurements",
+                timeline_name="the treatments",
+            )
+            st.session_state["cohort_result"] = (by, result)
     except WoundtrackError as exc:
         st.error(escape_markdown(exc))
     else:

@@ -124,3 +124,20 @@ def test_a_cohort_from_uploaded_files(app_db):
     ]
     [table] = at.dataframe
     assert list(table.value["patients"]) == [30]
+
+
+def test_the_cohort_is_not_computed_again_when_another_widget_changes(app_db, monkeypatch):
+    import woundtrack.analysis.cohort as cohort
+
+    at = _researcher(app_db)
+    at.radio(key="cohort_source").set_value("the synthetic demo cohort").run()
+    at.button(key="cohort_load").click().run()
+    calls = []
+    real = cohort.cohort_analysis
+    monkeypatch.setattr(cohort, "cohort_analysis", lambda *a, **k: calls.append(k) or real(*a, **k))
+    ours = b"patient,lesion,taken_at,wound_area_cm2\nA,L1,2026-01-05,1.0\n"
+    at.file_uploader(key="agree_ours").upload("ours.csv", ours, "text/csv")
+    at.run()
+    assert calls == [] and len(at.dataframe) == 1  # the table shown again, not recomputed
+    at.selectbox(key="cohort_by").set_value("sodium_thiosulfate").run()
+    assert [c["by"] for c in calls] == ["sodium_thiosulfate"]
