@@ -103,7 +103,10 @@ def test_results_are_the_measure_records_and_a_rerun_measures_only_what_is_new(t
     assert good["eschar_area_px"] == expected.totals.eschar_area_px
     assert good["file_sha256"] == hashlib.sha256(photos[0].read_bytes()).hexdigest()
     assert np.array_equal(decode_labels_png(good["labels_png"]), expected.labels)
-    assert json.loads(good["record_json"])["provenance"]["model_version"] == good["model_version"]
+    record = json.loads(good["record_json"])
+    assert record["provenance"]["model_version"] == good["model_version"]
+    assert good["calibration_quality"] == record["calibration"]["quality"]
+    assert good["calibration_marker_id"] == 7 and good["calibration_marker_mm"] == 20.0
     assert not list(out.glob(".*partial"))  # every part file is whole
 
     # the third photo is added; the missing one appears: only those two are measured

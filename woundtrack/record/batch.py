@@ -271,6 +271,10 @@ def _result_row(job: dict, record: dict, labels_png: bytes, file_sha256: str) ->
     row["warnings"] = json.dumps(record.get("warnings") or [], ensure_ascii=False)
     for key in ("segmenter", "model_version", "model_sha256", "woundtrack_version"):
         row[key] = made.get(key)
+    row["analysed_at"] = made.get("analysed_at")
+    calibration = record.get("calibration") or {}
+    for key in ("quality", "marker_id", "marker_mm"):
+        row[f"calibration_{key}"] = calibration.get(key)
     row["record_json"] = json.dumps(record, ensure_ascii=False)
     row["labels_png"] = labels_png
     return row
@@ -313,6 +317,10 @@ def _schema():
         "model_version": pa.string(),
         "model_sha256": pa.string(),
         "woundtrack_version": pa.string(),
+        "analysed_at": pa.string(),
+        "calibration_quality": pa.string(),
+        "calibration_marker_id": pa.int64(),
+        "calibration_marker_mm": pa.float64(),
         "measured_at": pa.timestamp("us", tz="UTC"),
         "record_json": pa.string(),
         "labels_png": pa.binary(),
@@ -320,28 +328,8 @@ def _schema():
     return pa.schema(list(types.items()))
 
 
-#: The columns of a results row, in order (``_schema``).
-RESULT_COLUMNS = (
-    "patient",
-    "lesion",
-    "manifest_line",
-    "photo",
-    "manifest_taken_at",
-    "file",
-    "ok",
-    "error",
-    "file_sha256",
-    *_RECORD_SCALARS,
-    "n_lesions",
-    "warnings",
-    "segmenter",
-    "model_version",
-    "model_sha256",
-    "woundtrack_version",
-    "measured_at",
-    "record_json",
-    "labels_png",
-)
+#: The columns of a results row, in order.
+RESULT_COLUMNS = tuple(_schema().names)
 
 
 # --------------------------------------------------------------------------------------------
