@@ -142,10 +142,7 @@ def measure_ahead(
     """
     if is_dicom(data):
         raise ValueError(f"{name}: a DICOM file is measured when it is filed")
-    clean = strip_location(data, name=name)
-    image, info = read_photo(clean, name=name)
-    analysis = analyze_image(image, info, marker_mm=marker_mm, segmenter=segmenter)
-    return analysis.to_record(), analysis.labels
+    return measure_file(data, name=name, marker_mm=marker_mm, segmenter=segmenter)
 
 
 def measure_file(
