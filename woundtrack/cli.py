@@ -662,7 +662,7 @@ def _batch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_FAILED if summary.failed else EXIT_OK
 
 
-def _research_tables(args: argparse.Namespace, err: TextIO):
+def _research_tables(args: argparse.Namespace):
     """(measurements, timeline, sources) from the files given, or the record's pseudonymised
     tables (--db, $WOUNDTRACK_DB or the default database) when no --measurements is given."""
     from woundtrack.analysis.tables import read_table
@@ -693,7 +693,7 @@ def _cohort(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         print("woundtrack: --timeline goes with --measurements; give both, or --db", file=err)
         return EXIT_USAGE
     try:
-        measurements, timeline, sources = _research_tables(args, err)
+        measurements, timeline, sources = _research_tables(args)
         result = cohort_analysis(
             measurements,
             timeline,

@@ -21,7 +21,6 @@ import numpy as np
 import pandas as pd
 
 from woundtrack.analysis.cohort import CohortError, visit_table
-from woundtrack.analysis.healing import CI_LEVEL
 
 __all__ = ["REFERENCE_COLUMNS", "AgreementResult", "agreement"]
 
@@ -161,8 +160,6 @@ def agreement(
     sd = float(diff.std(ddof=1))
     pairs["mean_cm2"] = (pairs["wound_area_cm2"] + pairs["reference_cm2"]) / 2
     pairs["diff_cm2"] = diff
-    if not math.isclose(CI_LEVEL, 0.95):  # pingouin's interval is a 95 % one
-        notes.append("the ICC interval is pingouin's 95 % interval")
     return AgreementResult(
         n_pairs=len(pairs),
         icc=_finite(icc),

@@ -216,24 +216,22 @@ def visit_table(
     notes: list[str] = []
     if "lesion" not in frame.columns:
         frame = frame.assign(lesion="")
-        if area_column == "wound_area_cm2":
-            notes.append(f"{name}: no lesion column; each patient's rows are taken as one lesion")
+        notes.append(f"{name}: no lesion column; each patient's rows are taken as one lesion")
     if "manifest_taken_at" in frame.columns:  # batch results: the manifest's date overrides EXIF
         frame["taken_at"] = frame["manifest_taken_at"].fillna(frame["taken_at"])
     days = frame["taken_at"].map(_day)
     area = pd.to_numeric(frame["wound_area_cm2"], errors="coerce")
     no_day = days.isna()
-    no_area_text = no_area
-    no_area = area.isna() | (area < 0)
+    missing_area = area.isna() | (area < 0)
     if no_day.any():
         notes.append(
             f"{name}: {int(no_day.sum())} rows without a readable taken_at date left out "
             f"(first: row {int(np.flatnonzero(no_day.to_numpy())[0]) + 2}); write dates as "
             "YYYY-MM-DD"
         )
-    if (no_area & ~no_day).any():
-        notes.append(f"{name}: {int((no_area & ~no_day).sum())} rows {no_area_text}")
-    keep = ~no_day & ~no_area
+    if (missing_area & ~no_day).any():
+        notes.append(f"{name}: {int((missing_area & ~no_day).sum())} rows {no_area}")
+    keep = ~no_day & ~missing_area
     visits = pd.DataFrame(
         {
             "patient": frame.loc[keep, "patient"].astype(str).str.strip(),

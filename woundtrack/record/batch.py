@@ -33,7 +33,6 @@ import functools
 import hashlib
 import io
 import json
-import logging
 import os
 import sys
 import time
@@ -47,8 +46,6 @@ from woundtrack.errors import WoundtrackError
 from woundtrack.image.calibration import DEFAULT_MARKER_MM
 from woundtrack.image.pipeline import RECORD_FIELDS
 from woundtrack.models import AREA_NAMES
-
-log = logging.getLogger(__name__)
 
 __all__ = [
     "MANIFEST_COLUMNS",
@@ -377,13 +374,16 @@ def _results_folder(out: Path) -> Path:
             f"{out.name} is a file, not a results folder written by woundtrack batch; give a new "
             "name (a folder of Parquet parts is made there)"
         )
-    if out.is_dir() and any(p for p in out.iterdir() if not p.name.startswith("part-")):
-        strays = [p.name for p in out.iterdir() if not p.name.startswith(("part-", "."))]
-        if strays:
-            raise BatchError(
-                f"{out.name} holds files woundtrack batch did not write ({strays[0]}, ...); give "
-                "a new results folder"
-            )
+    strays = [
+        p.name
+        for p in (out.iterdir() if out.is_dir() else ())
+        if not p.name.startswith(("part-", "."))
+    ]
+    if strays:
+        raise BatchError(
+            f"{out.name} holds files woundtrack batch did not write ({strays[0]}, ...); give a "
+            "new results folder"
+        )
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -454,19 +454,18 @@ def _done(out: Path) -> set[tuple[str, str]]:
     return set(zip(ok["patient"], ok["file_sha256"], strict=True))
 
 
-def _unreadable(path: str) -> str:
-    """Why the photo at ``path`` cannot be opened."""
+def _unreadable(path: str) -> str | None:
+    """Why the photo at ``path`` cannot be opened (``None`` when it can)."""
     name = Path(path).name
     try:
         with open(path, "rb"):
-            pass
+            return None
     except FileNotFoundError:
         return f"{name}: no such file"
     except IsADirectoryError:
         return f"{name}: a folder, not a photo"
     except OSError as exc:
         return f"{name}: cannot be read ({exc.strerror})"
-    return f"{name}: cannot be read"
 
 
 def _file_sha256(path: str) -> str | None:
@@ -535,15 +534,17 @@ def run_batch(
             writer.add(_failure(row, job.problem))
             errors.append(job.problem)
             continue
-        sha = _file_sha256(job.photo)
-        if sha is None:
-            reason = _unreadable(job.photo)
+        # the file is hashed here only to skip what an earlier run measured (workers hash what
+        # they read); on a first run it is only checked to be readable
+        sha = _file_sha256(job.photo) if done else None
+        reason = None if sha is not None else _unreadable(job.photo)
+        if reason is not None:
             problem = f"{Path(manifest).name} line {job.line}: {reason}; check the manifest's path"
             writer.add(_failure(row, problem))
             errors.append(problem)
             failed_here += 1
             continue
-        if (job.patient, sha) in done:
+        if sha is not None and (job.patient, sha) in done:
             skipped += 1
             continue
         todo.append(row)
