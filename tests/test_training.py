@@ -143,3 +143,12 @@ def test_skin_tone_p_darkens_training_samples_only_when_asked():
             assert mask.sum() > 0
             # skin is most of what is neither wound nor the black border of the warp
             assert low <= lightness(out[~mask & (out.sum(axis=2) > 30)]) <= high
+
+
+def test_the_validation_photos_are_all_the_bed_networks_held_out_ones_and_fixed():
+    stems = [f"{i:04d}" for i in range(86)]
+    held = set(stems[::6])  # 15 photos the wound-bed network never saw
+    train, val = data.tissue_split(stems, held)
+    assert held <= set(val) and len(val) == data.N_TISSUE_VALIDATION
+    assert not set(train) & set(val) and len(train) + len(val) == 86
+    assert data.tissue_split(stems, held) == (train, val)

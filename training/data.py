@@ -40,6 +40,22 @@ def split(pairs: list, n_validation: int = N_VALIDATION, seed: int = SPLIT_SEED)
     return [pairs[i] for i in train], [pairs[i] for i in val]
 
 
+TISSUE_SPLIT_SEED = 20261206
+N_TISSUE_VALIDATION = 22
+
+
+def tissue_split(stems: list[str], bed_validation: set[str]) -> tuple[list[str], list[str]]:
+    """(train, validation) stems of the photos with tissue labels: validation holds every one the
+    wound-bed network never saw (in ``bed_validation``), and more drawn with a fixed seed up to
+    ``N_TISSUE_VALIDATION``."""
+    held = [s for s in stems if s in bed_validation]
+    rest = [s for s in stems if s not in bed_validation]
+    extra = max(0, N_TISSUE_VALIDATION - len(held))
+    pick = np.random.default_rng(TISSUE_SPLIT_SEED).permutation(len(rest))[:extra]
+    val = sorted(held + [rest[i] for i in pick])
+    return [s for s in stems if s not in val], val
+
+
 def load_pair(image_path: Path, mask_path: Path) -> tuple[np.ndarray, np.ndarray]:
     image = np.asarray(Image.open(image_path).convert("RGB"))
     mask = np.asarray(Image.open(mask_path).convert("L")) > 127

@@ -1,10 +1,14 @@
 """Export trained weights to the ONNX file that ships in the package.
 
     python -m training.export runs/wound-bed/weights_fp16.pt woundtrack/weights/wound_bed.onnx
+    python -m training.export runs/tissue/weights_fp16.pt woundtrack/weights/tissue.onnx
 
 The graph takes ``input`` (N, 3, H, W) float32 RGB in [-1, 1], H and W multiples of 32, and gives
-``logits`` (N, 1, H, W). Weights are stored as float32 (onnxruntime's CPU kernels are float32;
-3.8 M parameters make about 15 MB). The export is checked against torch on a random input.
+``logits``: (N, 1, H, W) for the wound-bed network, (N, 4, H, W) for the tissue network
+(``training.model.TissueNet``, recognised by its weights; its file says
+``woundtrack_labels = tissue``). Weights are stored as float32 (onnxruntime's CPU kernels are
+float32; 3.8 M parameters make about 15 MB). The export is checked against torch on a random
+input.
 """
 
 from __future__ import annotations
@@ -19,15 +23,23 @@ import onnxruntime as ort
 import torch
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
-from .model import WoundBedNet, decoder_of, load_weights
+from .model import TissueNet, WoundBedNet, decoder_of, load_weights
+
+
+def model_for(state: dict) -> torch.nn.Module:
+    """The network that ``state`` (a saved state dict) belongs to, with its weights."""
+    model = TissueNet() if is_tissue(state) else WoundBedNet(decoder_of(state))
+    model.load_state_dict(state)
+    return model.eval()
+
+
+def is_tissue(state: dict) -> bool:
+    return not any(k.startswith("up4.") for k in state)
 
 
 def export(weights: Path, onnx_path: Path, metadata: dict[str, str] | None = None) -> float:
     """Write the ONNX model; return the largest |difference| from torch on a test input."""
-    state = load_weights(weights)
-    model = WoundBedNet(decoder_of(state))
-    model.load_state_dict(state)
-    model.eval()
+    model = model_for(load_weights(weights))
     x = torch.from_numpy(np.random.default_rng(0).uniform(-1, 1, (1, 3, 256, 320)).astype("f4"))
     onnx_path.parent.mkdir(parents=True, exist_ok=True)
     raw_path = onnx_path.with_suffix(".raw.onnx")
@@ -77,8 +89,12 @@ def main(argv: list[str] | None = None) -> None:
     recipe = json.loads(recipe_path.read_text()) if recipe_path.exists() else {}
     meta = {
         "woundtrack_model_version": args.version,
-        "recipe": json.dumps({k: v for k, v in recipe.items() if k != "validation"}),
+        "recipe": json.dumps(
+            {k: v for k, v in recipe.items() if k not in ("validation", "tissue_train")}
+        ),
     }
+    if is_tissue(load_weights(args.weights)):
+        meta["woundtrack_labels"] = "tissue"
     if args.long_side_px:
         meta["woundtrack_network_long_side_px"] = str(args.long_side_px)
     diff = export(args.weights, args.onnx, meta)

@@ -84,7 +84,7 @@ class Encoder(nn.Module):
     def load_imagenet(self, path: str) -> None:
         """Load the ``efficientnet_pytorch``-named ImageNet weights (head layers are ignored)."""
         state = torch.load(path, map_location="cpu", weights_only=True)
-        own = self.state_dict()
+        own = self.state_dict()  # a truncated encoder (TissueNet) takes the blocks it has
         missing = [k for k in own if k not in state]
         if missing:
             raise ValueError(f"{path}: not EfficientNet-Lite0 weights, missing {missing[:3]}")
@@ -156,6 +156,38 @@ class WoundBedNet(nn.Module):
         for module in frozen:
             for p in module.parameters():
                 p.requires_grad_(False)
+
+
+class TissueNet(nn.Module):
+    """The tissue network: per pixel, logits of not wound / granulation / slough / eschar
+    (``TISSUE_CLASSES``, the label values of ``woundtrack.models``).
+
+    Tissue is a local property (colour and texture within a few millimetres), so the encoder
+    stops at block 10 (stride 16, 112 channels): the blocks after it hold 80 % of Lite0's
+    parameters. A U-Net decoder (64/48/32 channels) brings it back to stride 2, and the logits
+    are upsampled bilinearly to the input's size. 0.9 M parameters, about 3.7 MB in float32."""
+
+    def __init__(self, decoder_channels: tuple[int, int, int] = (64, 48, 32)):
+        super().__init__()
+        self.encoder = Encoder()
+        del self.encoder._blocks[SKIP_BLOCKS[3] + 1 :]
+        d = decoder_channels
+        self.up3 = _Up(SKIP_CHANNELS[3], SKIP_CHANNELS[2], d[0])  # stride 16 -> 8
+        self.up2 = _Up(d[0], SKIP_CHANNELS[1], d[1])  # -> 4
+        self.up1 = _Up(d[1], SKIP_CHANNELS[0], d[2])  # -> 2
+        self.head = nn.Conv2d(d[2], len(TISSUE_CLASSES), 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        f1, f2, f3, f4 = self.encoder(x)
+        y = self.up1(self.up2(self.up3(f4, f3), f2), f1)
+        return F.interpolate(self.head(y), size=x.shape[-2:], mode="bilinear", align_corners=False)
+
+    def freeze_early_encoder(self, n_blocks: int) -> None:
+        WoundBedNet.freeze_early_encoder(self, n_blocks)
+
+
+#: The tissue network's output channels, in order: the label values of ``woundtrack.models``.
+TISSUE_CLASSES = ("not wound", "granulation", "slough", "eschar")
 
 
 def decoder_of(state: dict) -> str:
