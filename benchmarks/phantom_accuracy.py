@@ -6,17 +6,18 @@ noise, JPEG, EXIF rotation), the relative area error of:
 - the pipeline: wound, eschar, slough, granulation and erythema areas from the segmented photo
   (tissues only where they are at least 10 % of the wound bed; erythema rings >= 2 mm wide).
 
-Run: python benchmarks/phantom_accuracy.py [N] [--size 1600x1200] [--model M.onnx] [-v]
+Run: python benchmarks/phantom_accuracy.py [N] [--size 1600x1200] [--model M.onnx]
+     [--tissue-model T.onnx | --colour-tissues] [-v]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 
 import numpy as np
 
-from woundtrack.image import learned
 from woundtrack.image.pipeline import make_segmenter
 from woundtrack.synthetic.accuracy import MEASURES, phantom_errors, summarise
 from woundtrack.synthetic.phantom import random_spec
@@ -28,16 +29,23 @@ def main() -> None:
     parser.add_argument("--size", default="1600x1200")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--model", help="another wound-bed ONNX file for the learned segmenter")
+    parser.add_argument("--tissue-model", help="another tissue ONNX file")
+    parser.add_argument(
+        "--colour-tissues", action="store_true", help="split the bed by colour, no tissue network"
+    )
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
     rng = np.random.default_rng(args.seed)
     start = time.perf_counter()
-    segmenter = learned.LearnedSegmenter(model_path=args.model) if args.model else make_segmenter()
-    errors = []
+    segmenter = make_segmenter(model_path=args.model, tissue_model_path=args.tissue_model)
+    if args.colour_tissues:
+        segmenter = dataclasses.replace(segmenter, tissue_model_path=None)
+    errors, tones = [], []
     for i in range(args.n):
         spec = random_spec(rng, width_px=width, height_px=height, seed=args.seed + i)
         errors.append(phantom_errors(spec, segmenter=segmenter))
+        tones.append(spec.skin_tone)
         if args.verbose:
             print(
                 f"{i:3d} tilt {spec.tilt_deg:4.1f} tone {spec.skin_tone:.2f} "
@@ -54,6 +62,17 @@ def main() -> None:
             f"{name:12s} {s['n']:3.0f} {s['median_pct']:12.2f}% "
             f"{s['p90_pct']:9.2f}% {s['max_pct']:9.2f}%"
         )
+    print("median |err| by skin tone (phantom skin_tone: 0 lightest, 1 darkest)")
+    strata = [("light <1/3", 0.0, 1 / 3), ("medium", 1 / 3, 2 / 3), ("dark >=2/3", 2 / 3, 1.01)]
+    print(f"{'stratum':12s} {'n':>3s} " + " ".join(f"{m:>12s}" for m in MEASURES))
+    for label, low, high in strata:
+        part = [e for e, t in zip(errors, tones, strict=True) if low <= t < high]
+        summary = summarise(part) if part else {}
+        cells = [
+            f"{summary[m]['median_pct']:11.2f}%" if m in summary else f"{'-':>12s}"
+            for m in MEASURES
+        ]
+        print(f"{label:12s} {len(part):3d} " + " ".join(cells))
 
 
 if __name__ == "__main__":

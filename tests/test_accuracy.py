@@ -19,11 +19,13 @@ N_PHANTOMS = 16
 
 #: (90th percentile, max) of |relative area error| in % on these 16 phantoms, as the README's
 #: "Measured" table gives them (learned segmenter).
+#: The tissue network (issue 24) made eschar (5 / 9 % by the colour rules), slough (23 / 25 %) and
+#: granulation (26 / 29 %) less steady here, for far better tissues on real photos (MODEL_CARD.md).
 README_PCT = {
     "wound": (9.0, 21.0),
-    "eschar": (5.0, 9.0),
-    "slough": (23.0, 25.0),
-    "granulation": (26.0, 29.0),
+    "eschar": (7.0, 10.0),
+    "slough": (24.0, 25.0),
+    "granulation": (37.0, 48.0),
     "erythema": (7.0, 63.0),
 }
 

@@ -23,7 +23,9 @@ from woundtrack.image.learned import (
     LearnedSegmenter,
     check_model,
     default_model_path,
+    default_tissue_model_path,
     load_model,
+    model_version,
 )
 from woundtrack.models import ESCHAR, GRANULATION, SLOUGH, WOUND_BED_LABELS
 from woundtrack.record import clinic_models
@@ -32,6 +34,9 @@ from woundtrack.record.ingest import correct, import_photo, stored_labels
 from woundtrack.record.store import SHIPPED_MODEL, Store, StoreError
 from woundtrack.record.training_set import export_dataset, tissue_map
 from woundtrack.synthetic.phantom import PhantomSpec, write_phantom
+
+#: what a measurement's model_version adds to its wound-bed model's: the shipped tissue network
+TISSUE = f"+tissue-{model_version(load_model(str(default_tissue_model_path())))}"
 
 
 @pytest.fixture(autouse=True)
@@ -123,12 +128,13 @@ def test_the_active_model_measures_new_photos_and_is_named_in_their_provenance(t
     old = store.current_analysis(first.visit_id).record["provenance"]
     new = store.current_analysis(second.visit_id).record["provenance"]
     shipped_sha = check_model(default_model_path().read_bytes(), name="x").sha256
-    assert (old["model_name"], old["model_version"]) == ("shipped", "2026-11-26a")
+    # a measurement names the wound-bed model and the (shipped) tissue network
+    assert (old["model_name"], old["model_version"]) == ("shipped", f"2026-11-26a{TISSUE}")
     assert old["model_sha256"] == shipped_sha
-    assert (new["model_name"], new["model_version"]) == ("clinic-a", "tiny-1")
+    assert (new["model_name"], new["model_version"]) == ("clinic-a", f"tiny-1{TISSUE}")
     assert new["model_sha256"] == entry.sha256
     # the tiny model sees only red; the first visit's figures are untouched by the switch
-    assert store.current_analysis(first.visit_id).model_version == "2026-11-26a"
+    assert store.current_analysis(first.visit_id).model_version == f"2026-11-26a{TISSUE}"
     store.use_model(SHIPPED_MODEL)
     assert store.active_model() == SHIPPED_MODEL
     actions = [e.action for e in store.audit_entries()]
@@ -251,7 +257,7 @@ def test_measure_and_evaluate_take_a_model_file(tmp_path, photos, capsys):
     model.write_bytes(tiny_model())
     assert main(["measure", str(photos[0]), "--json", "--model", str(model)]) == 0
     record = json.loads(capsys.readouterr().out.splitlines()[0])
-    assert record["provenance"]["model_version"] == "tiny-1"
+    assert record["provenance"]["model_version"] == f"tiny-1{TISSUE}"
     assert record["provenance"]["model_name"] == "tiny"
     broken = tmp_path / "broken.onnx"
     broken.write_bytes(b"nope")

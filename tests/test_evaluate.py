@@ -36,6 +36,7 @@ from woundtrack.image.evaluation import (
     tissue_confusion,
     tissue_scores,
 )
+from woundtrack.image.learned import default_model_path
 from woundtrack.models import ESCHAR, GRANULATION, SLOUGH
 
 WIDTH_PX, HEIGHT_PX = 200, 160
@@ -489,3 +490,41 @@ def test_evaluate_needs_masks_or_tissue_masks(dataset: DataSet) -> None:
     )
     assert status == 2
     assert re.search(r"--tissue-masks .*x is not a folder; give the folder", err)
+
+
+def test_evaluate_scores_the_learned_segmenter_with_another_tissue_network(
+    tissue_set: Path, tmp_path: Path
+) -> None:
+    from test_tissue_network import constant_tissue_net
+
+    slough_net = constant_tissue_net(tmp_path, SLOUGH)  # calls every bed pixel slough
+    status, out, err = run(
+        "evaluate",
+        "--images",
+        str(tissue_set / "images"),
+        "--tissue-masks",
+        str(tissue_set / "tissue"),
+        "--tissue-model",
+        slough_net,
+        "--json",
+    )
+    assert status == 0, err
+    summary = json.loads(out)
+    assert summary["model_version"].endswith(f"+tissue-only-{SLOUGH}")
+    # whatever bed the network finds is all slough (no dark pixel here is black eschar)
+    confusion = np.array(summary["confusion"])
+    assert confusion[:, SLOUGH].sum() > 0
+    assert confusion[:, GRANULATION].sum() == confusion[:, ESCHAR].sum() == 0
+    status, _, err = run(
+        "evaluate",
+        *("--images", str(tissue_set / "images"), "--tissue-masks", str(tissue_set / "tissue")),
+        *("--segmenter", "classical", "--tissue-model", slough_net),
+    )
+    assert status == 2 and "--tissue-model are networks for the learned segmenter" in err
+    status, _, err = run(
+        "evaluate",
+        *("--images", str(tissue_set / "images"), "--tissue-masks", str(tissue_set / "tissue")),
+        "--tissue-model",
+        str(default_model_path()),
+    )
+    assert status == 2 and "not for the tissues" in err

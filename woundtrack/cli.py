@@ -160,6 +160,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE.onnx",
         help="score the learned segmenter with this network instead of the shipped one",
     )
+    v.add_argument(
+        "--tissue-model",
+        type=Path,
+        metavar="FILE.onnx",
+        help="split the bed with this tissue network instead of the shipped one",
+    )
     v.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     _add_record_commands(commands)
     _add_learning_commands(commands)
@@ -1229,11 +1235,17 @@ def _evaluate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if problem:
         print(f"woundtrack: {problem}", file=err)
         return EXIT_USAGE
-    if args.model is not None and args.segmenter != "learned":
-        print("woundtrack: --model is a network for the learned segmenter; drop one", file=err)
+    if (args.model or args.tissue_model) is not None and args.segmenter != "learned":
+        print(
+            "woundtrack: --model and --tissue-model are networks for the learned segmenter; "
+            "drop them or --segmenter",
+            file=err,
+        )
         return EXIT_USAGE
     try:
-        segmenter = make_segmenter(args.segmenter, model_path=args.model)
+        segmenter = make_segmenter(
+            args.segmenter, model_path=args.model, tissue_model_path=args.tissue_model
+        )
     except (ImportError, WoundtrackError) as exc:
         print(
             f"woundtrack: the {args.segmenter} segmenter cannot be loaded ({exc}); install it, "

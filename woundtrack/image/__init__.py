@@ -2,8 +2,9 @@
 
 ``io`` (read a photo: orientation, capture time, limits) and ``location`` (remove GPS data) ->
 ``calibration`` (the sticker: homography to millimetres on the skin plane; ``sticker`` prints it)
--> ``learned`` (the wound-bed network) and ``segmentation`` (the colour rules that split the bed
-into eschar, slough and granulation, and find the erythema) -> ``measure`` (areas on the
+-> ``learned`` (the wound-bed network, and the tissue network that splits the bed into eschar,
+slough and granulation) and ``segmentation`` (the colour rules: black eschar, the erythema, and
+the classical segmenter) -> ``measure`` (areas on the
 rectified plane) -> ``pipeline`` (``analyze``: all of the above, with provenance). Beside them:
 ``overlay`` (what a person sees), ``editing`` (a person's outline corrections), ``lesion_matching``
 (which lesion is which across visits), ``registration`` (one visit's photo onto another's) and

@@ -133,10 +133,11 @@ def make_segmenter(
     *,
     model_path: str | os.PathLike[str] | None = None,
     model_name: str | None = None,
+    tissue_model_path: str | os.PathLike[str] | None = None,
 ) -> Segmenter:
     """The segmenter called ``name``: ``"learned"`` (the default, the shipped network, or the
-    network at ``model_path``, called ``model_name``) or ``"classical"`` (colour rules only, for
-    comparison).
+    network at ``model_path``, called ``model_name``; its tissues from the shipped tissue network,
+    or the one at ``tissue_model_path``) or ``"classical"`` (colour rules only, for comparison).
 
     Raises
     ------
@@ -146,20 +147,28 @@ def make_segmenter(
     if name == "classical":
         return ClassicalSegmenter()
     if name == "learned":
-        from woundtrack.image.learned import LearnedSegmenter, check_model
+        from woundtrack.image.learned import TISSUE_LABELS_NAME, LearnedSegmenter, check_model
 
+        chosen = {}
+        if tissue_model_path is not None:
+            path = Path(tissue_model_path)
+            check_model(_model_bytes(path), name=str(path), labels=TISSUE_LABELS_NAME)
+            chosen["tissue_model_path"] = str(path)
         if model_path is None:
-            return LearnedSegmenter()
+            return LearnedSegmenter(**chosen)
         path = Path(model_path)
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise ModelError(
-                f"cannot read the model {path}: {exc.strerror}; give the .onnx file's path"
-            ) from None
-        check_model(data, name=str(path))
-        return LearnedSegmenter(model_path=str(path), model_name=model_name or path.stem)
+        check_model(_model_bytes(path), name=str(path))
+        return LearnedSegmenter(model_path=str(path), model_name=model_name or path.stem, **chosen)
     raise ValueError(f"unknown segmenter {name!r}; choose one of {', '.join(SEGMENTERS)}")
+
+
+def _model_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ModelError(
+            f"cannot read the model {path}: {exc.strerror}; give the .onnx file's path"
+        ) from None
 
 
 def analyze(

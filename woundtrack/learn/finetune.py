@@ -326,8 +326,9 @@ def card_markdown(card: dict) -> str:
         f"# Model card: clinic model `{card['model_version']}`",
         "",
         "A fine-tune of woundtrack's wound-bed network on a clinic's own outlined photos "
-        "(`woundtrack finetune`). It finds the wound bed only; tissues are split by colour as with "
-        "the shipped model. It is measurement support: every outline is shown to a person.",
+        "(`woundtrack finetune`). It finds the wound bed only; the shipped tissue network splits "
+        "the bed into tissues, as with the shipped model. It is measurement support: every "
+        "outline is shown to a person.",
         "",
         "## Provenance",
         f"- Base model: `{card['base_model_version']}` (SHA-256 `{card['base_sha256'][:16]}…`)",
