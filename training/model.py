@@ -199,3 +199,9 @@ def load_weights(path) -> dict[str, torch.Tensor]:
     """A run's ``weights_fp16.pt`` as float32 tensors, ready for ``load_state_dict``."""
     state = torch.load(path, map_location="cpu", weights_only=True)
     return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+
+
+def save_weights(model: nn.Module, path) -> None:
+    """Save ``model``'s state dict in half precision (``load_weights`` reads it back)."""
+    state = model.state_dict()
+    torch.save({k: v.half() if v.is_floating_point() else v for k, v in state.items()}, path)

@@ -38,7 +38,7 @@ from woundtrack.image import evaluation, learned
 from woundtrack.models import ESCHAR, GRANULATION, SLOUGH
 
 from . import data, synthesis
-from .model import TISSUE_CLASSES, TissueNet
+from .model import TISSUE_CLASSES, TissueNet, save_weights
 
 NOT_WOUND = 0
 UNKNOWN_WOUND = 254  # wound, tissue not known: trained as "one of the three bed tissues"
@@ -317,13 +317,7 @@ def main(argv=None):
         done = progress >= 1.0
         if epoch % args.validate_every == 0 or done:
             row.update(validate(model, val, args.long_side))
-            torch.save(
-                {
-                    k: v.half() if v.is_floating_point() else v
-                    for k, v in model.state_dict().items()
-                },
-                args.out / "weights_fp16.pt",
-            )
+            save_weights(model, args.out / "weights_fp16.pt")
         print(json.dumps(row), flush=True)
         log.write(json.dumps(row) + "\n")
         log.flush()

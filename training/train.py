@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from woundtrack.image import learned
 
 from . import data
-from .model import DECODERS, WoundBedNet, load_weights
+from .model import DECODERS, WoundBedNet, load_weights, save_weights
 
 
 class _Samples(Dataset):
@@ -286,13 +286,7 @@ def main(argv: list[str] | None = None) -> None:
                         ).items()
                     }
                 )
-                torch.save(
-                    {
-                        k: v.half() if v.is_floating_point() else v
-                        for k, v in model.state_dict().items()
-                    },
-                    args.out / "weights_fp16.pt",
-                )
+                save_weights(model, args.out / "weights_fp16.pt")
             print(json.dumps(row), flush=True)
             log.write(json.dumps(row) + "\n")
             log.flush()
