@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from pathlib import Path
 
@@ -39,6 +38,7 @@ from woundtrack.models import ESCHAR, GRANULATION, SLOUGH
 
 from . import data, synthesis
 from .model import TISSUE_CLASSES, TissueNet, save_weights
+from .train import lr_factor, training_progress
 
 NOT_WOUND = 0
 UNKNOWN_WOUND = 254  # wound, tissue not known: trained as "one of the three bed tissues"
@@ -298,12 +298,9 @@ def main(argv=None):
         loss.backward()
         opt.step()
         step += 1
-        progress = step / total
-        if args.max_minutes:
-            progress = max(progress, (time.time() - t0) / 60 / args.max_minutes)
-        factor = min(1.0, step / steps_per_epoch) * 0.5 * (1 + math.cos(math.pi * min(1, progress)))
+        progress = training_progress(step, total, t0, args.max_minutes)
         for g in opt.param_groups:
-            g["lr"] = args.lr * factor
+            g["lr"] = args.lr * lr_factor(step, steps_per_epoch, progress)
         running += loss.item()
         if step % steps_per_epoch:
             continue

@@ -66,6 +66,20 @@ class _EpochShuffle(Sampler):
             yield from (e * self.n + int(i) for i in order)
 
 
+def training_progress(step: int, total: int, t_start: float, max_minutes: float) -> float:
+    """How far training is, 0 to 1 (and beyond): by steps, or by ``max_minutes`` (0: none) if
+    that comes first, so that the learning rate is annealed either way."""
+    progress = step / total
+    if max_minutes:
+        progress = max(progress, (time.time() - t_start) / 60 / max_minutes)
+    return progress
+
+
+def lr_factor(step: int, warm_steps: int, progress: float) -> float:
+    """Linear warm-up over ``warm_steps``, then cosine decay to 0 at ``progress`` 1."""
+    return min(1.0, step / warm_steps) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
 def dice_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     p = torch.sigmoid(logits)
     inter = (p * target).sum()
@@ -259,12 +273,8 @@ def main(argv: list[str] | None = None) -> None:
         loss.backward()
         opt.step()
         step += 1
-        # cosine decay over the epochs, or over --max-minutes if that comes first, so the
-        # learning rate is annealed either way
-        progress = step / total
-        if args.max_minutes:
-            progress = max(progress, (time.time() - t_start) / 60 / args.max_minutes)
-        factor = min(1.0, step / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+        progress = training_progress(step, total, t_start, args.max_minutes)
+        factor = lr_factor(step, warm, progress)
         for g, lr in zip(opt.param_groups, base_lrs, strict=True):
             g["lr"] = lr * factor
         epoch_loss += loss.item()
