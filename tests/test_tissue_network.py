@@ -52,8 +52,8 @@ def test_the_best_bed_tissue_is_taken_whatever_not_wound_scores(tmp_path):
     scores = learned.tissue_scores(region, session, 64, (30, 45))
     assert scores.shape == (30, 45, 4) and scores.dtype == np.float32
     dark_grey = np.zeros((30, 45, 3), np.float32)  # no colour check says "not eschar"
-    labels, wound = learned.tissue_from_scores(scores, dark_grey, learned.LearnedParams())
-    assert labels.dtype == np.uint8 and not wound.any()  # "not wound" scores 20 everywhere
+    labels = learned.tissue_from_scores(scores, dark_grey, learned.LearnedParams())
+    assert labels.dtype == np.uint8  # "not wound" scores 20 everywhere, and is never taken
     assert (labels[:, :13] == GRANULATION).all()
     assert (labels[:, 16:28] == SLOUGH).all()
     assert (labels[:, 32:] == ESCHAR).all()
@@ -64,7 +64,7 @@ def test_the_networks_eschar_must_be_dark_and_not_red():
     scores[..., ESCHAR] = 5.0  # eschar first ...
     scores[0, :, SLOUGH] = 3.0  # ... slough second
     lab = np.array([[[20.0, 2.0, 3.0], [70.0, 2.0, 30.0], [30.0, 30.0, 10.0]]], np.float32)
-    labels, _ = learned.tissue_from_scores(scores, lab, learned.LearnedParams())
+    labels = learned.tissue_from_scores(scores, lab, learned.LearnedParams())
     # black stays eschar; a light pixel and a dark red one take the next best tissue
     assert labels.tolist() == [[ESCHAR, SLOUGH, SLOUGH]]
     assert learned.dark_red(lab, 25.0).tolist() == [[False, False, True]]

@@ -86,7 +86,6 @@ class LearnedParams:
     colour_eschar: bool = True  # black by the colour rule (no spreading) is eschar whatever the net
     eschar_max_l: float = 50.0  # the network's eschar must be this dark (flat-fielded L*) ...
     red_min_chroma: float = 25.0  # ... and not red (hue < 45°) with a chroma above this
-    tissue_rim: bool = False  # the tissue network's wound may grow the border (as colour, 2 mm)
     tissue: seg.SegmentationParams = field(default_factory=seg.SegmentationParams)
 
 
@@ -356,28 +355,24 @@ def tissue_scores(
     )
 
 
-def tissue_from_scores(
-    scores: np.ndarray, lab: np.ndarray, params: LearnedParams
-) -> tuple[np.ndarray, np.ndarray]:
+def tissue_from_scores(scores: np.ndarray, lab: np.ndarray, params: LearnedParams) -> np.ndarray:
     """Each pixel's bed tissue from the tissue network's ``scores`` (``tissue_scores``), with
     the colours (``lab``, flat-fielded CIELAB) as a check on eschar.
 
-    Returns ``(tissue, wound)``: ``tissue`` (uint8; 1 granulation, 2 slough, 3 eschar) is the
-    bed tissue the network scores highest, whatever it says about wound or not (the bed is the
-    wound-bed network's), except that eschar must look like necrosis: a pixel lighter than
-    ``eschar_max_l`` or dark red (``dark_red``) takes the better of granulation and slough
-    instead (the network learned eschar from painting, and on phantoms let it bleed into the
-    bright or red tissue around it). ``wound`` (bool) is where the chosen tissue scores above
-    "not wound".
+    Returns the tissue (uint8; 1 granulation, 2 slough, 3 eschar) the network scores highest
+    of the three, whatever it says about wound or not (the bed is the wound-bed network's; its
+    "not wound" growing the border by 2 mm, as colour does, cost 0.005 of held-out FUSeg Dice),
+    except that eschar must look like necrosis: a pixel lighter than ``eschar_max_l`` or dark
+    red (``dark_red``) takes the better of granulation and slough instead (the network learned
+    eschar from painting, and on phantoms let it bleed into the bright or red tissue around it).
     """
     bed = scores[..., 1:]
     best = bed.argmax(axis=2)
-    wound = np.take_along_axis(bed, best[..., None], axis=2)[..., 0] > scores[..., 0]
     tissue = (GRANULATION + best).astype(np.uint8)
     not_necrosis = (lab[..., 0] > params.eschar_max_l) | dark_red(lab, params.red_min_chroma)
     demoted = (tissue == ESCHAR) & not_necrosis
     tissue[demoted] = GRANULATION + bed[demoted][:, :2].argmax(axis=1).astype(np.uint8)
-    return tissue, wound
+    return tissue
 
 
 def dark_red(lab: np.ndarray, min_chroma: float) -> np.ndarray:
@@ -504,11 +499,9 @@ def segment_learned(
         # on 22 held-out photos, the colour rules' eschar took 2.1 % of the specialists'
         # granulation, all of it dark red
         black = (tissue == ESCHAR) & ~dark_red(lab, params.red_min_chroma)
-        tissue, net_wound = _network_tissues(image, box, tissue_session, params, lab)
+        tissue = _network_tissues(image, box, tissue_session, params, lab)
         if params.colour_eschar:
             tissue[black] = ESCHAR
-        if params.tissue_rim:
-            rim |= net_wound
     grown = grow_by_colour(wound, rim, band_px)
     if grown.any():
         wound |= grown
@@ -525,8 +518,8 @@ def segment_learned(
 
 
 def _network_tissues(image, box, session, params, lab):
-    """``tissue_from_scores`` of the region ``box`` (full-resolution slices), placed in maps of
-    the working size (``lab``'s): (tissue, wound), zero / False outside the region."""
+    """``tissue_from_scores`` of the region ``box`` (full-resolution slices), placed in a map of
+    the working size (``lab``'s), zero outside the region."""
     (h, w), (sh, sw) = image.shape[:2], lab.shape[:2]
     y0, y1 = int(box[0].start * sh / h), max(1, math.ceil(box[0].stop * sh / h))
     x0, x1 = int(box[1].start * sw / w), max(1, math.ceil(box[1].stop * sw / w))
@@ -535,11 +528,8 @@ def _network_tissues(image, box, session, params, lab):
         image[box], session, tissue_long_side_px(region_shape, (h, w), params), (y1 - y0, x1 - x0)
     )
     tissue = np.zeros((sh, sw), np.uint8)
-    wound = np.zeros((sh, sw), bool)
-    tissue[y0:y1, x0:x1], wound[y0:y1, x0:x1] = tissue_from_scores(
-        scores, lab[y0:y1, x0:x1], params
-    )
-    return tissue, wound
+    tissue[y0:y1, x0:x1] = tissue_from_scores(scores, lab[y0:y1, x0:x1], params)
+    return tissue
 
 
 def colour_region(
