@@ -9,7 +9,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 from training import tissue  # noqa: E402
-from training.model import TISSUE_CLASSES, TissueNet  # noqa: E402
+from training.model import TissueNet  # noqa: E402
+from woundtrack.image.learned import TISSUE_CHANNELS  # noqa: E402
 from woundtrack.models import ESCHAR, GRANULATION, SLOUGH  # noqa: E402
 
 
@@ -45,7 +46,7 @@ def test_painted_eschar_is_labelled_eschar_and_labels_stay_in_their_set():
 
 
 def test_the_loss_trains_unknown_wound_as_any_bed_tissue():
-    weights = torch.ones(len(TISSUE_CLASSES))
+    weights = torch.ones(len(TISSUE_CHANNELS))
     target = torch.full((1, 4, 4), tissue.UNKNOWN_WOUND, dtype=torch.long)
     logits = torch.zeros(1, 4, 4, 4)
     for c in (GRANULATION, SLOUGH, ESCHAR):  # any bed tissue is right for "wound, unknown"

@@ -17,6 +17,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from woundtrack.image.learned import TISSUE_CHANNELS
+
 # (kernel, stride, expand ratio, out channels, repeats) of EfficientNet-B0/Lite0
 _STAGES = [
     (3, 1, 1, 16, 1),
@@ -160,7 +162,7 @@ class WoundBedNet(nn.Module):
 
 class TissueNet(nn.Module):
     """The tissue network: per pixel, logits of not wound / granulation / slough / eschar
-    (``TISSUE_CLASSES``, the label values of ``woundtrack.models``).
+    (``woundtrack.image.learned.TISSUE_CHANNELS``, the label values of ``woundtrack.models``).
 
     Tissue is a local property (colour and texture within a few millimetres), so the encoder
     stops at block 10 (stride 16, 112 channels): the blocks after it hold 80 % of Lite0's
@@ -175,7 +177,7 @@ class TissueNet(nn.Module):
         self.up3 = _Up(SKIP_CHANNELS[3], SKIP_CHANNELS[2], d[0])  # stride 16 -> 8
         self.up2 = _Up(d[0], SKIP_CHANNELS[1], d[1])  # -> 4
         self.up1 = _Up(d[1], SKIP_CHANNELS[0], d[2])  # -> 2
-        self.head = nn.Conv2d(d[2], len(TISSUE_CLASSES), 3, padding=1)
+        self.head = nn.Conv2d(d[2], len(TISSUE_CHANNELS), 3, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         f1, f2, f3, f4 = self.encoder(x)
@@ -184,10 +186,6 @@ class TissueNet(nn.Module):
 
     def freeze_early_encoder(self, n_blocks: int) -> None:
         WoundBedNet.freeze_early_encoder(self, n_blocks)
-
-
-#: The tissue network's output channels, in order: the label values of ``woundtrack.models``.
-TISSUE_CLASSES = ("not wound", "granulation", "slough", "eschar")
 
 
 def decoder_of(state: dict) -> str:

@@ -37,8 +37,8 @@ from woundtrack.image import evaluation, learned
 from woundtrack.models import ESCHAR, GRANULATION, SLOUGH
 
 from . import data, synthesis
-from .model import TISSUE_CLASSES, TissueNet, save_weights
-from .train import lr_factor, training_progress
+from .model import TissueNet, save_weights
+from .train import lr_factor, training_progress, worker_init
 
 NOT_WOUND = 0
 UNKNOWN_WOUND = 254  # wound, tissue not known: trained as "one of the three bed tissues"
@@ -152,16 +152,12 @@ class _Samples(Dataset):
         return torch.from_numpy(x), torch.from_numpy(tgt.astype(np.int64))
 
 
-def _worker_init(_):
-    cv2.setNumThreads(1)
-
-
 def tissue_loss(logits, target, class_weights, unknown_weight=0.5, dice_weight=0.5):
     """Cross-entropy on labelled pixels, -log P(wound) on "wound, tissue unknown" pixels, and a
     soft Dice of each bed tissue over the labelled pixels."""
     logp = F.log_softmax(logits.float(), dim=1)
-    exact = target < len(TISSUE_CLASSES)
-    t = target.clamp(max=len(TISSUE_CLASSES) - 1)
+    exact = target < len(learned.TISSUE_CHANNELS)
+    t = target.clamp(max=len(learned.TISSUE_CHANNELS) - 1)
     nll = -logp.gather(1, t[:, None])[:, 0]
     w = class_weights[t]
     unknown = target == UNKNOWN_WOUND
@@ -280,7 +276,7 @@ def main(argv=None):
         num_workers=args.workers,
         drop_last=True,
         persistent_workers=args.workers > 0,
-        worker_init_fn=_worker_init,
+        worker_init_fn=worker_init,
         prefetch_factor=4 if args.workers else None,
     )
     steps_per_epoch = per_epoch // args.batch

@@ -47,7 +47,7 @@ class _Samples(Dataset):
         return torch.from_numpy(x), torch.from_numpy(msk[None].astype(np.float32))
 
 
-def _worker_init(_: int) -> None:
+def worker_init(_: int) -> None:
     cv2.setNumThreads(1)  # many workers, one thread each, instead of each grabbing every core
 
 
@@ -247,7 +247,7 @@ def main(argv: list[str] | None = None) -> None:
         pin_memory=device.type == "cuda",
         persistent_workers=args.workers > 0,
         prefetch_factor=4 if args.workers > 0 else None,
-        worker_init_fn=_worker_init,
+        worker_init_fn=worker_init,
     )
     steps_per_epoch = len(photos) // args.batch
     total = steps_per_epoch * args.epochs

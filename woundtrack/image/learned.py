@@ -63,6 +63,22 @@ WOUND_BED_LABELS_NAME = "wound_bed"
 #: eschar (the label values of ``woundtrack.models``).
 TISSUE_LABELS_NAME = "tissue"
 TISSUE_CHANNELS = ("not wound", "granulation", "slough", "eschar")
+#: What ``check_model`` expects of each kind of network: what it finds, its output channels (as a
+#: number and in words), and the fix a refused file's message gives.
+_NETWORK_KINDS = {
+    WOUND_BED_LABELS_NAME: (
+        "the wound bed",
+        1,
+        "one wound-bed channel",
+        "give the .onnx file that woundtrack finetune wrote, or use the shipped model",
+    ),
+    TISSUE_LABELS_NAME: (
+        "the tissues",
+        len(TISSUE_CHANNELS),
+        "four tissue channels",
+        "give a tissue network that training.export wrote, or use the shipped one",
+    ),
+}
 #: The metadata key of a fine-tuned model's card (JSON; ``woundtrack.learn.finetune``).
 CARD_KEY = "woundtrack_card"
 
@@ -172,13 +188,7 @@ def check_model(data: bytes, *, name: str, labels: str = WOUND_BED_LABELS_NAME) 
     """
     import onnxruntime as ort
 
-    what = "the wound bed" if labels == WOUND_BED_LABELS_NAME else "the tissues"
-    fix = (
-        "give the .onnx file that woundtrack finetune wrote, or use the shipped model"
-        if labels == WOUND_BED_LABELS_NAME
-        else "give a tissue network that training.export wrote, or use the shipped one"
-    )
-    channels = 1 if labels == WOUND_BED_LABELS_NAME else len(TISSUE_CHANNELS)
+    what, channels, channels_text, fix = _NETWORK_KINDS[labels]
     try:
         options = ort.SessionOptions()
         options.log_severity_level = 4
@@ -200,8 +210,7 @@ def check_model(data: bytes, *, name: str, labels: str = WOUND_BED_LABELS_NAME) 
         raise ModelError(f"{name} cannot run on a 3-channel photo ({why}); {fix}") from None
     if out.shape != (1, channels, 64, 64) or not np.isfinite(out).all():
         raise ModelError(
-            f"{name} gives {tuple(out.shape)} for a 64x64 photo, not "
-            f"{'one wound-bed channel' if channels == 1 else 'four tissue channels'} of the "
+            f"{name} gives {tuple(out.shape)} for a 64x64 photo, not {channels_text} of the "
             f"photo's size; {fix}"
         )
     return ModelInfo(
