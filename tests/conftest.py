@@ -1,9 +1,10 @@
 """Shared fixtures: phantoms are rendered once per spec and shared between tests; the seeded demo
-database is made once per run."""
+database is made once per run; a photo is segmented and imported once per run."""
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import shutil
 import time
@@ -11,6 +12,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 import sqlalchemy as sa
 
@@ -97,6 +99,44 @@ def _import_measures_each_photo_once():
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(ingest, "analyze_image", measure_once)
+        yield
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _each_photo_segmented_once():
+    """Within one test run, the learned segmenter labels pixels it has already labelled (the same
+    image, calibration, networks by file hash, and parameters) from memory, as a copy: many tests
+    measure the same phantom or demo photo, and the network gives the same labels every time.
+    Nothing is remembered while a test has replaced a function of the modules the segmenter runs
+    (``learned``, ``segmentation``, ``calibration``): such a test checks what the change does."""
+    from woundtrack.image import calibration, learned, segmentation
+
+    modules = (learned, segmentation, calibration)
+    originals = [(m, name, obj) for m in modules for name, obj in vars(m).items() if callable(obj)]
+    segment = learned.LearnedSegmenter.__call__
+    done: dict = {}
+
+    def file_hash(path: str | None) -> str | None:
+        return None if path is None else learned.file_sha256(path, os.stat(path).st_mtime_ns)
+
+    def segment_once(self, image, calibration_):
+        if any(getattr(m, name) is not obj for m, name, obj in originals):
+            return segment(self, image, calibration_)
+        pixels = np.ascontiguousarray(image)
+        key = (
+            hashlib.sha256(pixels).digest(),
+            pixels.shape,
+            calibration_,
+            self.params,
+            file_hash(self.model_path),
+            file_hash(self.tissue_model_path),
+        )
+        if key not in done:
+            done[key] = segment(self, image, calibration_)
+        return done[key].copy()
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(learned.LearnedSegmenter, "__call__", segment_once)
         yield
 
 

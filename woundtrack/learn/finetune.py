@@ -12,8 +12,9 @@ The run, in order (``finetune``):
    whole photo at 512 px on its long side, and the wound's region magnified as its second pass
    does. Rotations by quarter turns, flips, and mild light changes. Loss: BCE + soft Dice, as
    the base was trained (``training/train.py``).
-3. It stops when the time budget is spent (``minutes``, for the whole run), then scores the held
-   back photos (and held-back public ones) again with the tuned model.
+3. It stops when the time budget is spent (``minutes``, for the whole run) or after
+   ``max_steps`` steps, then scores the held back photos (and held-back public ones) again with
+   the tuned model.
 
 The tuned model is the base ONNX graph with new weights (``OnnxNet.tuned_model``), with a model
 card in its metadata (``woundtrack_card``, JSON) and beside it as Markdown (``card_markdown``).
@@ -54,6 +55,7 @@ class FinetuneParams:
     """How the fine-tune runs; written into the model card."""
 
     minutes: float = 18.0  # the whole run, loading and scoring included
+    max_steps: int | None = None  # stop after this many steps even with time left (repeatable)
     crop_px: int = 320  # square training crops
     batch: int = 4
     lr: float = 1e-4  # AdamW: warm-up over warmup_steps, then cosine to 0 over the expected steps
@@ -226,8 +228,8 @@ def finetune(
     net.train()
     steps, losses = 0, []
     train_start = time.monotonic()
-    expected_steps = None
-    while time.monotonic() < deadline:
+    expected_steps = params.max_steps
+    while time.monotonic() < deadline and steps != params.max_steps:
         x, y = _batch(tune, rng, params.crop_px, params.batch - n_replay)
         if n_replay:
             xr, yr = _batch(replay_tune, rng, params.crop_px, n_replay)
@@ -256,9 +258,11 @@ def finetune(
             lr = params.lr
         for group in optimizer.param_groups:
             group["lr"] = lr
-        span = max(deadline - train_start, 1e-6)
+        done = elapsed / max(deadline - train_start, 1e-6)
+        if params.max_steps:
+            done = max(done, steps / params.max_steps)
         say(
-            min(0.95, 0.05 + 0.9 * elapsed / span),
+            min(0.95, 0.05 + 0.9 * done),
             f"step {steps}: loss {np.mean(losses[-20:]):.3f}",
         )
     net.eval()
