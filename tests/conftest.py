@@ -140,6 +140,49 @@ def _each_photo_segmented_once():
         yield
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _streamlit_start_up_once():
+    """Each ``AppTest`` run scans every installed package for Streamlit components (about 1.4 s
+    on 2 cores) and compiles app.py and its page anew (with Streamlit's "magic"); the app's tests
+    make hundreds of runs. Within one test run the installed packages do not change, and a
+    script is compiled again only when its file has changed."""
+    try:
+        from streamlit import config
+        from streamlit.components.v2 import manifest_scanner
+        from streamlit.runtime.scriptrunner.script_cache import ScriptCache
+    except ImportError:  # another Streamlit: nothing to share
+        yield
+        return
+    scan = functools.cache(manifest_scanner.scan_component_manifests)
+    compile_script = ScriptCache.get_bytecode
+    compiled: dict = {}
+
+    def bytecode(self, script_path):
+        path = os.path.abspath(script_path)
+        stat = os.stat(path)
+        key = (path, stat.st_mtime_ns, stat.st_size, config.get_option("runner.magicEnabled"))
+        if key not in compiled:
+            compiled[key] = compile_script(self, script_path)
+        return compiled[key]
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(manifest_scanner, "scan_component_manifests", lambda: list(scan()))
+        mp.setattr(ScriptCache, "get_bytecode", bytecode)
+        yield
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Torch on one thread for the test (the training code's short runs). Beside onnxruntime in
+    the other pytest-xdist worker, both thread pools wait for the same two cores by spinning: a
+    short tissue run took 62 s instead of 11 s (17 s on one thread)."""
+    torch = pytest.importorskip("torch")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(autouse=True)
 def _app_answers_on_localhost():
     """What ``.streamlit/config.toml`` says for ``streamlit run``: AppTest does not read it, and

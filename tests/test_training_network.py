@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 from training.model import WoundBedNet, decoder_of, load_weights  # noqa: E402
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 from training import tissue  # noqa: E402
 from training.model import TissueNet  # noqa: E402
 from woundtrack.image.learned import TISSUE_CHANNELS  # noqa: E402
