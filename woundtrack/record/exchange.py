@@ -54,8 +54,10 @@ class FhirImport:
 
 
 def _png(image: np.ndarray) -> bytes:
+    # zlib level 3: a 2 MP overlay in 0.18 s and 1,354 KB, against 0.46 s and 1,257 KB at
+    # Pillow's default 6 (one bundle holds an overlay per visit)
     out = io.BytesIO()
-    Image.fromarray(image).save(out, format="PNG")
+    Image.fromarray(image).save(out, format="PNG", compress_level=3)
     return out.getvalue()
 
 
