@@ -1,5 +1,6 @@
 """Shared fixtures: phantoms are rendered once per spec and shared between tests; the seeded demo
-database is made once per run; a photo is segmented and imported once per run."""
+database is made once per run; within a run a photo is segmented and imported once, and
+Streamlit's start-up work for ``AppTest`` is done once."""
 
 from __future__ import annotations
 
