@@ -447,19 +447,16 @@ def tissue_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+def evaluate_tissues(tissue_set: Path, *more: str) -> tuple[int, str, str]:
+    """``woundtrack evaluate`` of the tissue set's photos against its tissue annotations."""
+    images, tissue = str(tissue_set / "images"), str(tissue_set / "tissue")
+    return run("evaluate", "--images", images, "--tissue-masks", tissue, *more)
+
+
 def test_evaluate_tissue_masks_scores_each_tissue(tissue_set: Path, tmp_path: Path) -> None:
     table = tmp_path / "tissue.csv"
-    status, out, err = run(
-        "evaluate",
-        "--images",
-        str(tissue_set / "images"),
-        "--tissue-masks",
-        str(tissue_set / "tissue"),
-        "--segmenter",
-        "classical",
-        "--table",
-        str(table),
-        "--json",
+    status, out, err = evaluate_tissues(
+        tissue_set, "--segmenter", "classical", "--table", str(table), "--json"
     )
     assert status == 0
     # the annotation with a value outside 0-4 / 255 is one line naming both files, and skipped
@@ -498,16 +495,7 @@ def test_evaluate_scores_the_learned_segmenter_with_another_tissue_network(
     from test_tissue_network import constant_tissue_net
 
     slough_net = constant_tissue_net(tmp_path, SLOUGH)  # calls every bed pixel slough
-    status, out, err = run(
-        "evaluate",
-        "--images",
-        str(tissue_set / "images"),
-        "--tissue-masks",
-        str(tissue_set / "tissue"),
-        "--tissue-model",
-        slough_net,
-        "--json",
-    )
+    status, out, err = evaluate_tissues(tissue_set, "--tissue-model", slough_net, "--json")
     assert status == 0, err
     summary = json.loads(out)
     assert summary["model_version"].endswith(f"+tissue-only-{SLOUGH}")
@@ -515,16 +503,9 @@ def test_evaluate_scores_the_learned_segmenter_with_another_tissue_network(
     confusion = np.array(summary["confusion"])
     assert confusion[:, SLOUGH].sum() > 0
     assert confusion[:, GRANULATION].sum() == confusion[:, ESCHAR].sum() == 0
-    status, _, err = run(
-        "evaluate",
-        *("--images", str(tissue_set / "images"), "--tissue-masks", str(tissue_set / "tissue")),
-        *("--segmenter", "classical", "--tissue-model", slough_net),
+    status, _, err = evaluate_tissues(
+        tissue_set, "--segmenter", "classical", "--tissue-model", slough_net
     )
     assert status == 2 and "--tissue-model are networks for the learned segmenter" in err
-    status, _, err = run(
-        "evaluate",
-        *("--images", str(tissue_set / "images"), "--tissue-masks", str(tissue_set / "tissue")),
-        "--tissue-model",
-        str(default_model_path()),
-    )
+    status, _, err = evaluate_tissues(tissue_set, "--tissue-model", str(default_model_path()))
     assert status == 2 and "not for the tissues" in err
