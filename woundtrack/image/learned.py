@@ -507,7 +507,8 @@ def segment_learned(
         # black by the colour rules, unless dark red (which is granulation as often): measured
         # on 22 held-out photos, the colour rules' eschar took 2.1 % of the specialists'
         # granulation, all of it dark red
-        black = (tissue == ESCHAR) & ~dark_red(lab, params.red_min_chroma)
+        black = tissue == ESCHAR  # dark red is judged on these pixels only, not the whole photo
+        black[black] = ~dark_red(lab[black], params.red_min_chroma)
         tissue = _network_tissues(image, box, tissue_session, params, lab)
         if params.colour_eschar:
             tissue[black] = ESCHAR
