@@ -112,6 +112,8 @@ def signed_in_app(tmp_path, seeded_db_file):
             str(app_port),
             "--browser.gatherUsageStats",
             "false",
+            "--server.fileWatcherType",  # as the shipped .streamlit/config.toml says
+            "none",
         ],
         cwd=site,
         env={**os.environ, "WOUNDTRACK_DB": url, "PYTHONPATH": str(ROOT)},
