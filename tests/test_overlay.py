@@ -26,7 +26,12 @@ def test_views_keep_the_wound_at_full_resolution_and_shrink_the_whole_photo(big)
     ph, calibration = big
     close_up, whole = overlay_views(ph.image, ph.labels, calibration=calibration, max_side_px=1600)
     y0, y1, x0, x1 = lesion_box_px(ph.labels)
-    assert close_up.shape == (y1 - y0, x1 - x0, 3)
+    band = close_up.shape[0] - (y1 - y0)  # the colour key's band above the close-up
+    assert close_up.shape[1:] == (x1 - x0, 3) and band > 0
+    assert legend_box_px(close_up.shape)[1] < band  # the key hides none of the photo
+    corner = ph.labels[y0 : y0 + 40, x0 : x0 + 40] == 0  # skin in the close-up's corner
+    assert corner.all()
+    assert np.array_equal(close_up[band : band + 40, :40], ph.image[y0 : y0 + 40, x0 : x0 + 40])
     assert whole.shape == (1200, 1600, 3)
     assert ph.labels[y0:y1, x0:x1].any() and not np.shares_memory(whole, ph.image)
 

@@ -153,10 +153,14 @@ def overlay_views(
     """A full-resolution close-up around the wounds and the whole photo at most ``max_side_px``.
 
     What a screen shows: drawing and sending a 12 MP overlay costs seconds and shows nothing
-    more, while the close-up keeps every pixel of the wound's border.
+    more, while the close-up keeps every pixel of the wound's border. The close-up's colour key
+    is on a band above it (``render_overlay_with_legend_band``): drawn over a small wound's
+    close-up it hid most of the wound.
     """
     y0, y1, x0, x1 = lesion_box_px(labels)
-    close_up = render_overlay(image[y0:y1, x0:x1], labels[y0:y1, x0:x1], opacity=opacity)
+    close_up, _ = render_overlay_with_legend_band(
+        image[y0:y1, x0:x1], labels[y0:y1, x0:x1], opacity=opacity
+    )
     scale = min(1.0, max_side_px / max(image.shape[:2]))
     small_image, small_labels, small_cal = image, labels, calibration
     if scale < 1.0:
