@@ -661,6 +661,12 @@ def write_labels_png(path: str | os.PathLike[str], labels: np.ndarray) -> None:
     _save_exclusively(Image.fromarray(_checked_labels(labels)), Path(path), "PNG", {})
 
 
+#: The label values are 0, 1, ... without a gap, so a map's maximum says whether it holds only
+#: labels (0.1 ms for 2 MP; ``np.unique`` took 23 ms, at every photo's import).
+_MAX_LABEL = max(LABEL_NAMES)
+_LABELS_CONTIGUOUS = set(LABEL_NAMES) == set(range(_MAX_LABEL + 1))
+
+
 def _checked_labels(labels: np.ndarray) -> np.ndarray:
     labels = np.asarray(labels)
     if labels.ndim != 2 or labels.dtype != np.uint8:
@@ -668,7 +674,9 @@ def _checked_labels(labels: np.ndarray) -> np.ndarray:
             f"labels must be a (H, W) uint8 array, got shape {labels.shape} and dtype "
             f"{labels.dtype}"
         )
-    unknown = sorted(set(np.unique(labels).tolist()) - set(LABEL_NAMES))
+    unknown = []
+    if not _LABELS_CONTIGUOUS or (labels.size and labels.max() > _MAX_LABEL):
+        unknown = sorted(set(np.unique(labels).tolist()) - set(LABEL_NAMES))
     if unknown:
         raise ValueError(
             f"labels holds values {unknown[:5]} that are not labels; expected only "
