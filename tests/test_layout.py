@@ -11,6 +11,7 @@ read from the source (``ast``), so an import inside a function counts too.
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -43,14 +44,14 @@ def _imports(path: Path) -> set[str]:
     return found
 
 
+@functools.cache
 def _sources() -> dict[str, set[str]]:
+    """Every module's imports, read once per process when a test first asks (not at
+    collection, which every pytest-xdist worker does)."""
     paths = [*PACKAGE.rglob("*.py"), ROOT / "app.py", *(ROOT / "app_pages").glob("*.py")]
     return {
         _module_name(p): _imports(p) for p in paths if "migrations" not in p.relative_to(ROOT).parts
     }
-
-
-SOURCES = _sources()
 
 
 def _in(module: str, *prefixes: str) -> bool:
@@ -60,7 +61,7 @@ def _in(module: str, *prefixes: str) -> bool:
 def _violations(rule: dict) -> list[str]:
     return sorted(
         f"{module} imports {target}"
-        for module, targets in SOURCES.items()
+        for module, targets in _sources().items()
         if _in(module, *rule["importers"]) and not _in(module, *rule.get("except", ()))
         for target in targets
         if _in(target, *rule["forbidden"]) and not _in(target, *rule.get("allowed", ()))
