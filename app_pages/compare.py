@@ -27,7 +27,7 @@ from app_pages.shared import (
 )
 from woundtrack.errors import WoundtrackError
 from woundtrack.image.editing import draw_scale_bar, lesion_changes, registered_pair
-from woundtrack.image.overlay import lesion_box_px, render_overlay_with_legend_band
+from woundtrack.image.overlay import close_up_view, render_overlay_with_legend_band
 from woundtrack.image.registration import Registration, register
 from woundtrack.models import Calibration
 
@@ -260,10 +260,7 @@ else:
         except WoundtrackError as exc:
             column.error(escape_markdown(exc))
             continue
-        y0, y1, x0, x1 = lesion_box_px(labels)
-        close_up, _ = render_overlay_with_legend_band(
-            image[y0:y1, x0:x1], labels[y0:y1, x0:x1], legend_lines=lines, opacity=opacity
-        )
+        close_up = close_up_view(image, labels, legend_lines=lines, opacity=opacity)
         column.image(
             _same_height(close_up, _UNREGISTERED_HEIGHT_PX),
             output_format="JPEG",

@@ -157,10 +157,7 @@ def overlay_views(
     is on a band above it (``render_overlay_with_legend_band``): drawn over a small wound's
     close-up it hid most of the wound.
     """
-    y0, y1, x0, x1 = lesion_box_px(labels)
-    close_up, _ = render_overlay_with_legend_band(
-        image[y0:y1, x0:x1], labels[y0:y1, x0:x1], opacity=opacity
-    )
+    close_up = close_up_view(image, labels, opacity=opacity)
     scale = min(1.0, max_side_px / max(image.shape[:2]))
     small_image, small_labels, small_cal = image, labels, calibration
     if scale < 1.0:
@@ -174,6 +171,22 @@ def overlay_views(
         small_image, small_labels, calibration=small_cal, legend_lines=legend_lines, opacity=opacity
     )
     return close_up, whole
+
+
+def close_up_view(
+    image: np.ndarray,
+    labels: np.ndarray,
+    *,
+    legend_lines: list[str] | None = None,
+    opacity: float = 0.35,
+) -> np.ndarray:
+    """The overlay of the box around the wounds (``lesion_box_px``) at full resolution, its
+    colour key (and ``legend_lines``) on a band above it (``render_overlay_with_legend_band``)."""
+    y0, y1, x0, x1 = lesion_box_px(labels)
+    close_up, _ = render_overlay_with_legend_band(
+        image[y0:y1, x0:x1], labels[y0:y1, x0:x1], legend_lines=legend_lines, opacity=opacity
+    )
+    return close_up
 
 
 def lesion_box_px(labels: np.ndarray, *, margin_frac: float = 0.6) -> tuple[int, int, int, int]:
