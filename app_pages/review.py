@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import dataclasses
 import io
-import math
 from datetime import date
 from typing import Any
 
@@ -46,6 +45,7 @@ from woundtrack.image.measure import measure
 from woundtrack.image.overlay import (
     PALETTE,
     STICKER_COLOUR,
+    enlarged,
     legend_lines,
     lesion_box_px,
     render_overlay,
@@ -73,11 +73,9 @@ TOOLS = {
     ERYTHEMA: "Erythema",
     BACKGROUND: "Erase (back to skin)",
 }
-#: The drawing close-up is sent to the browser at most this many pixels a side...
+#: The drawing close-up is sent to the browser at most this many pixels a side (a small one is
+#: ``enlarged`` to at least ``overlay.CLOSE_UP_MIN_SIDE_PX``).
 _DISPLAY_MAX_SIDE_PX = 1200
-#: ...and a small one is enlarged (each photo pixel a block) to at least this, so outlines are
-#: drawn thin and the labelled pixels show as they are.
-_DISPLAY_MIN_SIDE_PX = 800
 _CHART_WIDTH_PX = 520
 
 # Session state, initialised here (pages share one session).
@@ -173,12 +171,7 @@ def _close_up(
     The overlay's key is drawn on a band above the close-up, and the band is cut off again.
     """
     y0, y1, x0, x1 = box
-    crop, crop_labels = image[y0:y1, x0:x1], labels[y0:y1, x0:x1]
-    grow = max(1, math.ceil(_DISPLAY_MIN_SIDE_PX / max(crop.shape[:2])))
-    if grow > 1:
-        size = (crop.shape[1] * grow, crop.shape[0] * grow)
-        crop = cv2.resize(crop, size, interpolation=cv2.INTER_CUBIC)
-        crop_labels = cv2.resize(crop_labels, size, interpolation=cv2.INTER_NEAREST)
+    crop, crop_labels, grow = enlarged(image[y0:y1, x0:x1], labels[y0:y1, x0:x1])
     banded, band = render_overlay_with_legend_band(crop, crop_labels, opacity=opacity)
     out = banded[band:]
     if calibration.marker_corners_px is not None:

@@ -5,7 +5,9 @@ import pytest
 
 from woundtrack.image.calibration import calibrate
 from woundtrack.image.overlay import (
+    CLOSE_UP_MIN_SIDE_PX,
     PALETTE,
+    close_up_view,
     legend_box_px,
     lesion_box_px,
     overlay_views,
@@ -34,6 +36,20 @@ def test_views_keep_the_wound_at_full_resolution_and_shrink_the_whole_photo(big)
     assert np.array_equal(close_up[band : band + 40, :40], ph.image[y0 : y0 + 40, x0 : x0 + 40])
     assert whole.shape == (1200, 1600, 3)
     assert ph.labels[y0:y1, x0:x1].any() and not np.shares_memory(whole, ph.image)
+
+
+def test_a_small_wounds_close_up_is_enlarged_so_its_key_band_stays_small():
+    image = np.full((480, 640, 3), 128, np.uint8)
+    labels = np.zeros((480, 640), np.uint8)
+    labels[200:230, 300:320] = 1  # 30 x 20 px of granulation
+    close_up = close_up_view(image, labels)
+    y0, y1, x0, x1 = lesion_box_px(labels)
+    grow = -(-CLOSE_UP_MIN_SIDE_PX // max(y1 - y0, x1 - x0))
+    band = close_up.shape[0] - grow * (y1 - y0)
+    assert grow > 1 and grow * max(y1 - y0, x1 - x0) >= CLOSE_UP_MIN_SIDE_PX
+    assert close_up.shape[1] == grow * (x1 - x0)
+    assert 0 < band < close_up.shape[0] / 3
+    assert tuple(close_up[band + grow * 215 - grow * y0, grow * 310 - grow * x0]) != (128,) * 3
 
 
 def test_overlay_paints_each_tissue_in_its_colour():

@@ -10,6 +10,7 @@ arrays in, a new RGB array out.
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import cv2
 import numpy as np
@@ -173,6 +174,29 @@ def overlay_views(
     return close_up, whole
 
 
+#: A close-up smaller than this on its long side is enlarged before it is drawn, so its outlines
+#: are thin and its colour key takes a band in proportion (a 178 px wide close-up stretched to a
+#: screen column showed a band taller than the wound).
+CLOSE_UP_MIN_SIDE_PX = 800
+
+
+def enlarged(
+    image: np.ndarray, labels: np.ndarray, min_side_px: int = CLOSE_UP_MIN_SIDE_PX
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """``(image, labels, grow)``: both enlarged by the whole factor ``grow`` that brings their
+    long side to at least ``min_side_px`` (the photo by cubic interpolation, the labels each a
+    block of pixels); unchanged, with ``grow`` 1, when already that big."""
+    grow = max(1, math.ceil(min_side_px / max(image.shape[:2])))
+    if grow == 1:
+        return image, labels, 1
+    size = (image.shape[1] * grow, image.shape[0] * grow)
+    return (
+        cv2.resize(image, size, interpolation=cv2.INTER_CUBIC),
+        cv2.resize(labels, size, interpolation=cv2.INTER_NEAREST),
+        grow,
+    )
+
+
 def close_up_view(
     image: np.ndarray,
     labels: np.ndarray,
@@ -180,11 +204,13 @@ def close_up_view(
     legend_lines: list[str] | None = None,
     opacity: float = 0.35,
 ) -> np.ndarray:
-    """The overlay of the box around the wounds (``lesion_box_px``) at full resolution, its
-    colour key (and ``legend_lines``) on a band above it (``render_overlay_with_legend_band``)."""
+    """The overlay of the box around the wounds (``lesion_box_px``), ``enlarged`` when small,
+    its colour key (and ``legend_lines``) on a band above it
+    (``render_overlay_with_legend_band``)."""
     y0, y1, x0, x1 = lesion_box_px(labels)
+    crop, crop_labels, _ = enlarged(image[y0:y1, x0:x1], labels[y0:y1, x0:x1])
     close_up, _ = render_overlay_with_legend_band(
-        image[y0:y1, x0:x1], labels[y0:y1, x0:x1], legend_lines=legend_lines, opacity=opacity
+        crop, crop_labels, legend_lines=legend_lines, opacity=opacity
     )
     return close_up
 
