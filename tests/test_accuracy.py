@@ -21,12 +21,15 @@ N_PHANTOMS = 16
 #: "Measured" table gives them (learned segmenter).
 #: The tissue network (issue 24) made eschar (5 / 9 % by the colour rules), slough (23 / 25 %) and
 #: granulation (26 / 29 %) less steady here, for far better tissues on real photos (MODEL_CARD.md).
+#: Magnifying a large photo's small wound up to its own pixels (2026-12-07) lowered the wound's
+#: maximum (21 -> 14 %), granulation's (48 -> 37 %) and erythema's (63 -> 40 %); slough's p90 moved
+#: from 23.97 to 24.14 % (one phantom -24.2 -> -24.5 %).
 README_PCT = {
-    "wound": (9.0, 21.0),
+    "wound": (9.0, 14.0),
     "eschar": (7.0, 10.0),
-    "slough": (24.0, 25.0),
-    "granulation": (37.0, 48.0),
-    "erythema": (7.0, 63.0),
+    "slough": (25.0, 25.0),
+    "granulation": (36.0, 37.0),
+    "erythema": (7.0, 40.0),
 }
 
 

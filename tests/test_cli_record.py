@@ -69,9 +69,11 @@ def test_sample_series_and_timeline_round_trip(capsys, demo_db):
     assert {r["lesion"] for r in rows} == {"L1"} and {r["body_site"] for r in rows} == {"left calf"}
     truth = {r["file"]: r for r in csv.DictReader((SAMPLES / "demo_truth.csv").open())}
     for r in rows:
-        # The exported figures are the stored measurement, within the method's accuracy of truth.
+        # The exported figures are the stored measurement, within 5 % of truth at every visit,
+        # the late, small ones too (issue 24: week 9, 0.95 cm², was -8.1 % before the region's
+        # pass could magnify a large photo up to its own pixels)
         assert float(r["wound_area_cm2"]) == pytest.approx(
-            float(truth[r["file_name"]]["wound_area_cm2"]), rel=0.10
+            float(truth[r["file_name"]]["wound_area_cm2"]), rel=0.05
         )
         assert r["corrected"] == "false" and r["calibrated"] == "true"
     assert [r["taken_at"][:10] for r in rows] == sorted(r["taken_at"][:10] for r in rows)

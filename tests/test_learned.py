@@ -3,6 +3,7 @@ What both segmenters must do on phantoms (eschar, slough, sticker, drape, severa
 test_segmentation.py."""
 
 import ast
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -227,7 +228,7 @@ def test_the_region_pass_magnifies_a_small_wound_as_much_for_a_smaller_scale_mod
     for meta in ({}, {"woundtrack_network_long_side_px": "320"}):
         net = _DiscNetwork(meta, 1600, (600, 800), 60)
         params = learned.params_for_model(net)
-        _, box = learned.wound_bed_logits(image, net, params)
+        box = learned.wound_bed_logits(image, net, params).box
         seen[params.network_long_side_px] = (net.inputs, [b.stop - b.start for b in box])
     (first_512, *region_512), box_512 = seen[512]
     (first_320, *region_320), box_320 = seen[320]
@@ -235,6 +236,33 @@ def test_the_region_pass_magnifies_a_small_wound_as_much_for_a_smaller_scale_mod
     assert region_512 and region_320, "both ran the region's pass"
     assert box_320 == pytest.approx(box_512, abs=8)
     assert max(region_320[0]) == max(region_512[0]) == 384
+
+
+def test_a_large_photo_s_small_wound_is_magnified_up_to_its_own_pixels_not_beyond():
+    """The region's pass magnifies at most roi_max_zoom (2.5x) over the first pass, except up to
+    one network pixel per photo pixel where the photo has the pixels: a 60 px wound in a 1600 px
+    photo is seen at 1.0 (a 384 px box), not 0.8 (480 px). The tissue network keeps the 480 px
+    region (its context); a 512 px photo (FUSeg's) is run exactly as before."""
+
+    def boxes(shape, centre_yx, radius_px, **change):
+        net = _DiscNetwork({}, shape[1], centre_yx, radius_px)
+        params = dataclasses.replace(learned.params_for_model(net), **change)
+        found = learned.wound_bed_logits(np.zeros((*shape, 3), np.uint8), net, params)
+        return [b.stop - b.start for b in found.box], [b.stop - b.start for b in found.tissue_box]
+
+    def sides(*args, **change):  # (box, tissue box) sides; rounding adds up to one pixel
+        return [side for box in boxes(*args, **change) for side in box]
+
+    assert sides((1200, 1600), (600, 800), 30) == pytest.approx([384, 384, 480, 480], abs=1)
+    old_rule = sides((1200, 1600), (600, 800), 30, roi_full_resolution=0.0)
+    assert old_rule == pytest.approx([480] * 4, abs=1)
+    # a 512 px photo: 2.5x its first pass is more than its own pixels, so nothing changes
+    fuseg = sides((512, 512), (256, 256), 20)
+    assert fuseg == sides((512, 512), (256, 256), 20, roi_full_resolution=0.0)
+    assert fuseg == pytest.approx([154] * 4, abs=1)
+    # a wound large enough that its margin decides: the same box either way
+    large = sides((1200, 1600), (600, 800), 200)  # 400 px across, twice that with its margin
+    assert large[:2] == large[2:] and large[0] == pytest.approx(800, abs=10)
 
 
 def test_the_segmenter_takes_its_pass_sizes_from_its_model_unless_given():

@@ -43,6 +43,7 @@ import os
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -93,6 +94,7 @@ class LearnedParams:
     roi_margin: float = 0.5  # the wound's box grows by this share of its size on every side
     roi_min_zoom: float = 1.4  # the second pass runs only if it magnifies at least this much ...
     roi_max_zoom: float = 2.5  # ... and magnifies at most this much (the box grows to fit)
+    roi_full_resolution: float = 1.0  # ... unless the photo has that many px: to 1 net px / px
     roi_blend: float = 0.75  # weight of the second pass in the region (the first keeps context)
     roi_flip: bool = True  # average the second pass with its mirror image (steadier borders)
     colour_band_mm: float = 2.0  # colour may grow the border outward by this much ...
@@ -280,6 +282,35 @@ def network_logits(
     return out
 
 
+class BedLogits(NamedTuple):
+    """What ``wound_bed_logits`` found: the logits over ``box`` and the tissue network's region."""
+
+    logits: np.ndarray  # float32, image[box]'s size; > 0 is wound
+    box: tuple[slice, slice]  # the wound's region, at the photo's own resolution
+    tissue_box: tuple[slice, slice]  # the region the tissue network sees (holds ``box``)
+
+
+def region_box(
+    found_box_px: tuple[float, float, float, float],
+    photo_shape: tuple[int, int],
+    params: LearnedParams,
+    max_px_per_px: float,
+) -> tuple[slice, slice]:
+    """The square region around ``found_box_px`` (y0, y1, x0, x1 in photo pixels) that the
+    region's pass runs on: grown by ``roi_margin`` on every side, and at least large enough that
+    the pass (``roi_long_side_px``) sees it at most ``max_px_per_px`` network pixels per photo
+    pixel; clipped to the photo."""
+    y0, y1, x0, x1 = found_box_px
+    h, w = photo_shape
+    side = max(y1 - y0, x1 - x0) * (1 + 2 * params.roi_margin)
+    side = max(side, params.roi_long_side_px / max_px_per_px)
+    cy, cx = (y0 + y1) / 2, (x0 + x1) / 2
+    return (
+        slice(int(max(0, cy - side / 2)), int(min(h, math.ceil(cy + side / 2)))),
+        slice(int(max(0, cx - side / 2)), int(min(w, math.ceil(cx + side / 2)))),
+    )
+
+
 def wound_bed_logits(
     image: np.ndarray,
     session,
@@ -287,14 +318,15 @@ def wound_bed_logits(
     *,
     exclude: np.ndarray | None = None,
     preview: np.ndarray | None = None,
-) -> tuple[np.ndarray, tuple[slice, slice]]:
+) -> BedLogits:
     """Wound-bed logits at the photo's own resolution (> 0 is wound), from the two passes.
 
-    Returns ``(logits, box)``: the logits cover ``image[box]``, the region of interest around
-    every wound pixel that the first pass found; outside it the network found no wound. Working
-    in the box only keeps a 12 MP photo fast. ``exclude`` (bool, the photo's size) marks what
-    cannot be wound (the sticker); it does not draw the box. ``preview``, a smaller copy of the
-    whole photo, saves resizing a large photo twice.
+    Returns ``(logits, box, tissue_box)``: the logits cover ``image[box]``, the region of interest
+    around every wound pixel that the first pass found; outside it the network found no wound.
+    Working in the box only keeps a 12 MP photo fast. ``tissue_box`` holds ``box``: the context
+    the tissue network sees. ``exclude`` (bool, the photo's size) marks what cannot be wound (the
+    sticker); it does not draw the box. ``preview``, a smaller copy of the whole photo, saves
+    resizing a large photo twice.
     """
     h, w = image.shape[:2]
     source = image if preview is None else preview
@@ -306,19 +338,19 @@ def wound_bed_logits(
         coarse, found = _first_pass(source, session, coarse_long_px, exclude)
     ys, xs = np.nonzero(found)
     if len(ys) == 0:
-        return np.full((0, 0), -1.0, np.float32), (slice(0, 0), slice(0, 0))
+        empty = (slice(0, 0), slice(0, 0))
+        return BedLogits(np.full((0, 0), -1.0, np.float32), empty, empty)
     sy, sx = h / coarse.shape[0], w / coarse.shape[1]
-    y0, y1 = ys.min() * sy, (ys.max() + 1) * sy
-    x0, x1 = xs.min() * sx, (xs.max() + 1) * sx
-    side = max(y1 - y0, x1 - x0) * (1 + 2 * params.roi_margin)
+    found_box_px = (ys.min() * sy, (ys.max() + 1) * sy, xs.min() * sx, (xs.max() + 1) * sx)
     # the network has seen wounds at about the scale of the photos it learned from: never zoom
-    # in further than roi_max_zoom on the first pass
+    # in further than roi_max_zoom on the first pass (interpolated pixels), except up to the
+    # photo's own pixels (roi_full_resolution) where a large photo has them. The tissue network
+    # keeps the region of the first rule: its context (the demo's slough was worse without it).
     coarse_px_per_px = coarse_long_px / max(h, w)
-    side = max(side, params.roi_long_side_px / (params.roi_max_zoom * coarse_px_per_px))
-    cy, cx = (y0 + y1) / 2, (x0 + x1) / 2
-    y0, y1 = int(max(0, cy - side / 2)), int(min(h, math.ceil(cy + side / 2)))
-    x0, x1 = int(max(0, cx - side / 2)), int(min(w, math.ceil(cx + side / 2)))
-    box = (slice(y0, y1), slice(x0, x1))
+    cap_px_per_px = params.roi_max_zoom * coarse_px_per_px
+    box = region_box(found_box_px, (h, w), params, max(cap_px_per_px, params.roi_full_resolution))
+    tissue_box = region_box(found_box_px, (h, w), params, cap_px_per_px)
+    (y0, y1), (x0, x1) = (box[0].start, box[0].stop), (box[1].start, box[1].stop)
     # the first pass, upsampled over the box alone (pixel centres aligned as cv2.resize does)
     to_coarse = np.array(
         [[1 / sx, 0, (x0 + 0.5) / sx - 0.5], [0, 1 / sy, (y0 + 0.5) / sy - 0.5]], np.float64
@@ -335,7 +367,7 @@ def wound_bed_logits(
         roi = network_logits(image[box], session, params.roi_long_side_px, mirrored=params.roi_flip)
         roi = cv2.resize(roi, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
         logits = (1 - params.roi_blend) * logits + params.roi_blend * roi
-    return logits, box
+    return BedLogits(logits, box, tissue_box)
 
 
 def tissue_long_side_px(
@@ -479,7 +511,9 @@ def segment_learned(
         small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     sh, sw = small.shape[:2]
 
-    logits, box = wound_bed_logits(image, session, params, exclude=sticker_full, preview=small)
+    logits, box, tissue_box = wound_bed_logits(
+        image, session, params, exclude=sticker_full, preview=small
+    )
     wound_full = np.zeros((h, w), dtype=bool)
     wound_full[box] = clean_wound_bed(logits > 0, sticker_full[box], min_px)
 
@@ -509,7 +543,7 @@ def segment_learned(
         # granulation, all of it dark red
         black = tissue == ESCHAR  # dark red is judged on these pixels only, not the whole photo
         black[black] = ~dark_red(lab[black], params.red_min_chroma)
-        tissue = _network_tissues(image, box, tissue_session, params, lab)
+        tissue = _network_tissues(image, tissue_box, tissue_session, params, lab)
         if params.colour_eschar:
             tissue[black] = ESCHAR
     grown = grow_by_colour(wound, rim, band_px)
