@@ -16,6 +16,9 @@ Owns how the shipped networks (``weights/wound_bed.onnx`` and ``weights/tissue.o
    a small wound in a large photo as much for every network. Scaled with the rest, it showed a
    model run at 320 px such a wound at 5/8 of the magnification, and the border came out short
    (phantom lesions up to 28 % small; ``training/runs/README.md``, "2026-11-27-region-pass").
+   Its magnification is capped at ``roi_max_zoom`` over the first pass, except up to the photo's
+   own pixels (``roi_full_resolution``): a small, late wound in a large photo is seen with its
+   real detail, while a 512 px photo is never magnified into interpolated pixels beyond the cap.
 3. **Full resolution border**: the network's logits are upsampled (bilinear) to the photo's own
    pixels and cut at 0, so the outline, and the area in cm², is not limited to the network's grid.
    Holes inside a closed wound border are wound (a dark centre in a red rim); specks smaller than
