@@ -244,14 +244,12 @@ def test_a_large_photo_s_small_wound_is_magnified_up_to_its_own_pixels_not_beyon
     photo is seen at 1.0 (a 384 px box), not 0.8 (480 px). The tissue network keeps the 480 px
     region (its context); a 512 px photo (FUSeg's) is run exactly as before."""
 
-    def boxes(shape, centre_yx, radius_px, **change):
+    def sides(shape, centre_yx, radius_px, **change):
+        """The box's two sides, then the tissue box's; rounding adds up to one pixel."""
         net = _DiscNetwork({}, shape[1], centre_yx, radius_px)
         params = dataclasses.replace(learned.params_for_model(net), **change)
         found = learned.wound_bed_logits(np.zeros((*shape, 3), np.uint8), net, params)
-        return [b.stop - b.start for b in found.box], [b.stop - b.start for b in found.tissue_box]
-
-    def sides(*args, **change):  # (box, tissue box) sides; rounding adds up to one pixel
-        return [side for box in boxes(*args, **change) for side in box]
+        return [b.stop - b.start for b in (*found.box, *found.tissue_box)]
 
     assert sides((1200, 1600), (600, 800), 30) == pytest.approx([384, 384, 480, 480], abs=1)
     old_rule = sides((1200, 1600), (600, 800), 30, roi_full_resolution=0.0)
