@@ -2,8 +2,8 @@
 
 Several photos at once; capture dates read from the photos and editable (a photo without a date
 must be given one); a progress bar; a clear message per photo that could not be used, while the
-others go through. The photos are measured as soon as they are chosen, in a thread, while the
-dates are checked; Import then files them. UI only: the work is
+others go through. The photos are measured as soon as they are chosen, side by side (one per
+core), while the dates are checked; Import then files them. UI only: the work is
 ``woundtrack.record.ingest.measure_ahead`` and ``import_photo``.
 """
 
@@ -26,6 +26,7 @@ from app_pages.shared import (
 )
 from woundtrack.errors import WoundtrackError
 from woundtrack.image.io import capture_date_problem, is_dicom, read_photo
+from woundtrack.image.side_by_side import MAX_WORKERS, one_thread, worker_count
 from woundtrack.present.printable import overlay_thumbnail_jpeg
 from woundtrack.record.clinic_models import active_segmenter
 from woundtrack.record.ingest import import_photo, measure_ahead, stored_labels
@@ -48,8 +49,11 @@ def _capture_date(data: bytes, name: str) -> tuple[date | None, str | None]:
 
 @st.cache_resource
 def _measuring() -> ThreadPoolExecutor:
-    """One thread that measures chosen photos while the page waits for Import."""
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="woundtrack-measure-ahead")
+    """Threads that measure chosen photos while the page waits for Import: one per core, each
+    photo's networks on one thread when several are chosen (``image.side_by_side``)."""
+    return ThreadPoolExecutor(
+        max_workers=max(1, worker_count(MAX_WORKERS)), thread_name_prefix="woundtrack-measure-ahead"
+    )
 
 
 def _measure_ahead(uploads, marker_mm: float) -> dict:
@@ -65,7 +69,10 @@ def _measure_ahead(uploads, marker_mm: float) -> dict:
     for key, upload in keys.items():
         if key in jobs or is_dicom(upload.getvalue()):
             continue
-        segmenter = segmenter or active_segmenter(base_store())
+        if segmenter is None:
+            segmenter = active_segmenter(base_store())
+            if len(keys) > 1:  # several photos at once, one per core
+                segmenter = one_thread(segmenter)
         jobs[key] = _measuring().submit(
             measure_ahead,
             upload.getvalue(),

@@ -5,12 +5,13 @@ Writes 2 MP (1600x1200) and 12 MP (4000x3000) phantom JPEGs (five of each, diffe
 angles), then prints:
 1. per size: the JPEG decode alone (libjpeg-turbo into an array), ``io.read_photo`` (decode plus
    hash, EXIF and checks), one photo measured (``pipeline.analyze``, best of ``--repeat``), and
-   the mean per photo inside a batch (the five measured one after another in one process, as
-   ``woundtrack measure *.jpg`` does; the best of three such passes), with the batch figure over
-   the decode;
+   the mean per photo inside a batch (the five measured one after another in one process; the
+   best of three such passes), with the batch figure over the decode, and the same five measured
+   side by side, one per core, as ``woundtrack measure *.jpg`` does (``image.side_by_side``);
 2. per stage, for one 12 MP photo (cProfile, cumulative seconds of the stage's function);
 3. the command line: ``woundtrack measure`` of one 12 MP photo, start-up included (best of 3),
-   and ``woundtrack import`` of 100 distinct 2 MP photos into a new SQLite file.
+   and ``woundtrack import`` of 100 distinct 2 MP photos into a new SQLite file, one after
+   another (``--workers 0``) and side by side (the default).
 
 Targets (issue 29, 2 cores): 12 MP inside a batch <= 0.5 s and <= 5x its decode; one 12 MP photo
 from the command line <= 1.5 s; 100 photos imported from the command line <= 25 s.
@@ -34,6 +35,7 @@ import simplejpeg
 
 from woundtrack.image.io import read_photo
 from woundtrack.image.pipeline import analyze, make_segmenter
+from woundtrack.image.side_by_side import in_order, one_thread, worker_count
 from woundtrack.synthetic.phantom import PhantomSpec, write_phantom
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,9 +83,13 @@ def write_photos(folder: Path, width: int, height: int) -> list[Path]:
 
 def speed_table(photos: dict[tuple[int, int], list[Path]], repeat: int) -> None:
     segmenter = make_segmenter()
+    workers = worker_count(BATCH)
+    beside = one_thread(segmenter)
+    print(f"side by side: {workers} photos at once, the networks on one thread each")
     print(
         f"{'photo':>18s} {'JPEG decode s':>14s} {'read_photo s':>13s} {'one photo s':>12s} "
-        f"{'in a batch s':>13s} {'batch / decode':>15s}"
+        f"{'in a batch s':>13s} {'batch / decode':>15s} {'side by side s':>15s} "
+        f"{'side / decode':>15s}"
     )
     for (width, height), paths in photos.items():
         first = paths[0]
@@ -97,11 +103,18 @@ def speed_table(photos: dict[tuple[int, int], list[Path]], repeat: int) -> None:
             for path in paths:
                 analyze(path, segmenter=segmenter)
 
+        def side_by_side(paths=paths) -> None:  # as `woundtrack measure *.jpg` does it
+            for _, result in in_order(
+                lambda p: analyze(p, segmenter=beside), paths, workers=workers
+            ):
+                assert not isinstance(result, Exception), result
+
         batch_s = best_of(3, batch) / len(paths)  # the best of three passes over the five
+        beside_s = best_of(3, side_by_side) / len(paths)
         label = f"{width}x{height} ({width * height / 1e6:.0f} MP)"
         print(
             f"{label:>18s} {decode_s:14.3f} {read_s:13.3f} {one_s:12.3f} {batch_s:13.3f} "
-            f"{batch_s / decode_s:14.1f}x"
+            f"{batch_s / decode_s:14.1f}x {beside_s:15.3f} {beside_s / decode_s:14.1f}x"
         )
 
 
@@ -137,15 +150,21 @@ def command_line(photo: Path, folder: Path, with_import: bool) -> None:
     for n in range(100):  # distinct files: the demo series with bytes of their own at the end
         (uploads / f"p{n:03d}.jpg").write_bytes(weeks[n % len(weeks)].read_bytes() + b"%d" % n)
     files = sorted(str(p) for p in uploads.glob("*.jpg"))
-    start = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-m", "woundtrack.cli", "import", *files, "--patient", "BEN-100"],
-        check=True,
-        capture_output=True,
-        env=env,
-    )
-    seconds = time.perf_counter() - start
-    print(f"import, 100 distinct 2 MP photos: {seconds:.1f} s ({10 * seconds:.0f} ms/photo)")
+    for workers, how in (("0", "one after another"), (None, "side by side (the default)")):
+        (folder / "cli.db").unlink(missing_ok=True)
+        start = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "woundtrack.cli", "import", *files, "--patient", "BEN-100"]
+            + ([] if workers is None else ["--workers", workers]),
+            check=True,
+            capture_output=True,
+            env=env,
+        )
+        seconds = time.perf_counter() - start
+        print(
+            f"import, 100 distinct 2 MP photos, {how}: {seconds:.1f} s "
+            f"({10 * seconds:.0f} ms/photo)"
+        )
 
 
 def main() -> None:

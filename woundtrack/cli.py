@@ -35,6 +35,22 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
+    return value
+
+
+_WORKERS_HELP = (
+    "photos measured at once (default: one per core, at most 8); 0 or 1 measures one after "
+    "another, with every core on each photo"
+)
+
+
 def _iso_date(text: str):
     from datetime import date
 
@@ -96,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="measure with this wound-bed network (e.g. one `woundtrack finetune` wrote) instead "
         "of the shipped one",
     )
+    m.add_argument("--workers", type=_count, default=None, metavar="N", help=_WORKERS_HELP)
 
     s = commands.add_parser(
         "sticker",
@@ -296,6 +313,7 @@ def _add_record_commands(commands) -> None:
         help="measure with this network instead of the database's active model (model use)",
     )
     i.add_argument("--json", action="store_true", help="one JSON object per photo per line")
+    i.add_argument("--workers", type=_count, default=None, metavar="N", help=_WORKERS_HELP)
 
     t = commands.add_parser(
         "timeline",
@@ -529,7 +547,8 @@ def _import(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from tqdm import tqdm
 
     from woundtrack.image.pipeline import failure_record
-    from woundtrack.record.ingest import import_photo
+    from woundtrack.image.side_by_side import in_order, one_thread, worker_count
+    from woundtrack.record.ingest import import_photo, measure_file, stored_visit
     from woundtrack.record.store import check_lesion_label, check_patient_code
 
     if args.from_results is not None:
@@ -557,22 +576,49 @@ def _import(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.lesion is not None:
         check_lesion_label(args.lesion)  # once, before any photo is read
     segmenter = _record_segmenter(store, args.model)
+    workers = worker_count(len(args.photos), args.workers)
+    beside = one_thread(segmenter)
+
+    def photos():  # in this thread (the database's): a photo already stored is not measured
+        for path in args.photos:
+            try:
+                data = path.read_bytes()
+                known = stored_visit(store, data, name=path.name, patient=args.patient)
+            except (OSError, WoundtrackError):  # said with its fix when it is imported below
+                data, known = None, None
+            yield path, data, known
+
+    def measured(job):
+        path, data, known = job
+        if data is None or known is not None or not workers:
+            return None  # import_photo reads it (and says why it cannot), or measures it
+        return measure_file(data, name=path.name, marker_mm=args.marker_mm, segmenter=beside)
+
     failed = 0
-    for path in tqdm(
-        args.photos, desc="importing", unit="photo", file=err, disable=len(args.photos) < 2
+    results = in_order(measured, photos(), workers=workers)
+    for (path, data, _), stored in tqdm(
+        results,
+        desc="importing",
+        unit="photo",
+        file=err,
+        total=len(args.photos),
+        disable=len(args.photos) < 2,
     ):
         try:
+            if isinstance(stored, WoundtrackError):
+                raise stored
             if not path.is_file():
                 raise WoundtrackError(f"{path.name}: no such file; check the path and name")
             result = import_photo(
                 store,
-                path.read_bytes(),
+                path.read_bytes() if data is None else data,
                 name=path.name,
                 patient=args.patient,
                 lesion=args.lesion,
                 body_site=args.site,
                 marker_mm=args.marker_mm,
                 segmenter=segmenter,
+                stored=stored,
             )
         except WoundtrackError as exc:
             failed += 1
@@ -1035,10 +1081,12 @@ def _backup(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _measure(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    """Measure each photo in turn; a failed photo is reported and the others go on."""
+    """Measure each photo (several at once on several cores), reporting them in turn; a failed
+    photo is reported and the others go on."""
     from woundtrack.image.io import read_photo, write_labels_png, write_rgb
     from woundtrack.image.overlay import legend_lines, render_overlay
     from woundtrack.image.pipeline import analyze_image, failure_record, make_segmenter
+    from woundtrack.image.side_by_side import in_order, one_thread, worker_count
 
     clash = _output_clash(args)
     if clash:
@@ -1063,36 +1111,40 @@ def _measure(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         except WoundtrackError as exc:
             print(f"woundtrack: {exc}", file=err)
             return EXIT_USAGE
+    segmenter = segmenter or make_segmenter()
+    workers = worker_count(len(args.photos), args.workers)
+    if workers:
+        segmenter = one_thread(segmenter)
+
+    def measured(path: Path):
+        image, info = read_photo(path)
+        analysis = analyze_image(
+            image, info, marker_mm=args.marker_mm, mm_per_px=args.mm_per_px, segmenter=segmenter
+        )
+        if args.labels_out is not None:
+            write_labels_png(args.labels_out / f"{path.stem}.png", analysis.labels)
+        if args.overlay_out is not None:
+            overlay = render_overlay(
+                image,
+                analysis.labels,
+                calibration=analysis.calibration,
+                legend_lines=legend_lines(analysis.totals, analysis.calibration),
+            )
+            write_rgb(args.overlay_out / f"{path.stem}.jpg", overlay)
+        return analysis
+
     failed = 0
     total = len(args.photos)
-    for n, path in enumerate(args.photos, start=1):
+    results = in_order(measured, args.photos, workers=workers)
+    for n, (path, analysis) in enumerate(results, start=1):
         if total > 1:
             print(f"[{n}/{total}] {path.name}", file=err, flush=True)
-        try:
-            image, info = read_photo(path)
-            analysis = analyze_image(
-                image,
-                info,
-                marker_mm=args.marker_mm,
-                mm_per_px=args.mm_per_px,
-                segmenter=segmenter,
-            )
-            if args.labels_out is not None:
-                write_labels_png(args.labels_out / f"{path.stem}.png", analysis.labels)
-            if args.overlay_out is not None:
-                overlay = render_overlay(
-                    image,
-                    analysis.labels,
-                    calibration=analysis.calibration,
-                    legend_lines=legend_lines(analysis.totals, analysis.calibration),
-                )
-                write_rgb(args.overlay_out / f"{path.stem}.jpg", overlay)
-        except WoundtrackError as exc:
+        if isinstance(analysis, WoundtrackError):
             failed += 1
-            record = failure_record(path.name, str(exc))
+            record = failure_record(path.name, str(analysis))
             if args.json:
                 print(json.dumps(record, ensure_ascii=False), file=out, flush=True)
-            print(f"woundtrack: {exc}", file=err, flush=True)
+            print(f"woundtrack: {analysis}", file=err, flush=True)
             continue
         if args.json:
             print(json.dumps(analysis.to_record(), ensure_ascii=False), file=out, flush=True)

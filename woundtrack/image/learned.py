@@ -144,20 +144,23 @@ def scaled_params(base: LearnedParams, network_long_side_px: int) -> LearnedPara
     )
 
 
-@functools.lru_cache(maxsize=4)
-def load_model(path: str):
+@functools.lru_cache(maxsize=8)
+def load_model(path: str, threads: int | None = None):
     """An onnxruntime session for the ONNX file at ``path`` (cached; never mutated).
 
-    It runs on every core, or on ``$WOUNDTRACK_THREADS`` threads when that is set (a batch
-    worker of one thread sets it, so that workers do not crowd each other's cores).
+    It runs on ``threads`` threads: every core when None, or ``$WOUNDTRACK_THREADS`` when that is
+    set (a batch worker of one thread sets it, so that workers do not crowd each other's cores).
+    Photos measured side by side (``image.side_by_side``) share one session of one thread.
     """
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    threads = os.environ.get("WOUNDTRACK_THREADS", "")
-    if threads.isdigit() and int(threads) > 0:
-        options.intra_op_num_threads = int(threads)
+    if threads is None:
+        env = os.environ.get("WOUNDTRACK_THREADS", "")
+        threads = int(env) if env.isdigit() and int(env) > 0 else None
+    if threads is not None:
+        options.intra_op_num_threads = threads
     return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
 
@@ -650,6 +653,9 @@ class LearnedSegmenter:
     params: LearnedParams | None = None
     name: str = "unet-lite0"
     model_name: str = "shipped"  # the clinic's name for the model (its registry entry)
+    #: the networks' threads: None every core; 1 beside other photos (``image.side_by_side``).
+    #: How it runs, not what it finds: not a parameter of the measurement.
+    threads: int | None = None
 
     def __post_init__(self) -> None:
         if self.params is None:
@@ -668,10 +674,12 @@ class LearnedSegmenter:
         return file_sha256(self.model_path, Path(self.model_path).stat().st_mtime_ns)
 
     def __call__(self, image: np.ndarray, calibration: Calibration) -> np.ndarray:
-        tissue = None if self.tissue_model_path is None else load_model(self.tissue_model_path)
+        tissue = None
+        if self.tissue_model_path is not None:
+            tissue = load_model(self.tissue_model_path, self.threads)
         return segment_learned(
             image,
-            load_model(self.model_path),
+            load_model(self.model_path, self.threads),
             calibration=calibration,
             params=self.params,
             tissue_session=tissue,

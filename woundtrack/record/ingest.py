@@ -163,6 +163,19 @@ def measure_file(
     return analysis.to_record(), analysis.labels
 
 
+def stored_visit(store: Store, data: bytes, *, name: str, patient: str) -> int | None:
+    """The visit of ``patient`` that already holds this photo (compared without its location
+    tags, as ``import_photo`` stores it), or None: a photo that need not be measured again.
+
+    Raises
+    ------
+    woundtrack.errors.WoundtrackError
+        The photo cannot be read (the message names the file and the fix).
+    """
+    clean = strip_location(data, name=name)
+    return store.visit_of_photo(check_patient_code(patient), hashlib.sha256(clean).hexdigest())
+
+
 def _read_clean(data: bytes, clean: bytes, *, name: str):
     """The pixels and ``PhotoInfo`` of ``clean`` (``data`` without location tags); for a DICOM
     file the capture time and notes come from its header (the stored PNG has none)."""
