@@ -7,7 +7,7 @@ woundtrack.
 from __future__ import annotations
 
 import threading
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -305,8 +305,16 @@ def test_the_research_export_names_nobody(capsys, seeded_db_file, tmp_path):
     assert len(rows) == identified.count("\n") - 1
     assert {r["subject"] for r in rows} == {rows[0]["subject"]}
     assert rows[0]["subject"].startswith("S-") and rows[0]["day"] == "0"
-    for secret in ("DEMO-001", "demo_week", "2026-03-02", "os:", ADMIN):
+    for secret in ("DEMO-001", "demo_week", "os:", ADMIN):
         assert secret not in out
+    # Every date is moved, by one offset (a shift by whole weeks may land a weekly visit on
+    # another visit's real day: that names no visit's own date)
+    real = list(csv.DictReader(io.StringIO(identified)))
+    moved = {
+        date.fromisoformat(r["taken_on_shifted"]) - date.fromisoformat(row["taken_at"][:10])
+        for r, row in zip(rows, real, strict=True)
+    }
+    assert len(moved) == 1 and moved != {timedelta(0)}
     # The same subject every time; the shift keeps the intervals between visits.
     assert _cli(capsys, "--db", db, "--user", NURSE, "export", "--pseudonymised")[1] == out
     days = [int(r["day"]) for r in rows if r["lesion"] == "L1"]

@@ -204,14 +204,30 @@ def test_each_patients_dates_move_by_one_offset(tables):
             assert event["end_on_shifted"] is None
         assert len(set(moved)) == 1, (patient, moved)  # one offset for all of a patient's dates
         offsets[patient] = moved[0]
-        assert abs(moved[0]) <= timedelta(days=182)
+        assert timedelta(0) < abs(moved[0]) <= timedelta(days=183)  # never the real dates
         # Hence the intervals are the original ones, and `day` counts from the first visit.
         assert visits["day"].tolist() == [(d - original[0]).days for d in original]
         assert event["day"] == (truth.start_on - original[0]).days
     assert set(offsets) == set(VISITS)
-    # Each offset is 0 with probability 1/365 (the key is random per database): both being 0
-    # by chance is a 1-in-133,225 event; a shift that does nothing at all is a bug.
-    assert any(offset != timedelta(0) for offset in offsets.values())
+
+
+def test_a_patient_whose_offset_would_be_zero_is_moved_183_days():
+    """The offset comes from a keyed hash: 1 patient in 365 would keep their real dates."""
+    import hashlib
+    import hmac
+
+    from woundtrack.record.store import date_offset_days
+
+    key, digest = b"", b""
+    for n in range(100_000):  # a key under which CUA-101's raw offset is 0 (about 1 in 365)
+        key = n.to_bytes(4, "big")
+        digest = hmac.new(key, b"CUA-101", hashlib.sha256).digest()
+        if int.from_bytes(digest[5:9], "big") % 365 == 182:
+            break
+    assert date_offset_days(digest) == 183
+    others = [hmac.new(n.to_bytes(4, "big"), b"X", hashlib.sha256).digest() for n in range(2000)]
+    offsets = {date_offset_days(d) for d in others}
+    assert 0 not in offsets and min(offsets) == -182 and max(offsets) == 183
 
 
 def test_an_existing_folder_is_refused_and_left_alone(capsys, record, tmp_path):

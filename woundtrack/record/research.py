@@ -43,7 +43,8 @@ DICTIONARY: dict[tuple[str, str], tuple[str, str]] = {
     ("measurements", "day"): ("integer, days", "days since the subject's first visit"),
     ("measurements", "taken_on_shifted"): (
         "date (YYYY-MM-DD)",
-        "capture day moved by the subject's offset (-182 to +182 days); intervals are kept",
+        "capture day moved by the subject's offset (-182 to +183 days, never 0); intervals "
+        "are kept",
     ),
     ("measurements", "corrected"): (
         "boolean",
@@ -160,9 +161,9 @@ def _write_dictionary(out: Path, measurements: list, treatments: list) -> list[P
         "",
         "Pseudonymised: each patient is a subject (a keyed hash of the patient code; the key "
         "stays in the site's database), every date of a subject is moved by the same random "
-        "offset of -182 to +182 days (intervals are kept), and no photo, file name, photo hash, "
-        "free text or person's name is included. Dates are still shifted dates: do not link "
-        "them to calendar events.",
+        "offset of -182 to +183 days, never 0 (intervals are kept), and no photo, file name, "
+        "photo hash, free text or person's name is included. Dates are still shifted dates: do "
+        "not link them to calendar events.",
         "",
     ]
     for table, columns in tables.items():

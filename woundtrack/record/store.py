@@ -1222,12 +1222,13 @@ class Store:
         hex digits of an HMAC-SHA256 of the patient code under this database's own random key
         (the same patient, the same subject, in every export of this database; not reversible
         without the key, which never leaves the database); ``taken_on_shifted`` is the capture
-        day moved by a per-patient offset of -182 to +182 days (the intervals between a
-        patient's visits are kept); ``day`` counts from the patient's first visit. Treatments
-        (``PSEUDONYMISED_TREATMENT_COLUMNS``) have the same subject, their days moved by the
-        same offset, and no free text (dose and frequency, which may name a person, are left
-        out). No photo, file name, photo hash, patient code, database id or person's name.
-        Requires the ``pseudonymised_export`` permission; recorded in the audit trail.
+        day moved by a per-patient offset of -182 to +183 days, never 0 (``date_offset_days``;
+        the intervals between a patient's visits are kept); ``day`` counts from the patient's
+        first visit. Treatments (``PSEUDONYMISED_TREATMENT_COLUMNS``) have the same subject,
+        their days moved by the same offset, and no free text (dose and frequency, which may
+        name a person, are left out). No photo, file name, photo hash, patient code, database id
+        or person's name. Requires the ``pseudonymised_export`` permission; recorded in the
+        audit trail.
         """
 
         def work(session: Session) -> bytes:
@@ -1245,7 +1246,7 @@ class Store:
         for code in self.patients():
             digest = hmac.new(key, code.encode("utf-8"), hashlib.sha256).digest()
             subject = "S-" + digest[:5].hex()
-            shift = timedelta(days=int.from_bytes(digest[5:9], "big") % 365 - 182)
+            shift = timedelta(days=date_offset_days(digest))
             rows = [r for r in self.series(code) if r.taken_on is not None]
             if not rows:
                 continue
@@ -1358,6 +1359,13 @@ class Store:
 
 
 # ---------------------------------------------------------------------- helpers
+def date_offset_days(digest: bytes) -> int:
+    """A patient's date offset for the pseudonymised export, from the HMAC ``digest`` of their
+    code: -182 to +182 days, except that 0 (real dates, 1 patient in 365) becomes +183."""
+    days = int.from_bytes(digest[5:9], "big") % 365 - 182
+    return days or 183
+
+
 def _safe_url(url: str) -> str:
     try:
         return sa.engine.make_url(url).render_as_string(hide_password=True)
