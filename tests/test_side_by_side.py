@@ -130,7 +130,7 @@ def _cli(*argv: str) -> tuple[int, str, str]:
 def test_measure_side_by_side_prints_what_one_after_another_prints(tmp_path) -> None:
     bad = tmp_path / "cut_short.jpg"
     bad.write_bytes(WEEKS[0].read_bytes()[:3000])
-    photos = [str(WEEKS[5]), str(bad), str(WEEKS[8]), str(WEEKS[10])]
+    photos = [str(WEEKS[5]), str(bad), str(WEEKS[8])]
     runs = {}
     for workers in ("0", "2"):
         status, out, err = _cli("measure", *photos, "--json", "--workers", workers)
@@ -141,7 +141,7 @@ def test_measure_side_by_side_prints_what_one_after_another_prints(tmp_path) -> 
         runs[workers] = records
     assert [r["file"] for r in runs["2"]] == [Path(p).name for p in photos]
     assert runs["2"] == runs["0"]
-    assert [r["ok"] for r in runs["2"]] == [True, False, True, True]
+    assert [r["ok"] for r in runs["2"]] == [True, False, True]
     assert runs["2"][2]["wound_area_cm2"] > 0
 
 
@@ -156,7 +156,7 @@ def test_import_side_by_side_files_the_same_figures_and_skips_a_stored_photo(
         return measure_file(data, name=name, **kwargs)
 
     monkeypatch.setattr(ingest, "measure_file", counted)
-    photos = [str(p) for p in WEEKS[4:7]]
+    photos = [str(p) for p in WEEKS[4:6]]
     figures = {}
     for workers in ("0", "2"):
         url = f"sqlite:///{tmp_path / f'w{workers}.db'}"
@@ -174,4 +174,4 @@ def test_import_side_by_side_files_the_same_figures_and_skips_a_stored_photo(
         rows = store.series("SBS-001")
         figures[workers] = [(r.file_name, r.wound_area_cm2, r.eschar_area_cm2) for r in rows]
         store.close()
-    assert len(figures["2"]) == 3 and figures["2"] == figures["0"]
+    assert len(figures["2"]) == 2 and figures["2"] == figures["0"]
