@@ -56,6 +56,18 @@ def _measuring() -> ThreadPoolExecutor:
     )
 
 
+def _measured_ahead(data: bytes, *, name: str, marker_mm: float, segmenter):
+    """``measure_ahead``'s ``(record, labels)`` and the overlay thumbnail shown once the photo is
+    filed (None if it cannot be drawn): made here, side by side, not after Import."""
+    record, labels = measure_ahead(data, name=name, marker_mm=marker_mm, segmenter=segmenter)
+    try:
+        image, _ = read_photo(data, name=name)
+        thumbnail = overlay_thumbnail_jpeg(image, labels)
+    except (WoundtrackError, ValueError):
+        thumbnail = None
+    return record, labels, thumbnail
+
+
 def _measure_ahead(uploads, marker_mm: float) -> dict:
     """Start measuring each chosen photo now, while the nurse checks the dates: Import then
     only files it (``import_photo(stored=...)``). Keyed by the file, the sticker size and the
@@ -74,7 +86,7 @@ def _measure_ahead(uploads, marker_mm: float) -> dict:
             if len(keys) > 1:  # several photos at once, one per core
                 segmenter = one_thread(segmenter)
         jobs[key] = _measuring().submit(
-            measure_ahead,
+            _measured_ahead,
             upload.getvalue(),
             name=upload.name,
             marker_mm=float(marker_mm),
@@ -84,8 +96,9 @@ def _measure_ahead(uploads, marker_mm: float) -> dict:
 
 
 def _measured(jobs: dict, upload, marker_mm: float):
-    """The photo's ``(record, labels)`` measured ahead (waiting for it if need be), or None
-    when there is none; a photo that could not be measured raises its ``WoundtrackError``."""
+    """The photo's ``(record, labels, thumbnail)`` measured ahead (waiting for it if need be),
+    or None when there is none; a photo that could not be measured raises its
+    ``WoundtrackError``."""
     job = jobs.get((upload.file_id, float(marker_mm), active_model()))
     return None if job is None else job.result()
 
@@ -113,8 +126,11 @@ def _lesion_line(row) -> str:
     return f"**{escape_markdown(row.lesion)}**: {row.wound_area_cm2:.2f} cm² ({shares}){erythema}"
 
 
-def _show_imported(store, result, data: bytes | None, rows: list, patient: str) -> None:
-    """The photo's overlay and areas right after import, with a way to correct it."""
+def _show_imported(
+    store, result, data: bytes | None, rows: list, patient: str, thumbnail: bytes | None
+) -> None:
+    """The photo's overlay and areas right after import, with a way to correct it.
+    ``thumbnail``: the overlay drawn when the photo was measured ahead (the labels filed)."""
     thumb_col, text_col = st.columns([1, 2])
     with text_col:
         st.markdown(f"**{escape_markdown(result.file)}** · visit {result.visit_id}")
@@ -129,6 +145,9 @@ def _show_imported(store, result, data: bytes | None, rows: list, patient: str) 
             on_click=_go_to_review,
             args=(patient, result.visit_id),
         )
+    if thumbnail is not None:
+        thumb_col.image(thumbnail, width="stretch")
+        return
     if data is None:
         return
     try:
@@ -214,7 +233,7 @@ if st.button("Import", type="primary"):
         st.stop()
     store = get_store()
     progress = st.progress(0.0, text="Importing…")
-    results, failures = [], []
+    results, failures, thumbnails = [], [], {}
     for k, row in enumerate(edited.to_dict("records")):
         upload = uploads[int(row["#"])]
         exif_on = next(r["taken on"] for r in rows if r["#"] == row["#"])
@@ -235,6 +254,7 @@ if st.button("Import", type="primary"):
         # A date typed by a person replaces the camera's; midday avoids time-zone surprises.
         taken_at = None if chosen == exif_on else datetime.combine(chosen, time(12, 0))
         try:
+            done = _measured(ahead, upload, marker_mm)
             result = import_photo(
                 store,
                 upload.getvalue(),
@@ -244,9 +264,11 @@ if st.button("Import", type="primary"):
                 body_site=body_site,
                 marker_mm=float(marker_mm),
                 taken_at=taken_at,
-                stored=_measured(ahead, upload, marker_mm),
+                stored=None if done is None else done[:2],
             )
             results.append(result)
+            if done is not None:
+                thumbnails[result.visit_id] = done[2]
         except WoundtrackError as exc:
             failures.append(str(exc))
         progress.progress(
@@ -267,7 +289,14 @@ if st.button("Import", type="primary"):
         if r.status == "duplicate":  # one message: nothing else is true of it here
             st.info(f"{name}: already stored for {escape_markdown(patient)}; not imported again.")
             continue
-        _show_imported(store, r, data_by_name.get(r.file), measured.get(r.visit_id, []), patient)
+        _show_imported(
+            store,
+            r,
+            data_by_name.get(r.file),
+            measured.get(r.visit_id, []),
+            patient,
+            thumbnails.get(r.visit_id),
+        )
         for warning in r.warnings:
             st.warning(f"{name}: {escape_markdown(warning)}")
     for failure in failures:

@@ -98,14 +98,22 @@ def test_chosen_photos_are_measured_while_the_dates_are_checked_and_import_files
     def no_measuring(*args, **kwargs):
         raise AssertionError("Import measured a photo again")
 
+    def no_drawing(*args, **kwargs):
+        raise AssertionError("Import drew an overlay again")
+
+    from woundtrack.present import printable
+
+    assert all(thumbnail[:2] == b"\xff\xd8" for _, _, thumbnail in results)  # JPEGs, ahead
     monkeypatch.setattr(ingest, "analyze_image", no_measuring)
+    monkeypatch.setattr(printable, "overlay_thumbnail_jpeg", no_drawing)
     at.button[0].click().run()
     assert not at.exception
     assert any("2 photo(s) imported for CUA-102" in s.value for s in at.success)
+    assert len(at.get("image")) == 2  # the overlays drawn ahead are the ones shown
     store = Store(app_db)
     filed = [store.current_analysis(v["visit_id"]) for v in store.visits("CUA-102")]
     store.close()
-    ahead = sorted(r["wound_area_cm2"] for r, _ in results)
+    ahead = sorted(r["wound_area_cm2"] for r, _, _ in results)
     assert sorted(a.record["wound_area_cm2"] for a in filed) == ahead
 
 
