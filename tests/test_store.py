@@ -11,6 +11,7 @@ import io
 import subprocess
 import sys
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -260,6 +261,29 @@ def test_stored_calibration_rebuilds(url, photos):
         record = c.scalar(sa.select(db.Analysis.record))
     cal = Calibration.from_record(record)
     assert cal.method == "aruco" and len(cal.homography) == 3
+    store.close()
+
+
+def test_a_photo_filed_late_is_matched_against_its_own_weeks(tmp_path):
+    """The demo wound shrinks from 15.5 to 0.5 cm² over 11 weeks. Week 3's photo, filed after
+    week 11 (found late on a phone), is the same lesion: matched against the visit nearest in
+    time (weeks 2 and 4 are as near: week 2), not the latest, whose wound is 12 times smaller
+    (more than matching's largest change of area, 5 times)."""
+    weeks = sorted((Path(__file__).resolve().parent.parent / "sample_images").glob("demo_week*"))
+    store = Store(f"sqlite:///{tmp_path / 'w.db'}")
+    for week in (0, 1, 2, 4, 5, 6, 7, 8, 9, 10, 11, 3):
+        result = import_photo(
+            store, weeks[week].read_bytes(), name=weeks[week].name, patient="CUA-020"
+        )
+        assert result.lesion_labels == ("L1",), (week, result.lesion_labels)
+    rows = store.series("CUA-020")
+    assert [r.file_name[-6:-4] for r in rows] == [f"{n:02d}" for n in range(12)]
+    assert {r.lesion for r in rows} == {"L1"}
+    # a photo without a date is matched against the latest visit, as before
+    reference = store.reference_analysis("CUA-020", None)
+    assert reference is not None and reference.visit_id == rows[-1].visit_id
+    near_week_3 = store.reference_analysis("CUA-020", rows[3].taken_on + timedelta(days=1))
+    assert near_week_3 is not None and near_week_3.visit_id == rows[3].visit_id
     store.close()
 
 

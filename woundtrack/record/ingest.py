@@ -1,10 +1,10 @@
 """Ingest: the image work between a photo (or a person's correction) and the record.
 
 An upload is read, stripped of its location data, analysed and registered onto the patient's
-latest photo here, before anything is written; the store (``woundtrack.record.store``) then saves
-the finished values in one transaction. A person's corrected label map is measured again here with
-the visit's own calibration, and saved beside the automatic analysis. Nothing here talks to the
-database except through the store's methods.
+photo nearest in time here, before anything is written; the store (``woundtrack.record.store``)
+then saves the finished values in one transaction. A person's corrected label map is measured
+again here with the visit's own calibration, and saved beside the automatic analysis. Nothing
+here talks to the database except through the store's methods.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
@@ -117,7 +117,9 @@ def import_photo(
             positions=tuple(positions_of(analysis.lesions, analysis.calibration)),
             lesion=lesion,
             body_site=body_site,
-            registered_to=_registration_to_latest(store, code, image, analysis),
+            registered_to=_registration_to_reference(
+                store, code, image, analysis, when.date() if when else None
+            ),
             warnings=analysis.warnings,
         )
     )
@@ -224,18 +226,19 @@ def stored_labels(store: Store, analysis_id: int) -> np.ndarray:
     return decode_labels_png(store.labels_png(analysis_id))
 
 
-def _registration_to_latest(
-    store: Store, code: str, image: np.ndarray, analysis: Analysis
+def _registration_to_reference(
+    store: Store, code: str, image: np.ndarray, analysis: Analysis, taken_on: date | None
 ) -> tuple[int, tuple[tuple[float, float, float], ...]] | None:
-    """Register the new photo onto the patient's latest photo with lesions (by image features on
-    the rectified skin plane); None when either is uncalibrated or there is none.
+    """Register the new photo, taken on ``taken_on``, onto the patient's photo with lesions that
+    its lesions are matched against (``Store.reference_analysis``: the visit nearest in time) by
+    image features on the rectified skin plane; None when either is uncalibrated or none is.
 
     Two lesions fit a rigid motion either way round (a half turn swaps them), so their
     constellation alone cannot tell them apart; the skin around them can.
     """
     if not analysis.calibration.calibrated or len(analysis.lesions) < 2:
         return None
-    latest = store.latest_analysis_with_lesions(code)
+    latest = store.reference_analysis(code, taken_on)
     if latest is None or not latest.calibration.calibrated:
         return None
     baseline, _ = read_photo(store.photo_bytes(latest.photo_sha256), name="stored")
@@ -249,7 +252,7 @@ def _registration_to_latest(
             follow_labels=analysis.labels,
         )
     except WoundtrackError as exc:
-        log.debug("registration onto the latest photo failed: %s", exc)
+        log.debug("registration onto the reference photo failed: %s", exc)
         return None
     if reg.method != "features":
         return None

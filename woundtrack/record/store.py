@@ -125,7 +125,7 @@ class NewVisit:
     ``positions`` its lesions and where they lie on the skin plane. ``lesion`` names the largest
     lesion (else lesions are matched to the patient's known ones). ``registered_to`` is
     ``(analysis id, new plane -> that analysis's plane)`` when the photo was registered onto the
-    patient's latest photo with lesions.
+    patient's photo with lesions nearest in time (``Store.reference_analysis``).
     """
 
     patient: str
@@ -1333,17 +1333,18 @@ class Store:
         target.dispose()
         return path
 
-    def latest_analysis_with_lesions(self, patient: str) -> AnalysisInfo | None:
-        """The analysis of the patient's most recent visit that has lesions, or None.
+    def reference_analysis(self, patient: str, taken_on: date | None) -> AnalysisInfo | None:
+        """The analysis of the patient's visit with lesions nearest in time to ``taken_on`` (the
+        most recent when it is None or later than all), or None: the photo a new one taken on
+        ``taken_on`` is registered onto before its lesions are matched.
 
-        Positions on the skin plane are only comparable within one photo (the sticker moves), so
-        this is the photo a new one is registered onto before its lesions are matched.
+        Positions on the skin plane are only comparable within one photo (the sticker moves).
         """
         with self._sessions() as session:
             person = session.scalar(sa.select(Patient).where(Patient.code == patient.strip()))
             if person is None:
                 return None
-            latest_id, _ = _latest_positions(session, person.id)
+            latest_id, _ = _reference_positions(session, person.id, taken_on)
             if latest_id is None:
                 return None
             return _analysis_info(session, session.get(AnalysisRow, latest_id))
@@ -1640,11 +1641,11 @@ def _assign_lesions(
     """Lesion id and label for each new position: the named lesion, a match, or a new label.
 
     ``reference`` is ``(analysis id, new plane -> that analysis's plane)`` from registering the
-    photo onto the latest one by image features; it is used when that analysis is still the
-    latest (another process may have imported a newer photo meanwhile).
+    photo onto the visit nearest in time by image features; it is used when that analysis is
+    still the one to match against (another process may have filed a nearer photo meanwhile).
     """
-    latest_id, known = _latest_positions(session, patient_id)
-    new_to_known = reference[1] if reference is not None and reference[0] == latest_id else None
+    reference_id, known = _reference_positions(session, patient_id, taken_on)
+    new_to_known = reference[1] if reference is not None and reference[0] == reference_id else None
     ids: dict[str, tuple[int, str]] = {}
     remaining = list(positions)
     if lesion and remaining:
@@ -1667,14 +1668,20 @@ def _assign_lesions(
     return ids
 
 
-def _latest_positions(session: Session, patient_id: int) -> tuple[int | None, list[LesionPosition]]:
-    """The lesions of the patient's most recent visit that has any, at their positions there.
+def _reference_positions(
+    session: Session, patient_id: int, taken_on: date | None
+) -> tuple[int | None, list[LesionPosition]]:
+    """The lesions of the patient's visit (with any) nearest in time to ``taken_on``, at their
+    positions there: the latest visit when ``taken_on`` is unknown or later than every visit.
 
     Positions on the skin plane are only comparable within one photo (the sticker moves between
-    dressing changes), so the constellation to match against is that of a single visit.
+    dressing changes), so the constellation to match against is that of a single visit; and a
+    wound changes over weeks, so a photo filed late (last month's, found on a phone) is matched
+    against its own weeks, not against a smaller wound months later. Of two visits as near, the
+    earlier; the current analysis of a visit (a correction, if any) is its positions.
     """
-    latest_analysis = session.scalar(
-        sa.select(LesionMeasurementRow.analysis_id)
+    rows = session.execute(
+        sa.select(LesionMeasurementRow.analysis_id, Visit.id, Visit.taken_on)
         .join(AnalysisRow, AnalysisRow.id == LesionMeasurementRow.analysis_id)
         .join(Visit, Visit.id == AnalysisRow.visit_id)
         .join(Lesion, Lesion.id == LesionMeasurementRow.lesion_id)
@@ -1684,12 +1691,27 @@ def _latest_positions(session: Session, patient_id: int) -> tuple[int | None, li
             AnalysisRow.withdrawn_edit_id.is_(None),
             Lesion.removed_edit_id.is_(None),
         )
-        .order_by(Visit.taken_on.desc().nulls_last(), Visit.id.desc(), AnalysisRow.id.desc())
-        .limit(1)
-    )
-    if latest_analysis is None:
+        .distinct()
+    ).all()
+    if not rows:
         return None, []
-    return latest_analysis, _analysis_positions(session, latest_analysis)
+
+    def latest_first(row) -> tuple:  # the order of "most recent" (unknown days last)
+        analysis_id, visit_id, day = row
+        return (day is not None, day or date.min, visit_id, analysis_id)
+
+    if taken_on is None:
+        chosen = max(rows, key=latest_first)
+    else:
+        dated = [r for r in rows if r[2] is not None]
+        if not dated:
+            chosen = max(rows, key=latest_first)
+        else:
+            gap = min(abs((r[2] - taken_on).days) for r in dated)
+            nearest = [r for r in dated if abs((r[2] - taken_on).days) == gap]
+            earliest = min(r[2] for r in nearest)
+            chosen = max((r for r in nearest if r[2] == earliest), key=latest_first)
+    return chosen[0], _analysis_positions(session, chosen[0])
 
 
 def _analysis_positions(session: Session, analysis_id: int) -> list[LesionPosition]:
