@@ -581,6 +581,9 @@ def _import(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     def photos():  # in this thread (the database's): a photo already stored is not measured
         for path in args.photos:
+            if not workers:  # import_photo reads, checks and measures each in turn
+                yield path, None, None
+                continue
             try:
                 data = path.read_bytes()
                 known = stored_visit(store, data, name=path.name, patient=args.patient)
@@ -590,7 +593,7 @@ def _import(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     def measured(job):
         path, data, known = job
-        if data is None or known is not None or not workers:
+        if data is None or known is not None:
             return None  # import_photo reads it (and says why it cannot), or measures it
         return measure_file(data, name=path.name, marker_mm=args.marker_mm, segmenter=beside)
 

@@ -1,12 +1,13 @@
 """Several photos measured at once, one per core.
 
-The networks gain little from a second core on one photo: a 2 MP phantom took 0.44 s on two
-cores and 0.65 s on one (2 cores, 2026-12-07). So a batch of photos is measured side by side
-instead: ``workers`` threads, each measuring its own photo with the networks on one thread
+A second core makes one photo only about a third faster (a 2 MP phantom: 0.65 s on one core,
+0.44 s on two; 2026-12-07), so a batch of photos is measured side by side instead: ``workers``
+threads, each measuring its own photo with the networks on one thread
 (``LearnedSegmenter.threads``; the threads share one onnxruntime session per network, which may be
 run from several threads at once). Threads, not processes: the networks, OpenCV and numpy work
-outside Python's lock, and a thread needs no start-up nor copy of the models (two processes,
-start-up included, were no faster than one on 2 cores).
+outside Python's lock, and a thread needs no start-up nor copy of the models (two processes of
+one thread, start-up included: 0.49-0.58 s a photo over 20-40 photos, against 0.44-0.53 s one
+after another and 0.37-0.43 s for two threads, on the same 2 cores).
 
 Results come back in the order the items went in (what is printed or filed stays in the user's
 order), with at most ``2 * workers`` photos read ahead; an item's own ``WoundtrackError`` is its
