@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from woundtrack.errors import WoundtrackError
+from woundtrack.image.learned import LearnedSegmenter
 from woundtrack.image.segmentation import Segmenter
 
 #: Most photos measured at once, whatever the cores: each holds its photo and label map in memory
@@ -57,9 +58,7 @@ def worker_count(photos: int, asked: int | None = None) -> int:
 def one_thread(segmenter: Segmenter) -> Segmenter:
     """``segmenter`` with its networks on one thread, for measuring beside other photos (a
     segmenter without networks is returned as it is). It finds exactly what ``segmenter`` does."""
-    if dataclasses.is_dataclass(segmenter) and any(
-        f.name == "threads" for f in dataclasses.fields(segmenter)
-    ):
+    if isinstance(segmenter, LearnedSegmenter):
         return dataclasses.replace(segmenter, threads=1)
     return segmenter
 

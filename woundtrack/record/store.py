@@ -1700,17 +1700,11 @@ def _reference_positions(
         analysis_id, visit_id, day = row
         return (day is not None, day or date.min, visit_id, analysis_id)
 
-    if taken_on is None:
+    dated = [r for r in rows if r[2] is not None]
+    if taken_on is None or not dated:
         chosen = max(rows, key=latest_first)
-    else:
-        dated = [r for r in rows if r[2] is not None]
-        if not dated:
-            chosen = max(rows, key=latest_first)
-        else:
-            gap = min(abs((r[2] - taken_on).days) for r in dated)
-            nearest = [r for r in dated if abs((r[2] - taken_on).days) == gap]
-            earliest = min(r[2] for r in nearest)
-            chosen = max((r for r in nearest if r[2] == earliest), key=latest_first)
+    else:  # the nearest day, the earlier of two; on that day the newest visit and analysis
+        chosen = min(dated, key=lambda r: (abs((r[2] - taken_on).days), r[2], -r[1], -r[0]))
     return chosen[0], _analysis_positions(session, chosen[0])
 
 
