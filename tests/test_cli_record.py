@@ -12,6 +12,7 @@ import pytest
 from woundtrack.analysis.report import healing_summary, healing_summary_json
 from woundtrack.cli import main
 from woundtrack.record.store import Store
+from woundtrack.synthetic.phantom import PhantomSpec, write_phantom
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
 WEEKS = sorted(SAMPLES.glob("demo_week*.jpg"))
@@ -206,6 +207,22 @@ def test_a_failed_photo_is_skipped_and_the_rest_imported(capsys, tmp_path):
     lines = [json.loads(line) for line in out.splitlines()]
     assert [r["ok"] for r in lines] == [False, True]
     assert "bad.jpg" in lines[0]["error"] and "Traceback" not in err
+
+
+def test_import_says_each_photos_warnings(capsys, tmp_path):
+    """A photo without a sticker and without a capture date is imported in pixels, and the
+    command says both, under the photo's line, as ``measure`` does."""
+    photo = tmp_path / "no_sticker.jpg"
+    write_phantom(PhantomSpec(seed=4, width_px=800, height_px=600, with_sticker=False), photo)
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    status, out, _ = run(capsys, "--db", url, "import", str(photo), "--patient", "P-2")
+    assert status == 0
+    first, *warnings = out.splitlines()
+    assert first.startswith("no_sticker.jpg: imported")
+    assert any(w.startswith("  warning: no calibration sticker found") for w in warnings)
+    assert any(
+        w.startswith("  warning: no_sticker.jpg: the capture time is unknown") for w in warnings
+    )
 
 
 def test_bad_database_url_and_unknown_patient(capsys, tmp_path):

@@ -652,6 +652,8 @@ def _import(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             tqdm.write(
                 f"{result.file}: {result.status} (visit {result.visit_id}; {what})", file=out
             )
+            for warning in result.warnings:  # as `measure` says them: no sticker, no date, ...
+                tqdm.write(f"  warning: {warning}", file=out)
     return EXIT_FAILED if failed else EXIT_OK
 
 
