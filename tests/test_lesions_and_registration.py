@@ -21,6 +21,7 @@ from woundtrack.errors import CalibrationError
 from woundtrack.image import calibration as cal
 from woundtrack.image.lesion_matching import (
     LesionPosition,
+    area_ratio_gate,
     constellation_transform,
     fit_rigid,
     lesion_positions,
@@ -759,6 +760,18 @@ def test_the_default_gate_is_25_mm_inclusive_and_the_area_limit_5x_inclusive():
     assert one(25.5, 1.0) is None
     assert one(0.0, 5.0) == "L1"  # exactly five times larger
     assert one(0.0, 5.1) is None
+
+
+def test_the_area_limit_widens_for_visits_weeks_apart():
+    # within a week the default; twice as wide for every further week, either way round
+    assert area_ratio_gate(None) == area_ratio_gate(0) == area_ratio_gate(7) == 5.0
+    assert area_ratio_gate(21) == area_ratio_gate(-21) == pytest.approx(20.0)
+    assert area_ratio_gate(10) == pytest.approx(5.0 * 2 ** (3 / 7))
+    assert area_ratio_gate(365 * 80) == pytest.approx(1e4)  # capped, no overflow
+    # the demo wound: 8.3 cm² at week 2, 0.92 cm² at week 9 (9x smaller), one lesion
+    known, new = [_pos("L1", 0, 0, 8.3)], [_pos("1", 40, 10, 0.92)]
+    assert match_lesions(known, new, max_area_ratio=area_ratio_gate(7)) == {"1": None}
+    assert match_lesions(known, new, max_area_ratio=area_ratio_gate(49)) == {"1": "L1"}
 
 
 def test_an_area_limit_just_above_one_is_allowed():

@@ -25,6 +25,8 @@ from woundtrack.record.ingest import correct, import_photo, stored_labels
 from woundtrack.record.store import Store, StoreError
 from woundtrack.synthetic.phantom import PhantomSpec, write_phantom
 
+WEEKS = sorted((Path(__file__).resolve().parent.parent / "sample_images").glob("demo_week*"))
+
 T0 = datetime(2026, 3, 2, 9, 30, tzinfo=timezone(timedelta(hours=1)))
 SMALL = dict(width_px=800, height_px=600, wound_fill_frac=0.35, wound_radius_mm=12.0)
 
@@ -269,11 +271,10 @@ def test_a_photo_filed_late_is_matched_against_its_own_weeks(tmp_path):
     week 11 (found late on a phone), is the same lesion: matched against the visit nearest in
     time (weeks 2 and 4 are as near: week 2), not the latest, whose wound is 12 times smaller
     (more than matching's largest change of area, 5 times)."""
-    weeks = sorted((Path(__file__).resolve().parent.parent / "sample_images").glob("demo_week*"))
     store = Store(f"sqlite:///{tmp_path / 'w.db'}")
     for week in (0, 1, 2, 4, 5, 6, 7, 8, 9, 10, 11, 3):
         result = import_photo(
-            store, weeks[week].read_bytes(), name=weeks[week].name, patient="CUA-020"
+            store, WEEKS[week].read_bytes(), name=WEEKS[week].name, patient="CUA-020"
         )
         assert result.lesion_labels == ("L1",), (week, result.lesion_labels)
     rows = store.series("CUA-020")
@@ -284,6 +285,43 @@ def test_a_photo_filed_late_is_matched_against_its_own_weeks(tmp_path):
     assert reference is not None and reference.visit_id == rows[-1].visit_id
     near_week_3 = store.reference_analysis("CUA-020", rows[3].taken_on + timedelta(days=1))
     assert near_week_3 is not None and near_week_3.visit_id == rows[3].visit_id
+    store.close()
+
+
+def test_a_wound_photographed_again_after_weeks_away_is_the_same_lesion(tmp_path):
+    """Visits at weeks 0-2, then none until week 9 (a stay in hospital): the wound shrank from
+    8.3 to 0.92 cm², 9 times, more than a week's limit (5 times) but within seven weeks' (320
+    times). It stays L1, and no note says otherwise."""
+    store = Store(f"sqlite:///{tmp_path / 'w.db'}")
+    for week in (0, 1, 2, 9, 10):
+        result = import_photo(
+            store, WEEKS[week].read_bytes(), name=WEEKS[week].name, patient="CUA-021"
+        )
+        assert result.lesion_labels == ("L1",), (week, result.lesion_labels)
+        assert not [w for w in result.warnings if "new lesion" in w]
+    store.close()
+
+
+def test_a_wound_much_larger_a_week_later_is_filed_new_with_a_note_naming_the_fix(tmp_path):
+    """A week after 0.5 cm², a wound of 8.3 cm² (a wide debridement, or another wound: matching
+    cannot tell): a new lesion, and the import says which known lesion it did not match and how
+    to rename it. A photo whose lesions all match says nothing of the kind."""
+    store = Store(f"sqlite:///{tmp_path / 'w.db'}")
+    results = [
+        import_photo(
+            store,
+            WEEKS[week].read_bytes(),
+            name=WEEKS[week].name,
+            patient="CUA-022",
+            taken_at=datetime(2026, 6, day, 12),
+        )
+        for week, day in ((10, 1), (11, 8), (2, 15))
+    ]
+    assert [r.lesion_labels for r in results] == [("L1",), ("L1",), ("L2",)]
+    assert not [w for r in results[:2] for w in r.warnings if "new lesion" in w]
+    (note,) = [w for w in results[2].warnings if "new lesion" in w]
+    assert note.startswith("L2 is filed as a new lesion")
+    assert "none of L1 of the visit of 2026-06-08" in note and "Lesion names" in note
     store.close()
 
 

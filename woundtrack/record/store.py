@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 import sqlalchemy as sa
@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from woundtrack.analysis.timeline_csv import spreadsheet_safe
 from woundtrack.errors import WoundtrackError
-from woundtrack.image.lesion_matching import LesionPosition, match_lesions
+from woundtrack.image.lesion_matching import LesionPosition, area_ratio_gate, match_lesions
 from woundtrack.models import (
     BED_TISSUES,
     TISSUES,
@@ -622,7 +622,7 @@ class Store:
             analysis = _analysis_row(row.id, visit.record, visit.labels_png, kind="automatic")
             session.add(analysis)
             session.flush()
-            lesion_ids = _assign_lesions(
+            lesion_ids, notes = _assign_lesions(
                 session,
                 person.id,
                 visit.positions,
@@ -654,7 +654,7 @@ class Store:
                 visit_id=row.id,
                 photo_sha256=visit.photo_sha256,
                 lesion_labels=labels,
-                warnings=visit.warnings,
+                warnings=(*visit.warnings, *notes),
             )
 
         return self._write(work)
@@ -1344,7 +1344,7 @@ class Store:
             person = session.scalar(sa.select(Patient).where(Patient.code == patient.strip()))
             if person is None:
                 return None
-            latest_id, _ = _reference_positions(session, person.id, taken_on)
+            latest_id = _reference_positions(session, person.id, taken_on).analysis_id
             if latest_id is None:
                 return None
             return _analysis_info(session, session.get(AnalysisRow, latest_id))
@@ -1644,8 +1644,11 @@ def _assign_lesions(
     photo onto the visit nearest in time by image features; it is used when that analysis is
     still the one to match against (another process may have filed a nearer photo meanwhile).
     """
-    reference_id, known = _reference_positions(session, patient_id, taken_on)
-    new_to_known = reference[1] if reference is not None and reference[0] == reference_id else None
+    ref = _reference_positions(session, patient_id, taken_on)
+    known = ref.positions
+    new_to_known = (
+        reference[1] if reference is not None and reference[0] == ref.analysis_id else None
+    )
     ids: dict[str, tuple[int, str]] = {}
     remaining = list(positions)
     if lesion and remaining:
@@ -1656,21 +1659,47 @@ def _assign_lesions(
         remaining = remaining[1:]
     matches = {}
     if known and remaining:
-        matches = match_lesions(known, remaining, new_to_known=new_to_known)
+        days_apart = None if None in (taken_on, ref.taken_on) else (taken_on - ref.taken_on).days
+        matches = match_lesions(
+            known,
+            remaining,
+            new_to_known=new_to_known,
+            max_area_ratio=area_ratio_gate(days_apart),
+        )
+    unmatched = sorted(set(k.key for k in known) - set(matches.values()) - {None})
+    notes = []
     for pos in remaining:
         label = matches.get(pos.key)
         if label is None:
             label = _next_label(session, patient_id)
+            if unmatched:  # a known lesion is missing from the photo: is this it?
+                notes.append(_new_lesion_note(label, unmatched, ref.taken_on))
         row = _get_or_create_lesion(
             session, patient_id, label, body_site if not lesion else "", taken_on
         )
         ids[pos.key] = (row.id, row.label)
-    return ids
+    return ids, tuple(notes)
 
 
-def _reference_positions(
-    session: Session, patient_id: int, taken_on: date | None
-) -> tuple[int | None, list[LesionPosition]]:
+def _new_lesion_note(label: str, unmatched: list[str], day: date | None) -> str:
+    visit = f"the visit of {day.isoformat()}" if day else "the latest visit"
+    names = ", ".join(k for k in unmatched if not k.startswith(_UNNAMED_KEY)) or "its lesions"
+    return (
+        f"{label} is filed as a new lesion: it matched none of {names} of {visit} by place and "
+        f"size. If it is one of them (grown after a debridement, say), rename it on the Review "
+        f"page (Lesion names)"
+    )
+
+
+class _Reference(NamedTuple):
+    """The visit a new photo's lesions are matched against: its analysis, day and lesions."""
+
+    analysis_id: int | None
+    taken_on: date | None
+    positions: list[LesionPosition]
+
+
+def _reference_positions(session: Session, patient_id: int, taken_on: date | None) -> _Reference:
     """The lesions of the patient's visit (with any) nearest in time to ``taken_on``, at their
     positions there: the latest visit when ``taken_on`` is unknown or later than every visit.
 
@@ -1694,7 +1723,7 @@ def _reference_positions(
         .distinct()
     ).all()
     if not rows:
-        return None, []
+        return _Reference(None, None, [])
 
     def latest_first(row) -> tuple:  # the order of "most recent" (unknown days last)
         analysis_id, visit_id, day = row
@@ -1705,7 +1734,7 @@ def _reference_positions(
         chosen = max(rows, key=latest_first)
     else:  # the nearest day, the earlier of two; on that day the newest visit and analysis
         chosen = min(dated, key=lambda r: (abs((r[2] - taken_on).days), r[2], -r[1], -r[0]))
-    return chosen[0], _analysis_positions(session, chosen[0])
+    return _Reference(chosen[0], chosen[2], _analysis_positions(session, chosen[0]))
 
 
 def _analysis_positions(session: Session, analysis_id: int) -> list[LesionPosition]:
