@@ -184,7 +184,13 @@ with right:
         help="Names the largest lesion of each photo, e.g. L1. Leave empty when a photo shows "
         "several lesions: they are matched to the patient's known lesions.",
     ).strip()
-    body_site = st.text_input("Body site of a new lesion", placeholder="e.g. left calf").strip()
+    body_site = st.text_input(
+        "Body site",
+        placeholder="e.g. left calf",
+        help="Where the photos' wound is. They are matched only against this patient's lesions "
+        "at this site (or filed without one), and a new lesion is filed here. Give it when the "
+        "patient has wounds at several sites, photographed one per photo.",
+    ).strip()
 marker_mm = st.number_input("Sticker black square (mm)", 1.0, 200.0, 20.0, 0.5)
 
 uploads = st.file_uploader(

@@ -304,7 +304,13 @@ def _add_record_commands(commands) -> None:
         help="with --from: the column holding the patient codes (default patient)",
     )
     i.add_argument("--lesion", default=None, help="label of the (largest) lesion, e.g. L1")
-    i.add_argument("--site", default="", help="body site of a new lesion, e.g. 'left calf'")
+    i.add_argument(
+        "--site",
+        default="",
+        help="the photos' body site, e.g. 'left calf': they are matched only against the "
+        "patient's lesions there (or filed without a site), and a new lesion is filed there. "
+        "Give it when a patient has wounds at several sites, photographed one per photo",
+    )
     i.add_argument("--marker-mm", type=_positive_float, default=DEFAULT_MARKER_MM)
     i.add_argument(
         "--model",

@@ -118,7 +118,7 @@ def import_photo(
             lesion=lesion,
             body_site=body_site,
             registered_to=_registration_to_reference(
-                store, code, image, analysis, when.date() if when else None
+                store, code, image, analysis, when.date() if when else None, body_site
             ),
             warnings=analysis.warnings,
         )
@@ -227,7 +227,12 @@ def stored_labels(store: Store, analysis_id: int) -> np.ndarray:
 
 
 def _registration_to_reference(
-    store: Store, code: str, image: np.ndarray, analysis: Analysis, taken_on: date | None
+    store: Store,
+    code: str,
+    image: np.ndarray,
+    analysis: Analysis,
+    taken_on: date | None,
+    body_site: str = "",
 ) -> tuple[int, tuple[tuple[float, float, float], ...]] | None:
     """Register the new photo, taken on ``taken_on``, onto the patient's photo with lesions that
     its lesions are matched against (``Store.reference_analysis``: the visit nearest in time) by
@@ -238,7 +243,7 @@ def _registration_to_reference(
     """
     if not analysis.calibration.calibrated or len(analysis.lesions) < 2:
         return None
-    latest = store.reference_analysis(code, taken_on)
+    latest = store.reference_analysis(code, taken_on, body_site)
     if latest is None or not latest.calibration.calibrated:
         return None
     baseline, _ = read_photo(store.photo_bytes(latest.photo_sha256), name="stored")

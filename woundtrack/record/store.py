@@ -1333,10 +1333,13 @@ class Store:
         target.dispose()
         return path
 
-    def reference_analysis(self, patient: str, taken_on: date | None) -> AnalysisInfo | None:
+    def reference_analysis(
+        self, patient: str, taken_on: date | None, body_site: str = ""
+    ) -> AnalysisInfo | None:
         """The analysis of the patient's visit with lesions nearest in time to ``taken_on`` (the
         most recent when it is None or later than all), or None: the photo a new one taken on
-        ``taken_on`` is registered onto before its lesions are matched.
+        ``taken_on`` is registered onto before its lesions are matched. With a ``body_site``,
+        the nearest with a lesion at that site (or one filed without a site).
 
         Positions on the skin plane are only comparable within one photo (the sticker moves).
         """
@@ -1344,7 +1347,7 @@ class Store:
             person = session.scalar(sa.select(Patient).where(Patient.code == patient.strip()))
             if person is None:
                 return None
-            latest_id = _reference_positions(session, person.id, taken_on).analysis_id
+            latest_id = _reference_positions(session, person.id, taken_on, body_site).analysis_id
             if latest_id is None:
                 return None
             return _analysis_info(session, session.get(AnalysisRow, latest_id))
@@ -1637,14 +1640,18 @@ def _assign_lesions(
     body_site: str,
     taken_on: date | None,
     reference: tuple[int, np.ndarray] | None = None,
-) -> dict[str, tuple[int, str]]:
-    """Lesion id and label for each new position: the named lesion, a match, or a new label.
+) -> tuple[dict[str, tuple[int, str]], tuple[str, ...]]:
+    """Lesion id and label for each new position: the named lesion, a match, or a new label;
+    and notes for the person importing (a lesion filed new while a known one is missing from the
+    photo; a patient with lesions at several body sites and a photo that names none).
 
-    ``reference`` is ``(analysis id, new plane -> that analysis's plane)`` from registering the
-    photo onto the visit nearest in time by image features; it is used when that analysis is
-    still the one to match against (another process may have filed a nearer photo meanwhile).
+    With a ``body_site`` the photo is matched only against the lesions at that site (or filed
+    without one). ``reference`` is ``(analysis id, new plane -> that analysis's plane)`` from
+    registering the photo onto the visit nearest in time by image features; it is used when that
+    analysis is still the one to match against (another process may have filed a nearer photo
+    meanwhile).
     """
-    ref = _reference_positions(session, patient_id, taken_on)
+    ref = _reference_positions(session, patient_id, taken_on, body_site)
     known = ref.positions
     new_to_known = (
         reference[1] if reference is not None and reference[0] == ref.analysis_id else None
@@ -1668,12 +1675,14 @@ def _assign_lesions(
         )
     unmatched = sorted(set(k.key for k in known) - set(matches.values()) - {None})
     notes = []
+    if not _site_key(body_site) and known:
+        notes.extend(_sites_note(session, patient_id))
     for pos in remaining:
         label = matches.get(pos.key)
         if label is None:
             label = _next_label(session, patient_id)
             if unmatched:  # a known lesion is missing from the photo: is this it?
-                notes.append(_new_lesion_note(label, unmatched, ref.taken_on))
+                notes.append(_new_lesion_note(label, unmatched, ref.taken_on, body_site))
         row = _get_or_create_lesion(
             session, patient_id, label, body_site if not lesion else "", taken_on
         )
@@ -1681,14 +1690,37 @@ def _assign_lesions(
     return ids, tuple(notes)
 
 
-def _new_lesion_note(label: str, unmatched: list[str], day: date | None) -> str:
-    visit = f"the visit of {day.isoformat()}" if day else "the latest visit"
-    names = ", ".join(k for k in unmatched if not k.startswith(_UNNAMED_KEY)) or "its lesions"
+def _new_lesion_note(label: str, unmatched: list[str], day: date | None, body_site: str) -> str:
+    where = [" ".join(body_site.split()), f"visit of {day.isoformat()}" if day else "latest visit"]
+    names = ", ".join(k for k in unmatched if not k.startswith(_UNNAMED_KEY)) or "the lesions"
     return (
-        f"{label} is filed as a new lesion: it matched none of {names} of {visit} by place and "
-        f"size. If it is one of them (grown after a debridement, say), rename it on the Review "
-        f"page (Lesion names)"
+        f"{label} is filed as a new lesion: it matched none of {names} "
+        f"({', '.join(filter(None, where))}) by place and size. If it is one of them (grown after "
+        "a debridement, say), rename it on the Review page (Lesion names)"
     )
+
+
+def _sites_note(session: Session, patient_id: int) -> list[str]:
+    """A note when the patient's lesions lie at more than one body site: a photo that names
+    none was matched against the nearest visit's lesions, whichever site they are at."""
+    rows = session.execute(
+        sa.select(Lesion.label, Lesion.body_site)
+        .where(Lesion.patient_id == patient_id, Lesion.removed_edit_id.is_(None))
+        .order_by(Lesion.id)
+    ).all()
+    sites: dict[str, tuple[str, list[str]]] = {}  # site key -> (as first written, labels)
+    for label, site in rows:
+        if _site_key(site):
+            sites.setdefault(_site_key(site), (" ".join(site.split()), []))[1].append(label)
+    if len(sites) < 2:
+        return []
+    listed = "; ".join(f"{site}: {', '.join(labels)}" for site, labels in sites.values())
+    return [
+        f"no body site was given, and this patient's lesions are at {len(sites)} sites "
+        f"({listed}): the photo was matched against the nearest visit's lesions at any site. "
+        "Give each photo its body site when importing (Upload's Body site, or --site), and "
+        "rename a lesion filed under the wrong name on the Review page (Lesion names)"
+    ]
 
 
 class _Reference(NamedTuple):
@@ -1699,9 +1731,13 @@ class _Reference(NamedTuple):
     positions: list[LesionPosition]
 
 
-def _reference_positions(session: Session, patient_id: int, taken_on: date | None) -> _Reference:
+def _reference_positions(
+    session: Session, patient_id: int, taken_on: date | None, body_site: str = ""
+) -> _Reference:
     """The lesions of the patient's visit (with any) nearest in time to ``taken_on``, at their
     positions there: the latest visit when ``taken_on`` is unknown or later than every visit.
+    With a ``body_site``, only lesions at that site (or filed without one) count: a patient's
+    wounds on two legs, photographed one per photo, are two lesions, never matched together.
 
     Positions on the skin plane are only comparable within one photo (the sticker moves between
     dressing changes), so the constellation to match against is that of a single visit; and a
@@ -1710,7 +1746,7 @@ def _reference_positions(session: Session, patient_id: int, taken_on: date | Non
     earlier; the current analysis of a visit (a correction, if any) is its positions.
     """
     rows = session.execute(
-        sa.select(LesionMeasurementRow.analysis_id, Visit.id, Visit.taken_on)
+        sa.select(LesionMeasurementRow.analysis_id, Visit.id, Visit.taken_on, Lesion.body_site)
         .join(AnalysisRow, AnalysisRow.id == LesionMeasurementRow.analysis_id)
         .join(Visit, Visit.id == AnalysisRow.visit_id)
         .join(Lesion, Lesion.id == LesionMeasurementRow.lesion_id)
@@ -1722,6 +1758,8 @@ def _reference_positions(session: Session, patient_id: int, taken_on: date | Non
         )
         .distinct()
     ).all()
+    site = _site_key(body_site)
+    rows = list({r[:3] for r in rows if not site or _site_key(r[3]) in (site, "")})
     if not rows:
         return _Reference(None, None, [])
 
@@ -1734,18 +1772,29 @@ def _reference_positions(session: Session, patient_id: int, taken_on: date | Non
         chosen = max(rows, key=latest_first)
     else:  # the nearest day, the earlier of two; on that day the newest visit and analysis
         chosen = min(dated, key=lambda r: (abs((r[2] - taken_on).days), r[2], -r[1], -r[0]))
-    return _Reference(chosen[0], chosen[2], _analysis_positions(session, chosen[0]))
+    return _Reference(chosen[0], chosen[2], _analysis_positions(session, chosen[0], body_site))
 
 
-def _analysis_positions(session: Session, analysis_id: int) -> list[LesionPosition]:
-    """The lesions of one analysis, keyed by their labels, at their positions in its photo."""
+def _site_key(body_site: str) -> str:
+    """A body site as compared: "Left  Calf" is "left calf"."""
+    return " ".join(body_site.split()).casefold()
+
+
+def _analysis_positions(
+    session: Session, analysis_id: int, body_site: str = ""
+) -> list[LesionPosition]:
+    """The lesions of one analysis, keyed by their labels, at their positions in its photo;
+    with a ``body_site``, those at that site or filed without one."""
     rows = session.execute(
-        sa.select(LesionMeasurementRow, Lesion.id, Lesion.label)
+        sa.select(LesionMeasurementRow, Lesion.id, Lesion.label, Lesion.body_site)
         .join(Lesion, Lesion.id == LesionMeasurementRow.lesion_id)
         .where(LesionMeasurementRow.analysis_id == analysis_id, Lesion.removed_edit_id.is_(None))
     ).all()
+    site = _site_key(body_site)
     out = []
-    for m, lesion_id, label in rows:
+    for m, lesion_id, label, lesion_site in rows:
+        if site and _site_key(lesion_site) not in (site, ""):
+            continue
         centre_mm = None if m.centre_x_mm is None else (m.centre_x_mm, m.centre_y_mm)
         out.append(
             LesionPosition(
@@ -1768,7 +1817,8 @@ def _position_key(lesion_id: int, label: str) -> str:
 def _get_or_create_lesion(
     session: Session, patient_id: int, label: str, body_site: str, taken_on: date | None
 ) -> Lesion:
-    """The patient's lesion of this label (or ``_position_key``), created if new."""
+    """The patient's lesion of this label (or ``_position_key``), created if new; a lesion
+    filed without a body site takes ``body_site`` when one is given."""
     if label.startswith(_UNNAMED_KEY):
         row = session.get(Lesion, int(label.removeprefix(_UNNAMED_KEY)))
         if row is None or row.patient_id != patient_id:
@@ -1777,14 +1827,18 @@ def _get_or_create_lesion(
         row = session.scalar(
             sa.select(Lesion).where(Lesion.patient_id == patient_id, Lesion.label == label)
         )
+    body_site = " ".join(body_site.split())
     if row is None:
         row = Lesion(
             patient_id=patient_id, label=label, body_site=body_site, first_seen_on=taken_on
         )
         session.add(row)
         session.flush()
-    elif taken_on and (row.first_seen_on is None or taken_on < row.first_seen_on):
-        row.first_seen_on = taken_on
+    else:
+        if taken_on and (row.first_seen_on is None or taken_on < row.first_seen_on):
+            row.first_seen_on = taken_on
+        if body_site and not row.body_site.strip():
+            row.body_site = body_site
     return row
 
 
