@@ -165,7 +165,53 @@ def test_import_from_results_files_the_measured_figures(tmp_path, photos, capsys
     assert main(["--db", url, "import", "--from", str(out)]) == 1
     captured = capsys.readouterr()
     assert "1 imported" not in captured.err and "1 already stored" in captured.err
+    assert f"{photos[0].name}: already stored for this patient (visit 1)" in captured.out
+    assert "no wound found" not in captured.out  # was said of every photo already stored
     assert f"{photos[1].name}: the file changed since the batch measured it" in captured.err
+
+
+def test_the_manifest_body_site_keeps_two_wounds_apart_when_filed(tmp_path, photos):
+    """Two wounds of one patient photographed apart on the same days (the demo's weeks 0-1 and,
+    as the other wound, weeks 2-3's photos under other names and dates): with a body_site
+    column each is matched only against its own site's lesion; the site reaches the record."""
+    for n, other in enumerate((photos[2], WEEKS[3])):
+        shutil.copyfile(other, tmp_path / f"shin{n}.jpg")
+    lines = []
+    for n in range(2):
+        day = f"2026-03-0{2 + 7 * n}" if n == 0 else "2026-03-09"
+        lines += [f"P-8,{photos[n].name},,{day},left calf", f"P-8,shin{n}.jpg,,{day}, Right  shin"]
+    manifest = _manifest(tmp_path, lines, header="patient,photo,lesion,taken_at,body_site")
+    assert [j.body_site for j in read_manifest(manifest)] == ["left calf", "Right shin"] * 2
+    out = tmp_path / "results.parquet"
+    run_batch(manifest, out, workers=0, progress=False)
+    assert list(read_results(out)["body_site"]) == ["left calf", "Right shin"] * 2
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    assert main(["--db", url, "import", "--from", str(out)]) == 0
+    store = Store(url)
+    rows = store.series("P-8")
+    assert sorted((r.file_name, r.lesion, r.body_site) for r in rows) == [
+        (photos[0].name, "L1", "left calf"),
+        (photos[1].name, "L1", "left calf"),
+        ("shin0.jpg", "L2", "Right shin"),
+        ("shin1.jpg", "L2", "Right shin"),
+    ]
+    store.close()
+
+
+def test_results_written_before_the_body_site_column_still_read_and_file(tmp_path, photos):
+    import pyarrow.parquet as pq
+
+    manifest = _manifest(tmp_path, [f"P-9,{photos[0].name},,2026-03-02"])
+    out = tmp_path / "results.parquet"
+    run_batch(manifest, out, workers=0, progress=False)
+    for part in out.glob("part-*.parquet"):  # as an earlier version wrote it
+        pq.write_table(pq.read_table(part).drop_columns(["body_site"]), part)
+    assert list(read_results(out)["body_site"]) == [""]
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    assert main(["--db", url, "import", "--from", str(out)]) == 0
+    store = Store(url)
+    assert [r.lesion for r in store.series("P-9")] == ["L1"]
+    store.close()
 
 
 # -- on Dask ------------------------------------------------------------------------------------

@@ -677,9 +677,17 @@ def _import_results(store, args: argparse.Namespace, out: TextIO, err: TextIO) -
                 "lesions": list(result.lesion_labels),
             }
             print(json.dumps(record, ensure_ascii=False), file=out, flush=True)
+        elif result.status == "duplicate":
+            print(
+                f"{name}: already stored for this patient (visit {result.visit_id}); "
+                "not imported again",
+                file=out,
+            )
         else:
             what = ", ".join(result.lesion_labels) or "no wound found"
             print(f"{name}: {result.status} (visit {result.visit_id}; {what})", file=out)
+            for warning in result.warnings:
+                print(f"  warning: {warning}", file=out)
 
     results, problems = import_results(
         store, args.from_results, patient_column=args.patient_column, on_result=shown

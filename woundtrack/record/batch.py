@@ -7,9 +7,11 @@ with ``dask scheduler`` / ``dask worker``, or a Kubernetes or HPC deployment), s
 outgrows one machine adds machines, not code. Workers are sent file paths, never pixels: every
 worker must see the photos at the same paths (a shared folder on a real cluster).
 
-The manifest (CSV, UTF-8): ``patient, photo`` and optionally ``lesion, taken_at``. A relative
-``photo`` path is read from the manifest's folder; ``taken_at`` (ISO 8601) overrides the photo's
-own EXIF time at import. Any other column is an error naming it.
+The manifest (CSV, UTF-8): ``patient, photo`` and optionally ``lesion, taken_at, body_site``. A
+relative ``photo`` path is read from the manifest's folder; ``taken_at`` (ISO 8601) overrides the
+photo's own EXIF time at import; ``body_site`` is the photo's site, as ``import --site`` takes it
+(a patient's wounds photographed one per photo are told apart by it). Any other column is an
+error naming it.
 
 The results (``RESULTS.parquet``) are a Parquet dataset: a folder of part files, one written
 every ``flush_rows`` results as they arrive (memory stays bounded whatever the batch's size), each
@@ -60,7 +62,7 @@ __all__ = [
     "run_batch",
 ]
 
-MANIFEST_COLUMNS = ("patient", "photo", "lesion", "taken_at")
+MANIFEST_COLUMNS = ("patient", "photo", "lesion", "taken_at", "body_site")
 REQUIRED_MANIFEST_COLUMNS = ("patient", "photo")
 #: Most rows in one manifest: a large study's photos, far below what a typo-made file could hold.
 MAX_MANIFEST_ROWS = 1_000_000
@@ -83,6 +85,7 @@ class Job:
     photo: str  # absolute path
     lesion: str | None = None
     taken_at: str | None = None  # ISO 8601, as given
+    body_site: str = ""
     problem: str | None = None
 
 
@@ -187,6 +190,7 @@ def read_manifest(path: str | os.PathLike[str]) -> list[Job]:
                 photo=str(full),
                 lesion=lesion,
                 taken_at=taken_at,
+                body_site=" ".join(cells.get("body_site", "").split()),
                 problem=problem,
             )
         )
@@ -247,6 +251,7 @@ def _base(job: dict[str, Any]) -> dict[str, Any]:
     return {
         "patient": job["patient"],
         "lesion": job["lesion"],
+        "body_site": job["body_site"],
         "manifest_line": job["line"],
         "photo": job["photo"],
         "manifest_taken_at": job["taken_at"],
@@ -290,6 +295,7 @@ def _schema():
     types = {
         "patient": pa.string(),
         "lesion": pa.string(),
+        "body_site": pa.string(),
         "manifest_line": pa.int64(),
         "photo": pa.string(),
         "manifest_taken_at": pa.string(),
@@ -411,7 +417,7 @@ def read_results(
         raise BatchError(f"{path.name}: no results there; run woundtrack batch --out {path.name}")
     columns = [c for c in RESULT_COLUMNS if with_labels or c != "labels_png"]
     try:
-        frames = [pq.read_table(p, columns=columns).to_pandas().assign(_part=str(p)) for p in parts]
+        frames = [_read_part(pq, p, columns).assign(_part=str(p)) for p in parts]
     except Exception as exc:  # noqa: BLE001 -- pyarrow raises many types for a file not its own
         raise BatchError(
             f"{path.name}: not results of woundtrack batch ({type(exc).__name__}: {exc})"
@@ -423,6 +429,21 @@ def read_results(
     frame = frame.drop_duplicates(subset=["patient", "photo"], keep="last")
     frame = frame.sort_values(["patient", "manifest_line"], kind="stable").reset_index(drop=True)
     return frame if keep_part else frame.drop(columns="_part")
+
+
+def _read_part(pq, part: Path, columns: list[str]):
+    """One part file's ``columns`` as a DataFrame; a column that a part written by an earlier
+    version lacks (``body_site``) is empty."""
+    have = set(pq.read_schema(part).names)
+    frame = pq.read_table(part, columns=[c for c in columns if c in have]).to_pandas()
+    for name in _ADDED_COLUMNS:
+        if name in columns and name not in have:
+            frame[name] = ""
+    return frame[columns]
+
+
+#: Result columns added since the first results format, with the value a missing one takes.
+_ADDED_COLUMNS = ("body_site",)
 
 
 def _rows_with_labels(chosen) -> Iterable[dict[str, Any]]:
@@ -738,6 +759,7 @@ def import_results(
                 name=name,
                 patient=str(row[patient_column]),
                 lesion=row["lesion"],
+                body_site=row["body_site"] or "",
                 taken_at=None if taken_at is None else datetime.fromisoformat(taken_at),
                 stored=(json.loads(row["record_json"]), decode_labels_png(row["labels_png"])),
             )
