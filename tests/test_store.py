@@ -359,6 +359,8 @@ def test_wounds_at_two_body_sites_photographed_apart_stay_two_lesions(tmp_path):
     assert not [w for r in results for w in r.warnings if "lesion" in w or "site" in w]
     sites = {r.lesion: r.body_site for r in store.series("CUA-040")}
     assert sites == {"L1": "left calf", "L2": "Right shin"}
+    uploads = [e.detail for e in store.audit_entries() if e.action == "upload"]
+    assert [d["body_site"] for d in uploads[:2]] == ["left calf", "Right shin"]
     # a photo that names no site is matched against the nearest visit's lesions, whatever their
     # site: here the other wound's (photographed last, at week 2), 3.2 against 6.0 cm² (wrong,
     # as it can be), and the import says so

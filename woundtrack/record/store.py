@@ -646,6 +646,7 @@ class Store:
                     "file": visit.file_name,
                     "taken_at": row.taken_at,
                     "lesions": list(labels),
+                    "body_site": " ".join(visit.body_site.split()),
                 },
             )
             return ImportResult(
