@@ -13,7 +13,12 @@ import streamlit as st
 from app_pages.shared import escape_markdown, patient_picker, require, series, treatments
 from woundtrack.analysis.report import HealingSummary, healing_summary
 from woundtrack.errors import WoundtrackError
-from woundtrack.present.charts import headline_figures, healing_figure, phase_table
+from woundtrack.present.charts import (
+    headline_figures,
+    healing_figure,
+    model_version_note,
+    phase_table,
+)
 
 require("view_patients")
 
@@ -111,6 +116,9 @@ st.plotly_chart(
     width="stretch",
     config={"displaylogo": False},
 )
+note = model_version_note(rows, lesion)
+if note:
+    st.warning(escape_markdown(note))
 st.caption(
     "PAR ≥ 50 % at week 4 predicted healing of diabetic foot ulcers (Sheehan et al., Diabetes "
     "Care 2003). It is shown as a figure, not a verdict: it is unproven for calciphylaxis."

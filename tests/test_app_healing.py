@@ -128,6 +128,29 @@ def test_healing_page_shows_the_figures_and_the_chart(db_url: str) -> None:
     assert at.selectbox(key="healing_lesion").value == "L1"
 
 
+def test_healing_page_warns_when_a_series_was_measured_by_two_model_versions(
+    db_url: str,
+) -> None:
+    """A clinic model brought into use after week 1: the page says which version measured which
+    visits, beside the chart (the stored figures are never measured again)."""
+    store = Store(db_url)
+    for week in range(3):
+        name = f"demo_week{week:02d}.jpg"
+        import_photo(store, (SAMPLES / name).read_bytes(), name=name, patient="CUA-902")
+    last = max(r.analysis_id for r in store.series("CUA-902"))
+    store.close()
+    with sqlite3.connect(db_url.removeprefix("sqlite:///")) as con:
+        con.execute("UPDATE analyses SET model_version = 'clinic-2' WHERE id = ?", (last,))
+    st.cache_data.clear()
+    at = on_page("app_pages/healing.py", "CUA-902")
+    [warning] = [w.value.replace("\\", "") for w in at.warning if "model versions" in w.value]
+    assert (
+        "measured by 2 model versions" in warning and "clinic-2 (1 visit, 16 Mar 2026)" in warning
+    )
+    at = on_page("app_pages/healing.py", "DEMO-001")  # one version: no such warning
+    assert not [w.value for w in at.warning if "model versions" in w.value]
+
+
 def test_healing_page_says_plainly_when_no_visit_is_calibrated(db_url: str) -> None:
     at = on_page("app_pages/healing.py", NO_STICKER)
     assert any("no calibrated visit" in e.value for e in at.error), [e.value for e in at.error]

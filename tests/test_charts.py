@@ -19,7 +19,12 @@ from woundtrack.analysis.report import healing_summary, healing_summary_json
 from woundtrack.analysis.timeline_csv import read_timeline_csv
 from woundtrack.image.overlay import PALETTE
 from woundtrack.models import ERYTHEMA, ESCHAR, GRANULATION, SLOUGH, SeriesRow, TreatmentEvent
-from woundtrack.present.charts import headline_figures, healing_figure, phase_table
+from woundtrack.present.charts import (
+    headline_figures,
+    healing_figure,
+    model_version_note,
+    phase_table,
+)
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
 BASE = date(2026, 3, 2)
@@ -135,7 +140,23 @@ def test_hover_shows_every_area_corrected_and_file(rows, events) -> None:
     assert week3[1] == f"{rows[3].eschar_area_cm2:.2f} cm²"
     assert week3[5] == "yes (AB)" and week3[6] == "week03.jpg"
     assert list(wound.customdata[0])[5] == "no"
+    assert week3[7] == "1" and "model %{customdata[7]}" in wound.hovertemplate
     assert all(t.hoverinfo == "skip" for t in fig.data[:3])  # one hover line per visit
+
+
+def test_a_series_measured_by_two_model_versions_is_said_so(rows) -> None:
+    assert model_version_note(rows, "L1") is None  # one version
+    switched = [
+        dataclasses.replace(r, model_version="clinic-2")
+        if r.taken_on >= BASE + timedelta(weeks=5)
+        else r
+        for r in rows
+    ]
+    other = dataclasses.replace(row(6, lesion="L2"), model_version="other")  # not L1's
+    note = model_version_note([*switched, other], "L1")
+    assert note is not None and note.startswith("The visits of L1 were measured by 2 model ")
+    assert "1 (5 visits, 2–30 Mar 2026); clinic-2 (3 visits, 6–20 Apr 2026)" in note
+    assert "Review page" in note
 
 
 def test_courses_are_bands_and_point_events_are_lines(rows, events) -> None:

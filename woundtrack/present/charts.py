@@ -40,6 +40,7 @@ __all__ = [
     "ROUTINE_KINDS",
     "headline_figures",
     "healing_figure",
+    "model_version_note",
     "phase_table",
 ]
 
@@ -228,7 +229,8 @@ def healing_figure(
                 "eschar %{customdata[1]} · slough %{customdata[2]} · "
                 "granulation %{customdata[3]}<br>"
                 "erythema %{customdata[4]}<br>"
-                "corrected: %{customdata[5]} · %{customdata[6]}<extra></extra>"
+                "corrected: %{customdata[5]} · %{customdata[6]}<br>"
+                "model %{customdata[7]}<extra></extra>"
             ),
             legendgroup="total",
         ),
@@ -327,7 +329,36 @@ def _hover_fields(row: SeriesRow, baseline_on: date | None) -> list[str]:
         _cm2(row.erythema_area_cm2),
         f"yes ({html.escape(row.corrected_by or 'unknown')})" if row.corrected else "no",
         html.escape(row.file_name),
+        html.escape(row.model_version),
     ]
+
+
+def model_version_note(rows: Sequence[SeriesRow], lesion: str) -> str | None:
+    """A warning for the Healing page when ``lesion``'s visits were measured by more than one
+    model version (a clinic's model brought into use mid-series): a step in the area where the
+    version changes may be the model's, not the wound's. None when one version measured all.
+
+    Each version is named with its number of visits and their first and last days, in the order
+    it was first used (stored measurements are never measured again: ``app_pages/models.py``).
+    """
+    spans: dict[str, list[date]] = {}
+    for r in sorted(
+        (r for r in rows if r.lesion == lesion and r.taken_on is not None),
+        key=lambda r: (r.taken_on, r.visit_id),
+    ):
+        spans.setdefault(r.model_version, []).append(r.taken_on)
+    if len(spans) < 2:
+        return None
+    listed = "; ".join(
+        f"{version} ({len(days)} visit{'s' if len(days) != 1 else ''}, "
+        f"{_date_interval(days[0], days[-1]) if len(days) > 1 else _short_date(days[0])})"
+        for version, days in spans.items()
+    )
+    return (
+        f"The visits of {lesion} were measured by {len(spans)} model versions: {listed}. A step "
+        "in the area where the version changes may come from the model, not the wound: check "
+        "those visits' outlines on the Review page."
+    )
 
 
 def _add_projection(fig: go.Figure, shown: Sequence[SeriesRow], metrics: HealingMetrics) -> date:
