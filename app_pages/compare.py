@@ -59,8 +59,10 @@ def _when(visit: dict[str, Any]) -> str:
     return visit["taken_on"].isoformat() if visit["taken_on"] else "date unknown"
 
 
-def _visit_label(visit: dict[str, Any]) -> str:
-    return f"{_when(visit)} · {visit['file_name']}"
+def _visit_label(visit: dict[str, Any], lesions_of: dict[int, list[str]]) -> str:
+    """Its day, file and lesions: which wound a visit shows, where a patient has several."""
+    lesions = ", ".join(lesions_of.get(visit["visit_id"], [])) or "no lesion"
+    return " · ".join([_when(visit), visit["file_name"], lesions])
 
 
 def _area_line(rows: list[Any]) -> str:
@@ -134,6 +136,36 @@ if len(patient_visits) < 2:
     st.stop()
 
 by_id = {v["visit_id"]: v for v in patient_visits}
+lesions_of: dict[int, list[str]] = {}
+for r in rows:
+    lesions_of.setdefault(r.visit_id, []).append(r.lesion)
+sites = {r.lesion: r.body_site for r in rows}
+known = sorted(sites)
+if len(known) > 1:
+    # A patient's wounds photographed one per photo: compare one wound's visits, not two wounds'
+    latest = next((lesions_of[v][0] for v in reversed(by_id) if lesions_of.get(v)), known[0])
+    if "compare_lesion" not in st.session_state or st.session_state.compare_lesion not in [
+        *known,
+        None,
+    ]:  # first opened, or another patient chosen
+        st.session_state.compare_lesion = latest
+    lesion = st.selectbox(
+        "Lesion",
+        [*known, None],
+        format_func=lambda k: (
+            "every visit" if k is None else " · ".join(filter(None, [k, sites[k]]))
+        ),
+        key="compare_lesion",
+        help="The visits that show this lesion; every visit of the patient when none is chosen.",
+    )
+    if lesion is not None:
+        by_id = {v: visit for v, visit in by_id.items() if lesion in lesions_of.get(v, [])}
+        if len(by_id) < 2:
+            st.info(
+                f"{escape_markdown(lesion)} is in {len(by_id)} visit(s): comparing needs two. "
+                "Choose another lesion, or every visit."
+            )
+            st.stop()
 order = list(by_id)  # oldest first
 for key, default in (("compare_a", order[-2]), ("compare_b", order[-1])):
     if st.session_state.get(key) not in by_id:
@@ -147,14 +179,14 @@ col_a, col_b = st.columns(2)
 pick_a = col_a.selectbox(
     "Earlier visit",
     order,
-    format_func=lambda v: _visit_label(by_id[v]),
+    format_func=lambda v: _visit_label(by_id[v], lesions_of),
     key="compare_a",
     disabled=baseline_vs_latest,
 )
 pick_b = col_b.selectbox(
     "Later visit",
     order,
-    format_func=lambda v: _visit_label(by_id[v]),
+    format_func=lambda v: _visit_label(by_id[v], lesions_of),
     key="compare_b",
     disabled=baseline_vs_latest,
 )
@@ -240,8 +272,8 @@ if registered is not None:
         column.image(
             shown,
             output_format="JPEG",
-            caption=f"{escape_markdown(_visit_label(visit))} ({role}): top view of the skin, "
-            f"{mm_per_px:.2f} mm per pixel",
+            caption=f"{escape_markdown(_visit_label(visit, lesions_of))} ({role}): top view of "
+            f"the skin, {mm_per_px:.2f} mm per pixel",
             width="stretch",
         )
     st.caption(
@@ -264,7 +296,8 @@ else:
         column.image(
             _same_height(close_up, _UNREGISTERED_HEIGHT_PX),
             output_format="JPEG",
-            caption=f"{escape_markdown(_visit_label(visit))}: close-up as taken (not registered)",
+            caption=f"{escape_markdown(_visit_label(visit, lesions_of))}: close-up as taken "
+            "(not registered)",
             width="stretch",
         )
 

@@ -240,6 +240,46 @@ def test_compare_shows_both_visits_registered_with_the_method_and_the_changes(
     assert share.iloc[0]["change"].endswith(" points") and share.iloc[0]["change %"] == "–"
 
 
+def test_compare_picks_one_wounds_visits_when_a_patient_has_several(
+    db_url: str, tmp_path: Path
+) -> None:
+    """Wounds at two sites, photographed one per photo an hour apart each week: the page compares
+    one lesion's visits (by default the latest photo's lesion, its last two visits, a week
+    apart), not this week's calf with this week's shin."""
+    store = Store(db_url)
+    samples = Path(__file__).resolve().parent.parent / "sample_images"
+    for week in range(2):
+        name = f"demo_week{week:02d}.jpg"
+        calf = (samples / name).read_bytes()
+        import_photo(store, calf, name=name, patient="TWO-SITES", body_site="left calf")
+        shin = tmp_path / f"shin{week}.jpg"
+        when = datetime(2026, 3, 2, 13) + timedelta(weeks=week)
+        spec = PhantomSpec(seed=60 + week, lesion_seed=99, wound_radius_mm=12, taken_at=when)
+        write_phantom(spec, shin)
+        import_photo(
+            store, shin.read_bytes(), name=shin.name, patient="TWO-SITES", body_site="right shin"
+        )
+    store.close()
+    st.cache_data.clear()
+    at = open_page(db_url, "app_pages/compare.py")
+    at.sidebar.selectbox(key="patient").set_value("TWO-SITES").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="compare_lesion").value == "L2"  # the shin: photographed last
+    assert at.metric[0].value == "7 days"
+    assert "shin0.jpg · L2" in at.selectbox(key="compare_a").format_func(
+        at.selectbox(key="compare_a").value
+    )
+    at.selectbox(key="compare_lesion").set_value("L1").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.metric[0].value == "7 days"
+    a, b = (at.selectbox(key=k) for k in ("compare_a", "compare_b"))
+    assert "demo_week00.jpg · L1" in a.format_func(a.value)
+    assert "demo_week01.jpg · L1" in b.format_func(b.value)
+    at.selectbox(key="compare_lesion").select_index(2).run()  # every visit: 4 to choose from
+    assert at.selectbox(key="compare_lesion").format_func(None) == "every visit"
+    assert len(at.selectbox(key="compare_a").options) == 4
+
+
 def test_uncalibrated_visits_are_shown_unregistered_with_a_reason(
     db_url: str, tmp_path: Path
 ) -> None:
