@@ -254,6 +254,7 @@ _CHANGE_WORDS = {
     "remove_visit": "removed a visit",
     "remove_lesion": "removed a lesion",
     "set_capture_date": "fixed a capture date",
+    "set_body_site": "set a lesion's body site",
     "replace_treatments": "edited the treatments",
     "undo": "undid",
 }
@@ -264,6 +265,9 @@ def _change_text(change: dict[str, Any]) -> str:
     what = _CHANGE_WORDS.get(change["kind"], change["kind"])
     if change["kind"] == "assign_lesion":
         what += f" ({change['before']['label']} → {change['after']['label']})"
+    elif change["kind"] == "set_body_site":
+        before = change["before"]["body_site"] or "none"
+        what += f" ({change['before']['label']}: {before} → {change['after']['body_site']})"
     elif change["kind"] == "set_capture_date":
         what += f" ({change['before']['taken_on']} → {change['after']['taken_on']})"
     elif change["kind"] == "remove_lesion":
@@ -635,6 +639,21 @@ else:
                     f"changed by {escape_markdown(by)}.",
                 )
                 st.rerun()
+    # where the chosen lesion is: later photos given that site are matched against it
+    chosen = next(r for r in visit_rows if r.lesion_index == lesion_index)
+    s1, s2 = st.columns([4, 1])
+    new_site = s1.text_input(
+        f"Body site of {chosen.lesion}",
+        value=chosen.body_site,
+        key=f"review_site_{chosen.lesion}",
+        help="Photos imported with this body site are matched only against the lesions there.",
+    )
+    s2.write("")
+    if s2.button("Set body site", key="review_set_site", disabled=not may_correct):
+        _changed(
+            lambda: get_store().set_body_site(patient, chosen.lesion, new_site),
+            f"{escape_markdown(chosen.lesion)} is at {escape_markdown(new_site) or 'no site'}",
+        )
 
 # ---- the visit itself: its date, or take it out; lesions drawn by mistake
 if may_correct:

@@ -204,6 +204,24 @@ def test_a_lesion_can_be_renamed_and_the_change_is_recorded_under_the_user(db_ur
     assert row.lesion == "L7"
 
 
+def test_a_lesions_body_site_is_set_on_the_review_page(db_url: str) -> None:
+    at = open_page(db_url, "app_pages/review.py")
+    choose_visit(at, db_url, "demo_week10.jpg")
+    field = at.text_input(key="review_site_L1")
+    assert field.label == "Body site of L1" and field.value == "left calf"  # the demo's
+    field.input("left lower leg").run()
+    at.button(key="review_set_site").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("L1 is at left lower leg" in s.value for s in at.success)
+    store = Store(db_url)
+    assert {r.body_site for r in store.series(DEMO_PATIENT) if r.lesion == "L1"} == {
+        "left lower leg"
+    }
+    [edit] = [e for e in store.edits(DEMO_PATIENT) if e["kind"] == "set_body_site"]
+    store.undo(edit["edit_id"])  # as it was, for the other tests
+    store.close()
+
+
 # ---------------------------------------------------------------------------- compare
 def test_compare_shows_both_visits_registered_with_the_method_and_the_changes(
     db_url: str,

@@ -135,6 +135,50 @@ def test_a_lesion_rename_is_undone(team):
     assert team.series("CUA-007")[0].lesion == "L1"
 
 
+def test_a_lesions_body_site_is_set_fixed_and_undone(team, tmp_path):
+    """Lesions filed without a site take the site of the next photo that names one (an edit of
+    whoever imported it); a typo is fixed by hand; each change is kept and can be undone."""
+    path = tmp_path / "week2.jpg"
+    write_phantom(
+        PhantomSpec(
+            seed=42,
+            width_px=800,
+            height_px=600,
+            wound_radius_mm=6.0,
+            taken_at=datetime(2026, 3, 16, 10),
+        ),
+        path,
+    )
+    third = import_photo(
+        team.as_actor(NURSE),
+        path.read_bytes(),
+        name=path.name,
+        patient="CUA-007",
+        body_site="  Left   calf ",
+    )
+    assert third.lesion_labels == ("L1",)
+    assert {r.body_site for r in team.series("CUA-007")} == {"Left calf"}
+    [filled] = [e for e in team.edits("CUA-007") if e["kind"] == "set_body_site"]
+    assert filled["by"] == NURSE and filled["before"]["body_site"] == ""
+    fixed = team.set_body_site("CUA-007", "L1", "right calf")
+    assert {r.body_site for r in team.series("CUA-007")} == {"right calf"}
+    assert team.audit_entries()[-1].action == "set_body_site"
+    with pytest.raises(StoreError, match="already at right calf"):
+        team.set_body_site("CUA-007", "L1", " right  calf")
+    with pytest.raises(StoreError, match="has no lesion 'L9'"):
+        team.set_body_site("CUA-007", "L9", "left calf")
+    with pytest.raises(StoreError, match="at most 80 characters"):
+        team.set_body_site("CUA-007", "L1", "x" * 81)
+    with pytest.raises(StoreError, match="is not a body site"):
+        team.set_body_site("CUA-007", "L1", "left\x00calf")
+    with pytest.raises(AccessError, match="may not correct"):
+        team.as_actor(NURSE).set_body_site("CUA-007", "L1", "left calf")
+    team.undo(fixed)
+    assert {r.body_site for r in team.series("CUA-007")} == {"Left calf"}
+    team.undo(filled["edit_id"])
+    assert {r.body_site for r in team.series("CUA-007")} == {""}
+
+
 def test_a_treatment_edit_is_undone(team):
     team.add_treatments("CUA-007", [STS])
     team.replace_treatments("CUA-007", [HBOT])

@@ -51,6 +51,7 @@ ACTIONS = frozenset(
         "remove_visit",
         "remove_lesion",
         "set_capture_date",
+        "set_body_site",
         "undo",
         "dataset_export",
         "finetune",

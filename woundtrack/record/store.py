@@ -226,6 +226,30 @@ def check_patient_code(code: str) -> str:
     return code
 
 
+#: Longest body site kept: a chart title and a table column name it ("left lateral malleolus").
+MAX_BODY_SITE_CHARS = 80
+
+
+def check_body_site(text: str) -> str:
+    """A body site as stored: its words joined by single spaces ("" for none).
+
+    Matching compares sites without case (``Left calf`` is ``left calf``), so a lesion's site
+    must be one line of at most ``MAX_BODY_SITE_CHARS`` printable characters.
+
+    Raises
+    ------
+    StoreError
+        If the site is longer, or holds a control character; the message names the fix.
+    """
+    site = " ".join(text.split())
+    if len(site) > MAX_BODY_SITE_CHARS or any(unicodedata.category(c)[0] == "C" for c in site):
+        raise StoreError(
+            f"body site {site[:40]!r}{'…' if len(site) > 40 else ''} is not a body site; write "
+            f"where the wound is in at most {MAX_BODY_SITE_CHARS} characters, e.g. left calf"
+        )
+    return site
+
+
 def check_lesion_label(label: str) -> str:
     """A lesion label as stored: the label stripped of surrounding spaces, or a ``StoreError``.
 
@@ -576,6 +600,7 @@ class Store:
         """
         code = check_patient_code(visit.patient)
         lesion = None if visit.lesion is None else check_lesion_label(visit.lesion)
+        site = check_body_site(visit.body_site)
         taken_on = visit.taken_at.date() if visit.taken_at else None
         reference = None
         if visit.registered_to is not None:
@@ -627,9 +652,10 @@ class Store:
                 person.id,
                 visit.positions,
                 lesion,
-                visit.body_site,
+                site,
                 taken_on,
                 reference,
+                actor=self.actor,
             )
             for m, pos in zip(visit.lesions, visit.positions, strict=True):
                 session.add(_measurement_row(analysis.id, lesion_ids[pos.key][0], m, pos))
@@ -646,7 +672,7 @@ class Store:
                     "file": visit.file_name,
                     "taken_at": row.taken_at,
                     "lesions": list(labels),
-                    "body_site": " ".join(visit.body_site.split()),
+                    "body_site": site,
                 },
             )
             return ImportResult(
@@ -989,6 +1015,34 @@ class Store:
                 after={"removed": True},
             )
             lesion.removed_edit_id = edit.id
+            self._audit_edit(session, person.id, edit)
+            return edit.id
+
+        return self._write(work)
+
+    def set_body_site(self, patient: str, label: str, body_site: str) -> int:
+        """Set (or fix) where a lesion is; later photos given that site are matched against it.
+        The old site is kept in the edit, which can be undone. Returns the edit's id.
+
+        Raises
+        ------
+        StoreError
+            The patient has no such lesion, or the site is not one (``check_body_site``).
+        """
+        code = check_patient_code(patient)
+        site = check_body_site(body_site)
+
+        def work(session: Session) -> int:
+            access.require(session, self.actor, "correct")
+            person = _patient(session, code)
+            lesion = session.scalar(
+                sa.select(Lesion).where(Lesion.patient_id == person.id, Lesion.label == label)
+            )
+            if lesion is None or lesion.removed_edit_id is not None:
+                raise StoreError(f"{code} has no lesion {label!r} (or it was removed)")
+            if lesion.body_site == site:
+                raise StoreError(f"{label} is already at {site or 'no site'}; nothing to change")
+            edit = _site_edit(session, lesion, site, by=self.actor)
             self._audit_edit(session, person.id, edit)
             return edit.id
 
@@ -1574,6 +1628,8 @@ def _reverse(session: Session, edit: Edit, undo_id: int) -> None:
         session.get(Visit, target_id).removed_edit_id = None
     elif kind == "remove_lesion":
         session.get(Lesion, target_id).removed_edit_id = None
+    elif kind == "set_body_site":
+        session.get(Lesion, target_id).body_site = edit.before["body_site"]
     elif kind == "set_capture_date":
         visit = session.get(Visit, target_id)
         before = edit.before
@@ -1641,16 +1697,18 @@ def _assign_lesions(
     body_site: str,
     taken_on: date | None,
     reference: tuple[int, np.ndarray] | None = None,
+    *,
+    actor: str,
 ) -> tuple[dict[str, tuple[int, str]], tuple[str, ...]]:
     """Lesion id and label for each new position: the named lesion, a match, or a new label;
     and notes for the person importing (a lesion filed new while a known one is missing from the
     photo; a patient with lesions at several body sites and a photo that names none).
 
     With a ``body_site`` the photo is matched only against the lesions at that site (or filed
-    without one). ``reference`` is ``(analysis id, new plane -> that analysis's plane)`` from
-    registering the photo onto the visit nearest in time by image features; it is used when that
-    analysis is still the one to match against (another process may have filed a nearer photo
-    meanwhile).
+    without one, which then take it: an edit by ``actor``). ``reference`` is ``(analysis id, new
+    plane -> that analysis's plane)`` from registering the photo onto the visit nearest in time
+    by image features; it is used when that analysis is still the one to match against (another
+    process may have filed a nearer photo meanwhile).
     """
     ref = _reference_positions(session, patient_id, taken_on, body_site)
     known = ref.positions
@@ -1688,7 +1746,28 @@ def _assign_lesions(
             session, patient_id, label, body_site if not lesion else "", taken_on
         )
         ids[pos.key] = (row.id, row.label)
+    # a lesion filed without a site is where this photo is (the named one, or all when none is)
+    at_site = list(ids.values())[:1] if lesion else ids.values()
+    for lesion_id, _ in at_site:
+        row = session.get(Lesion, lesion_id)
+        if body_site and not row.body_site:
+            _site_edit(session, row, body_site, by=actor)
     return ids, tuple(notes)
+
+
+def _site_edit(session: Session, lesion: Lesion, site: str, *, by: str) -> Edit:
+    """Move ``lesion`` to ``site``, as an edit that can be undone."""
+    edit = _new_edit(
+        session,
+        by=by,
+        patient_id=lesion.patient_id,
+        kind="set_body_site",
+        target=f"lesion:{lesion.id}",
+        before={"label": lesion.label, "body_site": lesion.body_site},
+        after={"body_site": site},
+    )
+    lesion.body_site = site
+    return edit
 
 
 def _new_lesion_note(label: str, unmatched: list[str], day: date | None, body_site: str) -> str:
@@ -1818,8 +1897,8 @@ def _position_key(lesion_id: int, label: str) -> str:
 def _get_or_create_lesion(
     session: Session, patient_id: int, label: str, body_site: str, taken_on: date | None
 ) -> Lesion:
-    """The patient's lesion of this label (or ``_position_key``), created if new; a lesion
-    filed without a body site takes ``body_site`` when one is given."""
+    """The patient's lesion of this label (or ``_position_key``), created if new (at
+    ``body_site``)."""
     if label.startswith(_UNNAMED_KEY):
         row = session.get(Lesion, int(label.removeprefix(_UNNAMED_KEY)))
         if row is None or row.patient_id != patient_id:
@@ -1828,18 +1907,14 @@ def _get_or_create_lesion(
         row = session.scalar(
             sa.select(Lesion).where(Lesion.patient_id == patient_id, Lesion.label == label)
         )
-    body_site = " ".join(body_site.split())
     if row is None:
         row = Lesion(
             patient_id=patient_id, label=label, body_site=body_site, first_seen_on=taken_on
         )
         session.add(row)
         session.flush()
-    else:
-        if taken_on and (row.first_seen_on is None or taken_on < row.first_seen_on):
-            row.first_seen_on = taken_on
-        if body_site and not row.body_site.strip():
-            row.body_site = body_site
+    elif taken_on and (row.first_seen_on is None or taken_on < row.first_seen_on):
+        row.first_seen_on = taken_on
     return row
 
 
