@@ -144,11 +144,8 @@ known = sorted(sites)
 if len(known) > 1:
     # A patient's wounds photographed one per photo: compare one wound's visits, not two wounds'
     latest = next((lesions_of[v][0] for v in reversed(by_id) if lesions_of.get(v)), known[0])
-    if "compare_lesion" not in st.session_state or st.session_state.compare_lesion not in [
-        *known,
-        None,
-    ]:  # first opened, or another patient chosen
-        st.session_state.compare_lesion = latest
+    if st.session_state.get("compare_lesion_of") != patient:  # first opened, or another patient
+        st.session_state.compare_lesion, st.session_state.compare_lesion_of = latest, patient
     lesion = st.selectbox(
         "Lesion",
         [*known, None],
