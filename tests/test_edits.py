@@ -157,6 +157,7 @@ def test_a_lesions_body_site_is_set_fixed_and_undone(team, tmp_path):
         body_site="  Left   calf ",
     )
     assert third.lesion_labels == ("L1",)
+    assert "L1 had no body site and is now at Left calf, this photo's" in " ".join(third.warnings)
     assert {r.body_site for r in team.series("CUA-007")} == {"Left calf"}
     [filled] = [e for e in team.edits("CUA-007") if e["kind"] == "set_body_site"]
     assert filled["by"] == NURSE and filled["before"]["body_site"] == ""

@@ -1748,10 +1748,14 @@ def _assign_lesions(
         ids[pos.key] = (row.id, row.label)
     # a lesion filed without a site is where this photo is (the named one, or all when none is)
     at_site = list(ids.values())[:1] if lesion else ids.values()
-    for lesion_id, _ in at_site:
+    for lesion_id, label in at_site:
         row = session.get(Lesion, lesion_id)
         if body_site and not row.body_site:
-            _site_edit(session, row, body_site, by=actor)
+            _site_edit(session, row, body_site, by=actor)  # a lesion known before this photo
+            notes.append(
+                f"{label} had no body site and is now at {body_site}, this photo's; if it is "
+                "elsewhere, set its site on the Review page (Lesion names)"
+            )
     return ids, tuple(notes)
 
 
