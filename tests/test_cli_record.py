@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -110,6 +112,22 @@ def test_reimport_adds_nothing(capsys, demo_db):
         "DEMO-001",
     )
     assert "0 treatment event(s) added" in out
+
+
+def test_healing_notes_a_series_measured_by_two_model_versions(capsys, demo_db, tmp_path):
+    copy = tmp_path / "copy.db"
+    shutil.copyfile(demo_db.removeprefix("sqlite:///"), copy)
+    with sqlite3.connect(copy) as con:  # weeks 9-11 measured by a clinic model
+        con.execute(
+            "UPDATE analyses SET model_version = 'clinic-2' WHERE visit_id IN "
+            "(SELECT id FROM visits WHERE taken_on >= '2026-05-04')"
+        )
+    status, out, _ = run(capsys, "--db", f"sqlite:///{copy}", "healing", "--patient", "DEMO-001")
+    assert status == 0
+    [note] = [line for line in out.splitlines() if line.startswith("  note: ")]
+    assert "measured by 2 model versions" in note and "clinic-2 (3 visits, 4–18 May 2026)" in note
+    _, out, _ = run(capsys, "--db", demo_db, "healing", "--patient", "DEMO-001")
+    assert "note:" not in out
 
 
 def test_healing_json(capsys, demo_db):

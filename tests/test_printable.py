@@ -5,6 +5,7 @@ JPEGs."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import math
 import re
@@ -171,6 +172,28 @@ def test_timeline_measurements_and_provenance(report) -> None:
     footer = page.split("<footer>")[1]
     assert "classical-lab" in footer and "model version <code>1</code>" in footer
     assert "every measurement listed was calibrated" in footer
+
+
+def test_a_lesion_measured_by_two_model_versions_says_so_under_its_chart(report) -> None:
+    assert "model versions" not in report["page"]  # one version measured every visit
+    rows = [
+        dataclasses.replace(r, model_version="clinic-2")
+        if r.taken_on >= BASE + timedelta(weeks=4)
+        else r
+        for r in report["rows"]
+    ]
+    page = patient_report_html(
+        patient="CUA-007",
+        rows=rows,
+        events=[],
+        summary=healing_summary(rows, []),
+        photos=[],
+        generated_at=WHEN,
+    )
+    l1, l2 = page.split("<h2>Lesion L1")[1].split("<h2>Lesion L2")
+    assert "The visits of L1 were measured by 2 model versions: 1 (4 visits" in l1
+    assert "clinic-2 (2 visits, 30 Mar – 6 Apr 2026)" in l1
+    assert "model versions" not in l2.split("</section>")[0]  # L2's visits: weeks 0-3, one
 
 
 def test_no_calibrated_visit_is_said_plainly() -> None:

@@ -1048,14 +1048,19 @@ def _audit(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def _healing(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from woundtrack.analysis.report import healing_summary, healing_summary_json
+    from woundtrack.present.charts import model_version_note
 
-    summary = healing_summary(store.series(args.patient), store.treatments(args.patient))
+    rows = store.series(args.patient)
+    summary = healing_summary(rows, store.treatments(args.patient))
     _audited(store, err, "view", args.patient, {"what": "healing"}, "view_patients")
     if args.json:
         print(json.dumps(healing_summary_json(summary), ensure_ascii=False, indent=2), file=out)
         return EXIT_OK
     for lesion, metrics in summary.lesions.items():
         print(_healing_lines(args.patient, lesion, metrics), file=out)
+        note = model_version_note(rows, lesion)
+        if note:
+            print(f"  note: {note}", file=out)
     for lesion, why in summary.skipped.items():
         print(f"{args.patient} {lesion}: {why}", file=out)
     return EXIT_OK

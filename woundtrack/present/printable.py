@@ -28,7 +28,12 @@ from woundtrack.analysis.healing import HealingMetrics
 from woundtrack.analysis.report import HealingSummary
 from woundtrack.image.overlay import lesion_box_px, render_overlay
 from woundtrack.models import KIND_LABELS, SeriesRow, TreatmentEvent
-from woundtrack.present.charts import headline_figures, healing_figure, phase_table
+from woundtrack.present.charts import (
+    headline_figures,
+    healing_figure,
+    model_version_note,
+    phase_table,
+)
 
 __all__ = ["overlay_thumbnail_jpeg", "patient_report_html"]
 
@@ -388,6 +393,9 @@ def patient_report_html(
             )
             plotly_loaded = True
             parts.append(f'<div class="chart">{chart}</div>')
+        note = model_version_note(rows, lesion)
+        if note:
+            parts.append(f'<p class="note">{_e(note)}</p>')
         parts.append("<h3>Healing rate by treatment phase</h3>" + _phase_html(metrics))
         parts.append("</section>")
     if skipped:
