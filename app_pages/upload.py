@@ -30,7 +30,12 @@ from woundtrack.image.side_by_side import MAX_WORKERS, one_thread, worker_count
 from woundtrack.present.printable import overlay_thumbnail_jpeg
 from woundtrack.record.clinic_models import active_segmenter
 from woundtrack.record.ingest import import_photo, measure_ahead, stored_labels
-from woundtrack.record.store import check_lesion_label, check_patient_code
+from woundtrack.record.store import (
+    MAX_BODY_SITE_CHARS,
+    check_body_site,
+    check_lesion_label,
+    check_patient_code,
+)
 
 require("upload")
 
@@ -209,7 +214,13 @@ for n, upload in enumerate(uploads):
         unreadable[upload.name] = problem
         continue
     rows.append(
-        {"#": n, "photo": upload.name, "taken on": taken_on, "from photo": taken_on is not None}
+        {
+            "#": n,
+            "photo": upload.name,
+            "taken on": taken_on,
+            "from photo": taken_on is not None,
+            "body site": "",
+        }
     )
 for problem in unreadable.values():
     st.error(escape_markdown(problem))
@@ -217,7 +228,10 @@ if not rows:
     st.stop()
 ahead = _measure_ahead([uploads[r["#"]] for r in rows], marker_mm)
 
-st.write("Capture dates (edit if wrong; a photo without a date needs one):")
+st.write(
+    "Capture dates (edit if wrong; a photo without a date needs one) and, for photos of a "
+    "patient's other wounds, their body sites:"
+)
 edited = st.data_editor(
     pd.DataFrame(rows),
     column_config={
@@ -225,6 +239,11 @@ edited = st.data_editor(
         "photo": st.column_config.TextColumn(disabled=True),
         "taken on": st.column_config.DateColumn(format="YYYY-MM-DD"),
         "from photo": st.column_config.CheckboxColumn("date from photo", disabled=True),
+        "body site": st.column_config.TextColumn(
+            help="This photo's body site; empty: the Body site above. Photos of one patient's "
+            "wounds at several sites are told apart by it.",
+            max_chars=MAX_BODY_SITE_CHARS,
+        ),
     },
     hide_index=True,
     key="upload_dates",
@@ -259,6 +278,12 @@ if st.button("Import", type="primary"):
             continue
         # A date typed by a person replaces the camera's; midday avoids time-zone surprises.
         taken_at = None if chosen == exif_on else datetime.combine(chosen, time(12, 0))
+        try:  # the photo's own site, else the one above for all
+            site = check_body_site(row["body site"] if isinstance(row["body site"], str) else "")
+            site = site or check_body_site(body_site)
+        except WoundtrackError as exc:
+            failures.append(f"{upload.name}: {exc}")
+            continue
         try:
             done = _measured(ahead, upload, marker_mm)
             result = import_photo(
@@ -267,7 +292,7 @@ if st.button("Import", type="primary"):
                 name=upload.name,
                 patient=patient,
                 lesion=lesion,
-                body_site=body_site,
+                body_site=site,
                 marker_mm=float(marker_mm),
                 taken_at=taken_at,
                 stored=None if done is None else done[:2],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from app_pages.shared import escape_markdown
 from tests.conftest import use_demo_database
 from woundtrack.record.ingest import import_photo
 from woundtrack.record.store import Store
+from woundtrack.synthetic.phantom import PhantomSpec, write_phantom
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
@@ -78,6 +80,53 @@ def test_upload_page_imports_photos_for_a_new_patient(app, app_db, tmp_path):
     assert any("2 photo(s) imported for CUA-100" in s.value for s in at.success)
     store = Store(app_db)
     assert len(store.visits("CUA-100")) == 2
+    store.close()
+
+
+def test_photos_of_two_wounds_in_one_upload_each_take_their_own_body_site(app, app_db, tmp_path):
+    """A dressing round photographs every wound, then uploads them at once: a photo's row may
+    name its own body site (else the Body site above), and each wound stays its own lesion."""
+    shin = tmp_path / "shin.jpg"
+    when = datetime(2026, 4, 13, 13)  # demo week 6's day
+    write_phantom(PhantomSpec(seed=61, lesion_seed=99, wound_radius_mm=11, taken_at=when), shin)
+    at = app.switch_page("app_pages/upload.py").run()
+    at.selectbox(key="upload_patient").set_value("+ new patient…").run()
+    at.text_input(key="new_patient").input("CUA-103").run()
+    [site] = [t for t in at.text_input if t.label == "Body site"]
+    site.input("left calf").run()
+    _upload(at, SAMPLES / "demo_week06.jpg", shin, SAMPLES / "demo_week07.jpg")
+    at.session_state["upload_dates"] = {
+        "edited_rows": {1: {"body site": " right  shin"}},
+        "added_rows": [],
+        "deleted_rows": [],
+    }
+    at.run()
+    at.button[0].click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("3 photo(s) imported for CUA-103" in s.value for s in at.success)
+    store = Store(app_db)
+    filed = sorted((r.file_name, r.lesion, r.body_site) for r in store.series("CUA-103"))
+    store.close()
+    assert filed == [
+        ("demo_week06.jpg", "L1", "left calf"),
+        ("demo_week07.jpg", "L1", "left calf"),
+        ("shin.jpg", "L2", "right shin"),
+    ]
+
+
+def test_a_body_site_too_long_is_refused_naming_the_photo(app, app_db):
+    at = app.switch_page("app_pages/upload.py").run()
+    at.selectbox(key="upload_patient").set_value("+ new patient…").run()
+    at.text_input(key="new_patient").input("CUA-104").run()
+    [site] = [t for t in at.text_input if t.label == "Body site"]
+    site.input("x" * 81).run()
+    _upload(at, SAMPLES / "demo_week08.jpg")
+    at.button[0].click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    [error] = [e.value for e in at.error]
+    assert error.startswith("demo\\_week08.jpg: body site") and "at most 80 characters" in error
+    store = Store(app_db)
+    assert "CUA-104" not in store.patients()
     store.close()
 
 
