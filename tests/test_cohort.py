@@ -112,6 +112,29 @@ def test_synthetic_cohort_truth_lies_in_every_interval(seed, by):
     assert sum(g.n_healed for g in result.groups.values()) == int(lesions["healed"].sum())
 
 
+def test_copies_of_a_patients_lesion_do_not_narrow_the_hazard_ratio_interval(small):
+    """Lesions of one patient are not independent: the Cox model's errors are robust by patient
+    (lifelines ``cluster_col``). Each lesion entered three times, as three lesions of its
+    patient, leaves the hazard ratio and its interval nearly as they were; counted as
+    independent, the interval would narrow by about sqrt(3) (the width of its log by 0.58)."""
+    measurements, timeline, _ = small
+    once = cohort_analysis(measurements, timeline, by="sodium_thiosulfate")
+    thrice = pd.concat(
+        [measurements.assign(lesion=measurements["lesion"] + f"-copy{k}") for k in range(3)],
+        ignore_index=True,
+    )
+    again = cohort_analysis(thrice, timeline, by="sodium_thiosulfate")
+    assert len(again.lesions) == 3 * len(once.lesions)
+    # (Efron's handling of the tied closure times moves the estimate a little)
+    assert again.hazard_ratio == pytest.approx(once.hazard_ratio, rel=0.05)
+
+    def log_width(ci):
+        return math.log(ci[1]) - math.log(ci[0])
+
+    ratio = log_width(again.hazard_ratio_ci) / log_width(once.hazard_ratio_ci)
+    assert 0.85 < ratio < 1.15, ratio
+
+
 def test_alias_and_spelling_of_the_kind_give_the_same_figures(small):
     measurements, timeline, _ = small
     a = cohort_analysis(measurements, timeline, by="sodium_thiosulfate").to_json()

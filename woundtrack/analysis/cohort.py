@@ -14,7 +14,8 @@ The figures a study reports, from measurements and treatment timelines of many p
   about 10 % a week;
 - between the two groups of ``--by KIND``: the log-rank test's p-value (lifelines) and the Cox
   proportional-hazards ratio of healing, ``with`` against ``without``, with its 95 % interval
-  (lifelines ``CoxPHFitter``). A hazard ratio above 1 means faster closure with the treatment.
+  (lifelines ``CoxPHFitter``, errors robust by patient: ``cluster_col``, since a patient's
+  lesions are not independent). A hazard ratio above 1 means faster closure with the treatment.
 
 Groups: ``with`` holds the lesions of patients whose timeline has any event of that kind (at any
 time: a study that needs the treatment to precede a time point should cut the timeline first),
@@ -436,13 +437,19 @@ def _compare(lesions: pd.DataFrame) -> tuple[float | None, float | None, tuple |
     p = _finite(test.p_value)
     notes: list[str] = []
     data = pd.DataFrame(
-        {"weeks": lesions["weeks"], "healed": lesions["healed"].astype(int), WITH: treated}
+        {
+            "weeks": lesions["weeks"],
+            "healed": lesions["healed"].astype(int),
+            WITH: treated,
+            "patient": lesions["patient"],
+        }
     ).astype({WITH: int})
     cph = CoxPHFitter(alpha=1 - CI_LEVEL)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            cph.fit(data, duration_col="weeks", event_col="healed")
+            # a patient's lesions are not independent: robust (sandwich) errors by patient
+            cph.fit(data, duration_col="weeks", event_col="healed", cluster_col="patient")
     except ConvergenceError as exc:
         return p, None, None, [f"hazard ratio not estimated: the Cox model failed ({exc})"]
     hr = _finite(cph.hazard_ratios_[WITH])
