@@ -10,7 +10,17 @@ from datetime import date
 
 import streamlit as st
 
-from app_pages.shared import escape_markdown, patient_picker, require, series, treatments
+from app_pages.shared import (
+    active_model,
+    after_write,
+    allowed,
+    escape_markdown,
+    get_store,
+    patient_picker,
+    require,
+    series,
+    treatments,
+)
 from woundtrack.analysis.report import HealingSummary, healing_summary
 from woundtrack.errors import WoundtrackError
 from woundtrack.present.charts import (
@@ -19,6 +29,7 @@ from woundtrack.present.charts import (
     model_version_note,
     phase_table,
 )
+from woundtrack.record.ingest import MeasuredAgain, measure_again
 
 require("view_patients")
 
@@ -29,10 +40,21 @@ def summary_of(patient: str) -> HealingSummary:
     return healing_summary(series(patient), treatments(patient))
 
 
+def _measured_again_text(done: MeasuredAgain, model: str) -> str:
+    parts = [f"{len(done.measured)} visit(s) measured again with the model {model}"]
+    if done.corrected:
+        parts.append(f"{len(done.corrected)} kept as a person corrected them")
+    if done.unchanged:
+        parts.append(f"{len(done.unchanged)} measured by it already")
+    return "; ".join(parts) + ". Each can be undone on the Review page (Changes and undo)."
+
+
 st.title("Healing")
 patient = patient_picker()
 if patient is None:
     st.stop()
+for kind, message in st.session_state.pop("healing_flash", []):
+    getattr(st, kind)(message)
 
 try:
     rows = series(patient)
@@ -119,6 +141,20 @@ st.plotly_chart(
 note = model_version_note(rows, lesion)
 if note:
     st.warning(escape_markdown(note))
+    model = active_model()
+    if allowed("correct") and st.button(
+        f"Measure {patient}'s visits again with the model in use ({model})",
+        key="healing_measure_again",
+        help="Each visit not measured by this model gets a new automatic analysis (the old one "
+        "is kept); a person's correction is kept as it is.",
+    ):
+        with st.spinner("Measuring the photos again…"):
+            done = measure_again(get_store(), patient)
+        after_write()
+        flash = [("success", escape_markdown(_measured_again_text(done, model)))]
+        flash += [("error", escape_markdown(problem)) for problem in done.failed]
+        st.session_state.healing_flash = flash
+        st.rerun()
 st.caption(
     "PAR ≥ 50 % at week 4 predicted healing of diabetic foot ulcers (Sheehan et al., Diabetes "
     "Care 2003). It is shown as a figure, not a verdict: it is unproven for calciphylaxis."

@@ -255,6 +255,7 @@ _CHANGE_WORDS = {
     "remove_lesion": "removed a lesion",
     "set_capture_date": "fixed a capture date",
     "set_body_site": "set a lesion's body site",
+    "measure_again": "measured a visit again",
     "replace_treatments": "edited the treatments",
     "undo": "undid",
 }
@@ -265,6 +266,8 @@ def _change_text(change: dict[str, Any]) -> str:
     what = _CHANGE_WORDS.get(change["kind"], change["kind"])
     if change["kind"] == "assign_lesion":
         what += f" ({change['before']['label']} → {change['after']['label']})"
+    elif change["kind"] == "measure_again":
+        what += f" ({change['before']['model_version']} → {change['after']['model_version']})"
     elif change["kind"] == "set_body_site":
         before = change["before"]["body_site"] or "none"
         what += f" ({change['before']['label']}: {before} → {change['after']['body_site']})"

@@ -132,7 +132,8 @@ def test_healing_page_warns_when_a_series_was_measured_by_two_model_versions(
     db_url: str,
 ) -> None:
     """A clinic model brought into use after week 1: the page says which version measured which
-    visits, beside the chart (the stored figures are never measured again)."""
+    visits, beside the chart, and offers to measure them again with the model in use; then one
+    version measured them all (the old analysis stays stored)."""
     store = Store(db_url)
     for week in range(3):
         name = f"demo_week{week:02d}.jpg"
@@ -140,15 +141,31 @@ def test_healing_page_warns_when_a_series_was_measured_by_two_model_versions(
     last = max(r.analysis_id for r in store.series("CUA-902"))
     store.close()
     with sqlite3.connect(db_url.removeprefix("sqlite:///")) as con:
-        con.execute("UPDATE analyses SET model_version = 'clinic-2' WHERE id = ?", (last,))
+        con.execute(
+            "UPDATE analyses SET model_version = 'clinic-2', "
+            "record = json_set(record, '$.provenance.model_version', 'clinic-2') WHERE id = ?",
+            (last,),
+        )
     st.cache_data.clear()
     at = on_page("app_pages/healing.py", "CUA-902")
     [warning] = [w.value.replace("\\", "") for w in at.warning if "model versions" in w.value]
     assert (
         "measured by 2 model versions" in warning and "clinic-2 (1 visit, 16 Mar 2026)" in warning
     )
+    at.button(key="healing_measure_again").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    [done] = [s.value.replace("\\", "") for s in at.success]
+    assert done.startswith("1 visit(s) measured again with the model shipped") and (
+        "2 measured by it already" in done
+    )
+    assert not [w.value for w in at.warning if "model versions" in w.value]
+    store = Store(db_url)
+    assert {r.model_version for r in store.series("CUA-902")} != {"clinic-2"}
+    assert store.current_analysis(store.visits("CUA-902")[2]["visit_id"]).analysis_id > last
+    store.close()
     at = on_page("app_pages/healing.py", "DEMO-001")  # one version: no such warning
     assert not [w.value for w in at.warning if "model versions" in w.value]
+    assert not [b for b in at.button if b.key == "healing_measure_again"]
 
 
 def test_healing_page_says_plainly_when_no_visit_is_calibrated(db_url: str) -> None:

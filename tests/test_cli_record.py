@@ -119,14 +119,25 @@ def test_healing_notes_a_series_measured_by_two_model_versions(capsys, demo_db, 
     shutil.copyfile(demo_db.removeprefix("sqlite:///"), copy)
     with sqlite3.connect(copy) as con:  # weeks 9-11 measured by a clinic model
         con.execute(
-            "UPDATE analyses SET model_version = 'clinic-2' WHERE visit_id IN "
-            "(SELECT id FROM visits WHERE taken_on >= '2026-05-04')"
+            "UPDATE analyses SET model_version = 'clinic-2', "
+            "record = json_set(record, '$.provenance.model_version', 'clinic-2') WHERE visit_id "
+            "IN (SELECT id FROM visits WHERE taken_on >= '2026-05-04')"
         )
-    status, out, _ = run(capsys, "--db", f"sqlite:///{copy}", "healing", "--patient", "DEMO-001")
+    url = f"sqlite:///{copy}"
+    status, out, _ = run(capsys, "--db", url, "healing", "--patient", "DEMO-001")
     assert status == 0
     [note] = [line for line in out.splitlines() if line.startswith("  note: ")]
     assert "measured by 2 model versions" in note and "clinic-2 (3 visits, 4–18 May 2026)" in note
     _, out, _ = run(capsys, "--db", demo_db, "healing", "--patient", "DEMO-001")
+    assert "note:" not in out
+    # measured again with the active model: one version again, and no note
+    status, out, _ = run(capsys, "--db", url, "measure-again", "--patient", "DEMO-001")
+    assert status == 0
+    assert out.strip() == (
+        "DEMO-001: 3 visit(s) measured again with the model shipped, 0 kept as a person "
+        "corrected them, 9 measured by it already"
+    )
+    _, out, _ = run(capsys, "--db", url, "healing", "--patient", "DEMO-001")
     assert "note:" not in out
 
 
@@ -276,7 +287,7 @@ def test_database_from_environment(capsys, tmp_path, monkeypatch):
 
 
 def test_record_commands_document_an_example(capsys):
-    for command in ("import", "timeline", "export", "healing", "backup"):
+    for command in ("import", "timeline", "export", "healing", "measure-again", "backup"):
         status, out, _ = run(capsys, command, "--help")
         assert status == 0 and "example:" in out
 

@@ -10,9 +10,10 @@ from datetime import date, datetime
 import numpy as np
 import pytest
 
+from woundtrack.image.pipeline import make_segmenter
 from woundtrack.models import GRANULATION, TreatmentEvent
 from woundtrack.record.access import AccessError
-from woundtrack.record.ingest import correct, import_photo, stored_labels
+from woundtrack.record.ingest import correct, import_photo, measure_again, stored_labels
 from woundtrack.record.store import Store, StoreError
 from woundtrack.synthetic.phantom import PhantomSpec, write_phantom
 
@@ -178,6 +179,47 @@ def test_a_lesions_body_site_is_set_fixed_and_undone(team, tmp_path):
     assert {r.body_site for r in team.series("CUA-007")} == {"Left calf"}
     team.undo(filled["edit_id"])
     assert {r.body_site for r in team.series("CUA-007")} == {""}
+
+
+def test_a_patients_visits_are_measured_again_by_one_model_and_it_can_be_undone(team):
+    """A series measured by two models is measured again by the one in use: each visit gets a
+    new automatic analysis (its lesions keep their names), a person's correction is kept, a
+    visit already measured by that model is left alone, and each change can be undone."""
+    classical = make_segmenter("classical")
+    first, second = (v["visit_id"] for v in team.visits("CUA-007"))
+    labels = stored_labels(team, team.current_analysis(first).analysis_id).copy()
+    labels[20:60, 20:60] = GRANULATION
+    correct(team, first, labels, by=CLINICIAN)
+    before = {r.visit_id: r for r in team.series("CUA-007")}
+    with pytest.raises(AccessError, match="may not correct"):
+        measure_again(team.as_actor(NURSE), "CUA-007", segmenter=classical)
+    seen = []
+    done = measure_again(
+        team, "CUA-007", segmenter=classical, progress=lambda n, total: seen.append((n, total))
+    )
+    assert (done.measured, done.corrected, done.unchanged, done.failed) == (
+        (second,),
+        (first,),
+        (),
+        (),
+    )
+    assert seen == [(1, 2), (2, 2)]
+    after = {(r.visit_id, r.lesion): r for r in team.series("CUA-007")}
+    assert after[(first, "L1")].analysis_id == before[first].analysis_id  # the correction
+    again = after[(second, "L1")]  # the same lesion name, the new model's figures
+    assert again.segmenter == "classical-lab" and again.analysis_id != before[second].analysis_id
+    assert team.current_analysis(second).kind == "automatic"
+    # measured by this model already: nothing to do
+    assert measure_again(team, "CUA-007", segmenter=classical).unchanged == (second,)
+    [edit] = [e for e in team.edits("CUA-007") if e["kind"] == "measure_again"]
+    assert edit["before"]["analysis_id"] == before[second].analysis_id
+    assert team.audit_entries()[-1].action == "measure_again"
+    team.undo(edit["edit_id"])
+    assert team.current_analysis(second).analysis_id == before[second].analysis_id
+    with pytest.raises(StoreError, match="is a person's correction|person's correction"):
+        team.add_measured_again(
+            team.current_analysis(first), record={}, labels_png=b"", lesions=(), positions=()
+        )
 
 
 def test_a_treatment_edit_is_undone(team):

@@ -380,6 +380,14 @@ def _add_record_commands(commands) -> None:
     h.add_argument("--patient", required=True)
     h.add_argument("--json", action="store_true")
 
+    ma = commands.add_parser(
+        "measure-again",
+        help="measure a patient's visits again with the active model (a series measured by "
+        "several models is then measured by one); a person's correction is kept",
+        epilog="example: woundtrack measure-again --patient CUA-007",
+    )
+    ma.add_argument("--patient", required=True)
+
     b = commands.add_parser(
         "backup",
         help="write a consistent copy of the whole database to a new SQLite file",
@@ -534,6 +542,7 @@ def _record_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             "timeline": _timeline,
             "export": _export,
             "healing": _healing,
+            "measure-again": _measure_again,
             "backup": _backup,
             "user": _user,
             "audit": _audit,
@@ -1064,6 +1073,22 @@ def _healing(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     for lesion, why in summary.skipped.items():
         print(f"{args.patient} {lesion}: {why}", file=out)
     return EXIT_OK
+
+
+def _measure_again(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from woundtrack.record.ingest import measure_again
+
+    done = measure_again(store, args.patient)
+    model = store.active_model()
+    print(
+        f"{args.patient}: {len(done.measured)} visit(s) measured again with the model {model}, "
+        f"{len(done.corrected)} kept as a person corrected them, {len(done.unchanged)} measured "
+        "by it already",
+        file=out,
+    )
+    for problem in done.failed:
+        print(f"woundtrack: {problem}", file=err)
+    return EXIT_FAILED if done.failed else EXIT_OK
 
 
 def _fmt(value, spec: str, unit: str = "") -> str:

@@ -52,6 +52,7 @@ ACTIONS = frozenset(
         "remove_lesion",
         "set_capture_date",
         "set_body_site",
+        "measure_again",
         "undo",
         "dataset_export",
         "finetune",

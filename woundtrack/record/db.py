@@ -214,9 +214,9 @@ class Edit(Base):
     """A change a person made to stored figures, with what was there before: undoable.
 
     ``kind``: correct | withdraw_correction | assign_lesion | remove_visit | remove_lesion |
-    set_capture_date | set_body_site | replace_treatments | undo. ``before`` / ``after`` hold the
-    values the change replaced and wrote (JSON); nothing is ever deleted, so undoing writes
-    ``before`` back as a new edit (``undo_of``) and marks this one ``undone_by``.
+    set_capture_date | set_body_site | measure_again | replace_treatments | undo. ``before`` /
+    ``after`` hold the values the change replaced and wrote (JSON); nothing is ever deleted, so
+    undoing writes ``before`` back as a new edit (``undo_of``) and marks this one ``undone_by``.
     """
 
     __tablename__ = "edits"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
@@ -23,7 +24,13 @@ from woundtrack.image.io import decode_labels_png, encode_labels_png, is_dicom, 
 from woundtrack.image.lesion_matching import positions_of
 from woundtrack.image.location import strip_location
 from woundtrack.image.measure import measure
-from woundtrack.image.pipeline import Analysis, analyze_image, restore_analysis, totals_fields
+from woundtrack.image.pipeline import (
+    Analysis,
+    analyze_image,
+    made_by,
+    restore_analysis,
+    totals_fields,
+)
 from woundtrack.image.registration import register
 from woundtrack.image.segmentation import Segmenter
 from woundtrack.models import to_jsonable
@@ -188,6 +195,72 @@ def _read_clean(data: bytes, clean: bytes, *, name: str):
         dicom_taken_at, dicom_notes = dicom_capture_time(data, name=name)
         info = dataclasses.replace(info, taken_at=dicom_taken_at, warnings=dicom_notes)
     return image, info
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class MeasuredAgain:
+    """What ``measure_again`` did, visit ids per outcome."""
+
+    measured: tuple[int, ...]  # measured again: a new automatic analysis is current
+    unchanged: tuple[int, ...]  # already measured by this model and woundtrack version
+    corrected: tuple[int, ...]  # a person's correction is current: kept as it is
+    failed: tuple[str, ...]  # one message per visit that could not be measured (file and fix)
+
+
+def measure_again(
+    store: Store,
+    patient: str,
+    *,
+    segmenter: Segmenter | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> MeasuredAgain:
+    """Measure every visit of ``patient`` again with ``segmenter`` (the database's active model
+    when None), so that a series measured by several models or versions is measured by one.
+
+    Each visit whose current analysis another model, version or parameter set made gets a new
+    automatic analysis of its stored photo (the same sticker size), current from now on, with
+    its lesions under the names they had (``Store.add_measured_again``: an edit that can be
+    undone). A person's correction is never replaced; a visit already measured by this
+    segmenter is left as it is. One visit's failure is its message; the others go on.
+    ``progress(done, total)`` is called after each visit.
+    """
+    store.require("correct")  # before any photo is measured: a refusal is not one visit's
+    segmenter = segmenter or active_segmenter(store)
+    visits = store.visits(patient)
+    measured, unchanged, corrected, failed = [], [], [], []
+    for n, visit in enumerate(visits):
+        visit_id = visit["visit_id"]
+        info = store.current_analysis(visit_id)
+        if info.kind == "corrected":
+            corrected.append(visit_id)
+        elif made_by(info.record, segmenter):
+            unchanged.append(visit_id)
+        else:
+            try:
+                data = store.photo_bytes(visit["photo_sha256"])
+                image, photo = read_photo(data, name=visit["file_name"])
+                marker_mm = (info.record.get("calibration") or {}).get("marker_mm")
+                analysis = analyze_image(
+                    image, photo, marker_mm=marker_mm or DEFAULT_MARKER_MM, segmenter=segmenter
+                )
+                store.add_measured_again(
+                    info,
+                    record=analysis.to_record(),
+                    labels_png=encode_labels_png(analysis.labels),
+                    lesions=analysis.lesions,
+                    positions=tuple(positions_of(analysis.lesions, analysis.calibration)),
+                )
+                measured.append(visit_id)
+            except WoundtrackError as exc:
+                failed.append(f"{visit['file_name']} (visit {visit_id}): {exc}")
+        if progress is not None:
+            progress(n + 1, len(visits))
+    return MeasuredAgain(
+        measured=tuple(measured),
+        unchanged=tuple(unchanged),
+        corrected=tuple(corrected),
+        failed=tuple(failed),
+    )
 
 
 def correct(store: Store, visit_id: int, labels: np.ndarray, *, by: str) -> int:

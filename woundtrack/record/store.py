@@ -728,14 +728,7 @@ class Store:
             )
             session.add(row)
             session.flush()
-            # The corrected lesions keep the names of this photo's current analysis: the same
-            # photo, so the same plane frame, and positions match without any alignment.
-            known = _analysis_positions(session, auto.id)
-            matches = match_lesions(known, positions, new_to_known=np.eye(3)) if known else {}
-            for m, pos in zip(lesions, positions, strict=True):
-                label = matches.get(pos.key) or _next_label(session, visit.patient_id)
-                lesion = _get_or_create_lesion(session, visit.patient_id, label, "", visit.taken_on)
-                session.add(_measurement_row(row.id, lesion.id, m, pos))
+            _file_lesions_of_same_photo(session, visit, auto.id, row.id, lesions, positions)
             edit = _new_edit(
                 session,
                 by=self.actor,
@@ -755,6 +748,80 @@ class Store:
                     "analysis_id": row.id,
                     "based_on": auto.id,
                     "corrected_by": by.strip(),
+                    "edit_id": edit.id,
+                },
+            )
+            return row.id
+
+        return self._write(work)
+
+    def add_measured_again(
+        self,
+        based_on: AnalysisInfo,
+        *,
+        record: dict[str, Any],
+        labels_png: bytes,
+        lesions: Sequence[LesionMeasurement],
+        positions: Sequence[LesionPosition],
+    ) -> int:
+        """Save a new automatic analysis of ``based_on``'s visit, made by another model or
+        woundtrack version (``ingest.measure_again``); returns its id.
+
+        It is the visit's current analysis from now on; ``based_on`` stays stored, and undoing
+        the edit withdraws the new one. Lesions keep the names they had in ``based_on`` where
+        their centres match (the same photo); a lesion found anew gets the next free label.
+
+        Raises
+        ------
+        StoreError
+            ``based_on`` is not the visit's current analysis any more (someone changed the
+            visit meanwhile: read it again), or it is a person's correction (never replaced).
+        """
+
+        def work(session: Session) -> int:
+            access.require(session, self.actor, "correct")
+            old = session.get(AnalysisRow, based_on.analysis_id)
+            if old is None:
+                raise StoreError(f"analysis {based_on.analysis_id} is not in the database")
+            current = session.scalar(
+                sa.select(sa.func.max(AnalysisRow.id)).where(
+                    AnalysisRow.visit_id == old.visit_id, AnalysisRow.withdrawn_edit_id.is_(None)
+                )
+            )
+            if current != old.id:
+                raise StoreError(
+                    f"visit {old.visit_id} changed since it was read (its current analysis is "
+                    f"{current}, not {old.id}); measure it again"
+                )
+            if old.kind == "corrected":
+                raise StoreError(
+                    f"visit {old.visit_id}'s figures are a person's correction; they are not "
+                    "measured again (withdraw the correction first to measure the photo again)"
+                )
+            visit = session.get(Visit, old.visit_id)
+            row = _analysis_row(visit.id, record, labels_png, kind="automatic")
+            session.add(row)
+            session.flush()
+            _file_lesions_of_same_photo(session, visit, old.id, row.id, lesions, positions)
+            edit = _new_edit(
+                session,
+                by=self.actor,
+                patient_id=visit.patient_id,
+                kind="measure_again",
+                target=f"analysis:{row.id}",
+                before={"analysis_id": old.id, "model_version": old.model_version},
+                after={"analysis_id": row.id, "model_version": row.model_version},
+            )
+            audit.append(
+                session,
+                actor=self.actor,
+                action="measure_again",
+                patient=session.get(Patient, visit.patient_id).code,
+                detail={
+                    "visit_id": visit.id,
+                    "analysis_id": row.id,
+                    "based_on": old.id,
+                    "model_version": row.model_version,
                     "edit_id": edit.id,
                 },
             )
@@ -1620,7 +1687,7 @@ def _date_fields(visit: Visit) -> dict[str, Any]:
 def _reverse(session: Session, edit: Edit, undo_id: int) -> None:
     """Write back what ``edit`` replaced (see ``Store.undo``)."""
     kind, target_id = edit.kind, int(edit.target.split(":")[1])
-    if kind == "correct":
+    if kind in ("correct", "measure_again"):
         session.get(AnalysisRow, target_id).withdrawn_edit_id = undo_id
     elif kind == "withdraw_correction":
         session.get(AnalysisRow, target_id).withdrawn_edit_id = None
@@ -1757,6 +1824,25 @@ def _assign_lesions(
                 "elsewhere, set its site on the Review page (Lesion names)"
             )
     return ids, tuple(notes)
+
+
+def _file_lesions_of_same_photo(
+    session: Session,
+    visit: Visit,
+    old_id: int,
+    new_id: int,
+    lesions: Sequence[LesionMeasurement],
+    positions: Sequence[LesionPosition],
+) -> None:
+    """File analysis ``new_id``'s lesions under the names they have in analysis ``old_id`` of the
+    same photo (the same plane frame: positions match without any alignment); a lesion that
+    matches none gets the patient's next free label."""
+    known = _analysis_positions(session, old_id)
+    matches = match_lesions(known, positions, new_to_known=np.eye(3)) if known else {}
+    for m, pos in zip(lesions, positions, strict=True):
+        label = matches.get(pos.key) or _next_label(session, visit.patient_id)
+        lesion = _get_or_create_lesion(session, visit.patient_id, label, "", visit.taken_on)
+        session.add(_measurement_row(new_id, lesion.id, m, pos))
 
 
 def _site_edit(session: Session, lesion: Lesion, site: str, *, by: str) -> Edit:
