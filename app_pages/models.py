@@ -1,6 +1,8 @@
 """App page (admins): the clinic's model. Fine-tune the wound-bed network on the accepted
 corrections, see it beside the model in use on photos it was not tuned on, then use it (or go
-back to the shipped one). Stored measurements never change; new photos use the active model.
+back to the shipped one). Stored measurements never change by themselves; new photos use the
+active model, and a patient's visits can be measured again with it (the Healing page,
+``woundtrack measure-again``).
 
 UI only: the fine-tune is ``woundtrack.learn.finetune``, the registry ``record.clinic_models``.
 The fine-tune runs in a background thread of this app process (one at a time), so the page can
@@ -104,7 +106,9 @@ shipped = clinic_models.segmenter_for(store, SHIPPED_MODEL)
 st.write(
     f"New photos are measured with **{escape_markdown(active)}**"
     + (f" (shipped network, version {shipped.version})." if active == SHIPPED_MODEL else ".")
-    + " Stored measurements keep the model they were measured with (see each visit's provenance)."
+    + " Stored measurements keep the model they were measured with (see each visit's provenance);"
+    " the Healing page says when a patient's series mixes models, and can measure it again with"
+    " the model in use."
 )
 rows = [{"model": SHIPPED_MODEL, "version": shipped.version, "in use": active == SHIPPED_MODEL}] + [
     {

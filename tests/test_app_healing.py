@@ -163,6 +163,10 @@ def test_healing_page_warns_when_a_series_was_measured_by_two_model_versions(
     assert {r.model_version for r in store.series("CUA-902")} != {"clinic-2"}
     assert store.current_analysis(store.visits("CUA-902")[2]["visit_id"]).analysis_id > last
     store.close()
+    at.switch_page("app_pages/review.py").run()
+    at.sidebar.selectbox(key="patient").set_value("CUA-902").run()
+    changes = [m.value.replace("\\", "") for m in at.markdown]
+    assert any("measured a visit again (clinic-2 → 2026-" in c for c in changes), changes
     at = on_page("app_pages/healing.py", "DEMO-001")  # one version: no such warning
     assert not [w.value for w in at.warning if "model versions" in w.value]
     assert not [b for b in at.button if b.key == "healing_measure_again"]

@@ -213,6 +213,8 @@ def test_a_lesions_body_site_is_set_on_the_review_page(db_url: str) -> None:
     at.button(key="review_set_site").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert any("L1 is at left lower leg" in s.value for s in at.success)
+    changes = [m.value.replace("\\", "") for m in at.markdown]
+    assert any("set a lesion's body site (L1: left calf → left lower leg)" in c for c in changes)
     store = Store(db_url)
     assert {r.body_site for r in store.series(DEMO_PATIENT) if r.lesion == "L1"} == {
         "left lower leg"
