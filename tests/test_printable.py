@@ -174,6 +174,17 @@ def test_timeline_measurements_and_provenance(report) -> None:
     assert "every measurement listed was calibrated" in footer
 
 
+def page_without_timeline_or_photos(rows: list[SeriesRow]) -> str:
+    return patient_report_html(
+        patient="CUA-007",
+        rows=rows,
+        events=[],
+        summary=healing_summary(rows, []),
+        photos=[],
+        generated_at=WHEN,
+    )
+
+
 def test_a_lesion_measured_by_two_model_versions_says_so_under_its_chart(report) -> None:
     assert "model versions" not in report["page"]  # one version measured every visit
     rows = [
@@ -182,14 +193,7 @@ def test_a_lesion_measured_by_two_model_versions_says_so_under_its_chart(report)
         else r
         for r in report["rows"]
     ]
-    page = patient_report_html(
-        patient="CUA-007",
-        rows=rows,
-        events=[],
-        summary=healing_summary(rows, []),
-        photos=[],
-        generated_at=WHEN,
-    )
+    page = page_without_timeline_or_photos(rows)
     l1, l2 = page.split("<h2>Lesion L1")[1].split("<h2>Lesion L2")
     assert "The visits of L1 were measured by 2 model versions: 1 (4 visits" in l1
     assert "clinic-2 (2 visits, 30 Mar – 6 Apr 2026)" in l1
@@ -201,14 +205,7 @@ def test_no_calibrated_visit_is_said_plainly() -> None:
     fields = {f: getattr(calibrated, f) for f in calibrated.__slots__}
     fields.update(calibrated=False, wound_area_cm2=None, perimeter_cm=None)
     rows = [SeriesRow(**fields)]
-    page = patient_report_html(
-        patient="CUA-007",
-        rows=rows,
-        events=[],
-        summary=healing_summary(rows, []),
-        photos=[],
-        generated_at=WHEN,
-    )
+    page = page_without_timeline_or_photos(rows)
     assert "No calibrated visit" in page and "Plotly.newPlot(" not in page
     assert "Lesions without healing figures" in page
     assert "1 measurement had no calibration" in page

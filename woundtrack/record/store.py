@@ -1067,11 +1067,7 @@ class Store:
         def work(session: Session) -> int:
             access.require(session, self.actor, "correct")
             person = _patient(session, code)
-            lesion = session.scalar(
-                sa.select(Lesion).where(Lesion.patient_id == person.id, Lesion.label == label)
-            )
-            if lesion is None or lesion.removed_edit_id is not None:
-                raise StoreError(f"{code} has no lesion {label!r} (or it is already removed)")
+            lesion = _standing_lesion(session, person, label)
             edit = _new_edit(
                 session,
                 by=self.actor,
@@ -1102,11 +1098,7 @@ class Store:
         def work(session: Session) -> int:
             access.require(session, self.actor, "correct")
             person = _patient(session, code)
-            lesion = session.scalar(
-                sa.select(Lesion).where(Lesion.patient_id == person.id, Lesion.label == label)
-            )
-            if lesion is None or lesion.removed_edit_id is not None:
-                raise StoreError(f"{code} has no lesion {label!r} (or it was removed)")
+            lesion = _standing_lesion(session, person, label)
             if lesion.body_site == site:
                 raise StoreError(f"{label} is already at {site or 'no site'}; nothing to change")
             edit = _site_edit(session, lesion, site, by=self.actor)
@@ -1843,6 +1835,16 @@ def _file_lesions_of_same_photo(
         label = matches.get(pos.key) or _next_label(session, visit.patient_id)
         lesion = _get_or_create_lesion(session, visit.patient_id, label, "", visit.taken_on)
         session.add(_measurement_row(new_id, lesion.id, m, pos))
+
+
+def _standing_lesion(session: Session, person: Patient, label: str) -> Lesion:
+    """The patient's lesion called ``label``, unless it was removed (a ``StoreError``)."""
+    lesion = session.scalar(
+        sa.select(Lesion).where(Lesion.patient_id == person.id, Lesion.label == label)
+    )
+    if lesion is None or lesion.removed_edit_id is not None:
+        raise StoreError(f"{person.code} has no lesion {label!r} (or it is already removed)")
+    return lesion
 
 
 def _site_edit(session: Session, lesion: Lesion, site: str, *, by: str) -> Edit:
