@@ -148,8 +148,13 @@ if note:
         help="Each visit not measured by this model gets a new automatic analysis (the old one "
         "is kept); a person's correction is kept as it is.",
     ):
-        with st.spinner("Measuring the photos again…"):
-            done = measure_again(get_store(), patient)
+        bar = st.progress(0.0, text="Measuring the photos again…")
+        done = measure_again(
+            get_store(),
+            patient,
+            progress=lambda n, total: bar.progress(n / total, text=f"{n} of {total} visits"),
+        )
+        bar.empty()
         after_write()
         flash = [("success", escape_markdown(_measured_again_text(done, model)))]
         flash += [("error", escape_markdown(problem)) for problem in done.failed]
