@@ -726,32 +726,16 @@ class Store:
                 record=record,
                 labels_png=labels_png,
             )
-            session.add(row)
-            session.flush()
-            _file_lesions_of_same_photo(session, visit, auto.id, row.id, lesions, positions)
-            edit = _new_edit(
+            return self._add_beside(
                 session,
-                by=self.actor,
-                patient_id=visit.patient_id,
+                visit,
+                auto,
+                row,
+                lesions,
+                positions,
                 kind="correct",
-                target=f"analysis:{row.id}",
-                before={"analysis_id": auto.id},
-                after={"analysis_id": row.id},
+                detail={"corrected_by": by.strip()},
             )
-            audit.append(
-                session,
-                actor=self.actor,
-                action="correct",
-                patient=session.get(Patient, visit.patient_id).code,
-                detail={
-                    "visit_id": visit.id,
-                    "analysis_id": row.id,
-                    "based_on": auto.id,
-                    "corrected_by": by.strip(),
-                    "edit_id": edit.id,
-                },
-            )
-            return row.id
 
         return self._write(work)
 
@@ -800,34 +784,62 @@ class Store:
                 )
             visit = session.get(Visit, old.visit_id)
             row = _analysis_row(visit.id, record, labels_png, kind="automatic")
-            session.add(row)
-            session.flush()
-            _file_lesions_of_same_photo(session, visit, old.id, row.id, lesions, positions)
-            edit = _new_edit(
+            return self._add_beside(
                 session,
-                by=self.actor,
-                patient_id=visit.patient_id,
+                visit,
+                old,
+                row,
+                lesions,
+                positions,
                 kind="measure_again",
-                target=f"analysis:{row.id}",
-                before={"analysis_id": old.id, "model_version": old.model_version},
-                after={"analysis_id": row.id, "model_version": row.model_version},
+                detail={"model_version": row.model_version},
+                before={"model_version": old.model_version},
             )
-            audit.append(
-                session,
-                actor=self.actor,
-                action="measure_again",
-                patient=session.get(Patient, visit.patient_id).code,
-                detail={
-                    "visit_id": visit.id,
-                    "analysis_id": row.id,
-                    "based_on": old.id,
-                    "model_version": row.model_version,
-                    "edit_id": edit.id,
-                },
-            )
-            return row.id
 
         return self._write(work)
+
+    def _add_beside(
+        self,
+        session: Session,
+        visit: Visit,
+        old: AnalysisRow,
+        row: AnalysisRow,
+        lesions: Sequence[LesionMeasurement],
+        positions: Sequence[LesionPosition],
+        *,
+        kind: str,
+        detail: dict[str, Any],
+        before: dict[str, Any] | None = None,
+    ) -> int:
+        """Store analysis ``row`` of ``visit`` beside ``old``, its lesions under ``old``'s names
+        (the same photo), as an edit of ``kind`` (undone by withdrawing ``row``) and an audit
+        entry with ``detail``; returns the new analysis's id."""
+        session.add(row)
+        session.flush()
+        _file_lesions_of_same_photo(session, visit, old.id, row.id, lesions, positions)
+        edit = _new_edit(
+            session,
+            by=self.actor,
+            patient_id=visit.patient_id,
+            kind=kind,
+            target=f"analysis:{row.id}",
+            before={"analysis_id": old.id, **(before or {})},
+            after={"analysis_id": row.id, **detail},
+        )
+        audit.append(
+            session,
+            actor=self.actor,
+            action=kind,
+            patient=session.get(Patient, visit.patient_id).code,
+            detail={
+                "visit_id": visit.id,
+                "analysis_id": row.id,
+                "based_on": old.id,
+                **detail,
+                "edit_id": edit.id,
+            },
+        )
+        return row.id
 
     def assign_lesion(
         self, analysis_id: int, lesion_index: int, label: str, *, by: str | None = None
