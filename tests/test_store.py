@@ -373,8 +373,16 @@ def test_wounds_at_two_body_sites_photographed_apart_stay_two_lesions(tmp_path):
 
 def test_a_lesion_filed_without_a_site_takes_the_site_given_later(tmp_path):
     store, results = _two_wounds_photographed_apart(tmp_path, ("", ""))
-    # without sites nothing tells the two wounds apart: one lesion (the notes cannot help)
+    # without sites nothing tells the two wounds apart: one lesion; but a photo matched to
+    # another photo of the same day says so, naming it (a retake, or another wound)
     assert {label for r in results for label in r.lesion_labels} == {"L1"}
+    for week, (calf, other) in enumerate(zip(results[::2], results[1::2], strict=True)):
+        assert not [w for w in calf.warnings if "same day" in w]  # last week's photo
+        [note] = [w for w in other.warnings if "same day" in w]
+        assert note.startswith(
+            f"filed under L1, matched to another photo of the same day ({WEEKS[week].name})"
+        )
+        assert "give each wound's photos their body site" in note
     more = import_photo(
         store, WEEKS[3].read_bytes(), name=WEEKS[3].name, patient="CUA-040", body_site="left calf"
     )

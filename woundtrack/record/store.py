@@ -1807,6 +1807,8 @@ def _assign_lesions(
     notes = []
     if not _site_key(body_site) and known:
         notes.extend(_sites_note(session, patient_id))
+        if matches and taken_on is not None and ref.taken_on == taken_on:
+            notes.append(_same_day_note(session, ref.analysis_id, sorted(set(matches.values()))))
     for pos in remaining:
         label = matches.get(pos.key)
         if label is None:
@@ -1881,6 +1883,22 @@ def _new_lesion_note(label: str, unmatched: list[str], day: date | None, body_si
         f"{label} is filed as a new lesion: it matched none of {names} "
         f"({', '.join(filter(None, where))}) by place and size. If it is one of them (grown after "
         "a debridement, say), rename it on the Review page (Lesion names)"
+    )
+
+
+def _same_day_note(session: Session, analysis_id: int, labels: list[str]) -> str:
+    """A note when a photo without a body site was matched to another photo of the same day:
+    a retake of the same wound, or (as often) another wound of the patient."""
+    other = session.scalar(
+        sa.select(Visit.file_name)
+        .join(AnalysisRow, AnalysisRow.visit_id == Visit.id)
+        .where(AnalysisRow.id == analysis_id)
+    )
+    names = ", ".join(k for k in labels if not k.startswith(_UNNAMED_KEY)) or "a known lesion"
+    return (
+        f"filed under {names}, matched to another photo of the same day ({other}) by size. If "
+        "this photo shows another wound, rename its lesion on the Review page (Lesion names), "
+        "and give each wound's photos their body site to keep them apart"
     )
 
 
