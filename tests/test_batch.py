@@ -180,8 +180,13 @@ def test_the_manifest_body_site_keeps_two_wounds_apart_when_filed(tmp_path, phot
     for n in range(2):
         day = f"2026-03-0{2 + 7 * n}" if n == 0 else "2026-03-09"
         lines += [f"P-8,{photos[n].name},,{day},left calf", f"P-8,shin{n}.jpg,,{day}, Right  shin"]
-    manifest = _manifest(tmp_path, lines, header="patient,photo,lesion,taken_at,body_site")
+    manifest_header = "patient,photo,lesion,taken_at,body_site"
+    manifest = _manifest(tmp_path, lines, header=manifest_header)
     assert [j.body_site for j in read_manifest(manifest)] == ["left calf", "Right shin"] * 2
+    (tmp_path / "bad").mkdir()
+    row = f"P-8,../{photos[0].name},,,{'x' * 81}"
+    [job] = read_manifest(_manifest(tmp_path / "bad", [row], header=manifest_header))
+    assert job.problem.startswith("manifest.csv line 2: body site ")
     out = tmp_path / "results.parquet"
     run_batch(manifest, out, workers=0, progress=False)
     assert list(read_results(out)["body_site"]) == ["left calf", "Right shin"] * 2

@@ -292,6 +292,26 @@ def test_record_commands_document_an_example(capsys):
         assert status == 0 and "example:" in out
 
 
+def test_import_refuses_a_bad_body_site_before_reading_any_photo(capsys, tmp_path):
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    status, out, err = run(
+        capsys,
+        "--db",
+        url,
+        "import",
+        *map(str, WEEKS[:3]),
+        "--patient",
+        "CUA-301",
+        "--site",
+        "calf\x00",
+    )
+    assert status == 1 and out == ""
+    assert err.startswith("woundtrack: body site ") and err.count("\n") == 1  # one, not three
+    store = Store(url)
+    assert store.patients() == []
+    store.close()
+
+
 @pytest.mark.parametrize("lesion", [" ", '=HYPERLINK("http://x")'])
 def test_import_refuses_a_bad_lesion_label_before_storing_anything(capsys, tmp_path, lesion):
     # Issue 30, row 5: `--lesion " "` stored an empty label that broke every later import.

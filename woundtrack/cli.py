@@ -564,7 +564,7 @@ def _import(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from woundtrack.image.pipeline import failure_record
     from woundtrack.image.side_by_side import in_order, one_thread, worker_count
     from woundtrack.record.ingest import import_photo, measure_file, stored_visit
-    from woundtrack.record.store import check_lesion_label, check_patient_code
+    from woundtrack.record.store import check_body_site, check_lesion_label, check_patient_code
 
     if args.from_results is not None:
         if args.photos or args.patient or args.fhir:
@@ -588,8 +588,9 @@ def _import(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         print("woundtrack: import needs photos and --patient P (or --fhir FILE.json)", file=err)
         return EXIT_USAGE
     check_patient_code(args.patient)
+    check_body_site(args.site)  # once, before any photo is read
     if args.lesion is not None:
-        check_lesion_label(args.lesion)  # once, before any photo is read
+        check_lesion_label(args.lesion)
     segmenter = _record_segmenter(store, args.model)
     workers = worker_count(len(args.photos), args.workers)
     beside = one_thread(segmenter)

@@ -120,7 +120,7 @@ def read_manifest(path: str | os.PathLike[str]) -> list[Job]:
         The file cannot be read, is not a CSV with the ``patient`` and ``photo`` columns, or
         names a column the manifest does not have.
     """
-    from woundtrack.record.store import check_lesion_label, check_patient_code
+    from woundtrack.record.store import check_body_site, check_lesion_label, check_patient_code
 
     path = Path(path)
     try:
@@ -164,8 +164,10 @@ def read_manifest(path: str | os.PathLike[str]) -> list[Job]:
         patient = cells.get("patient", "")
         lesion = cells.get("lesion") or None
         taken_at = cells.get("taken_at") or None
+        body_site = cells.get("body_site", "")
         try:
             patient = check_patient_code(patient)
+            body_site = check_body_site(body_site)
             if lesion is not None:
                 lesion = check_lesion_label(lesion)
         except WoundtrackError as exc:
@@ -190,7 +192,7 @@ def read_manifest(path: str | os.PathLike[str]) -> list[Job]:
                 photo=str(full),
                 lesion=lesion,
                 taken_at=taken_at,
-                body_site=" ".join(cells.get("body_site", "").split()),
+                body_site=body_site,
                 problem=problem,
             )
         )
