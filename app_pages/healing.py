@@ -27,7 +27,7 @@ from woundtrack.present.charts import (
     headline_figures,
     healing_figure,
     model_version_note,
-    phase_table,
+    phase_table_shown,
 )
 from woundtrack.record.ingest import MeasuredAgain, measure_again
 
@@ -166,17 +166,9 @@ st.caption(
 )
 
 st.subheader("Healing rate by treatment phase")
-table = phase_table(metrics)
+table = phase_table_shown(metrics)  # "—" where a phase has too few visits for a rate
 if table:
-    st.dataframe(
-        table,
-        hide_index=True,
-        width="stretch",
-        column_config={
-            "Area change (%/week)": st.column_config.NumberColumn(format="%+.1f"),
-            "Gilman (cm/week)": st.column_config.NumberColumn(format="%.2f"),
-        },
-    )
+    st.dataframe(table, hide_index=True, width="stretch")
     st.caption(
         "Area change per week from an exponential fit to the visits inside each phase (negative "
         "= shrinking); Gilman's rate is how far the edge advanced, cm per week. Phases of "

@@ -24,6 +24,7 @@ from woundtrack.present.charts import (
     healing_figure,
     model_version_note,
     phase_table,
+    phase_table_shown,
 )
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
@@ -289,6 +290,13 @@ def test_phase_table_rows_are_rounded_and_named(rows, events) -> None:
     assert during["Gilman (cm/week)"] == round(during["Gilman (cm/week)"], 2)
     assert table[0]["Dates"] == "until 2026-03-15"
     assert table[2]["Visits"] == 0 and table[2]["Area change (%/week)"] is None
+    # as the app and the report show it: a true minus sign, and a dash for no rate (not "None")
+    shown = phase_table_shown(summary)
+    assert shown[4]["Area change (%/week)"] == f"{during['Area change (%/week)']:+.1f}".replace(
+        "-", "\u2212"
+    )
+    assert shown[2]["Area change (%/week)"] == shown[2]["Gilman (cm/week)"] == "—"
+    assert [r["Phase"] for r in shown] == [r["Phase"] for r in table]
 
 
 def test_summary_json_gives_the_reopening_and_the_closure_threshold(events) -> None:

@@ -42,6 +42,7 @@ __all__ = [
     "healing_figure",
     "model_version_note",
     "phase_table",
+    "phase_table_shown",
 ]
 
 #: Routine care drawn on no chart: a band over the whole series would hide the treatments.
@@ -656,6 +657,21 @@ def phase_table(metrics: HealingMetrics) -> list[dict[str, Any]]:
         }
         for p in metrics.phases
     ]
+
+
+def phase_table_shown(metrics: HealingMetrics) -> list[dict[str, Any]]:
+    """``phase_table`` as a person reads it: the rates as text with a true minus sign
+    (``"−26.9"``), and ``"—"`` where a phase has too few visits for a rate."""
+    formats = {"Area change (%/week)": "{:+.1f}", "Gilman (cm/week)": "{:.2f}"}
+
+    def shown(key: str, value: Any) -> Any:
+        if key not in formats:
+            return value
+        if value is None:
+            return "—"  # too few visits in the phase for a rate
+        return formats[key].format(value).replace("-", "\u2212")
+
+    return [{k: shown(k, v) for k, v in row.items()} for row in phase_table(metrics)]
 
 
 def headline_figures(metrics: HealingMetrics) -> list[tuple[str, str, str]]:

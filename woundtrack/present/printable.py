@@ -32,7 +32,7 @@ from woundtrack.present.charts import (
     headline_figures,
     healing_figure,
     model_version_note,
-    phase_table,
+    phase_table_shown,
 )
 
 __all__ = ["overlay_thumbnail_jpeg", "patient_report_html"]
@@ -205,18 +205,11 @@ def _figures_html(metrics: HealingMetrics) -> str:
 
 
 def _phase_html(metrics: HealingMetrics) -> str:
-    rows = phase_table(metrics)
+    rows = phase_table_shown(metrics)
     if not rows:
         return '<p class="meta">No treatment course to compare healing phases against.</p>'
     headers = list(rows[0])
-    formats = {"Area change (%/week)": "{:+.1f}", "Gilman (cm/week)": "{:.2f}"}
-
-    def cell(key: str, value: Any) -> Any:
-        if value is None:
-            return "—"  # too few visits in the phase for a rate
-        return formats[key].format(value).replace("-", "\u2212") if key in formats else value
-
-    values = [[cell(h, row[h]) for h in headers] for row in rows]
+    values = [[row[h] for h in headers] for row in rows]
     return _table(headers, values, numeric=frozenset({2, 3, 4}), nowrap=frozenset({1}))
 
 
