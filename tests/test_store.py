@@ -391,6 +391,22 @@ def test_a_lesion_filed_without_a_site_takes_the_site_given_later(tmp_path):
     store.close()
 
 
+def test_a_small_wound_photographed_the_same_day_without_a_site_is_a_new_lesion(tmp_path):
+    """Another wound, 40 times smaller, photographed an hour after the demo's week 0 with no
+    site: no match, so a new lesion, and no note of a same-day match (it matched nothing)."""
+    store = Store(f"sqlite:///{tmp_path / 'w.db'}")
+    first = import_photo(store, WEEKS[0].read_bytes(), name=WEEKS[0].name, patient="CUA-041")
+    small = tmp_path / "small.jpg"
+    when = datetime(2026, 3, 2, 13)
+    write_phantom(PhantomSpec(seed=80, lesion_seed=98, wound_radius_mm=3, taken_at=when), small)
+    other = import_photo(store, small.read_bytes(), name=small.name, patient="CUA-041")
+    assert (first.lesion_labels, other.lesion_labels) == (("L1",), ("L2",))
+    assert not [w for w in other.warnings if "same day" in w]
+    [note] = [w for w in other.warnings if "new lesion" in w]
+    assert note.startswith("L2 is filed as a new lesion: it matched none of L1")
+    store.close()
+
+
 def test_a_person_can_override_a_lesion_match(url, photos):
     store = Store(url)
     for path, _ in photos[:2]:

@@ -1807,8 +1807,9 @@ def _assign_lesions(
     notes = []
     if not _site_key(body_site) and known:
         notes.extend(_sites_note(session, patient_id))
-        if matches and taken_on is not None and ref.taken_on == taken_on:
-            notes.append(_same_day_note(session, ref.analysis_id, sorted(set(matches.values()))))
+        matched = sorted({label for label in matches.values() if label is not None})
+        if matched and taken_on is not None and ref.taken_on == taken_on:
+            notes.append(_same_day_note(session, ref.analysis_id, matched))
     for pos in remaining:
         label = matches.get(pos.key)
         if label is None:
