@@ -1805,7 +1805,7 @@ def _assign_lesions(
         )
     unmatched = sorted(set(k.key for k in known) - set(matches.values()) - {None})
     notes = []
-    if not _site_key(body_site) and known:
+    if not _site_key(body_site) and known and remaining:
         notes.extend(_sites_note(session, patient_id))
         matched = sorted({label for label in matches.values() if label is not None})
         if matched and taken_on is not None and ref.taken_on == taken_on:
