@@ -144,7 +144,10 @@ known = sorted(sites)
 if len(known) > 1:
     # A patient's wounds photographed one per photo: compare one wound's visits, not two wounds'
     latest = next((lesions_of[v][0] for v in reversed(by_id) if lesions_of.get(v)), known[0])
-    if st.session_state.get("compare_lesion_of") != patient:  # first opened, or another patient
+    if (  # first opened, another patient, or the lesion chosen was renamed or removed since
+        st.session_state.get("compare_lesion_of") != patient
+        or st.session_state.get("compare_lesion") not in [*known, None]
+    ):
         st.session_state.compare_lesion, st.session_state.compare_lesion_of = latest, patient
     lesion = st.selectbox(
         "Lesion",
