@@ -67,7 +67,10 @@ def import_photo(
     of a single-lesion photo (created if new); otherwise lesions are matched to the patient's known
     ones by their constellation on the skin plane, new ones get the next free label (L1, L2, ...).
     A ``lesion`` given must be a valid label (``store.check_lesion_label``: e.g. ``L1`` or
-    ``left heel``). ``taken_at`` overrides a missing or wrong EXIF date.
+    ``left heel``). ``body_site`` (e.g. ``left calf``) is where the photo was taken: its lesions
+    are matched only against the patient's lesions there (or filed without a site), so that
+    wounds photographed one per photo stay apart. ``taken_at`` overrides a missing or wrong EXIF
+    date.
     ``stored`` is this photo's analysis already made, as ``(record, labels)``, used instead of
     measuring (the demo's shipped results; ``pipeline.made_by`` says whether it may be): its
     hash must be this photo's.
