@@ -1878,7 +1878,7 @@ def _site_edit(session: Session, lesion: Lesion, site: str, *, by: str) -> Edit:
 
 
 def _new_lesion_note(label: str, unmatched: list[str], day: date | None, body_site: str) -> str:
-    where = [" ".join(body_site.split()), f"visit of {day.isoformat()}" if day else "latest visit"]
+    where = [body_site, f"visit of {day.isoformat()}" if day else "latest visit"]
     names = ", ".join(k for k in unmatched if not k.startswith(_UNNAMED_KEY)) or "the lesions"
     return (
         f"{label} is filed as a new lesion: it matched none of {names} "
