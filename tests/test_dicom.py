@@ -27,6 +27,7 @@ from woundtrack.errors import ImageError
 from woundtrack.image.dicom_photo import dicom_to_png, is_dicom, read_dicom_photo
 from woundtrack.image.io import read_photo
 from woundtrack.image.location import strip_location
+from woundtrack.image.pipeline import make_segmenter
 from woundtrack.interop.dicom import (
     PRIVATE_CREATOR,
     PRIVATE_GROUP,
@@ -38,7 +39,7 @@ from woundtrack.interop.dicom import (
     write_dataset,
 )
 from woundtrack.models import ERYTHEMA, ESCHAR, GRANULATION, SLOUGH, Calibration
-from woundtrack.record.ingest import import_photo
+from woundtrack.record.ingest import import_photo, measure_again
 from woundtrack.record.store import Store
 from woundtrack.synthetic.phantom import PhantomSpec
 
@@ -550,5 +551,13 @@ def test_import_photo_stores_a_dicom_photo_as_png_with_its_capture_time(tmp_path
         [visit] = store.visits("CUA-040")
         assert datetime.fromisoformat(str(visit["taken_at"])) == TAKEN
         assert visit["file_name"] == "IM0001.dcm"
+        # measured again from the stored PNG (which has no dates): the record keeps the time
+        first = store.current_analysis(visit["visit_id"]).record
+        done = measure_again(store, "CUA-040", segmenter=make_segmenter("classical"))
+        assert done.measured == (visit["visit_id"],)
+        again = store.current_analysis(visit["visit_id"]).record
+        assert again["provenance"]["segmenter"] != first["provenance"]["segmenter"]
+        assert datetime.fromisoformat(again["taken_at"]) == TAKEN
+        assert not [w for w in again["warnings"] if "capture time is unknown" in w]
     finally:
         store.close()

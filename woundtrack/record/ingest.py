@@ -33,7 +33,7 @@ from woundtrack.image.pipeline import (
 )
 from woundtrack.image.registration import register
 from woundtrack.image.segmentation import Segmenter
-from woundtrack.models import to_jsonable
+from woundtrack.models import PhotoInfo, to_jsonable
 from woundtrack.record.clinic_models import active_segmenter
 from woundtrack.record.store import (
     ImportResult,
@@ -242,6 +242,7 @@ def measure_again(
             try:
                 data = store.photo_bytes(visit["photo_sha256"])
                 image, photo = read_photo(data, name=visit["file_name"])
+                photo = _as_first_read(photo, info.record)
                 marker_mm = (info.record.get("calibration") or {}).get("marker_mm")
                 analysis = analyze_image(
                     image, photo, marker_mm=marker_mm or DEFAULT_MARKER_MM, segmenter=segmenter
@@ -263,6 +264,19 @@ def measure_again(
         unchanged=tuple(unchanged),
         corrected=tuple(corrected),
         failed=tuple(failed),
+    )
+
+
+def _as_first_read(photo: PhotoInfo, record: dict[str, Any]) -> PhotoInfo:
+    """``photo`` with the capture time and reading notes of its first record, when the stored
+    file has no capture time but the first reading found one (a DICOM file's dates are not in
+    the PNG stored for it): measured again, a photo keeps the time it was filed under."""
+    if photo.taken_at is not None or not record.get("taken_at"):
+        return photo
+    prefix = f"{photo.file}: "  # the reader's notes name the file; the measurement's do not
+    notes = tuple(w for w in record.get("warnings", ()) if w.startswith(prefix))
+    return dataclasses.replace(
+        photo, taken_at=datetime.fromisoformat(record["taken_at"]), warnings=notes
     )
 
 
