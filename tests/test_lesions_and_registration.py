@@ -768,6 +768,9 @@ def test_the_area_limit_widens_for_visits_weeks_apart():
     assert area_ratio_gate(21) == area_ratio_gate(-21) == pytest.approx(20.0)
     assert area_ratio_gate(10) == pytest.approx(5.0 * 2 ** (3 / 7))
     assert area_ratio_gate(365 * 80) == pytest.approx(1e4)  # capped, no overflow
+    # a debridement between the photos: at least 100x, never narrower than without it
+    assert area_ratio_gate(7, debrided=True) == area_ratio_gate(None, debrided=True) == 100.0
+    assert area_ratio_gate(365, debrided=True) == area_ratio_gate(365)
     # the demo wound: 8.3 cm² at week 2, 0.92 cm² at week 9 (9x smaller), one lesion
     known, new = [_pos("L1", 0, 0, 8.3)], [_pos("1", 40, 10, 0.92)]
     assert match_lesions(known, new, max_area_ratio=area_ratio_gate(7)) == {"1": None}

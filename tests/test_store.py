@@ -407,6 +407,30 @@ def test_a_small_wound_photographed_the_same_day_without_a_site_is_a_new_lesion(
     store.close()
 
 
+@pytest.mark.parametrize("debridement", ["", "debridement", "Surgical debridement"])
+def test_a_wound_widened_by_a_recorded_debridement_stays_its_lesion(tmp_path, debridement):
+    """A 0.3 cm² wound, then 16 times larger a week later at the same place: a new lesion (the
+    growth limit is 5x in a week), unless a debridement is recorded between the photos."""
+    store = Store(f"sqlite:///{tmp_path / 'w.db'}")
+    paths = []
+    for week, radius_mm in enumerate((3.0, 12.0)):
+        when = datetime(2026, 3, 2 + 7 * week, 10)
+        paths.append(tmp_path / f"week{week}.jpg")
+        spec = PhantomSpec(seed=60 + week, lesion_seed=7, wound_radius_mm=radius_mm, taken_at=when)
+        write_phantom(spec, paths[-1])
+    first = import_photo(store, paths[0].read_bytes(), name=paths[0].name, patient="CUA-042")
+    if debridement:
+        store.add_treatments(
+            "CUA-042", [TreatmentEvent(kind=debridement, start_on=date(2026, 3, 9))]
+        )
+    second = import_photo(store, paths[1].read_bytes(), name=paths[1].name, patient="CUA-042")
+    areas = [r.wound_area_cm2 for r in store.series("CUA-042")]
+    assert areas[1] / areas[0] > 10
+    assert first.lesion_labels == ("L1",)
+    assert second.lesion_labels == (("L1",) if debridement else ("L2",))
+    store.close()
+
+
 def test_a_person_can_override_a_lesion_match(url, photos):
     store = Store(url)
     for path, _ in photos[:2]:

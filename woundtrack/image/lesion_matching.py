@@ -46,6 +46,9 @@ DEFAULT_MAX_AREA_RATIO = 5.0
 #: halve every week (faster than a chronic wound heals). Without it the demo's wound, 8.3 cm² at
 #: week 2 and 0.92 cm² at week 9 (visits missed in hospital), became a new lesion.
 AREA_RATIO_PER_WEEK_APART = 2.0
+#: A debridement between the two photos widens the gate to at least this factor: cutting away an
+#: eschar can make a wound many times larger overnight (1 cm² of eschar excised to 30 cm², say).
+AFTER_DEBRIDEMENT_AREA_RATIO = 100.0
 #: ... up to this factor (the gate stops mattering long before; a float power must not overflow).
 _LARGEST_AREA_RATIO = 1e4
 #: Uncalibrated photos: the distance gate as a share of the known photo's diagonal.
@@ -168,21 +171,26 @@ class _Assignment:
     residual: float | None  # RMS aligned distance of the pairs, in the frame's unit
 
 
-def area_ratio_gate(days_apart: int | None) -> float:
+def area_ratio_gate(days_apart: int | None, *, debrided: bool = False) -> float:
     """The largest factor by which a lesion's area may change between two photos taken
     ``days_apart`` days apart (either order) and still be matched as the same lesion.
 
     ``DEFAULT_MAX_AREA_RATIO`` within a week, and ``AREA_RATIO_PER_WEEK_APART`` times more for
-    every further week; the default when a date is unknown (``None``).
+    every further week; the default when a date is unknown (``None``). ``debrided``: a
+    debridement was done between the photos, so the gate is at least
+    ``AFTER_DEBRIDEMENT_AREA_RATIO``.
 
     >>> area_ratio_gate(7), area_ratio_gate(14), area_ratio_gate(None)
     (5.0, 10.0, 5.0)
+    >>> area_ratio_gate(7, debrided=True)
+    100.0
     """
-    if days_apart is None:
-        return DEFAULT_MAX_AREA_RATIO
-    weeks_beyond_one = max(0.0, abs(days_apart) / 7 - 1)
-    widest = math.log(_LARGEST_AREA_RATIO / DEFAULT_MAX_AREA_RATIO, AREA_RATIO_PER_WEEK_APART)
-    return DEFAULT_MAX_AREA_RATIO * AREA_RATIO_PER_WEEK_APART ** min(weeks_beyond_one, widest)
+    gate = DEFAULT_MAX_AREA_RATIO
+    if days_apart is not None:
+        weeks_beyond_one = max(0.0, abs(days_apart) / 7 - 1)
+        widest = math.log(_LARGEST_AREA_RATIO / DEFAULT_MAX_AREA_RATIO, AREA_RATIO_PER_WEEK_APART)
+        gate *= AREA_RATIO_PER_WEEK_APART ** min(weeks_beyond_one, widest)
+    return max(gate, AFTER_DEBRIDEMENT_AREA_RATIO) if debrided else gate
 
 
 def match_lesions(

@@ -1760,6 +1760,20 @@ def _event_key(e: TreatmentEvent) -> tuple:
     return (e.kind, e.start_on, e.end_on, e.dose, e.frequency, e.sessions, e.notes)
 
 
+def _debrided_between(session: Session, patient_id: int, one: date, other: date) -> bool:
+    """Whether a debridement of the patient is recorded from ``one`` to ``other`` (either order,
+    both days included: a photo is taken before or after the debridement of its day)."""
+    first, last = sorted((one, other))
+    kinds = session.scalars(
+        sa.select(TreatmentEventRow.kind).where(
+            TreatmentEventRow.patient_id == patient_id,
+            TreatmentEventRow.start_on >= first,
+            TreatmentEventRow.start_on <= last,
+        )
+    )
+    return any("debrid" in kind.casefold() for kind in kinds)  # "surgical debridement" too
+
+
 def _assign_lesions(
     session: Session,
     patient_id: int,
@@ -1797,11 +1811,14 @@ def _assign_lesions(
     matches = {}
     if known and remaining:
         days_apart = None if None in (taken_on, ref.taken_on) else (taken_on - ref.taken_on).days
+        debrided = days_apart is not None and _debrided_between(
+            session, patient_id, taken_on, ref.taken_on
+        )
         matches = match_lesions(
             known,
             remaining,
             new_to_known=new_to_known,
-            max_area_ratio=area_ratio_gate(days_apart),
+            max_area_ratio=area_ratio_gate(days_apart, debrided=debrided),
         )
     unmatched = sorted(set(k.key for k in known) - set(matches.values()) - {None})
     notes = []
