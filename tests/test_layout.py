@@ -113,8 +113,8 @@ RULES = {
         "except": ("woundtrack.learn.finetune", "woundtrack.learn.onnx_net"),
         "forbidden": ("torch",),
     },
-    "models and errors stand on nothing of woundtrack's": {
-        "importers": ("woundtrack.models", "woundtrack.errors"),
+    "models, errors and body sites stand on nothing of woundtrack's": {
+        "importers": ("woundtrack.models", "woundtrack.errors", "woundtrack.body_sites"),
         "forbidden": ("woundtrack",),
         "allowed": ("woundtrack.errors",),
     },

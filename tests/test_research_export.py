@@ -47,6 +47,8 @@ VISITS = {
     ],
     "CUA-202": [("demo_week02.jpg", "CUA-202_IMG_8002.jpg", date(2026, 2, 2))],
 }
+#: patient -> body site as typed: the export keeps its coded region, side and distribution only
+SITES = {"CUA-101": "left calf (Mrs Adebayo's)", "CUA-202": "R buttock"}
 TREATMENTS = {
     "CUA-101": TreatmentEvent(
         kind="sodium_thiosulfate",
@@ -81,6 +83,7 @@ def record(tmp_path_factory):
                 name=name,
                 patient=patient,
                 taken_at=datetime.combine(day, datetime.min.time(), CET).replace(hour=9),
+                body_site=SITES[patient],
             )
             assert result.status == "imported" and result.lesion_labels == ("L1",)
             hashes.append(result.photo_sha256)
@@ -94,6 +97,7 @@ def record(tmp_path_factory):
         *(h[:12] for h in hashes),
         "Ferreira",
         "Okafor",
+        "Adebayo",
         store.actor,
     ]
     store.close()
@@ -127,6 +131,14 @@ def test_the_export_writes_its_four_files(record, tables):
         mine = measurements[measurements["subject"] == subject].sort_values("day")
         assert mine["wound_area_cm2"].tolist() == pytest.approx(record["areas"][patient])
     assert set(treatments["kind"]) == {"sodium_thiosulfate", "hyperbaric_oxygen"}
+    sites = {
+        by_patient[row.subject]: (row.body_region, row.laterality, row.distribution)
+        for row in measurements.itertuples()
+    }
+    assert sites == {
+        "CUA-101": ("lower leg", "left", "distal"),
+        "CUA-202": ("buttock", "right", "proximal"),
+    }
     md = (record["out"] / "dictionary.md").read_text(encoding="utf-8")
     assert "2 subjects, 3 measurements, 2 treatment events" in md
 

@@ -28,6 +28,7 @@ from pydicom.sr.codedict import codes
 from pydicom.sr.coding import Code
 from pydicom.uid import UID, ExplicitVRLittleEndian
 
+from woundtrack.body_sites import code_site
 from woundtrack.errors import ImageError
 from woundtrack.models import (
     ERYTHEMA,
@@ -127,8 +128,8 @@ def photo_dataset(
     file_name : str
         Name of the file the photo came from.
     body_site : str
-        Where the wound is, as a person wrote it. Always kept as ImageComments; when it is exactly
-        a region of DICOM CID 4031 (``"foot"``, ``"left lower leg"``) it is also coded in the
+        Where the wound is, as a person wrote it. Always kept as ImageComments; when it names one
+        region (``woundtrack.body_sites``: ``"foot"``, ``"L calf"``) it is also coded in the
         Anatomic Region Sequence (SNOMED CT, with Left/Right as a modifier and as Laterality).
     woundtrack_version : str
         Written as SoftwareVersions.
@@ -275,31 +276,17 @@ def _add_body_site(ds: Dataset, body_site: str) -> None:
     if not text:
         return
     ds.ImageComments = f"Body site: {text}"
-    region, side = _anatomic_region(text)
-    if region is None:
+    coded = code_site(text)
+    if not coded.snomed:
         return
-    item = CodedConcept(region.value, region.scheme_designator, region.meaning)
-    if side is not None:
+    item = CodedConcept(coded.snomed, "SCT", coded.meaning)
+    if coded.side:
+        side = codes.cid2.Left if coded.side == "left" else codes.cid2.Right
         item.AnatomicRegionModifierSequence = [
             CodedConcept(side.value, side.scheme_designator, side.meaning)
         ]
+        ds.Laterality = "L" if coded.side == "left" else "R"
     ds.AnatomicRegionSequence = [item]
-    if side is not None:
-        ds.Laterality = "L" if side == codes.cid2.Left else "R"
-
-
-def _anatomic_region(text: str) -> tuple[Code | None, Code | None]:
-    """A body site as a region of CID 4031 and a side of CID 2, when it is exactly one."""
-    words = text.casefold().split()
-    side = None
-    if words and words[0] in ("left", "right"):
-        side = codes.cid2.Left if words[0] == "left" else codes.cid2.Right
-        words = words[1:]
-    wanted = " ".join(words)
-    for code in codes.cid4031.concepts.values():
-        if code.meaning.casefold() == wanted:
-            return code, side
-    return None, None
 
 
 def _add_rgb_pixels(ds: Dataset, image: np.ndarray) -> None:

@@ -18,15 +18,15 @@ and shares, erythema area                               code system, said so in 
 
 LOINC 89255-4 ("Wound bed area identified by color") pairs a share with a colour in a second
 observation; it is not used, because eschar, slough and granulation are tissues, not colours.
-``bodySite`` carries the site as typed and, where it names one structure, its SNOMED CT code
-from DICOM's code dictionary (``pydicom.sr.codedict``, DICOM PS3.16); laterality stays in the
-text. Each observation is ``derivedFrom`` a ``Media`` for the photo (content type, size, SHA-1
-as FHIR's ``Attachment.hash`` wants, woundtrack's SHA-256 as an identifier) and one for the
-overlay (and one for the label map, with ``with_photos``); ``device`` names woundtrack, the
-segmenter and the model version; ``note`` says who corrected the outline. Treatments are
-``MedicationStatement`` (sodium thiosulfate, cinacalcet, antibiotics) or ``Procedure``
-(everything else), with woundtrack extensions for what FHIR has no field for (sessions,
-the kind as woundtrack names it), so that ``read_bundle`` gives back exactly what was written.
+``bodySite`` carries the site as typed and, where it names one region, its SNOMED CT code
+(``woundtrack.body_sites``); laterality stays in the text. Each observation is ``derivedFrom``
+a ``Media`` for the photo (content type, size, SHA-1 as FHIR's ``Attachment.hash`` wants,
+woundtrack's SHA-256 as an identifier) and one for the overlay (and one for the label map, with
+``with_photos``); ``device`` names woundtrack, the segmenter and the model version; ``note``
+says who corrected the outline. Treatments are ``MedicationStatement`` (sodium thiosulfate,
+cinacalcet, antibiotics) or ``Procedure`` (everything else), with woundtrack extensions for what
+FHIR has no field for (sessions, the kind as woundtrack names it), so that ``read_bundle`` gives
+back exactly what was written.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from woundtrack.body_sites import code_site
 from woundtrack.errors import WoundtrackError
 from woundtrack.models import KIND_LABELS, SeriesRow, TreatmentEvent
 
@@ -81,26 +82,6 @@ _UNIT_TEXT = {"cm2": "cm²", "cm": "cm", "%": "%"}
 _LESION_CODE = "lesion-label"
 _PANEL_CODE = "wound-assessment"
 MEDICATION_KINDS = ("sodium_thiosulfate", "cinacalcet", "antibiotics")
-
-#: Body-site words → SNOMED CT (code, meaning) as in pydicom's DICOM code dictionary (CID 4031
-#: and others). Only one-structure names map; "left calf" maps to lower leg, laterality in text.
-BODY_SITES = {
-    "foot": ("56459004", "Foot"),
-    "toe": ("29707007", "Toe"),
-    "heel": ("84607009", "Skin of heel"),
-    "calf": ("30021000", "Lower leg"),
-    "shin": ("30021000", "Lower leg"),
-    "lower leg": ("30021000", "Lower leg"),
-    "thigh": ("68367000", "Thigh"),
-    "knee": ("72696002", "Knee"),
-    "buttock": ("46862004", "Buttock"),
-    "abdomen": ("818981001", "Abdomen"),
-    "breast": ("76752008", "Breast"),
-    "hand": ("85562004", "Hand"),
-    "sacrum": ("54735007", "Sacrum"),
-    "hip": ("29836001", "Hip"),
-    "back": ("77568009", "Back"),
-}
 
 
 class FhirError(WoundtrackError):
@@ -405,11 +386,9 @@ def _observation(
 
 def _body_site(text: str) -> dict[str, Any]:
     site: dict[str, Any] = {"text": text}
-    words = " ".join(text.casefold().replace("-", " ").split())
-    hits = {code for name, code in BODY_SITES.items() if f" {name} " in f" {words} "}
-    if len(hits) == 1:
-        code, meaning = hits.pop()
-        site["coding"] = [{"system": SNOMED, "code": code, "display": meaning}]
+    coded = code_site(text)
+    if coded.snomed:
+        site["coding"] = [{"system": SNOMED, "code": coded.snomed, "display": coded.meaning}]
     return site
 
 

@@ -39,7 +39,19 @@ DICTIONARY: dict[tuple[str, str], tuple[str, str]] = {
         "the site's own key; the same patient has the same subject in every export of that site",
     ),
     ("measurements", "lesion"): ("text", "the lesion's label within the subject (L1, L2, ...)"),
-    ("measurements", "body_site"): ("text", "body site as entered, e.g. 'left calf'"),
+    ("measurements", "body_region"): (
+        "text",
+        "the body site's region (foot, toe, heel, ankle, lower leg, knee, thigh, lower limb, hip, "
+        "buttock, sacrum, abdomen, flank, breast, thorax, back, trunk, penis, finger, hand, "
+        "forearm, upper arm, shoulder, upper limb); empty when the site as typed names none or "
+        "several (the typed text is never exported)",
+    ),
+    ("measurements", "laterality"): ("text", "left, right, or empty when the site names no side"),
+    ("measurements", "distribution"): (
+        "text",
+        "calciphylaxis distribution of the region: distal (below the knee or elbow), proximal "
+        "(above them, or the trunk), or empty (knee, penis, a whole limb, or no region)",
+    ),
     ("measurements", "day"): ("integer, days", "days since the subject's first visit"),
     ("measurements", "taken_on_shifted"): (
         "date (YYYY-MM-DD)",

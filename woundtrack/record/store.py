@@ -37,6 +37,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from woundtrack.analysis.timeline_csv import spreadsheet_safe
+from woundtrack.body_sites import code_site
 from woundtrack.errors import WoundtrackError
 from woundtrack.image.lesion_matching import LesionPosition, area_ratio_gate, match_lesions
 from woundtrack.models import (
@@ -167,7 +168,9 @@ _FIGURE_COLUMNS = (
 PSEUDONYMISED_COLUMNS = (
     "subject",
     "lesion",
-    "body_site",
+    "body_region",
+    "laterality",
+    "distribution",
     "day",
     "taken_on_shifted",
     "corrected",
@@ -1350,7 +1353,9 @@ class Store:
         without the key, which never leaves the database); ``taken_on_shifted`` is the capture
         day moved by a per-patient offset of -182 to +183 days, never 0 (``date_offset_days``;
         the intervals between a patient's visits are kept); ``day`` counts from the patient's
-        first visit. Treatments (``PSEUDONYMISED_TREATMENT_COLUMNS``) have the same subject,
+        first visit; the body site is only its coded region, side and distribution
+        (``woundtrack.body_sites``), never the text as typed. Treatments
+        (``PSEUDONYMISED_TREATMENT_COLUMNS``) have the same subject,
         their days moved by the same offset, and no free text (dose and frequency, which may
         name a person, are left out). No photo, file name, photo hash, patient code, database id
         or person's name. Requires the ``pseudonymised_export`` permission; recorded in the
@@ -1378,11 +1383,14 @@ class Store:
                 continue
             first = min(r.taken_on for r in rows)
             for r in rows:
+                site = code_site(r.body_site)  # coded only: the typed text may name anyone
                 measurements.append(
                     {
                         "subject": subject,
                         "lesion": r.lesion,
-                        "body_site": r.body_site,
+                        "body_region": site.region,
+                        "laterality": site.side,
+                        "distribution": site.distribution,
                         "day": (r.taken_on - first).days,
                         "taken_on_shifted": (r.taken_on + shift).isoformat(),
                         "corrected": r.corrected,
