@@ -27,8 +27,9 @@ st.title("Research")
 st.write(
     "Every patient's measurements, pseudonymised: each patient is a subject (`S-…`, the same in "
     "every export of this database), dates are shifted by a per-patient offset (the intervals "
-    "between visits are kept, and `day` counts from the first visit), and there is no photo, "
-    "file name, patient code or person's name."
+    "between visits are kept, and `day` counts from the first visit), the body site is only its "
+    "coded region, side and distribution (proximal / distal), and there is no photo, file name, "
+    "patient code, person's name or other text as typed."
 )
 
 # -- the pseudonymised export -------------------------------------------------------------------
@@ -130,20 +131,28 @@ if tables is not None:
         else sorted({normalise_kind(str(k)) for k in timeline["kind"].dropna()})
     )
     by = st.selectbox("Compare lesions with and without", [NO_SPLIT, *kinds], key="cohort_by")
+    adjust = by != NO_SPLIT and st.checkbox(
+        "Also adjust the hazard ratio for each lesion's distribution (proximal / distal)",
+        key="cohort_adjust",
+        help="Proximal calciphylaxis (thighs, buttocks, trunk) heals worse than distal (below the "
+        "knee or elbow). A second Cox model takes the lesion's distribution as a covariate, on "
+        "the lesions whose body site says which.",
+    )
     try:
         # computed once per table and split: other widgets of the page rerun it without waiting
         done = st.session_state.get("cohort_result")
-        if done is not None and done[0] == by:
+        if done is not None and done[0] == (by, adjust):
             result = done[1]
         else:
             result = cohort_analysis(
                 measurements,
                 timeline,
                 by=None if by == NO_SPLIT else by,
+                adjust_for_distribution=adjust,
                 measurements_name="the measurements",
                 timeline_name="the treatments",
             )
-            st.session_state["cohort_result"] = (by, result)
+            st.session_state["cohort_result"] = ((by, adjust), result)
     except WoundtrackError as exc:
         st.error(escape_markdown(exc))
     else:

@@ -103,7 +103,8 @@ def test_the_synthetic_demo_cohort_shows_the_treatment_effect(app_db):
 
 
 def test_a_cohort_from_uploaded_files(app_db):
-    measurements, timeline, _ = synthetic_cohort(n_patients=30, seed=5)
+    # each lesion's distribution (proximal or distal) in a column, as the research export has it
+    measurements, timeline, _ = synthetic_cohort(n_patients=30, seed=5, proximal_p=(0.5, 0.5))
     at = _researcher(app_db)
     at.radio(key="cohort_source").set_value("uploaded files").run()
     at.button(key="cohort_load").click().run()
@@ -124,6 +125,12 @@ def test_a_cohort_from_uploaded_files(app_db):
     ]
     [table] = at.dataframe
     assert list(table.value["patients"]) == [30]
+    assert not [c for c in at.checkbox if c.key == "cohort_adjust"]  # nothing to compare yet
+    at.selectbox(key="cohort_by").set_value("sodium_thiosulfate").run()
+    assert "Adjusted for the lesions' distribution" not in _shown(at)
+    at.checkbox(key="cohort_adjust").check().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert "Adjusted for the lesions' distribution (" in _shown(at)
 
 
 def test_the_cohort_is_not_computed_again_when_another_widget_changes(app_db, monkeypatch):

@@ -30,6 +30,7 @@ from woundtrack.analysis.cohort import (
     visit_table,
 )
 from woundtrack.cli import main
+from woundtrack.present.research import comparison_sentence
 from woundtrack.synthetic.cohort import synthetic_cohort
 
 GROUP_KEYS = {
@@ -133,6 +134,65 @@ def test_copies_of_a_patients_lesion_do_not_narrow_the_hazard_ratio_interval(sma
 
     ratio = log_width(again.hazard_ratio_ci) / log_width(once.hazard_ratio_ci)
     assert 0.85 < ratio < 1.15, ratio
+
+
+@pytest.fixture(scope="module")
+def confounded():
+    """400 patients; proximal lesions heal at 0.4 times the rate of distal ones, and 80 % of the
+    treated patients' lesions are proximal against 20 % of the others': the treatment (true
+    hazard ratio 2 at the same distribution) looks no better than nothing unadjusted."""
+    return synthetic_cohort(
+        n_patients=400, proximal_p=(0.8, 0.2), proximal_hazard_ratio=0.4, seed=2
+    )
+
+
+def test_the_hazard_ratio_adjusted_for_distribution_recovers_the_treatment_effect(confounded):
+    # Over 50 such cohorts of 200 patients the adjusted interval held the truth in 45, the
+    # unadjusted one in 4, proximal's own in 47 (benchmarks/cohort_recovery.py --confounded).
+    # Seed 2 is an ordinary one where all hold (with seed 0 proximal's interval, 0.24-0.39,
+    # misses 0.4): checked, not tuned; coverage is the benchmark's job.
+    measurements, timeline, _ = confounded
+    plain = cohort_analysis(measurements, timeline, by="STS")
+    result = cohort_analysis(measurements, timeline, by="STS", adjust_for_distribution=True)
+    assert plain.adjusted is None
+    assert result.hazard_ratio == plain.hazard_ratio  # the unadjusted figure is unchanged
+    assert result.hazard_ratio_ci[1] < 2.0  # confounded: the truth lies above its interval
+    a = result.adjusted
+    assert a.hazard_ratio_ci[0] <= 2.0 <= a.hazard_ratio_ci[1], a
+    assert a.proximal_hazard_ratio_ci[0] <= 0.4 <= a.proximal_hazard_ratio_ci[1], a
+    assert a.n_lesions == len(result.lesions)
+    assert a.n_proximal == int((result.lesions["distribution"] == "proximal").sum())
+    info = result.to_json()["adjusted_for_distribution"]
+    assert info["hazard_ratio"] == a.hazard_ratio and len(info["hazard_ratio_ci"]) == 2
+    assert "proximal against distal" in comparison_sentence(result)
+
+
+def test_the_distribution_is_read_from_the_body_site_as_typed(confounded):
+    """A clinic's export has the body site as typed, not the research export's distribution:
+    it is coded (thigh: proximal, calf: distal); a site naming neither is left out, said."""
+    measurements, timeline, _ = confounded
+    sites = {"proximal": "left thigh", "distal": "R calf"}
+    typed = measurements.assign(body_site=measurements["distribution"].map(sites))
+    typed = typed.drop(columns="distribution")
+    coded = cohort_analysis(measurements, timeline, by="STS", adjust_for_distribution=True)
+    again = cohort_analysis(typed, timeline, by="STS", adjust_for_distribution=True)
+    assert again.adjusted == coded.adjusted
+    first = typed["patient"] == typed["patient"].iloc[0]
+    unknown = typed.assign(body_site=typed["body_site"].where(~first, "left knee"))
+    less = cohort_analysis(unknown, timeline, by="STS", adjust_for_distribution=True)
+    n_unknown = typed.loc[first, "lesion"].nunique()
+    assert less.adjusted.n_lesions == coded.adjusted.n_lesions - n_unknown
+    assert any("without a distal or proximal body site left out" in n for n in less.notes)
+
+
+def test_no_adjusted_figure_without_sites_or_a_treatment_and_each_says_why(small):
+    measurements, timeline, _ = small
+    result = cohort_analysis(measurements, timeline, by="STS", adjust_for_distribution=True)
+    assert result.adjusted is None and result.hazard_ratio is not None
+    assert any("no hazard ratio adjusted for distribution" in n for n in result.notes)
+    alone = cohort_analysis(measurements, timeline, adjust_for_distribution=True)
+    assert alone.adjusted is None
+    assert any("needs a treatment to compare" in n for n in alone.notes)
 
 
 def test_alias_and_spelling_of_the_kind_give_the_same_figures(small):
@@ -455,6 +515,18 @@ def test_cli_cohort_text_output_names_each_group(capsys, cohort_files):
     assert lines[0].startswith("with sodium thiosulfate: ")
     assert any(line.startswith("without sodium thiosulfate: ") for line in lines)
     assert lines[-1].startswith("Between groups (sodium_thiosulfate): log-rank p ")
+
+
+def test_cli_cohort_adjusts_for_distribution_when_asked(capsys, tmp_path, confounded):
+    measurements, timeline, _ = confounded
+    measurements.to_csv(tmp_path / "M.csv", index=False)
+    timeline.to_csv(tmp_path / "T.csv", index=False)
+    files = ("--measurements", str(tmp_path / "M.csv"), "--timeline", str(tmp_path / "T.csv"))
+    status, out, _ = run(capsys, "cohort", *files, "--by", "STS", "--adjust-for-distribution")
+    assert status == 0
+    assert "Adjusted for the lesions' distribution (" in out.splitlines()[-1]
+    status, out, _ = run(capsys, "cohort", *files, "--by", "STS", "--json")
+    assert json.loads(out)["adjusted_for_distribution"] is None
 
 
 def test_cli_cohort_missing_file_fails_naming_it(capsys, cohort_files):

@@ -240,6 +240,12 @@ def _add_research_commands(commands) -> None:
     c.add_argument("--timeline", type=Path, metavar="FILE", help="CSV or Parquet")
     c.add_argument("--by", metavar="KIND", help="split lesions by this treatment, e.g. HBOT")
     c.add_argument(
+        "--adjust-for-distribution",
+        action="store_true",
+        help="with --by: also the hazard ratio adjusted for each lesion's distribution "
+        "(proximal or distal, from the distribution or body_site column)",
+    )
+    c.add_argument(
         "--closed-below-cm2",
         type=_positive_float,
         default=None,
@@ -779,6 +785,7 @@ def _cohort(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             measurements,
             timeline,
             by=args.by,
+            adjust_for_distribution=args.adjust_for_distribution,
             closed_below_cm2=args.closed_below_cm2 or CLOSED_BELOW_CM2,
             measurements_name=sources["measurements"],
             timeline_name=sources.get("timeline", "timeline"),

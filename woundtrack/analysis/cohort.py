@@ -17,6 +17,12 @@ The figures a study reports, from measurements and treatment timelines of many p
   (lifelines ``CoxPHFitter``, errors robust by patient: ``cluster_col``, since a patient's
   lesions are not independent). A hazard ratio above 1 means faster closure with the treatment.
 
+With ``adjust_for_distribution`` the hazard ratio is also given adjusted for where each lesion is
+(a second Cox model with the lesion's calciphylaxis distribution, proximal or distal, as a
+covariate, on the lesions whose site says which): proximal lesions heal worse, so a treatment
+given more often to them looks worse than it is. The measurements' ``distribution`` column (the
+research export's) is read, or their ``body_site`` coded (``woundtrack.body_sites``).
+
 Groups: ``with`` holds the lesions of patients whose timeline has any event of that kind (at any
 time: a study that needs the treatment to precede a time point should cut the timeline first),
 ``without`` the others. Nothing here is hand-written statistics: every estimate, interval and
@@ -43,11 +49,13 @@ from woundtrack.analysis.healing import (
     healed_on,
     prepare_series,
 )
+from woundtrack.body_sites import code_site
 from woundtrack.errors import WoundtrackError
 from woundtrack.models import normalise_kind
 
 __all__ = [
     "ALL",
+    "AdjustedFigures",
     "MEASUREMENT_COLUMNS",
     "TIMELINE_COLUMNS",
     "WITH",
@@ -103,6 +111,18 @@ class GroupFigures:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class AdjustedFigures:
+    """The Cox model of healing on the treatment and the lesion's distribution together."""
+
+    hazard_ratio: float | None  # with against without, at the same distribution
+    hazard_ratio_ci: tuple[float, float] | None
+    proximal_hazard_ratio: float | None  # proximal against distal lesions, treatment held equal
+    proximal_hazard_ratio_ci: tuple[float, float] | None
+    n_lesions: int  # lesions with a distal or proximal site (the model's)
+    n_proximal: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CohortResult:
     """The cohort's figures: per group, and between ``with`` and ``without`` when ``by`` is set."""
 
@@ -112,6 +132,9 @@ class CohortResult:
     hazard_ratio: float | None
     hazard_ratio_ci: tuple[float, float] | None
     n_patients: int
+    #: with ``adjust_for_distribution``: the hazard ratio adjusted for the lesions' distribution,
+    #: proximal against distal's own, and the lesions that model read (a site saying which)
+    adjusted: AdjustedFigures | None = None
     closed_below_cm2: float
     notes: tuple[str, ...]
     lesions: pd.DataFrame = field(repr=False, compare=False)
@@ -143,6 +166,16 @@ class CohortResult:
             "logrank_p": self.logrank_p,
             "hazard_ratio": self.hazard_ratio,
             "hazard_ratio_ci": list(self.hazard_ratio_ci) if self.hazard_ratio_ci else None,
+            "adjusted_for_distribution": None
+            if self.adjusted is None
+            else {
+                "hazard_ratio": self.adjusted.hazard_ratio,
+                "hazard_ratio_ci": _listed(self.adjusted.hazard_ratio_ci),
+                "proximal_hazard_ratio": self.adjusted.proximal_hazard_ratio,
+                "proximal_hazard_ratio_ci": _listed(self.adjusted.proximal_hazard_ratio_ci),
+                "n_lesions": self.adjusted.n_lesions,
+                "n_proximal": self.adjusted.n_proximal,
+            },
             "n_patients": self.n_patients,
             "n_lesions": int(len(self.lesions)),
             "notes": list(self.notes),
@@ -152,6 +185,14 @@ class CohortResult:
                 "ci_level": CI_LEVEL,
                 "closure": "area <= closed_below_cm2 at two consecutive visits (healing.healed_on)",
                 "group_rule": "with: the patient's timeline has an event of that kind",
+                **(
+                    {}
+                    if self.adjusted is None
+                    else {
+                        "adjusted_model": "CoxPHFitter on with + proximal, lesions with a "
+                        "distal or proximal site, errors robust by patient"
+                    }
+                ),
                 "slope_model": "statsmodels MixedLM ln_area ~ weeks, random intercept and slope "
                 "per lesion, REML, open visits only",
             },
@@ -161,6 +202,10 @@ class CohortResult:
                 "statsmodels": statsmodels.__version__,
             },
         }
+
+
+def _listed(interval: tuple[float, float] | None) -> list[float] | None:
+    return list(interval) if interval else None
 
 
 # --------------------------------------------------------------------------------------------
@@ -207,9 +252,11 @@ def visit_table(
     no_area: str = "without a calibrated wound_area_cm2 left out (photos without a sticker have "
     "no area in cm²)",
 ) -> tuple[pd.DataFrame, list[str]]:
-    """The usable visits: ``patient, lesion, taken_on, wound_area_cm2``, and a note per row left
-    out (no date; no area, said as ``no_area``), naming the file and the row. ``area_column``
-    is the column read as ``wound_area_cm2`` (a reference's ``area_cm2``)."""
+    """The usable visits: ``patient, lesion, taken_on, wound_area_cm2, distribution``, and a note
+    per row left out (no date; no area, said as ``no_area``), naming the file and the row.
+    ``area_column`` is the column read as ``wound_area_cm2`` (a reference's ``area_cm2``).
+    ``distribution`` is ``distal``, ``proximal`` or empty: the ``distribution`` column, else the
+    ``body_site`` column coded, else empty."""
     if area_column != "wound_area_cm2":
         measurements = measurements.rename(columns={area_column: "wound_area_cm2"})
     required = tuple(c for c in MEASUREMENT_COLUMNS if c != "lesion")
@@ -239,9 +286,22 @@ def visit_table(
             "lesion": frame.loc[keep, "lesion"].fillna("").astype(str).str.strip(),
             "taken_on": days[keep],
             "wound_area_cm2": area[keep].astype(float),
+            "distribution": _distribution(frame)[keep],
         }
     )
     return visits.reset_index(drop=True), notes
+
+
+def _distribution(frame: pd.DataFrame) -> pd.Series:
+    """Each row's ``distal`` / ``proximal`` / empty, from the ``distribution`` column or the
+    ``body_site`` column coded."""
+    if "distribution" in frame.columns:
+        text = frame["distribution"].fillna("").astype(str).str.strip().str.casefold()
+        return text.where(text.isin(("distal", "proximal")), "")
+    if "body_site" in frame.columns:
+        sites = frame["body_site"].fillna("").astype(str)
+        return sites.map(lambda site: code_site(site).distribution)
+    return pd.Series("", index=frame.index)
 
 
 def _treated_patients(
@@ -277,8 +337,11 @@ def lesion_table(
     visits: pd.DataFrame, *, closed_below_cm2: float = CLOSED_BELOW_CM2
 ) -> pd.DataFrame:
     """One row per lesion: ``patient, lesion, n_visits, first_on, last_on, healed_on, healed,
-    weeks`` (to closure when healed, else to the last visit: censored)."""
+    weeks`` (to closure when healed, else to the last visit: censored), ``distribution`` (its
+    visits' most common distal / proximal; empty when none says, or as many say each)."""
     rows = []
+    if "distribution" not in visits.columns:
+        visits = visits.assign(distribution="")
     for (patient, lesion), group in visits.groupby(["patient", "lesion"], sort=True):
         points = [
             AreaPoint(taken_on=d, wound_area_cm2=a)
@@ -298,10 +361,18 @@ def lesion_table(
                 "healed_on": healed,
                 "healed": healed is not None,
                 "weeks": (end - first).days / DAYS_PER_WEEK,
+                "distribution": _most_common(group["distribution"]),
             }
         )
     columns = ["patient", "lesion", "n_visits", "first_on", "last_on", "healed_on", "healed"]
-    return pd.DataFrame(rows, columns=[*columns, "weeks"])
+    return pd.DataFrame(rows, columns=[*columns, "weeks", "distribution"])
+
+
+def _most_common(values: pd.Series) -> str:
+    counts = values[values != ""].value_counts()
+    if counts.empty or (len(counts) > 1 and counts.iloc[0] == counts.iloc[1]):
+        return ""
+    return str(counts.index[0])
 
 
 # --------------------------------------------------------------------------------------------
@@ -460,11 +531,72 @@ def _compare(lesions: pd.DataFrame) -> tuple[float | None, float | None, tuple |
     return p, hr, (float(low), float(high)), notes
 
 
+def _adjusted(lesions: pd.DataFrame) -> tuple[AdjustedFigures | None, list[str]]:
+    """The Cox model of healing on ``with`` and ``proximal`` together, on the lesions whose
+    distribution is known (errors robust by patient, as the unadjusted one)."""
+    from lifelines import CoxPHFitter
+    from lifelines.exceptions import ConvergenceError
+
+    known = lesions[lesions["distribution"].isin(("distal", "proximal"))]
+    unknown = len(lesions) - len(known)
+    notes = []
+    if unknown:
+        notes.append(
+            f"{_lesions(unknown)} without a distal or proximal body site left out of the "
+            "hazard ratio adjusted for distribution"
+        )
+    proximal = known["distribution"] == "proximal"
+    treated = known["group"] == WITH
+    cells = {(t, p): int(((treated == t) & (proximal == p)).sum()) for t in (0, 1) for p in (0, 1)}
+    if not (proximal.any() and (~proximal).any() and treated.any() and (~treated).any()):
+        return None, [
+            *notes,
+            "no hazard ratio adjusted for distribution: it needs distal and proximal lesions "
+            "and lesions with and without the treatment among those with a known site (with: "
+            f"{cells[1, 0]} distal, {cells[1, 1]} proximal; without: {cells[0, 0]} distal, "
+            f"{cells[0, 1]} proximal)",
+        ]
+    data = pd.DataFrame(
+        {
+            "weeks": known["weeks"],
+            "healed": known["healed"].astype(int),
+            WITH: treated.astype(int),
+            "proximal": proximal.astype(int),
+            "patient": known["patient"],
+        }
+    )
+    cph = CoxPHFitter(alpha=1 - CI_LEVEL)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cph.fit(data, duration_col="weeks", event_col="healed", cluster_col="patient")
+    except ConvergenceError as exc:
+        return None, [*notes, f"adjusted hazard ratio not estimated: the Cox model failed ({exc})"]
+    intervals = np.exp(cph.confidence_intervals_)
+
+    def interval(name: str) -> tuple[float, float]:
+        low, high = intervals.loc[name]
+        return float(low), float(high)
+
+    return (
+        AdjustedFigures(
+            hazard_ratio=_finite(cph.hazard_ratios_[WITH]),
+            hazard_ratio_ci=interval(WITH),
+            proximal_hazard_ratio=_finite(cph.hazard_ratios_["proximal"]),
+            proximal_hazard_ratio_ci=interval("proximal"),
+            n_lesions=int(len(known)),
+            n_proximal=int(proximal.sum()),
+        ),
+        notes,
+    )
+
+
 def cohort_analysis(
     measurements: pd.DataFrame,
     timeline: pd.DataFrame | None = None,
     *,
     by: str | None = None,
+    adjust_for_distribution: bool = False,
     closed_below_cm2: float = CLOSED_BELOW_CM2,
     measurements_name: str = "measurements",
     timeline_name: str = "timeline",
@@ -483,6 +615,9 @@ def cohort_analysis(
     by : str, optional
         A treatment kind (``sodium_thiosulfate``, ``HBOT``, ...): lesions are split into
         ``with`` and ``without`` it. Without it, one group ``all``.
+    adjust_for_distribution : bool
+        With ``by``: also the hazard ratio adjusted for the lesions' distribution (proximal or
+        distal; see the module's docstring), in ``CohortResult.adjusted``.
 
     Raises
     ------
@@ -513,11 +648,16 @@ def cohort_analysis(
         groups[name] = figures
         if curve is not None:
             survival[name] = curve
-    logrank_p = hazard_ratio = hazard_ratio_ci = None
+    logrank_p = hazard_ratio = hazard_ratio_ci = adjusted = None
+    if adjust_for_distribution and by is None:
+        notes.append("the adjustment for distribution needs a treatment to compare (--by)")
     if by is not None:
         if groups[WITH].n_lesions and groups[WITHOUT].n_lesions:
             logrank_p, hazard_ratio, hazard_ratio_ci, compare_notes = _compare(lesions)
             notes.extend(compare_notes)
+            if adjust_for_distribution:
+                adjusted, adjusted_notes = _adjusted(lesions)
+                notes.extend(adjusted_notes)
         else:
             empty = WITH if not groups[WITH].n_lesions else WITHOUT
             notes.append(
@@ -529,6 +669,7 @@ def cohort_analysis(
         logrank_p=logrank_p,
         hazard_ratio=hazard_ratio,
         hazard_ratio_ci=hazard_ratio_ci,
+        adjusted=adjusted,
         n_patients=len(patients),
         closed_below_cm2=closed_below_cm2,
         notes=tuple(notes),

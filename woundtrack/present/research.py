@@ -220,10 +220,19 @@ def comparison_sentence(result: CohortResult) -> str:
     """The comparison between the groups in one sentence (empty without ``by``)."""
     if result.by is None:
         return ""
-    return (
+    sentence = (
         f"Between groups ({result.by}): log-rank p {_p(result.logrank_p)}; Cox hazard "
         f"ratio of healing, with against without = {_fmt(result.hazard_ratio)} (95 % interval "
         f"{_interval(result.hazard_ratio_ci)})."
+    )
+    a = result.adjusted
+    if a is None:
+        return sentence
+    return (
+        f"{sentence} Adjusted for the lesions' distribution ({a.n_lesions} lesions with a known "
+        f"site, {a.n_proximal} proximal): {_fmt(a.hazard_ratio)} (95 % interval "
+        f"{_interval(a.hazard_ratio_ci)}); proximal against distal lesions "
+        f"{_fmt(a.proximal_hazard_ratio)} ({_interval(a.proximal_hazard_ratio_ci)})."
     )
 
 

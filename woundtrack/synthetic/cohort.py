@@ -13,6 +13,12 @@ The model (every figure below is a parameter of :func:`synthetic_cohort`):
   ``area(t) = A0 * exp(-k t)`` with ``k = ln(A0 / closed_below_cm2) / T``; from ``T`` on the
   wound is closed (area 0). Each open visit's area has multiplicative noise
   (``ln`` noise ``Normal(0, noise_sd)``);
+- with ``proximal_p = (treated, untreated)``, each lesion is proximal with that probability (else
+  distal; a ``distribution`` column), and a proximal lesion's scale is multiplied by
+  ``proximal_hazard_ratio ** (-1 / shape)``: the true hazard ratio of the treatment *at the same
+  distribution* is still ``hazard_ratio``, while the groups differ in their share of proximal
+  lesions (confounding: the unadjusted comparison is biased). The other draws are unchanged, so
+  a cohort without ``proximal_p`` is the same as before it existed;
 - weekly visits from week 0 until the closure is confirmed (two closed visits) or the patient
   leaves follow-up at a week drawn uniformly from ``follow_up_weeks`` (censoring).
 
@@ -21,7 +27,8 @@ after ``T``, so the true median time to closure is ``ceil(scale * ln(2) ** (1 / 
 weeks (the defaults put both groups' continuous medians, 14.8 and 18.6 weeks, mid-way between
 weekly visits, so that the weekly truth, 15 and 19, is not decided by a hair); the mean slope of
 ln(area) per week is ``-E[ln(A0 / threshold)] * E[1 / T]``, with
-``E[1 / T] = Gamma(1 - 1 / shape) / scale`` (shape > 1).
+``E[1 / T] = Gamma(1 - 1 / shape) / scale`` (shape > 1). With ``proximal_p`` the medians and
+slopes of the truth are those of distal lesions.
 """
 
 from __future__ import annotations
@@ -58,14 +65,18 @@ def synthetic_cohort(
     second_lesion_p: float = 0.2,
     closed_below_cm2: float = 0.1,
     start_on: date = date(2025, 1, 6),
+    proximal_p: tuple[float, float] | None = None,
+    proximal_hazard_ratio: float = 1.0,
     seed: int = 0,
 ) -> tuple[pd.DataFrame, pd.DataFrame, CohortTruth]:
     """``(measurements, timeline, truth)``: the measurements have the export CSV's columns
-    ``patient, lesion, taken_at, wound_area_cm2``; the timeline ``patient, kind, start_on,
-    end_on``. Patients are ``P-0001``...; the first half are treated."""
+    ``patient, lesion, taken_at, wound_area_cm2`` (and ``distribution`` with ``proximal_p``);
+    the timeline ``patient, kind, start_on, end_on``. Patients are ``P-0001``...; the first
+    half are treated."""
     if shape <= 1:
         raise ValueError(f"shape must be above 1 (E[1/T] is infinite otherwise), got {shape}")
     rng = np.random.default_rng(seed)
+    sites = np.random.default_rng([seed, 1])  # its own stream: the other draws stay the same
     rows, events = [], []
     for i in range(n_patients):
         patient = f"P-{i + 1:04d}"
@@ -84,7 +95,9 @@ def synthetic_cohort(
         leaves = int(rng.integers(follow_up_weeks[0], follow_up_weeks[1] + 1))
         for n in range(1 + int(rng.random() < second_lesion_p)):
             area0 = math.exp(rng.normal(ln_area0_mean, ln_area0_sd))
-            closes = scale * rng.weibull(shape)
+            proximal = proximal_p is not None and sites.random() < proximal_p[0 if treated else 1]
+            site_scale = proximal_hazard_ratio ** (-1 / shape) if proximal else 1.0
+            closes = scale * site_scale * rng.weibull(shape)
             rate = math.log(area0 / closed_below_cm2) / closes
             closed_visits = 0
             for week in range(leaves + 1):
@@ -93,14 +106,15 @@ def synthetic_cohort(
                     closed_visits += 1
                 else:
                     area = area0 * math.exp(-rate * week + rng.normal(0.0, noise_sd))
-                rows.append(
-                    {
-                        "patient": patient,
-                        "lesion": f"L{n + 1}",
-                        "taken_at": (first + timedelta(weeks=week)).isoformat(),
-                        "wound_area_cm2": round(area, 4),
-                    }
-                )
+                row = {
+                    "patient": patient,
+                    "lesion": f"L{n + 1}",
+                    "taken_at": (first + timedelta(weeks=week)).isoformat(),
+                    "wound_area_cm2": round(area, 4),
+                }
+                if proximal_p is not None:
+                    row["distribution"] = "proximal" if proximal else "distal"
+                rows.append(row)
                 if closed_visits == 2:
                     break
     mean_ln_ratio = ln_area0_mean - math.log(closed_below_cm2)
