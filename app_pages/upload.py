@@ -4,7 +4,7 @@ Several photos at once; capture dates read from the photos and editable (a photo
 must be given one); a progress bar; a clear message per photo that could not be used, while the
 others go through. The photos are measured as soon as they are chosen, side by side (one per
 core), while the dates are checked; Import then files them. UI only: the work is
-``woundtrack.record.ingest.measure_ahead`` and ``import_photo``.
+``woundtrack.record.ingest.prepare_photo`` and ``import_photo``.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from woundtrack.image.io import capture_date_problem, is_dicom, read_photo
 from woundtrack.image.side_by_side import MAX_WORKERS, one_thread, worker_count
 from woundtrack.present.printable import overlay_thumbnail_jpeg
 from woundtrack.record.clinic_models import active_segmenter
-from woundtrack.record.ingest import import_photo, measure_ahead, stored_labels
+from woundtrack.record.ingest import import_photo, prepare_photo, stored_labels
 from woundtrack.record.store import (
     MAX_BODY_SITE_CHARS,
     check_body_site,
@@ -62,20 +62,19 @@ def _measuring() -> ThreadPoolExecutor:
 
 
 def _measured_ahead(data: bytes, *, name: str, marker_mm: float, segmenter):
-    """``measure_ahead``'s ``(record, labels)`` and the overlay thumbnail shown once the photo is
-    filed (None if it cannot be drawn): made here, side by side, not after Import."""
-    record, labels = measure_ahead(data, name=name, marker_mm=marker_mm, segmenter=segmenter)
+    """``prepare_photo``'s measured photo and the overlay thumbnail shown once it is filed (None
+    if it cannot be drawn): made here, side by side, not after Import."""
+    prepared, image = prepare_photo(data, name=name, marker_mm=marker_mm, segmenter=segmenter)
     try:
-        image, _ = read_photo(data, name=name)
-        thumbnail = overlay_thumbnail_jpeg(image, labels)
-    except (WoundtrackError, ValueError):
+        thumbnail = overlay_thumbnail_jpeg(image, prepared.analysis.labels)
+    except ValueError:
         thumbnail = None
-    return record, labels, thumbnail
+    return prepared, thumbnail
 
 
 def _measure_ahead(uploads, marker_mm: float) -> dict:
     """Start measuring each chosen photo now, while the nurse checks the dates: Import then
-    only files it (``import_photo(stored=...)``). Keyed by the file, the sticker size and the
+    only files it (``import_photo(prepared=...)``). Keyed by the file, the sticker size and the
     model, so a change of either measures again; DICOM files are measured at Import."""
     jobs: dict[tuple, Future] = st.session_state.setdefault("upload_ahead", {})
     model = active_model()
@@ -101,7 +100,7 @@ def _measure_ahead(uploads, marker_mm: float) -> dict:
 
 
 def _measured(jobs: dict, upload, marker_mm: float):
-    """The photo's ``(record, labels, thumbnail)`` measured ahead (waiting for it if need be),
+    """The photo's ``(prepared, thumbnail)`` measured ahead (waiting for it if need be),
     or None when there is none; a photo that could not be measured raises its
     ``WoundtrackError``."""
     job = jobs.get((upload.file_id, float(marker_mm), active_model()))
@@ -295,11 +294,11 @@ if st.button("Import", type="primary"):
                 body_site=site,
                 marker_mm=float(marker_mm),
                 taken_at=taken_at,
-                stored=None if done is None else done[:2],
+                prepared=None if done is None else done[0],
             )
             results.append(result)
             if done is not None:
-                thumbnails[result.visit_id] = done[2]
+                thumbnails[result.visit_id] = done[1]
         except WoundtrackError as exc:
             failures.append(str(exc))
         progress.progress(

@@ -133,7 +133,8 @@ def test_a_body_site_too_long_is_refused_naming_the_photo(app, app_db):
 def test_chosen_photos_are_measured_while_the_dates_are_checked_and_import_files_them(
     app, app_db, monkeypatch
 ):
-    """Issue 29: measuring starts when the photos are chosen; Import only files the results."""
+    """Issue 29: measuring starts when the photos are chosen; Import only files the results
+    (nothing measured, decoded or drawn again: a photo with one lesion is not registered)."""
     from woundtrack.record import ingest
 
     at = app.switch_page("app_pages/upload.py").run()
@@ -147,13 +148,18 @@ def test_chosen_photos_are_measured_while_the_dates_are_checked_and_import_files
     def no_measuring(*args, **kwargs):
         raise AssertionError("Import measured a photo again")
 
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("Import decoded a photo again")
+
     def no_drawing(*args, **kwargs):
         raise AssertionError("Import drew an overlay again")
 
     from woundtrack.present import printable
 
-    assert all(thumbnail[:2] == b"\xff\xd8" for _, _, thumbnail in results)  # JPEGs, ahead
+    assert all(thumbnail[:2] == b"\xff\xd8" for _, thumbnail in results)  # JPEGs, ahead
     monkeypatch.setattr(ingest, "analyze_image", no_measuring)
+    monkeypatch.setattr(ingest, "restore_analysis", no_measuring)
+    monkeypatch.setattr(ingest, "_read_clean", no_decoding)
     monkeypatch.setattr(printable, "overlay_thumbnail_jpeg", no_drawing)
     at.button[0].click().run()
     assert not at.exception
@@ -162,7 +168,7 @@ def test_chosen_photos_are_measured_while_the_dates_are_checked_and_import_files
     store = Store(app_db)
     filed = [store.current_analysis(v["visit_id"]) for v in store.visits("CUA-102")]
     store.close()
-    ahead = sorted(r["wound_area_cm2"] for r, _, _ in results)
+    ahead = sorted(p.analysis.totals.wound_area_cm2 for p, _ in results)
     assert sorted(a.record["wound_area_cm2"] for a in filed) == ahead
 
 

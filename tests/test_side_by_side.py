@@ -149,13 +149,13 @@ def test_import_side_by_side_files_the_same_figures_and_skips_a_stored_photo(
     tmp_path, monkeypatch
 ) -> None:
     measured = []
-    measure_file = ingest.measure_file
+    prepare_photo = ingest.prepare_photo
 
     def counted(data, *, name, **kwargs):
         measured.append(name)
-        return measure_file(data, name=name, **kwargs)
+        return prepare_photo(data, name=name, **kwargs)
 
-    monkeypatch.setattr(ingest, "measure_file", counted)
+    monkeypatch.setattr(ingest, "prepare_photo", counted)
     photos = [str(p) for p in WEEKS[4:6]]
     figures = {}
     for workers in ("0", "2"):

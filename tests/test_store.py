@@ -101,6 +101,51 @@ def test_lesions_keep_their_identity_across_visits(url, photos):
     store.close()
 
 
+def test_a_photo_measured_ahead_is_filed_as_if_measured_at_import(tmp_path, photos, monkeypatch):
+    """``prepare_photo`` then ``import_photo(prepared=...)`` (the app and ``import``): the same
+    figures and lesions as measuring at import, and a two-lesion photo is still registered onto
+    the reference photo (its pixels decoded again for that alone)."""
+    from woundtrack.image.pipeline import make_segmenter
+    from woundtrack.record import ingest
+
+    registered = []
+    register = ingest.register
+    monkeypatch.setattr(
+        ingest, "register", lambda *a, **k: registered.append(1) or register(*a, **k)
+    )
+    segmenter = make_segmenter()
+    series = {}
+    for how in ("at import", "ahead"):
+        store = Store(f"sqlite:///{tmp_path / (how + '.db')}")
+        for path, _ in photos:
+            data = path.read_bytes()
+            prepared = None
+            if how == "ahead":
+                prepared, _ = ingest.prepare_photo(data, name=path.name, segmenter=segmenter)
+            import_photo(
+                store,
+                data,
+                name=path.name,
+                patient="CUA-007",
+                segmenter=segmenter,
+                prepared=prepared,
+            )
+        series[how] = [
+            (r.file_name, r.lesion, r.wound_area_cm2, r.eschar_area_cm2)
+            for r in store.series("CUA-007")
+        ]
+        store.close()
+    assert series["ahead"] == series["at import"]
+    assert len(registered) == 4  # weeks 1 and 2, both ways
+    other, _ = ingest.prepare_photo(photos[0][0].read_bytes(), name="x.jpg", segmenter=segmenter)
+    store = Store(f"sqlite:///{tmp_path / 'third.db'}")
+    with pytest.raises(ValueError, match="not of week1.jpg"):
+        import_photo(
+            store, photos[1][0].read_bytes(), name="week1.jpg", patient="CUA-007", prepared=other
+        )
+    store.close()
+
+
 def test_location_tags_are_removed_before_storing(url, photos, tmp_path):
     path, _ = photos[0]
     with Image.open(path) as img:

@@ -569,7 +569,7 @@ def _import(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     from woundtrack.image.pipeline import failure_record
     from woundtrack.image.side_by_side import in_order, one_thread, worker_count
-    from woundtrack.record.ingest import import_photo, measure_file, stored_visit
+    from woundtrack.record.ingest import import_photo, prepare_photo, stored_visit
     from woundtrack.record.store import check_body_site, check_lesion_label, check_patient_code
 
     if args.from_results is not None:
@@ -617,11 +617,14 @@ def _import(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         path, data, known = job
         if data is None or known is not None:
             return None  # import_photo reads it (and says why it cannot), or measures it
-        return measure_file(data, name=path.name, marker_mm=args.marker_mm, segmenter=beside)
+        prepared, _ = prepare_photo(
+            data, name=path.name, marker_mm=args.marker_mm, segmenter=beside
+        )
+        return prepared
 
     failed = 0
     results = in_order(measured, photos(), workers=workers)
-    for (path, data, _), stored in tqdm(
+    for (path, data, _), prepared in tqdm(
         results,
         desc="importing",
         unit="photo",
@@ -630,8 +633,8 @@ def _import(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         disable=len(args.photos) < 2,
     ):
         try:
-            if isinstance(stored, WoundtrackError):
-                raise stored
+            if isinstance(prepared, WoundtrackError):
+                raise prepared
             if not path.is_file():
                 raise WoundtrackError(f"{path.name}: no such file; check the path and name")
             result = import_photo(
@@ -643,7 +646,7 @@ def _import(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 body_site=args.site,
                 marker_mm=args.marker_mm,
                 segmenter=segmenter,
-                stored=stored,
+                prepared=prepared,
             )
         except WoundtrackError as exc:
             failed += 1

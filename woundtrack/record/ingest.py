@@ -59,6 +59,7 @@ def import_photo(
     taken_at: datetime | None = None,
     segmenter: Segmenter | None = None,
     stored: tuple[dict[str, Any], np.ndarray] | None = None,
+    prepared: Prepared | None = None,
 ) -> ImportResult:
     """Store one photo for a patient, analyse it and file its lesions.
 
@@ -73,7 +74,9 @@ def import_photo(
     date.
     ``stored`` is this photo's analysis already made, as ``(record, labels)``, used instead of
     measuring (the demo's shipped results; ``pipeline.made_by`` says whether it may be): its
-    hash must be this photo's.
+    hash must be this photo's. ``prepared`` is this photo measured in this process
+    (``prepare_photo``, in another thread while the previous photo was filed): filing it then
+    only writes (the photo is decoded again only to register it onto the reference photo).
 
     Raises
     ------
@@ -100,13 +103,23 @@ def import_photo(
             photo_sha256=sha,
             warnings=("already stored for this patient; not imported again",),
         )
-    image, info = _read_clean(data, clean, name=name)
-    if segmenter is None:
-        segmenter = active_segmenter(store)
-    if stored is not None:
-        analysis = restore_analysis(info, *stored)
+    if prepared is not None:
+        if prepared.analysis.photo.sha256 != sha:
+            raise ValueError(f"the prepared analysis is not of {name} (another photo's hash)")
+        image, analysis, labels_png = None, prepared.analysis, prepared.labels_png
+        info = analysis.photo
     else:
-        analysis = analyze_image(image, info, marker_mm=marker_mm, segmenter=segmenter)
+        image, info = _read_clean(data, clean, name=name)
+        if stored is not None:
+            analysis = restore_analysis(info, *stored)
+        else:
+            segmenter = segmenter or active_segmenter(store)
+            analysis = analyze_image(image, info, marker_mm=marker_mm, segmenter=segmenter)
+        labels_png = encode_labels_png(analysis.labels)
+
+    def pixels() -> np.ndarray:  # only a photo with several lesions is registered
+        return image if image is not None else _read_clean(data, clean, name=name)[0]
+
     when = taken_at or info.taken_at
     source = "entered" if taken_at else ("exif" if info.taken_at else "unknown")
     return store.add_visit(
@@ -122,39 +135,47 @@ def import_photo(
             taken_at=when,
             taken_at_source=source,
             record=analysis.to_record(),
-            labels_png=encode_labels_png(analysis.labels),
+            labels_png=labels_png,
             lesions=analysis.lesions,
             positions=tuple(positions_of(analysis.lesions, analysis.calibration)),
             lesion=lesion,
             body_site=body_site,
             registered_to=_registration_to_reference(
-                store, code, image, analysis, when.date() if when else None, body_site
+                store, code, pixels, analysis, when.date() if when else None, body_site
             ),
             warnings=analysis.warnings,
         )
     )
 
 
-def measure_ahead(
-    data: bytes, *, name: str, marker_mm: float = DEFAULT_MARKER_MM, segmenter: Segmenter
-) -> tuple[dict[str, Any], np.ndarray]:
-    """Measure a photo before it is filed, as ``import_photo`` would (location tags removed
-    first), without the database: its ``(record, labels)``, for ``import_photo(stored=...)``.
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Prepared:
+    """A photo measured before it is filed (``prepare_photo``): what ``import_photo(prepared=...)``
+    files without measuring, decoding or encoding anything again."""
 
-    The app measures the photos a nurse has chosen while she checks their dates; pressing
-    Import then only files them. A DICOM file is refused here (its capture time and notes are
-    set at filing): ``import_photo`` measures it.
+    analysis: Analysis
+    labels_png: bytes  # the label map as stored
+
+
+def prepare_photo(
+    data: bytes, *, name: str, marker_mm: float = DEFAULT_MARKER_MM, segmenter: Segmenter
+) -> tuple[Prepared, np.ndarray]:
+    """Measure a photo as ``import_photo`` would (location tags removed first, a DICOM file's
+    capture time from its header), without the database, in any thread: what
+    ``import_photo(prepared=...)`` files, and the photo's pixels (for a thumbnail; not kept).
+
+    The app measures the photos a nurse has chosen while she checks their dates, and the command
+    line the next photos while it files one; filing then only writes.
 
     Raises
     ------
     woundtrack.errors.WoundtrackError
         The photo cannot be read or measured.
-    ValueError
-        ``data`` is a DICOM file.
     """
-    if is_dicom(data):
-        raise ValueError(f"{name}: a DICOM file is measured when it is filed")
-    return measure_file(data, name=name, marker_mm=marker_mm, segmenter=segmenter)
+    clean = strip_location(data, name=name)
+    image, info = _read_clean(data, clean, name=name)
+    analysis = analyze_image(image, info, marker_mm=marker_mm, segmenter=segmenter)
+    return Prepared(analysis=analysis, labels_png=encode_labels_png(analysis.labels)), image
 
 
 def measure_file(
@@ -162,7 +183,8 @@ def measure_file(
 ) -> tuple[dict[str, Any], np.ndarray]:
     """Measure a photo file exactly as ``import_photo`` would (location tags removed first, a
     DICOM file's capture time from its header), without the database: its ``(record, labels)``,
-    for ``import_photo(stored=...)`` later (``woundtrack batch`` then ``import --from``).
+    to be written and filed later by ``import_photo(stored=...)`` (``woundtrack batch`` then
+    ``import --from``).
 
     Raises
     ------
@@ -319,14 +341,15 @@ def stored_labels(store: Store, analysis_id: int) -> np.ndarray:
 def _registration_to_reference(
     store: Store,
     code: str,
-    image: np.ndarray,
+    pixels: Callable[[], np.ndarray],
     analysis: Analysis,
     taken_on: date | None,
     body_site: str = "",
 ) -> tuple[int, tuple[tuple[float, float, float], ...]] | None:
-    """Register the new photo, taken on ``taken_on``, onto the patient's photo with lesions that
-    its lesions are matched against (``Store.reference_analysis``: the visit nearest in time) by
-    image features on the rectified skin plane; None when either is uncalibrated or none is.
+    """Register the new photo (``pixels()``), taken on ``taken_on``, onto the patient's photo with
+    lesions that its lesions are matched against (``Store.reference_analysis``: the visit nearest
+    in time) by image features on the rectified skin plane; None when either is uncalibrated or
+    none is, or the new photo has fewer than two lesions.
 
     Two lesions fit a rigid motion either way round (a half turn swaps them), so their
     constellation alone cannot tell them apart; the skin around them can.
@@ -341,7 +364,7 @@ def _registration_to_reference(
         reg = register(
             baseline,
             latest.calibration,
-            image,
+            pixels(),
             analysis.calibration,
             baseline_labels=stored_labels(store, latest.analysis_id),
             follow_labels=analysis.labels,
