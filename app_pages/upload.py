@@ -10,7 +10,7 @@ core), while the dates are checked; Import then files them. UI only: the work is
 from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import date, datetime, time
+from datetime import date, datetime
 
 import pandas as pd
 import streamlit as st
@@ -260,7 +260,6 @@ if st.button("Import", type="primary"):
     results, failures, thumbnails = [], [], {}
     for k, row in enumerate(edited.to_dict("records")):
         upload = uploads[int(row["#"])]
-        exif_on = next(r["taken on"] for r in rows if r["#"] == row["#"])
         chosen = row["taken on"]
         if chosen is None or pd.isna(chosen):
             failures.append(f"{upload.name}: no capture date; enter the date the photo was taken")
@@ -275,8 +274,6 @@ if st.button("Import", type="primary"):
                 f"{upload.name}: the capture date {problem}; enter the date the photo was taken"
             )
             continue
-        # A date typed by a person replaces the camera's; midday avoids time-zone surprises.
-        taken_at = None if chosen == exif_on else datetime.combine(chosen, time(12, 0))
         try:  # the photo's own site, else the one above for all
             site = check_body_site(row["body site"] if isinstance(row["body site"], str) else "")
             site = site or check_body_site(body_site)
@@ -293,7 +290,7 @@ if st.button("Import", type="primary"):
                 lesion=lesion,
                 body_site=site,
                 marker_mm=float(marker_mm),
-                taken_at=taken_at,
+                taken_on=chosen,  # the camera's time kept when it says this day
                 prepared=None if done is None else done[0],
             )
             results.append(result)

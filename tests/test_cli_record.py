@@ -254,6 +254,32 @@ def test_import_says_each_photos_warnings(capsys, tmp_path):
     )
 
 
+def test_import_taken_on_dates_undated_photos_and_keeps_a_cameras_time_that_day(capsys, tmp_path):
+    """``--taken-on``: an undated photo is filed at midday of that day (entered, and no note
+    asks for the date); a photo whose camera says that day keeps the camera's time; a camera
+    saying another day is overruled. An unbelievable date is refused before anything is read."""
+    undated = tmp_path / "undated.jpg"
+    write_phantom(PhantomSpec(seed=4, width_px=800, height_px=600), undated)
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    args = ("--db", url, "import", str(undated), str(WEEKS[0]), str(WEEKS[1]), "--patient", "P-3")
+    status, _, err = run(capsys, *args, "--taken-on", "2099-01-01")
+    assert status == 2 and "--taken-on: the capture date 2099-01-01 is after" in err
+    status, out, _ = run(capsys, *args, "--taken-on", "2026-03-02", "--workers", "2")
+    assert status == 0
+    assert "capture time is unknown" not in out
+    store = Store(url)
+    visits = {v["file_name"]: v for v in store.visits("P-3")}
+    store.close()
+    assert str(visits["undated.jpg"]["taken_at"]).startswith("2026-03-02T12:00")
+    # demo_week00 was taken on 2026-03-02 (its EXIF time is kept); demo_week01 a week later
+    assert str(visits[WEEKS[0].name]["taken_at"]).startswith("2026-03-02T09:30")
+    assert str(visits[WEEKS[1].name]["taken_at"]).startswith("2026-03-02T12:00")
+    status, _, err = run(
+        capsys, "--db", url, "import", "--from", "x.parquet", "--taken-on", "2026-03-02"
+    )
+    assert status == 2 and "carry their own dates" in err
+
+
 def test_bad_database_url_and_unknown_patient(capsys, tmp_path):
     status, _, err = run(capsys, "--db", "nosuchdb://x", "export", "--patient", "P-1")
     assert status == 2 and "cannot open the database" in err

@@ -332,7 +332,8 @@ def test_capture_time_outside_the_plausible_range_gives_none_and_a_warning(raw, 
     [warning] = info.warnings
     assert re.fullmatch(
         rf"a\.jpg: the capture time is unknown \(EXIF DateTimeOriginal is '{raw}': {why}\); "
-        r"enter the date the photo was taken by hand",
+        r"enter the date the photo was taken by hand \(the app's Upload page, or import "
+        r"--taken-on; a stored photo's on the Review page\)",
         warning,
     ), warning
 

@@ -317,6 +317,14 @@ def _add_record_commands(commands) -> None:
         "patient's lesions there (or filed without a site), and a new lesion is filed there. "
         "Give it when a patient has wounds at several sites, photographed one per photo",
     )
+    i.add_argument(
+        "--taken-on",
+        type=_iso_date,
+        metavar="YYYY-MM-DD",
+        help="the day the photos were taken, for photos whose camera gave no date (or a wrong "
+        "one): a photo whose camera says that day keeps its time, the others are filed at "
+        "midday of it",
+    )
     i.add_argument("--marker-mm", type=_positive_float, default=DEFAULT_MARKER_MM)
     i.add_argument(
         "--model",
@@ -567,11 +575,19 @@ def _import(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Import each photo in its own transaction; a failed photo is reported and skipped."""
     from tqdm import tqdm
 
+    from woundtrack.image.io import capture_date_problem
     from woundtrack.image.pipeline import failure_record
     from woundtrack.image.side_by_side import in_order, one_thread, worker_count
     from woundtrack.record.ingest import import_photo, prepare_photo, stored_visit
     from woundtrack.record.store import check_body_site, check_lesion_label, check_patient_code
 
+    if args.taken_on is not None and (args.from_results is not None or args.fhir is not None):
+        print(
+            "woundtrack: --taken-on is for photos given here; results and bundles carry their "
+            "own dates",
+            file=err,
+        )
+        return EXIT_USAGE
     if args.from_results is not None:
         if args.photos or args.patient or args.fhir:
             print(
@@ -595,6 +611,13 @@ def _import(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return EXIT_USAGE
     check_patient_code(args.patient)
     check_body_site(args.site)  # once, before any photo is read
+    if args.taken_on is not None and (problem := capture_date_problem(args.taken_on)):
+        print(
+            f"woundtrack: --taken-on: the capture date {problem}; give the day the photos were "
+            "taken",
+            file=err,
+        )
+        return EXIT_USAGE
     if args.lesion is not None:
         check_lesion_label(args.lesion)
     segmenter = _record_segmenter(store, args.model)
@@ -645,6 +668,7 @@ def _import(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 lesion=args.lesion,
                 body_site=args.site,
                 marker_mm=args.marker_mm,
+                taken_on=args.taken_on,
                 segmenter=segmenter,
                 prepared=prepared,
             )

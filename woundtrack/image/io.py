@@ -538,21 +538,28 @@ def capture_date_problem(day: date, *, today: date | None = None) -> str | None:
     return None
 
 
+#: Every note of a photo whose capture time could not be read contains this (a person who
+#: enters the date answers it).
+UNKNOWN_CAPTURE_TIME = "the capture time is unknown"
+
+
 def _capture_time(
     exif: Image.Exif | dict[int, object], label: str
 ) -> tuple[datetime | None, list[str]]:
     raw = _exif_value(exif, _TAG_DATETIME_ORIGINAL)
-    by_hand = "enter the date the photo was taken by hand"
+    by_hand = (
+        "enter the date the photo was taken by hand (the app's Upload page, or import "
+        "--taken-on; a stored photo's on the Review page)"
+    )
     if raw is None or raw == "":
         return None, [
-            f"{label}: the capture time is unknown (the photo has no EXIF DateTimeOriginal); "
-            f"{by_hand}"
+            f"{label}: {UNKNOWN_CAPTURE_TIME} (the photo has no EXIF DateTimeOriginal); {by_hand}"
         ]
     taken_at = _exif_datetime(str(raw))
     if taken_at is None:
         shown = repr(str(raw)[:40])
         return None, [
-            f"{label}: the capture time is unknown (EXIF DateTimeOriginal is {shown}, not a "
+            f"{label}: {UNKNOWN_CAPTURE_TIME} (EXIF DateTimeOriginal is {shown}, not a "
             f"valid date); {by_hand}"
         ]
     # The camera's own (local) date: an unset clock says 0001-01-01 or 9999-12-31, which would
@@ -561,7 +568,7 @@ def _capture_time(
     if problem is not None:
         shown = repr(str(raw)[:40])
         return None, [
-            f"{label}: the capture time is unknown (EXIF DateTimeOriginal is {shown}: {problem}); "
+            f"{label}: {UNKNOWN_CAPTURE_TIME} (EXIF DateTimeOriginal is {shown}: {problem}); "
             f"{by_hand}"
         ]
     subsec = _exif_value(exif, _TAG_SUBSEC_TIME_ORIGINAL)

@@ -13,14 +13,21 @@ import dataclasses
 import hashlib
 import logging
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date, datetime, time
 from typing import Any
 
 import numpy as np
 
 from woundtrack.errors import WoundtrackError
 from woundtrack.image.calibration import DEFAULT_MARKER_MM
-from woundtrack.image.io import decode_labels_png, encode_labels_png, is_dicom, read_photo
+from woundtrack.image.io import (
+    UNKNOWN_CAPTURE_TIME,
+    capture_date_problem,
+    decode_labels_png,
+    encode_labels_png,
+    is_dicom,
+    read_photo,
+)
 from woundtrack.image.lesion_matching import positions_of
 from woundtrack.image.location import strip_location
 from woundtrack.image.measure import measure
@@ -57,6 +64,7 @@ def import_photo(
     body_site: str = "",
     marker_mm: float = DEFAULT_MARKER_MM,
     taken_at: datetime | None = None,
+    taken_on: date | None = None,
     segmenter: Segmenter | None = None,
     stored: tuple[dict[str, Any], np.ndarray] | None = None,
     prepared: Prepared | None = None,
@@ -71,7 +79,9 @@ def import_photo(
     ``left heel``). ``body_site`` (e.g. ``left calf``) is where the photo was taken: its lesions
     are matched only against the patient's lesions there (or filed without a site), so that
     wounds photographed one per photo stay apart. ``taken_at`` overrides a missing or wrong EXIF
-    date.
+    date; ``taken_on`` is the day a person entered: the camera's time is kept when the camera
+    says the same day, else the photo is filed at midday of that day. Either way the import's
+    notes no longer ask for the date.
     ``stored`` is this photo's analysis already made, as ``(record, labels)``, used instead of
     measuring (the demo's shipped results; ``pipeline.made_by`` says whether it may be): its
     hash must be this photo's. ``prepared`` is this photo measured in this process
@@ -81,8 +91,8 @@ def import_photo(
     Raises
     ------
     woundtrack.errors.WoundtrackError
-        The photo cannot be read, the patient code is not pseudonymous or the lesion label is not
-        valid; nothing is stored.
+        The photo cannot be read, the patient code is not pseudonymous, the lesion label is not
+        valid or ``taken_on`` is not a believable capture date; nothing is stored.
 
     Examples
     --------
@@ -92,6 +102,8 @@ def import_photo(
     """
     code = check_patient_code(patient)
     lesion = None if lesion is None else check_lesion_label(lesion)
+    if taken_on is not None and (problem := capture_date_problem(taken_on)) is not None:
+        raise WoundtrackError(f"{name}: the capture date {problem}; enter the date it was taken")
     clean = strip_location(data, name=name)
     sha = hashlib.sha256(clean).hexdigest()
     existing = store.visit_of_photo(code, sha)
@@ -120,8 +132,14 @@ def import_photo(
     def pixels() -> np.ndarray:  # only a photo with several lesions is registered
         return image if image is not None else _read_clean(data, clean, name=name)[0]
 
+    if taken_on is not None and taken_at is None:
+        if info.taken_at is None or info.taken_at.date() != taken_on:
+            taken_at = datetime.combine(taken_on, time(12, 0))  # midday: no time-zone surprises
     when = taken_at or info.taken_at
     source = "entered" if taken_at else ("exif" if info.taken_at else "unknown")
+    warnings = analysis.warnings
+    if taken_at is not None:  # a person gave the date: the request for it is answered
+        warnings = tuple(w for w in warnings if UNKNOWN_CAPTURE_TIME not in w)
     return store.add_visit(
         NewVisit(
             patient=code,
@@ -143,7 +161,7 @@ def import_photo(
             registered_to=_registration_to_reference(
                 store, code, pixels, analysis, when.date() if when else None, body_site
             ),
-            warnings=analysis.warnings,
+            warnings=warnings,
         )
     )
 
