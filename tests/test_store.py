@@ -397,7 +397,7 @@ def _two_wounds_photographed_apart(tmp_path, sites: tuple[str, str]) -> list:
 
 def test_wounds_at_two_body_sites_photographed_apart_stay_two_lesions(tmp_path):
     """Each photo is matched only against the lesions at its own body site (the site compared
-    without case or extra spaces): the other wound, 6 cm² beside the demo's 15 cm², was filed as
+    without case, spacing or abbreviations): the other wound, 6 cm² beside the demo's 15 cm², was filed as
     L1 every week while photos were matched against the nearest visit whatever its site."""
     store, results = _two_wounds_photographed_apart(tmp_path, ("left calf", " Right  shin"))
     assert [r.lesion_labels for r in results] == [("L1",), ("L2",)] * 3
@@ -413,6 +413,12 @@ def test_wounds_at_two_body_sites_photographed_apart_stay_two_lesions(tmp_path):
     assert week_3.lesion_labels == ("L2",)
     (note,) = [w for w in week_3.warnings if "body site" in w]
     assert "2 sites (left calf: L1; Right shin: L2)" in note and "--site" in note
+    # the same site spelt as a busy nurse spells it is the same site: the calf wound, L1
+    week_4 = import_photo(
+        store, WEEKS[4].read_bytes(), name=WEEKS[4].name, patient="CUA-040", body_site="Lt. Calf"
+    )
+    assert week_4.lesion_labels == ("L1",)
+    assert not [w for w in week_4.warnings if "new lesion" in w]
     store.close()
 
 

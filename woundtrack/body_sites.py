@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["REGIONS", "CodedSite", "Region", "code_site"]
+__all__ = ["REGIONS", "CodedSite", "Region", "code_site", "site_key"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +79,9 @@ _PLURALS = {"feet": "foot", "toes": "toe", "heels": "heel", "buttocks": "buttock
 _PLURALS |= {"fingers": "finger", "legs": "leg", "thighs": "thigh", "calves": "calf"}
 _PLURALS |= {"malleolar": "malleolus", "malleoli": "malleolus"}
 _BY_NAME = {r.name: r for r in REGIONS}
+_ABBREVIATIONS = {"lt": "left", "rt": "right", "lat": "lateral", "med": "medial"}
+_ABBREVIATIONS |= {"ant": "anterior", "post": "posterior", "prox": "proximal", "dist": "distal"}
+_FILLERS = {"the", "of", "on"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,9 +95,25 @@ class CodedSite:
     distribution: str = ""  # "distal" or "proximal"
 
 
+def site_key(text: str) -> str:
+    """A body site as two sites are compared, whatever the case, punctuation, spacing, plurals
+    and usual abbreviations: "Lt. lat. calves" and "left lateral calf" are one site; "left calf"
+    and "left shin" are two (the photos of each are matched against their own lesions).
+
+    >>> site_key("Lt.  lat. Calves") == site_key("left lateral calf") == site_key("L lateral calf")
+    True
+    """
+    words = [_SIDES.get(w, w) for w in _words(text)]
+    return " ".join(_ABBREVIATIONS.get(w, w) for w in words if w not in _FILLERS)
+
+
+def _words(text: str) -> list[str]:
+    return [_PLURALS.get(w, w) for w in re.split(r"[^a-z0-9]+", text.casefold()) if w]
+
+
 def code_site(text: str) -> CodedSite:
     """The region, side and distribution that ``text`` names (see the module's docstring)."""
-    words = [_PLURALS.get(w, w) for w in re.split(r"[^a-z]+", text.casefold()) if w]
+    words = _words(text)
     sides = {_SIDES[w] for w in words if w in _SIDES}
     padded = f" {' '.join(words)} "
     hits = {r.name for r in REGIONS if any(f" {p} " in padded for p in r.words)}

@@ -37,7 +37,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from woundtrack.analysis.timeline_csv import spreadsheet_safe
-from woundtrack.body_sites import code_site
+from woundtrack.body_sites import code_site, site_key
 from woundtrack.errors import WoundtrackError
 from woundtrack.image.lesion_matching import LesionPosition, area_ratio_gate, match_lesions
 from woundtrack.models import (
@@ -2004,8 +2004,8 @@ def _reference_positions(
 
 
 def _site_key(body_site: str) -> str:
-    """A body site as compared: "Left  Calf" is "left calf"."""
-    return " ".join(body_site.split()).casefold()
+    """A body site as compared: "Lt. Calf" is "left calf" (``body_sites.site_key``)."""
+    return site_key(body_site)
 
 
 def _analysis_positions(
