@@ -397,8 +397,9 @@ def _two_wounds_photographed_apart(tmp_path, sites: tuple[str, str]) -> list:
 
 def test_wounds_at_two_body_sites_photographed_apart_stay_two_lesions(tmp_path):
     """Each photo is matched only against the lesions at its own body site (the site compared
-    without case, spacing or abbreviations): the other wound, 6 cm² beside the demo's 15 cm², was filed as
-    L1 every week while photos were matched against the nearest visit whatever its site."""
+    without case, spacing or abbreviations): the other wound, 6 cm² beside the demo's 15 cm²,
+    was filed as L1 every week while photos were matched against the nearest visit whatever its
+    site."""
     store, results = _two_wounds_photographed_apart(tmp_path, ("left calf", " Right  shin"))
     assert [r.lesion_labels for r in results] == [("L1",), ("L2",)] * 3
     assert not [w for r in results for w in r.warnings if "lesion" in w or "site" in w]
