@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+
 import pytest
 from pydicom.sr.codedict import codes
 
@@ -64,5 +67,24 @@ def test_a_site_naming_no_region_or_several_is_left_uncoded(text):
 
 def test_two_sides_are_no_side():
     assert code_site("left and right legs") == CodedSite(
-        region="lower limb", snomed="61685007", meaning="Lower limb"
+        region="lower limb", snomed="61685007", meaning="Lower limb", paired=True
     )
+
+
+@pytest.mark.skipif(shutil.which("dciodvfy") is None, reason="dicom3tools' dciodvfy not installed")
+@pytest.mark.parametrize("region", REGIONS, ids=lambda r: r.name)
+def test_every_region_makes_a_valid_dicom_photo_with_and_without_a_side(tmp_path, region):
+    """dciodvfy wants Laterality only for a paired structure (sacrum, abdomen, back, penis: the
+    side, if any, stays a modifier of the region)."""
+    from tests.test_dicom import photo
+    from woundtrack.interop.dicom import write_dataset
+
+    for site in (region.words[0], f"left {region.words[0]}"):
+        path = tmp_path / f"{site.replace(' ', '_')}.dcm"
+        ds = photo(body_site=site)
+        assert ds.AnatomicRegionSequence[0].CodeValue == region.snomed
+        assert ("Laterality" in ds) == region.paired
+        write_dataset(ds, path)
+        report = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True)
+        errors = [line for line in report.stderr.splitlines() if "Error" in line]
+        assert errors == [], f"{site}:\n{report.stderr}"

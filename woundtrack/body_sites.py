@@ -35,6 +35,7 @@ class Region:
     distribution: str  # "distal" (below the knee or elbow), "proximal" (above, or the trunk), ""
     words: tuple[str, ...]  # phrases that name it (lower case, singular)
     part_of: str = ""  # the region it lies in (a part is preferred to its whole)
+    paired: bool = True  # a left and a right one (DICOM's Laterality is for these only)
 
 
 _D, _P = "distal", "proximal"
@@ -59,14 +60,22 @@ REGIONS: tuple[Region, ...] = (
     Region("lower limb", "61685007", "Lower limb", "", ("leg", "lower limb", "lower extremity")),
     Region("hip", "29836001", "Hip", _P, ("hip",)),
     Region("buttock", "46862004", "Buttock", _P, ("buttock", "gluteal")),
-    Region("sacrum", "54735007", "Sacrum", _P, ("sacrum", "sacral")),
-    Region("abdomen", "818981001", "Abdomen", _P, ("abdomen", "abdominal", "pannus"), "trunk"),
+    Region("sacrum", "54735007", "Sacrum", _P, ("sacrum", "sacral"), paired=False),
+    Region(
+        "abdomen",
+        "818981001",
+        "Abdomen",
+        _P,
+        ("abdomen", "abdominal", "pannus"),
+        "trunk",
+        paired=False,
+    ),
     Region("flank", "58602004", "Flank", _P, ("flank",), "trunk"),
     Region("breast", "76752008", "Breast", _P, ("breast",), "trunk"),
     Region("thorax", "816094009", "Thorax", _P, ("chest", "thorax"), "trunk"),
-    Region("back", "77568009", "Back", _P, ("back",), "trunk"),
+    Region("back", "77568009", "Back", _P, ("back",), "trunk", paired=False),
     Region("trunk", "22943007", "Trunk", _P, ("trunk",)),
-    Region("penis", "18911002", "Penis", "", ("penis", "penile")),
+    Region("penis", "18911002", "Penis", "", ("penis", "penile"), paired=False),
     Region("finger", "7569003", "Finger", _D, ("finger", "fingertip", "thumb"), "hand"),
     Region("hand", "85562004", "Hand", _D, ("hand", "palm"), "upper limb"),
     Region("forearm", "14975008", "Forearm", _D, ("forearm",), "upper limb"),
@@ -93,6 +102,7 @@ class CodedSite:
     meaning: str = ""
     side: str = ""  # "left" or "right"
     distribution: str = ""  # "distal" or "proximal"
+    paired: bool = False  # the region is one of a left and right pair (unknown: False)
 
 
 def site_key(text: str) -> str:
@@ -124,7 +134,9 @@ def code_site(text: str) -> CodedSite:
     if len(hits) != 1:
         return CodedSite(side=side)
     region = _BY_NAME[hits.pop()]
-    return CodedSite(region.name, region.snomed, region.meaning, side, region.distribution)
+    return CodedSite(
+        region.name, region.snomed, region.meaning, side, region.distribution, region.paired
+    )
 
 
 def _all_wholes(name: str) -> set[str]:

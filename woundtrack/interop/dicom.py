@@ -286,6 +286,8 @@ def _add_body_site(ds: Dataset, body_site: str) -> None:
             CodedConcept(side.value, side.scheme_designator, side.meaning)
         ]
         ds.Laterality = "L" if coded.side == "left" else "R"
+    if not coded.paired:  # Type 2C: only for a paired structure (the side stays a modifier)
+        del ds.Laterality
     ds.AnatomicRegionSequence = [item]
 
 
