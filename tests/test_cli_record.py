@@ -264,6 +264,7 @@ def test_import_taken_on_dates_undated_photos_and_keeps_a_cameras_time_that_day(
     args = ("--db", url, "import", str(undated), str(WEEKS[0]), str(WEEKS[1]), "--patient", "P-3")
     status, _, err = run(capsys, *args, "--taken-on", "2099-01-01")
     assert status == 2 and "--taken-on: the capture date 2099-01-01 is after" in err
+    assert not (tmp_path / "w.db").exists()  # refused before any database is opened
     status, out, _ = run(capsys, *args, "--taken-on", "2026-03-02", "--workers", "2")
     assert status == 0
     assert "capture time is unknown" not in out

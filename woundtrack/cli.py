@@ -60,6 +60,16 @@ def _iso_date(text: str):
         raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-11-01") from None
 
 
+def _capture_day(text: str):
+    """A day photos were taken, as a person gives it: a date, and a believable one."""
+    from woundtrack.image.io import capture_date_problem
+
+    day = _iso_date(text)
+    if (problem := capture_date_problem(day)) is not None:
+        raise argparse.ArgumentTypeError(f"the capture date {problem}")
+    return day
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="woundtrack",
@@ -319,7 +329,7 @@ def _add_record_commands(commands) -> None:
     )
     i.add_argument(
         "--taken-on",
-        type=_iso_date,
+        type=_capture_day,
         metavar="YYYY-MM-DD",
         help="the day the photos were taken, for photos whose camera gave no date (or a wrong "
         "one): a photo whose camera says that day keeps its time, the others are filed at "
@@ -575,7 +585,6 @@ def _import(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Import each photo in its own transaction; a failed photo is reported and skipped."""
     from tqdm import tqdm
 
-    from woundtrack.image.io import capture_date_problem
     from woundtrack.image.pipeline import failure_record
     from woundtrack.image.side_by_side import in_order, one_thread, worker_count
     from woundtrack.record.ingest import import_photo, prepare_photo, stored_visit
@@ -611,13 +620,6 @@ def _import(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return EXIT_USAGE
     check_patient_code(args.patient)
     check_body_site(args.site)  # once, before any photo is read
-    if args.taken_on is not None and (problem := capture_date_problem(args.taken_on)):
-        print(
-            f"woundtrack: --taken-on: the capture date {problem}; give the day the photos were "
-            "taken",
-            file=err,
-        )
-        return EXIT_USAGE
     if args.lesion is not None:
         check_lesion_label(args.lesion)
     segmenter = _record_segmenter(store, args.model)
