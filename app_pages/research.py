@@ -114,7 +114,7 @@ if st.button("Analyse the cohort", key="cohort_load"):
         st.session_state.pop("cohort_result", None)
 tables = st.session_state.get("cohort_tables")
 if tables is not None:
-    from woundtrack.analysis.cohort import cohort_analysis
+    from woundtrack.analysis.cohort import BY_DISTRIBUTION, cohort_analysis
     from woundtrack.present.research import (
         cohort_report_html,
         cohort_table,
@@ -130,8 +130,19 @@ if tables is not None:
         if timeline is None or "kind" not in timeline
         else sorted({normalise_kind(str(k)) for k in timeline["kind"].dropna()})
     )
-    by = st.selectbox("Compare lesions with and without", [NO_SPLIT, *kinds], key="cohort_by")
-    adjust = by != NO_SPLIT and st.checkbox(
+    by = st.selectbox(
+        "Compare lesions",
+        [NO_SPLIT, *kinds, BY_DISTRIBUTION],
+        key="cohort_by",
+        format_func=lambda option: (
+            option
+            if option == NO_SPLIT
+            else "proximal against distal lesions (their body sites)"
+            if option == BY_DISTRIBUTION
+            else f"with and without {option}"
+        ),
+    )
+    adjust = by not in (NO_SPLIT, BY_DISTRIBUTION) and st.checkbox(
         "Also adjust the hazard ratio for each lesion's distribution (proximal / distal)",
         key="cohort_adjust",
         help="Proximal calciphylaxis (thighs, buttocks, trunk) heals worse than distal (below the "

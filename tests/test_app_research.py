@@ -40,7 +40,7 @@ def test_the_cohort_of_the_record_is_analysed_without_a_patient_code(app_db):
     assert not at.exception, [e.value for e in at.exception]
     # the demo record: one patient with one lesion and a sodium thiosulfate course
     by = at.selectbox(key="cohort_by")
-    assert "sodium_thiosulfate" in by.options
+    assert "with and without sodium_thiosulfate" in by.options
     [table] = at.dataframe
     assert list(table.value["lesions"]) == [1]
     by.set_value("sodium_thiosulfate").run()
@@ -121,7 +121,8 @@ def test_a_cohort_from_uploaded_files(app_db):
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert at.selectbox(key="cohort_by").options == [
         "(all lesions together)",
-        "sodium_thiosulfate",
+        "with and without sodium_thiosulfate",
+        "proximal against distal lesions (their body sites)",
     ]
     [table] = at.dataframe
     assert list(table.value["patients"]) == [30]
@@ -131,6 +132,14 @@ def test_a_cohort_from_uploaded_files(app_db):
     at.checkbox(key="cohort_adjust").check().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert "Adjusted for the lesions' distribution (" in _shown(at)
+    # the lesions split by where they are: proximal against distal, nothing to adjust
+    at.selectbox(key="cohort_by").set_value("distribution").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert not [c for c in at.checkbox if c.key == "cohort_adjust"]
+    [table] = at.dataframe
+    assert list(table.value["group"]) == ["proximal lesions", "distal lesions"]
+    assert sum(table.value["lesions"]) == measurements.groupby(["patient", "lesion"]).ngroups
+    assert "proximal against distal" in _shown(at)
 
 
 def test_the_cohort_is_not_computed_again_when_another_widget_changes(app_db, monkeypatch):

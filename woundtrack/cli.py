@@ -248,7 +248,12 @@ def _add_research_commands(commands) -> None:
     c.add_argument("--db", metavar="URL", default=argparse.SUPPRESS, help="read the record")
     c.add_argument("--measurements", type=Path, metavar="FILE", help="CSV or Parquet")
     c.add_argument("--timeline", type=Path, metavar="FILE", help="CSV or Parquet")
-    c.add_argument("--by", metavar="KIND", help="split lesions by this treatment, e.g. HBOT")
+    c.add_argument(
+        "--by",
+        metavar="KIND",
+        help="split lesions by this treatment, e.g. HBOT; or 'distribution': proximal against "
+        "distal lesions (the distribution or body_site column; no timeline needed)",
+    )
     c.add_argument(
         "--adjust-for-distribution",
         action="store_true",

@@ -13,9 +13,11 @@ The figures a study reports, from measurements and treatment timelines of many p
   (area above ``closed_below_cm2``: ln 0 is undefined); a slope of -0.1 means the area shrinks by
   about 10 % a week;
 - between the two groups of ``--by KIND``: the log-rank test's p-value (lifelines) and the Cox
-  proportional-hazards ratio of healing, ``with`` against ``without``, with its 95 % interval
-  (lifelines ``CoxPHFitter``, errors robust by patient: ``cluster_col``, since a patient's
-  lesions are not independent). A hazard ratio above 1 means faster closure with the treatment.
+  proportional-hazards ratio of healing, ``with`` against ``without`` (``proximal`` against
+  ``distal`` with ``--by distribution``: the lesions split by where they are), with its 95 %
+  interval (lifelines ``CoxPHFitter``, errors robust by patient: ``cluster_col``, since a
+  patient's lesions are not independent). A hazard ratio above 1 means faster closure with the
+  treatment (or proximal).
 
 With ``adjust_for_distribution`` the hazard ratio is also given adjusted for where each lesion is
 (a second Cox model with the lesion's calciphylaxis distribution, proximal or distal, as a
@@ -55,6 +57,9 @@ from woundtrack.models import normalise_kind
 
 __all__ = [
     "ALL",
+    "BY_DISTRIBUTION",
+    "DISTAL",
+    "PROXIMAL",
     "AdjustedFigures",
     "MEASUREMENT_COLUMNS",
     "TIMELINE_COLUMNS",
@@ -71,6 +76,9 @@ __all__ = [
 
 #: Group names: ``with`` / ``without`` the ``--by`` treatment; ``all`` when no ``--by`` is given.
 WITH, WITHOUT, ALL = "with", "without", "all"
+#: ``by`` this splits the lesions by where they are instead: ``proximal`` against ``distal``.
+BY_DISTRIBUTION = "distribution"
+PROXIMAL, DISTAL = "proximal", "distal"
 #: Columns the measurements must have (the export CSV's; ``subject`` stands for ``patient`` and
 #: ``taken_on_shifted`` for ``taken_at`` in a pseudonymised export). ``lesion`` may be left out:
 #: each patient's rows are then one lesion, with a note.
@@ -184,7 +192,10 @@ class CohortResult:
                 "closed_below_cm2": self.closed_below_cm2,
                 "ci_level": CI_LEVEL,
                 "closure": "area <= closed_below_cm2 at two consecutive visits (healing.healed_on)",
-                "group_rule": "with: the patient's timeline has an event of that kind",
+                "group_rule": "proximal / distal: the lesion's body site (distal: below the knee "
+                "or elbow)"
+                if self.by == BY_DISTRIBUTION
+                else "with: the patient's timeline has an event of that kind",
                 **(
                     {}
                     if self.adjusted is None
@@ -497,13 +508,18 @@ def _group(
     )
 
 
-def _compare(lesions: pd.DataFrame) -> tuple[float | None, float | None, tuple | None, list]:
+def _compare(
+    lesions: pd.DataFrame, first: str, second: str
+) -> tuple[float | None, float | None, tuple | None, list]:
+    """The log-rank p-value and the Cox hazard ratio of healing, group ``first`` against group
+    ``second`` (errors robust by patient)."""
     from lifelines import CoxPHFitter
     from lifelines.exceptions import ConvergenceError
     from lifelines.statistics import logrank_test
 
-    treated = lesions["group"] == WITH
-    a, b = lesions[treated], lesions[~treated]
+    lesions = lesions[lesions["group"].isin((first, second))]
+    in_first = lesions["group"] == first
+    a, b = lesions[in_first], lesions[~in_first]
     test = logrank_test(a["weeks"], b["weeks"], a["healed"], b["healed"])
     p = _finite(test.p_value)
     notes: list[str] = []
@@ -511,10 +527,10 @@ def _compare(lesions: pd.DataFrame) -> tuple[float | None, float | None, tuple |
         {
             "weeks": lesions["weeks"],
             "healed": lesions["healed"].astype(int),
-            WITH: treated,
+            "first": in_first.astype(int),
             "patient": lesions["patient"],
         }
-    ).astype({WITH: int})
+    )
     cph = CoxPHFitter(alpha=1 - CI_LEVEL)
     try:
         with warnings.catch_warnings():
@@ -523,8 +539,8 @@ def _compare(lesions: pd.DataFrame) -> tuple[float | None, float | None, tuple |
             cph.fit(data, duration_col="weeks", event_col="healed", cluster_col="patient")
     except ConvergenceError as exc:
         return p, None, None, [f"hazard ratio not estimated: the Cox model failed ({exc})"]
-    hr = _finite(cph.hazard_ratios_[WITH])
-    low, high = np.exp(cph.confidence_intervals_.loc[WITH])
+    hr = _finite(cph.hazard_ratios_["first"])
+    low, high = np.exp(cph.confidence_intervals_.loc["first"])
     if not (a["healed"].any() and b["healed"].any()):
         notes.append("one group has no healed lesion: the hazard ratio is not meaningful")
         return p, None, None, notes
@@ -614,7 +630,9 @@ def cohort_analysis(
         needed with ``by``.
     by : str, optional
         A treatment kind (``sodium_thiosulfate``, ``HBOT``, ...): lesions are split into
-        ``with`` and ``without`` it. Without it, one group ``all``.
+        ``with`` and ``without`` it; or ``distribution``: into ``proximal`` and ``distal``
+        lesions (by the ``distribution`` or ``body_site`` column; a lesion whose site says
+        neither is in no group, with a note). Without it, one group ``all``.
     adjust_for_distribution : bool
         With ``by``: also the hazard ratio adjusted for the lesions' distribution (proximal or
         distal; see the module's docstring), in ``CohortResult.adjusted``.
@@ -632,9 +650,19 @@ def cohort_analysis(
         )
     lesions = lesion_table(visits, closed_below_cm2=closed_below_cm2)
     patients = set(lesions["patient"])
+    by_distribution = by is not None and by.strip().casefold() == BY_DISTRIBUTION
     if by is None:
         lesions["group"] = ALL
         names = [ALL]
+    elif by_distribution:
+        lesions["group"] = lesions["distribution"]  # empty: in neither group
+        names = [PROXIMAL, DISTAL]
+        unknown = int((lesions["group"] == "").sum())
+        if unknown:
+            notes.append(
+                f"{_lesions(unknown)} without a distal or proximal body site (the "
+                "distribution or body_site column) are in neither group"
+            )
     else:
         treated, timeline_notes = _treated_patients(timeline, by, patients, timeline_name)
         notes.extend(timeline_notes)
@@ -649,22 +677,29 @@ def cohort_analysis(
         if curve is not None:
             survival[name] = curve
     logrank_p = hazard_ratio = hazard_ratio_ci = adjusted = None
-    if adjust_for_distribution and by is None:
-        notes.append("the adjustment for distribution needs a treatment to compare (--by)")
+    if adjust_for_distribution and (by is None or by_distribution):
+        notes.append(
+            "the adjustment for distribution needs a treatment to compare (--by KIND)"
+            if by is None
+            else "the lesions are split by distribution already: nothing to adjust for"
+        )
     if by is not None:
-        if groups[WITH].n_lesions and groups[WITHOUT].n_lesions:
-            logrank_p, hazard_ratio, hazard_ratio_ci, compare_notes = _compare(lesions)
+        first, second = names
+        if groups[first].n_lesions and groups[second].n_lesions:
+            logrank_p, hazard_ratio, hazard_ratio_ci, compare_notes = _compare(
+                lesions, first, second
+            )
             notes.extend(compare_notes)
-            if adjust_for_distribution:
+            if adjust_for_distribution and not by_distribution:
                 adjusted, adjusted_notes = _adjusted(lesions)
                 notes.extend(adjusted_notes)
         else:
-            empty = WITH if not groups[WITH].n_lesions else WITHOUT
+            empty = first if not groups[first].n_lesions else second
             notes.append(
                 f"group {empty!r} is empty: no log-rank test or hazard ratio between groups"
             )
     return CohortResult(
-        by=None if by is None else normalise_kind(by),
+        by=None if by is None else BY_DISTRIBUTION if by_distribution else normalise_kind(by),
         groups=groups,
         logrank_p=logrank_p,
         hazard_ratio=hazard_ratio,

@@ -16,7 +16,15 @@ import numpy as np
 import plotly.graph_objects as go
 
 from woundtrack.analysis.agreement import AgreementResult
-from woundtrack.analysis.cohort import ALL, WITH, WITHOUT, CohortResult
+from woundtrack.analysis.cohort import (
+    ALL,
+    BY_DISTRIBUTION,
+    DISTAL,
+    PROXIMAL,
+    WITH,
+    WITHOUT,
+    CohortResult,
+)
 
 __all__ = [
     "agreement_figure",
@@ -29,13 +37,17 @@ __all__ = [
     "slope_figure",
 ]
 
-#: Okabe-Ito colours (colour-blind safe): with the treatment, without it, everyone.
+#: Okabe-Ito colours (colour-blind safe): with the treatment, without it, everyone; proximal and
+#: distal lesions.
 GROUP_COLOURS = {WITH: "#0072B2", WITHOUT: "#D55E00", ALL: "#009E73"}
+GROUP_COLOURS |= {PROXIMAL: "#CC79A7", DISTAL: "#56B4E9"}
 
 
 def _name(result: CohortResult, group: str) -> str:
     if group == ALL or result.by is None:
         return "all lesions"
+    if result.by == BY_DISTRIBUTION:
+        return f"{group} lesions"
     return f"{group} {result.by.replace('_', ' ')}"
 
 
@@ -220,10 +232,11 @@ def comparison_sentence(result: CohortResult) -> str:
     """The comparison between the groups in one sentence (empty without ``by``)."""
     if result.by is None:
         return ""
+    first, second = result.groups
     sentence = (
         f"Between groups ({result.by}): log-rank p {_p(result.logrank_p)}; Cox hazard "
-        f"ratio of healing, with against without = {_fmt(result.hazard_ratio)} (95 % interval "
-        f"{_interval(result.hazard_ratio_ci)})."
+        f"ratio of healing, {first} against {second} = {_fmt(result.hazard_ratio)} (95 % "
+        f"interval {_interval(result.hazard_ratio_ci)})."
     )
     a = result.adjusted
     if a is None:
