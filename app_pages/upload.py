@@ -23,6 +23,7 @@ from app_pages.shared import (
     get_store,
     patients,
     require,
+    series,
 )
 from woundtrack.errors import WoundtrackError
 from woundtrack.image.io import capture_date_problem, is_dicom, read_photo
@@ -195,6 +196,20 @@ with right:
         "at this site (or filed without one), and a new lesion is filed here. Give it when the "
         "patient has wounds at several sites, photographed one per photo.",
     ).strip()
+    if patient in codes:  # the sites given before, spelt as they were (one site, one spelling)
+        known: dict[str, set[str]] = {}
+        for row in series(patient):
+            if row.body_site:
+                known.setdefault(row.body_site, set()).add(row.lesion)
+        if known:
+            st.caption(
+                f"{escape_markdown(patient)}'s lesions: "
+                + "; ".join(
+                    f"{', '.join(escape_markdown(x) for x in sorted(labels))} at "
+                    f"{escape_markdown(site)}"
+                    for site, labels in sorted(known.items())
+                )
+            )
 marker_mm = st.number_input("Sticker black square (mm)", 1.0, 200.0, 20.0, 0.5)
 
 uploads = st.file_uploader(

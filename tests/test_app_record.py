@@ -112,6 +112,10 @@ def test_photos_of_two_wounds_in_one_upload_each_take_their_own_body_site(app, a
         ("demo_week07.jpg", "L1", "left calf"),
         ("shin.jpg", "L2", "right shin"),
     ]
+    # the next round: the page shows the sites given before, spelt as they were
+    at.run()  # the patient list now holds CUA-103
+    at.selectbox(key="upload_patient").set_value("CUA-103").run()
+    assert "CUA-103's lesions: L1 at left calf; L2 at right shin" in [c.value for c in at.caption]
 
 
 def test_a_body_site_too_long_is_refused_naming_the_photo(app, app_db):
