@@ -60,6 +60,11 @@ def _iso_date(text: str):
         raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-11-01") from None
 
 
+def _many(n: int, noun: str) -> str:
+    """``1 lesion``, ``2 lesions``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _capture_day(text: str):
     """A day photos were taken, as a person gives it: a date, and a believable one."""
     from woundtrack.image.io import capture_date_problem
@@ -853,10 +858,11 @@ def _cohort(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     for figures, row in zip(result.groups.values(), cohort_table(result), strict=True):
         print(
-            f"{row['group']}: {row['lesions']} lesions of {row['patients']} patients, "
-            f"{row['healed']} healed; median {row['median weeks to closure']} weeks to closure "
-            f"(95 % {row['95 % interval']}); ln-area slope {row['ln-area slope per week']} per "
-            f"week (95 % {row['slope 95 % interval']})",
+            f"{row['group']}: {_many(row['lesions'], 'lesion')} of "
+            f"{_many(row['patients'], 'patient')}, {row['healed']} healed; median "
+            f"{row['median weeks to closure']} weeks to closure (95 % {row['95 % interval']}); "
+            f"ln-area slope {row['ln-area slope per week']} per week (95 % "
+            f"{row['slope 95 % interval']})",
             file=out,
         )
         for note in figures.notes:
