@@ -508,12 +508,32 @@ def _group(
     )
 
 
+def _fit_cox(lesions: pd.DataFrame, **covariates: pd.Series):
+    """lifelines' Cox model of the lesions' healing (``weeks``, ``healed``) on ``covariates``
+    (boolean columns), with errors robust by patient: a patient's lesions are not independent
+    (``cluster_col``). Raises lifelines' ``ConvergenceError``."""
+    from lifelines import CoxPHFitter
+
+    data = pd.DataFrame(
+        {
+            "weeks": lesions["weeks"],
+            "healed": lesions["healed"].astype(int),
+            **{name: column.astype(int) for name, column in covariates.items()},
+            "patient": lesions["patient"],
+        }
+    )
+    cph = CoxPHFitter(alpha=1 - CI_LEVEL)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cph.fit(data, duration_col="weeks", event_col="healed", cluster_col="patient")
+    return cph
+
+
 def _compare(
     lesions: pd.DataFrame, first: str, second: str
 ) -> tuple[float | None, float | None, tuple | None, list]:
     """The log-rank p-value and the Cox hazard ratio of healing, group ``first`` against group
     ``second`` (errors robust by patient)."""
-    from lifelines import CoxPHFitter
     from lifelines.exceptions import ConvergenceError
     from lifelines.statistics import logrank_test
 
@@ -523,20 +543,8 @@ def _compare(
     test = logrank_test(a["weeks"], b["weeks"], a["healed"], b["healed"])
     p = _finite(test.p_value)
     notes: list[str] = []
-    data = pd.DataFrame(
-        {
-            "weeks": lesions["weeks"],
-            "healed": lesions["healed"].astype(int),
-            "first": in_first.astype(int),
-            "patient": lesions["patient"],
-        }
-    )
-    cph = CoxPHFitter(alpha=1 - CI_LEVEL)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            # a patient's lesions are not independent: robust (sandwich) errors by patient
-            cph.fit(data, duration_col="weeks", event_col="healed", cluster_col="patient")
+        cph = _fit_cox(lesions, first=in_first)
     except ConvergenceError as exc:
         return p, None, None, [f"hazard ratio not estimated: the Cox model failed ({exc})"]
     hr = _finite(cph.hazard_ratios_["first"])
@@ -550,7 +558,6 @@ def _compare(
 def _adjusted(lesions: pd.DataFrame) -> tuple[AdjustedFigures | None, list[str]]:
     """The Cox model of healing on ``with`` and ``proximal`` together, on the lesions whose
     distribution is known (errors robust by patient, as the unadjusted one)."""
-    from lifelines import CoxPHFitter
     from lifelines.exceptions import ConvergenceError
 
     known = lesions[lesions["distribution"].isin(("distal", "proximal"))]
@@ -572,20 +579,8 @@ def _adjusted(lesions: pd.DataFrame) -> tuple[AdjustedFigures | None, list[str]]
             f"{cells[1, 0]} distal, {cells[1, 1]} proximal; without: {cells[0, 0]} distal, "
             f"{cells[0, 1]} proximal)",
         ]
-    data = pd.DataFrame(
-        {
-            "weeks": known["weeks"],
-            "healed": known["healed"].astype(int),
-            WITH: treated.astype(int),
-            "proximal": proximal.astype(int),
-            "patient": known["patient"],
-        }
-    )
-    cph = CoxPHFitter(alpha=1 - CI_LEVEL)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            cph.fit(data, duration_col="weeks", event_col="healed", cluster_col="patient")
+        cph = _fit_cox(known, **{WITH: treated, "proximal": proximal})
     except ConvergenceError as exc:
         return None, [*notes, f"adjusted hazard ratio not estimated: the Cox model failed ({exc})"]
     intervals = np.exp(cph.confidence_intervals_)
