@@ -88,8 +88,8 @@ _PLURALS = {"feet": "foot", "toes": "toe", "heels": "heel", "buttocks": "buttock
 _PLURALS |= {"fingers": "finger", "legs": "leg", "thighs": "thigh", "calves": "calf"}
 _PLURALS |= {"malleolar": "malleolus", "malleoli": "malleolus"}
 _BY_NAME = {r.name: r for r in REGIONS}
-_ABBREVIATIONS = {"lt": "left", "rt": "right", "lat": "lateral", "med": "medial"}
-_ABBREVIATIONS |= {"ant": "anterior", "post": "posterior", "prox": "proximal", "dist": "distal"}
+_ABBREVIATIONS = {"lat": "lateral", "med": "medial", "ant": "anterior", "post": "posterior"}
+_ABBREVIATIONS |= {"prox": "proximal", "dist": "distal"}
 _FILLERS = {"the", "of", "on"}
 
 

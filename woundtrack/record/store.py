@@ -1830,7 +1830,7 @@ def _assign_lesions(
         )
     unmatched = sorted(set(k.key for k in known) - set(matches.values()) - {None})
     notes = []
-    if not _site_key(body_site) and known and remaining:
+    if not site_key(body_site) and known and remaining:
         notes.extend(_sites_note(session, patient_id))
         matched = sorted({label for label in matches.values() if label is not None})
         if matched and taken_on is not None and ref.taken_on == taken_on:
@@ -1938,8 +1938,8 @@ def _sites_note(session: Session, patient_id: int) -> list[str]:
     ).all()
     sites: dict[str, tuple[str, list[str]]] = {}  # site key -> (as first written, labels)
     for label, site in rows:
-        if _site_key(site):
-            sites.setdefault(_site_key(site), (" ".join(site.split()), []))[1].append(label)
+        if site_key(site):
+            sites.setdefault(site_key(site), (" ".join(site.split()), []))[1].append(label)
     if len(sites) < 2:
         return []
     listed = "; ".join(f"{site}: {', '.join(labels)}" for site, labels in sites.values())
@@ -1986,8 +1986,8 @@ def _reference_positions(
         )
         .distinct()
     ).all()
-    site = _site_key(body_site)
-    rows = list({r[:3] for r in rows if not site or _site_key(r[3]) in (site, "")})
+    site = site_key(body_site)
+    rows = list({r[:3] for r in rows if not site or site_key(r[3]) in (site, "")})
     if not rows:
         return _Reference(None, None, [])
 
@@ -2003,11 +2003,6 @@ def _reference_positions(
     return _Reference(chosen[0], chosen[2], _analysis_positions(session, chosen[0], body_site))
 
 
-def _site_key(body_site: str) -> str:
-    """A body site as compared: "Lt. Calf" is "left calf" (``body_sites.site_key``)."""
-    return site_key(body_site)
-
-
 def _analysis_positions(
     session: Session, analysis_id: int, body_site: str = ""
 ) -> list[LesionPosition]:
@@ -2018,10 +2013,10 @@ def _analysis_positions(
         .join(Lesion, Lesion.id == LesionMeasurementRow.lesion_id)
         .where(LesionMeasurementRow.analysis_id == analysis_id, Lesion.removed_edit_id.is_(None))
     ).all()
-    site = _site_key(body_site)
+    site = site_key(body_site)
     out = []
     for m, lesion_id, label, lesion_site in rows:
-        if site and _site_key(lesion_site) not in (site, ""):
+        if site and site_key(lesion_site) not in (site, ""):
             continue
         centre_mm = None if m.centre_x_mm is None else (m.centre_x_mm, m.centre_y_mm)
         out.append(
