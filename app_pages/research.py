@@ -149,10 +149,27 @@ if tables is not None:
         "knee or elbow). A second Cox model takes the lesion's distribution as a covariate, on "
         "the lesions whose body site says which.",
     )
+    landmark = (
+        st.number_input(
+            "Landmark (weeks after each lesion's first visit; 0: none)",
+            min_value=0.0,
+            max_value=104.0,
+            value=0.0,
+            step=1.0,
+            key="cohort_landmark",
+            help="A treatment often starts weeks after the first visit, and only on a wound "
+            "still open then: counted as 'with' from the start, it is credited with healing "
+            "that came before it (immortal-time bias). With a landmark, only lesions still "
+            "open then count, 'with' are those whose treatment had started by then, and times "
+            "count from it.",
+        )
+        if by not in (NO_SPLIT, BY_DISTRIBUTION)
+        else 0.0
+    )
     try:
         # computed once per table and split: other widgets of the page rerun it without waiting
         done = st.session_state.get("cohort_result")
-        if done is not None and done[0] == (by, adjust):
+        if done is not None and done[0] == (by, adjust, landmark):
             result = done[1]
         else:
             result = cohort_analysis(
@@ -160,10 +177,11 @@ if tables is not None:
                 timeline,
                 by=None if by == NO_SPLIT else by,
                 adjust_for_distribution=adjust,
+                landmark_weeks=landmark or None,
                 measurements_name="the measurements",
                 timeline_name="the treatments",
             )
-            st.session_state["cohort_result"] = ((by, adjust), result)
+            st.session_state["cohort_result"] = ((by, adjust, landmark), result)
     except WoundtrackError as exc:
         st.error(escape_markdown(exc))
     else:

@@ -132,6 +132,9 @@ def test_a_cohort_from_uploaded_files(app_db):
     at.checkbox(key="cohort_adjust").check().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert "Adjusted for the lesions' distribution (" in _shown(at)
+    at.number_input(key="cohort_landmark").set_value(4.0).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert "(sodium_thiosulfate, landmark at week 4)" in _shown(at)
     # the lesions split by where they are: proximal against distal, nothing to adjust
     at.selectbox(key="cohort_by").set_value("distribution").run()
     assert not at.exception and not at.error, [e.value for e in at.error]

@@ -31,7 +31,7 @@ from woundtrack.analysis.cohort import (
 )
 from woundtrack.cli import main
 from woundtrack.present.research import comparison_sentence
-from woundtrack.synthetic.cohort import synthetic_cohort
+from woundtrack.synthetic.cohort import late_treatment_cohort, synthetic_cohort
 
 GROUP_KEYS = {
     "n_lesions",
@@ -223,6 +223,47 @@ def test_lesions_split_by_distribution_give_proximal_against_distal(capsys, tmp_
     assert status == 0
     assert out.startswith("proximal lesions: ") and "\ndistal lesions: " in out
     assert "Between groups (distribution): " in out
+
+
+def test_a_landmark_does_not_credit_a_late_treatment_with_healing_before_it(capsys, tmp_path):
+    """A treatment that does nothing, started weeks after the first visit and only on a wound
+    still open then: 'ever treated' holds the slow healers, so it looks harmful. Over 50 seeds
+    its interval held the true hazard ratio 1 once (median 0.60); landmarked at week 12, 46
+    times (median 1.04; benchmarks/cohort_recovery.py --seeds 50 --late). Seed 0 is an ordinary
+    one."""
+    measurements, timeline = late_treatment_cohort(seed=0)
+    ever = cohort_analysis(measurements, timeline, by="HBOT")
+    assert ever.hazard_ratio_ci[1] < 1.0  # the trap
+    result = cohort_analysis(measurements, timeline, by="HBOT", landmark_weeks=12)
+    low, high = result.hazard_ratio_ci
+    assert low <= 1.0 <= high, result.hazard_ratio_ci
+    assert result.landmark_weeks == 12 and result.to_json()["options"]["landmark_weeks"] == 12
+    # only the lesions still open and followed at week 12, their times from the landmark
+    lesions = result.lesions
+    before = ever.lesions.set_index(["patient", "lesion"])
+    kept = before.loc[list(zip(lesions["patient"], lesions["lesion"], strict=True))]
+    assert (kept["weeks"] > 12).all() and len(lesions) < len(ever.lesions)
+    assert lesions["weeks"].to_numpy() == pytest.approx(kept["weeks"].to_numpy() - 12)
+    # 'with': the treatment had started by the landmark; started later: 'without'
+    starts = timeline.set_index("patient")["start_on"].map(date.fromisoformat)
+    by_then = [
+        p in starts.index and starts[p] <= first + timedelta(weeks=12)
+        for p, first in zip(lesions["patient"], kept["first_on"], strict=True)
+    ]
+    assert list(lesions["group"] == "with") == by_then
+    assert not result.open_visits.empty and (result.open_visits["weeks"] >= 0).all()
+    assert any(n.startswith("landmark at week 12: ") for n in result.notes)
+    assert "landmark at week 12" in comparison_sentence(result)
+    # the command line: --landmark-weeks
+    measurements.to_csv(tmp_path / "M.csv", index=False)
+    timeline.to_csv(tmp_path / "T.csv", index=False)
+    files = ("--measurements", str(tmp_path / "M.csv"), "--timeline", str(tmp_path / "T.csv"))
+    status, out, _ = run(capsys, "cohort", *files, "--by", "HBOT", "--landmark-weeks", "12")
+    assert status == 0 and "(hyperbaric_oxygen, landmark at week 12)" in out
+    alone = cohort_analysis(measurements, landmark_weeks=12)
+    assert alone.landmark_weeks is None and any(
+        "landmark needs a treatment" in n for n in alone.notes
+    )
 
 
 def test_no_adjusted_figure_without_sites_or_a_treatment_and_each_says_why(small):

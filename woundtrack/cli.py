@@ -260,6 +260,15 @@ def _add_research_commands(commands) -> None:
         "distal lesions (the distribution or body_site column; no timeline needed)",
     )
     c.add_argument(
+        "--landmark-weeks",
+        type=_positive_float,
+        metavar="W",
+        help="with --by KIND: a landmark analysis, so that a treatment started late is not "
+        "credited with healing before it: only lesions still open W weeks after their first "
+        "visit; 'with' those whose patient started the treatment by then; times from the "
+        "landmark",
+    )
+    c.add_argument(
         "--adjust-for-distribution",
         action="store_true",
         help="with --by: also the hazard ratio adjusted for each lesion's distribution "
@@ -825,6 +834,7 @@ def _cohort(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             timeline,
             by=args.by,
             adjust_for_distribution=args.adjust_for_distribution,
+            landmark_weeks=args.landmark_weeks,
             closed_below_cm2=args.closed_below_cm2 or CLOSED_BELOW_CM2,
             measurements_name=sources["measurements"],
             timeline_name=sources.get("timeline", "timeline"),

@@ -143,6 +143,8 @@ class CohortResult:
     #: with ``adjust_for_distribution``: the hazard ratio adjusted for the lesions' distribution,
     #: proximal against distal's own, and the lesions that model read (a site saying which)
     adjusted: AdjustedFigures | None = None
+    #: a landmark analysis at this many weeks (times count from it), or None
+    landmark_weeks: float | None = None
     closed_below_cm2: float
     notes: tuple[str, ...]
     lesions: pd.DataFrame = field(repr=False, compare=False)
@@ -190,6 +192,7 @@ class CohortResult:
             "options": {
                 "by": self.by,
                 "closed_below_cm2": self.closed_below_cm2,
+                "landmark_weeks": self.landmark_weeks,
                 "ci_level": CI_LEVEL,
                 "closure": "area <= closed_below_cm2 at two consecutive visits (healing.healed_on)",
                 "group_rule": "proximal / distal: the lesion's body site (distal: below the knee "
@@ -315,9 +318,11 @@ def _distribution(frame: pd.DataFrame) -> pd.Series:
     return pd.Series("", index=frame.index)
 
 
-def _treated_patients(
+def _first_starts(
     timeline: pd.DataFrame | None, by: str, patients: set[str], name: str
-) -> tuple[set[str], list[str]]:
+) -> tuple[dict[str, date | None], list[str]]:
+    """Each treated patient's first day of the ``by`` treatment (None where no start date can
+    be read), and notes."""
     notes: list[str] = []
     if timeline is None:
         raise CohortError(f"--by {by} needs a timeline (the treatments of each patient)")
@@ -334,14 +339,52 @@ def _treated_patients(
             "their treatments are ignored. Check the patient codes match the measurements'"
         )
     kind = normalise_kind(by)
-    treated = set(frame.loc[frame["kind"] == kind, "patient"]) & patients
+    events = frame[(frame["kind"] == kind) & frame["patient"].isin(patients)]
+    starts: dict[str, date | None] = {}
+    for patient, day in zip(events["patient"], events["start_on"].map(_day), strict=True):
+        known = starts.get(patient)
+        starts[patient] = day if known is None else min(known, day) if day else known
     if not (frame["kind"] == kind).any():
         kinds = ", ".join(sorted(set(frame["kind"]))[:10])
         notes.append(
             f"{name}: no event of kind {kind!r}; every lesion is in 'without' (kinds found: "
             f"{kinds})"
         )
-    return treated, notes
+    return starts, notes
+
+
+def _landmarked(
+    lesions: pd.DataFrame,
+    visits: pd.DataFrame,
+    starts: dict[str, date | None],
+    landmark_weeks: float,
+) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """The lesions and visits of a landmark analysis at ``landmark_weeks``: only the lesions
+    still open and followed at the landmark; ``with`` those whose patient started the treatment
+    by then; times, first days and visits counted from the landmark."""
+    landmark = pd.to_timedelta(landmark_weeks * DAYS_PER_WEEK, unit="D")
+    at_risk = lesions[lesions["weeks"] > landmark_weeks].copy()
+    gone = len(lesions) - len(at_risk)
+    notes = [
+        f"landmark at week {landmark_weeks:g}: times, medians and slopes count from it; "
+        f"{_lesions(gone)} healed or left follow-up by then {'is' if gone == 1 else 'are'} "
+        "left out"
+    ]
+    day = pd.to_datetime(at_risk["first_on"]) + landmark
+    start = pd.to_datetime(at_risk["patient"].map(starts))
+    treated = start.notna() & (start <= day)
+    late = int((at_risk["patient"].isin(starts) & ~treated).sum())
+    if late:
+        notes.append(
+            f"{_lesions(late)} whose treatment started after the landmark (or on no readable "
+            "day) are in 'without', as a landmark analysis counts them"
+        )
+    at_risk["group"] = np.where(treated, WITH, WITHOUT)
+    at_risk["weeks"] = at_risk["weeks"] - landmark_weeks
+    at_risk["first_on"] = day.dt.date
+    kept = visits.merge(at_risk[["patient", "lesion", "first_on"]], on=["patient", "lesion"])
+    kept = kept[pd.to_datetime(kept["taken_on"]) >= pd.to_datetime(kept["first_on"])]
+    return at_risk, kept.drop(columns="first_on"), notes
 
 
 def lesion_table(
@@ -608,6 +651,7 @@ def cohort_analysis(
     *,
     by: str | None = None,
     adjust_for_distribution: bool = False,
+    landmark_weeks: float | None = None,
     closed_below_cm2: float = CLOSED_BELOW_CM2,
     measurements_name: str = "measurements",
     timeline_name: str = "timeline",
@@ -631,6 +675,12 @@ def cohort_analysis(
     adjust_for_distribution : bool
         With ``by``: also the hazard ratio adjusted for the lesions' distribution (proximal or
         distal; see the module's docstring), in ``CohortResult.adjusted``.
+    landmark_weeks : float, optional
+        With a treatment ``by``: a landmark analysis. Only the lesions still open and followed
+        this many weeks after their first visit count; ``with`` are those whose patient had
+        started the treatment by then, and every time, median and slope counts from the
+        landmark. A treatment started late is then never credited with healing that came
+        before it (immortal-time bias).
 
     Raises
     ------
@@ -659,10 +709,16 @@ def cohort_analysis(
                 "distribution or body_site column) are in neither group"
             )
     else:
-        treated, timeline_notes = _treated_patients(timeline, by, patients, timeline_name)
+        starts, timeline_notes = _first_starts(timeline, by, patients, timeline_name)
         notes.extend(timeline_notes)
-        lesions["group"] = np.where(lesions["patient"].isin(treated), WITH, WITHOUT)
+        lesions["group"] = np.where(lesions["patient"].isin(starts), WITH, WITHOUT)
         names = [WITH, WITHOUT]
+        if landmark_weeks is not None:
+            lesions, visits, landmark_notes = _landmarked(lesions, visits, starts, landmark_weeks)
+            notes.extend(landmark_notes)
+    if landmark_weeks is not None and (by is None or by_distribution):
+        notes.append("a landmark needs a treatment to compare (--by KIND); none was applied")
+        landmark_weeks = None
     open_visits = open_visit_table(visits, lesions, closed_below_cm2=closed_below_cm2)
     groups: dict[str, GroupFigures] = {}
     survival: dict[str, pd.DataFrame] = {}
@@ -700,6 +756,7 @@ def cohort_analysis(
         hazard_ratio=hazard_ratio,
         hazard_ratio_ci=hazard_ratio_ci,
         adjusted=adjusted,
+        landmark_weeks=landmark_weeks,
         n_patients=len(patients),
         closed_below_cm2=closed_below_cm2,
         notes=tuple(notes),

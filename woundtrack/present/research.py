@@ -233,8 +233,11 @@ def comparison_sentence(result: CohortResult) -> str:
     if result.by is None:
         return ""
     first, second = result.groups
+    landmark = (
+        "" if result.landmark_weeks is None else f", landmark at week {result.landmark_weeks:g}"
+    )
     sentence = (
-        f"Between groups ({result.by}): log-rank p {_p(result.logrank_p)}; Cox hazard "
+        f"Between groups ({result.by}{landmark}): log-rank p {_p(result.logrank_p)}; Cox hazard "
         f"ratio of healing, {first} against {second} = {_fmt(result.hazard_ratio)} (95 % "
         f"interval {_interval(result.hazard_ratio_ci)})."
     )

@@ -40,7 +40,7 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
-__all__ = ["CohortTruth", "synthetic_cohort"]
+__all__ = ["CohortTruth", "late_treatment_cohort", "synthetic_cohort"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -136,3 +136,41 @@ def synthetic_cohort(
         hazard_ratio=hazard_ratio,
     )
     return pd.DataFrame(rows), pd.DataFrame(events), truth
+
+
+def late_treatment_cohort(
+    *,
+    n_patients: int = 300,
+    planned_p: float = 0.5,
+    due_weeks: tuple[int, int] = (4, 24),
+    seed: int = 0,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(measurements, timeline)`` of a cohort where a treatment that does nothing (true hazard
+    ratio 1) starts late, and only on a wound still open then: an immortal-time trap.
+
+    The lesions are :func:`synthetic_cohort`'s with ``hazard_ratio=1`` (one per patient). A
+    patient's treatment (``hyperbaric_oxygen``) is planned with probability ``planned_p`` for
+    a week drawn from ``due_weeks``, and given only if the wound is open at that week's visit
+    (a healed wound is not treated). "Ever treated" then holds the slow healers, and the
+    treatment looks harmful; a landmark analysis does not credit it with what came before it.
+    """
+    measurements, _, _ = synthetic_cohort(
+        n_patients=n_patients, hazard_ratio=1.0, second_lesion_p=0.0, seed=seed
+    )
+    rng = np.random.default_rng([seed, 2])
+    events = []
+    for patient, rows in measurements.groupby("patient", sort=True):
+        days = pd.to_datetime(rows["taken_at"])
+        due = days.min() + pd.Timedelta(weeks=int(rng.integers(due_weeks[0], due_weeks[1] + 1)))
+        if rng.random() >= planned_p:
+            continue
+        seen = rows[days == due]
+        if len(seen) and seen["wound_area_cm2"].iloc[0] > 0:  # open at the visit it was due
+            events.append(
+                {
+                    "patient": patient,
+                    "kind": "hyperbaric_oxygen",
+                    "start_on": due.date().isoformat(),
+                }
+            )
+    return measurements, pd.DataFrame(events, columns=["patient", "kind", "start_on"])
