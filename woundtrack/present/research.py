@@ -333,7 +333,7 @@ def cohort_report_html(
         )
     provenance = {
         **{f"{k} version": v for k, v in info["versions"].items()},
-        **{k.replace("_", " "): str(v) for k, v in info["options"].items()},
+        **{k.replace("_", " "): str(v) for k, v in info["options"].items() if v is not None},
         "model versions in the data": ", ".join(model_versions or []) or "not in the data",
         **(sources or {}),
         "written": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
