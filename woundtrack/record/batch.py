@@ -229,8 +229,7 @@ def _use_worker_threads() -> None:
 def measure_job(job: dict[str, Any], marker_mm: float, model_path: str | None) -> dict[str, Any]:
     """Measure one manifest row's photo; its result row (``ok`` false with the reason when the
     photo cannot be read or measured). Runs on a Dask worker; ``job`` is ``Job`` as a dict."""
-    from woundtrack.image.io import encode_labels_png
-    from woundtrack.record.ingest import measure_file
+    from woundtrack.record.ingest import prepare_photo
 
     _use_worker_threads()
     name = Path(job["photo"]).name
@@ -241,12 +240,12 @@ def measure_job(job: dict[str, Any], marker_mm: float, model_path: str | None) -
         return _failure(job, f"{name}: cannot read the photo ({why}); check the manifest's path")
     file_sha256 = hashlib.sha256(data).hexdigest()
     try:
-        record, labels = measure_file(
+        prepared, _ = prepare_photo(
             data, name=name, marker_mm=marker_mm, segmenter=_segmenter(model_path)
         )
     except WoundtrackError as exc:
         return _failure(job, str(exc), file_sha256=file_sha256)
-    return _result_row(job, record, encode_labels_png(labels), file_sha256)
+    return _result_row(job, prepared.analysis.to_record(), prepared.labels_png, file_sha256)
 
 
 def _base(job: dict[str, Any]) -> dict[str, Any]:

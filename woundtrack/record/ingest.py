@@ -183,7 +183,9 @@ def prepare_photo(
     ``import_photo(prepared=...)`` files, and the photo's pixels (for a thumbnail; not kept).
 
     The app measures the photos a nurse has chosen while she checks their dates, and the command
-    line the next photos while it files one; filing then only writes.
+    line the next photos while it files one; filing then only writes. ``woundtrack batch``
+    writes its ``analysis.to_record()`` and label PNG, filed later by ``import --from``
+    (``import_photo(stored=...)``).
 
     Raises
     ------
@@ -194,25 +196,6 @@ def prepare_photo(
     image, info = _read_clean(data, clean, name=name)
     analysis = analyze_image(image, info, marker_mm=marker_mm, segmenter=segmenter)
     return Prepared(analysis=analysis, labels_png=encode_labels_png(analysis.labels)), image
-
-
-def measure_file(
-    data: bytes, *, name: str, marker_mm: float = DEFAULT_MARKER_MM, segmenter: Segmenter
-) -> tuple[dict[str, Any], np.ndarray]:
-    """Measure a photo file exactly as ``import_photo`` would (location tags removed first, a
-    DICOM file's capture time from its header), without the database: its ``(record, labels)``,
-    to be written and filed later by ``import_photo(stored=...)`` (``woundtrack batch`` then
-    ``import --from``).
-
-    Raises
-    ------
-    woundtrack.errors.WoundtrackError
-        The photo cannot be read or measured.
-    """
-    clean = strip_location(data, name=name)
-    image, info = _read_clean(data, clean, name=name)
-    analysis = analyze_image(image, info, marker_mm=marker_mm, segmenter=segmenter)
-    return analysis.to_record(), analysis.labels
 
 
 def stored_visit(store: Store, data: bytes, *, name: str, patient: str) -> int | None:
