@@ -711,20 +711,24 @@ def _import(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 "warnings": list(result.warnings),
             }
             print(json.dumps(record, ensure_ascii=False), file=out, flush=True)
-        elif result.status == "duplicate":
-            tqdm.write(
-                f"{result.file}: already stored for {args.patient} (visit {result.visit_id}); "
-                "not imported again",
-                file=out,
-            )
         else:
-            what = ", ".join(result.lesion_labels) or "no wound found"
-            tqdm.write(
-                f"{result.file}: {result.status} (visit {result.visit_id}; {what})", file=out
-            )
-            for warning in result.warnings:  # as `measure` says them: no sticker, no date, ...
-                tqdm.write(f"  warning: {warning}", file=out)
+            for line in _import_lines(result.file, result, args.patient):
+                tqdm.write(line, file=out)
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _import_lines(name: str, result, patient: str) -> list[str]:
+    """What ``import`` says of one photo filed: its status, visit and lesions, then its warnings
+    as ``measure`` says them (no sticker, no date, ...)."""
+    if result.status == "duplicate":
+        return [
+            f"{name}: already stored for {patient} (visit {result.visit_id}); not imported again"
+        ]
+    what = ", ".join(result.lesion_labels) or "no wound found"
+    return [
+        f"{name}: {result.status} (visit {result.visit_id}; {what})",
+        *(f"  warning: {warning}" for warning in result.warnings),
+    ]
 
 
 def _import_results(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -741,17 +745,9 @@ def _import_results(store, args: argparse.Namespace, out: TextIO, err: TextIO) -
                 "lesions": list(result.lesion_labels),
             }
             print(json.dumps(record, ensure_ascii=False), file=out, flush=True)
-        elif result.status == "duplicate":
-            print(
-                f"{name}: already stored for this patient (visit {result.visit_id}); "
-                "not imported again",
-                file=out,
-            )
         else:
-            what = ", ".join(result.lesion_labels) or "no wound found"
-            print(f"{name}: {result.status} (visit {result.visit_id}; {what})", file=out)
-            for warning in result.warnings:
-                print(f"  warning: {warning}", file=out)
+            for line in _import_lines(name, result, "this patient"):
+                print(line, file=out)
 
     results, problems = import_results(
         store, args.from_results, patient_column=args.patient_column, on_result=shown
