@@ -26,7 +26,7 @@ given more often to them looks worse than it is. The measurements' ``distributio
 research export's) is read, or their ``body_site`` coded (``woundtrack.body_sites``).
 
 Groups: ``with`` holds the lesions of patients whose timeline has any event of that kind (at any
-time: a study that needs the treatment to precede a time point should cut the timeline first),
+time; with ``landmark_weeks``, by that time after the lesion's first visit),
 ``without`` the others. Nothing here is hand-written statistics: every estimate, interval and
 test is the library's. Inputs and outputs are pandas tables and plain values; no database, no
 images.
@@ -175,7 +175,7 @@ class CohortResult:
             },
             "logrank_p": self.logrank_p,
             "hazard_ratio": self.hazard_ratio,
-            "hazard_ratio_ci": list(self.hazard_ratio_ci) if self.hazard_ratio_ci else None,
+            "hazard_ratio_ci": _listed(self.hazard_ratio_ci),
             "adjusted_for_distribution": None
             if self.adjusted is None
             else {
@@ -311,7 +311,7 @@ def _distribution(frame: pd.DataFrame) -> pd.Series:
     ``body_site`` column coded."""
     if "distribution" in frame.columns:
         text = frame["distribution"].fillna("").astype(str).str.strip().str.casefold()
-        return text.where(text.isin(("distal", "proximal")), "")
+        return text.where(text.isin((DISTAL, PROXIMAL)), "")
     if "body_site" in frame.columns:
         sites = frame["body_site"].fillna("").astype(str)
         return sites.map(lambda site: code_site(site).distribution)
@@ -603,7 +603,7 @@ def _adjusted(lesions: pd.DataFrame) -> tuple[AdjustedFigures | None, list[str]]
     distribution is known (errors robust by patient, as the unadjusted one)."""
     from lifelines.exceptions import ConvergenceError
 
-    known = lesions[lesions["distribution"].isin(("distal", "proximal"))]
+    known = lesions[lesions["distribution"].isin((DISTAL, PROXIMAL))]
     unknown = len(lesions) - len(known)
     notes = []
     if unknown:
@@ -611,7 +611,7 @@ def _adjusted(lesions: pd.DataFrame) -> tuple[AdjustedFigures | None, list[str]]
             f"{_lesions(unknown)} without a distal or proximal body site left out of the "
             "hazard ratio adjusted for distribution"
         )
-    proximal = known["distribution"] == "proximal"
+    proximal = known["distribution"] == PROXIMAL
     treated = known["group"] == WITH
     cells = {(t, p): int(((treated == t) & (proximal == p)).sum()) for t in (0, 1) for p in (0, 1)}
     if not (proximal.any() and (~proximal).any() and treated.any() and (~treated).any()):
@@ -716,9 +716,16 @@ def cohort_analysis(
         if landmark_weeks is not None:
             lesions, visits, landmark_notes = _landmarked(lesions, visits, starts, landmark_weeks)
             notes.extend(landmark_notes)
-    if landmark_weeks is not None and (by is None or by_distribution):
-        notes.append("a landmark needs a treatment to compare (--by KIND); none was applied")
-        landmark_weeks = None
+    if by is None or by_distribution:  # what only a treatment's comparison takes
+        if landmark_weeks is not None:
+            notes.append("a landmark needs a treatment to compare (--by KIND); none was applied")
+            landmark_weeks = None
+        if adjust_for_distribution:
+            notes.append(
+                "the adjustment for distribution needs a treatment to compare (--by KIND)"
+                if by is None
+                else "the lesions are split by distribution already: nothing to adjust for"
+            )
     open_visits = open_visit_table(visits, lesions, closed_below_cm2=closed_below_cm2)
     groups: dict[str, GroupFigures] = {}
     survival: dict[str, pd.DataFrame] = {}
@@ -728,12 +735,6 @@ def cohort_analysis(
         if curve is not None:
             survival[name] = curve
     logrank_p = hazard_ratio = hazard_ratio_ci = adjusted = None
-    if adjust_for_distribution and (by is None or by_distribution):
-        notes.append(
-            "the adjustment for distribution needs a treatment to compare (--by KIND)"
-            if by is None
-            else "the lesions are split by distribution already: nothing to adjust for"
-        )
     if by is not None:
         first, second = names
         if groups[first].n_lesions and groups[second].n_lesions:
