@@ -236,8 +236,9 @@ MAX_BODY_SITE_CHARS = 80
 def check_body_site(text: str) -> str:
     """A body site as stored: its words joined by single spaces ("" for none).
 
-    Matching compares sites without case (``Left calf`` is ``left calf``), so a lesion's site
-    must be one line of at most ``MAX_BODY_SITE_CHARS`` printable characters.
+    Matching compares sites as ``body_sites.site_key`` reads them (``Lt. Calf`` is ``left
+    calf``); a lesion's site must be one line of at most ``MAX_BODY_SITE_CHARS`` printable
+    characters.
 
     Raises
     ------
@@ -770,15 +771,11 @@ class Store:
             old = session.get(AnalysisRow, based_on.analysis_id)
             if old is None:
                 raise StoreError(f"analysis {based_on.analysis_id} is not in the database")
-            current = session.scalar(
-                sa.select(sa.func.max(AnalysisRow.id)).where(
-                    AnalysisRow.visit_id == old.visit_id, AnalysisRow.withdrawn_edit_id.is_(None)
-                )
-            )
-            if current != old.id:
+            current = _current_analysis_row(session, old.visit_id)
+            if current is None or current.id != old.id:
                 raise StoreError(
                     f"visit {old.visit_id} changed since it was read (its current analysis is "
-                    f"{current}, not {old.id}); measure it again"
+                    f"{current and current.id}, not {old.id}); measure it again"
                 )
             if old.kind == "corrected":
                 raise StoreError(
@@ -1291,12 +1288,7 @@ class Store:
     def current_analysis(self, visit_id: int) -> AnalysisInfo:
         """The visit's current analysis, with its record (figures, calibration, provenance)."""
         with self._sessions() as session:
-            row = session.scalar(
-                sa.select(AnalysisRow)
-                .where(AnalysisRow.visit_id == visit_id, AnalysisRow.withdrawn_edit_id.is_(None))
-                .order_by(AnalysisRow.id.desc())
-                .limit(1)
-            )
+            row = _current_analysis_row(session, visit_id)
             if row is None:
                 raise StoreError(f"visit {visit_id} is not in the database")
             return _analysis_info(session, row)
@@ -1766,6 +1758,16 @@ def _event_text(e: TreatmentEvent) -> dict[str, Any]:
 
 def _event_key(e: TreatmentEvent) -> tuple:
     return (e.kind, e.start_on, e.end_on, e.dose, e.frequency, e.sessions, e.notes)
+
+
+def _current_analysis_row(session: Session, visit_id: int) -> AnalysisRow | None:
+    """The visit's current analysis: its newest not withdrawn (None: no such visit)."""
+    return session.scalar(
+        sa.select(AnalysisRow)
+        .where(AnalysisRow.visit_id == visit_id, AnalysisRow.withdrawn_edit_id.is_(None))
+        .order_by(AnalysisRow.id.desc())
+        .limit(1)
+    )
 
 
 def _debrided_between(session: Session, patient_id: int, one: date, other: date) -> bool:
