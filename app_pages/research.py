@@ -142,7 +142,8 @@ if tables is not None:
             else f"with and without {option}"
         ),
     )
-    adjust = by not in (NO_SPLIT, BY_DISTRIBUTION) and st.checkbox(
+    treatment = by not in (NO_SPLIT, BY_DISTRIBUTION)  # what only a treatment's split takes
+    adjust = treatment and st.checkbox(
         "Also adjust the hazard ratio for each lesion's distribution (proximal / distal)",
         key="cohort_adjust",
         help="Proximal calciphylaxis (thighs, buttocks, trunk) heals worse than distal (below the "
@@ -163,7 +164,7 @@ if tables is not None:
             "open then count, 'with' are those whose treatment had started by then, and times "
             "count from it.",
         )
-        if by not in (NO_SPLIT, BY_DISTRIBUTION)
+        if treatment
         else 0.0
     )
     try:
