@@ -340,7 +340,8 @@ def model_version_note(rows: Sequence[SeriesRow], lesion: str) -> str | None:
     version changes may be the model's, not the wound's. None when one version measured all.
 
     Each version is named with its number of visits and their first and last days, in the order
-    it was first used (stored measurements are never measured again: ``app_pages/models.py``).
+    it was first used (stored measurements are measured again only when a person asks:
+    ``ingest.measure_again``).
     """
     spans: dict[str, list[date]] = {}
     for r in sorted(

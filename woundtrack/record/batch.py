@@ -443,7 +443,7 @@ def _read_part(pq, part: Path, columns: list[str]):
     return frame[columns]
 
 
-#: Result columns added since the first results format, with the value a missing one takes.
+#: Result columns added since the first results format (a part without one reads it as empty).
 _ADDED_COLUMNS = ("body_site",)
 
 
