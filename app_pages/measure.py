@@ -10,7 +10,7 @@ import json
 import pandas as pd
 import streamlit as st
 
-from app_pages.shared import active_model, base_store, escape_markdown, require
+from app_pages.shared import active_model, base_store, escape_markdown, lesion_sizes, require
 from woundtrack import __version__
 from woundtrack.errors import WoundtrackError
 from woundtrack.image.io import read_photo
@@ -32,23 +32,18 @@ def _measure(data: bytes, name: str, marker_mm: float, mm_per_px: float | None, 
 
 
 def _lesion_table(analysis: Analysis) -> pd.DataFrame:
+    calibrated = analysis.calibration.calibrated
     rows = []
     for m in analysis.lesions:
-        rows.append(
-            {
-                "lesion": m.index,
-                "area (cm²)": m.wound_area_cm2,
-                "length × width (cm)": None
-                if m.length_cm is None
-                else f"{m.length_cm:.1f} × {m.width_cm:.1f}",
-                "perimeter (cm)": m.perimeter_cm,
-                "eschar %": round(m.eschar_pct, 1),
-                "slough %": round(m.slough_pct, 1),
-                "granulation %": round(m.granulation_pct, 1),
-                "erythema (cm²)": m.erythema_area_cm2,
-                "area (px)": m.wound_area_px,
-            }
-        )
+        row = {"lesion": m.index} | lesion_sizes(m, calibrated)
+        if calibrated:
+            row["perimeter (cm)"] = None if m.perimeter_cm is None else round(m.perimeter_cm, 1)
+        else:
+            row["perimeter (px)"] = round(m.perimeter_px)
+        row["eschar %"] = round(m.eschar_pct, 1)
+        row["slough %"] = round(m.slough_pct, 1)
+        row["granulation %"] = round(m.granulation_pct, 1)
+        rows.append(row)
     return pd.DataFrame(rows)
 
 

@@ -31,6 +31,7 @@ from app_pages.shared import (
     get_store,
     identity,
     labels_of,
+    lesion_sizes,
     patient_picker,
     photo,
     require,
@@ -101,29 +102,13 @@ def _lesion_table(
     rows = []
     for m in lesions:
         row: dict[str, Any] = {"lesion": names.get(m.index, f"#{m.index}")}
-        if calibrated:
-            row["wound area (cm²)"] = _cm2(m.wound_area_cm2)
-            row["eschar (cm²)"] = _cm2(m.eschar_area_cm2)
-            row["erythema (cm²)"] = _cm2(m.erythema_area_cm2)
-            row["length × width (cm)"] = (
-                None if m.length_cm is None else f"{m.length_cm:.1f} × {m.width_cm:.1f}"
-            )
-        else:
-            row["wound area (px)"] = m.wound_area_px
-            row["eschar (px)"] = m.eschar_area_px
-            row["erythema (px)"] = m.erythema_area_px
-            row["length × width (px)"] = f"{m.length_px:.0f} × {m.width_px:.0f}"
+        row |= lesion_sizes(m, calibrated)
         row["eschar %"] = round(m.eschar_pct, 1)
         row["slough %"] = round(m.slough_pct, 1)
         row["granulation %"] = round(m.granulation_pct, 1)
         row["outline"] = outline_by
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def _cm2(value: float | None) -> float | None:
-    """Areas shown to 0.01 cm² (1 mm²), beyond what a photo can tell anyway."""
-    return None if value is None else round(value, 2)
 
 
 def _likely_names(

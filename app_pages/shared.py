@@ -14,7 +14,7 @@ import numpy as np
 import streamlit as st
 
 from woundtrack.image.io import read_photo
-from woundtrack.models import AnalysisInfo
+from woundtrack.models import AnalysisInfo, LesionMeasurement
 from woundtrack.record import access, db
 from woundtrack.record.demo import demo_db_url, seed_demo
 from woundtrack.record.ingest import stored_labels
@@ -48,6 +48,30 @@ def escape_markdown(text: object) -> str:
     one_line = re.sub(r"\s*[\r\n]+\s*", " ", str(text))
     escaped = _MARKDOWN_INLINE.sub(r"\\\1", one_line)
     return _LIST_START.sub(lambda m: f"{m[1]}{m[2]}\\." if m[2] else f"{m[1]}\\-", escaped)
+
+
+def lesion_sizes(m: LesionMeasurement, calibrated: bool) -> dict[str, object]:
+    """A lesion's sizes as a table row shows them: cm² (to 0.01, 1 mm²) and cm when the photo is
+    calibrated, pixels when it is not (never an empty cm² column beside a photo without one)."""
+    if not calibrated:
+        return {
+            "wound area (px)": m.wound_area_px,
+            "eschar (px)": m.eschar_area_px,
+            "erythema (px)": m.erythema_area_px,
+            "length × width (px)": f"{m.length_px:.0f} × {m.width_px:.0f}",
+        }
+
+    def cm2(value: float | None) -> float | None:
+        return None if value is None else round(value, 2)
+
+    return {
+        "wound area (cm²)": cm2(m.wound_area_cm2),
+        "eschar (cm²)": cm2(m.eschar_area_cm2),
+        "erythema (cm²)": cm2(m.erythema_area_cm2),
+        "length × width (cm)": None
+        if m.length_cm is None
+        else f"{m.length_cm:.1f} × {m.width_cm:.1f}",
+    }
 
 
 def demo_mode() -> bool:

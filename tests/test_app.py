@@ -85,7 +85,8 @@ def test_uploaded_photo_shows_cm2_and_the_lesion_table(photos: Photos) -> None:
     assert [s.value for s in at.subheader] == ["Lesions", "Traceability"]
     [table] = at.dataframe
     assert len(table.value) == 1
-    assert table.value["area (cm²)"].iloc[0] == pytest.approx(float(found.group(1)), abs=0.01)
+    assert table.value["wound area (cm²)"].iloc[0] == pytest.approx(float(found.group(1)), abs=0.01)
+    assert not any("(px)" in column for column in table.value.columns)
     assert not any("sticker" in w.value for w in at.warning)
     assert any("calibration: aruco" in m.value for m in at.markdown)
 
@@ -97,6 +98,12 @@ def test_photo_without_sticker_says_not_calibrated(photos: Photos) -> None:
     assert re.fullmatch(r"\d+ px", shown["Wound area"]), shown
     assert not any("cm²" in v for v in shown.values())
     assert any("sticker" in w.value for w in at.warning)
+    # The lesion table gives pixels, not a cm² column of blanks.
+    [table] = at.dataframe
+    columns = list(table.value.columns)
+    assert "wound area (px)" in columns and "perimeter (px)" in columns
+    assert not any("cm" in column for column in columns), columns
+    assert table.value["wound area (px)"].iloc[0] == int(shown["Wound area"].removesuffix(" px"))
 
 
 def test_manual_scale_measures_a_photo_without_sticker(photos: Photos) -> None:
