@@ -294,6 +294,25 @@ def test_bad_database_url_and_unknown_patient(capsys, tmp_path):
     assert status == 1 and "pseudonymous" in err
 
 
+@pytest.mark.parametrize(
+    ("flag", "value", "said"),
+    [
+        ("--patient", "Jane Doe", "pseudonymous"),
+        ("--lesion", "left calf ulcer!", "lesion label"),
+        ("--site", "left\x07calf", "is not a body site"),
+    ],
+)
+def test_a_refused_import_leaves_no_database_behind(capsys, tmp_path, flag, value, said):
+    """A mistyped patient code, lesion label or site is refused before the database is opened:
+    no new, empty database file is left where the clinic's was meant to be."""
+    options = {"--patient": "P-1", "--lesion": "L1"} | {flag: value}
+    args = [part for option in options.items() for part in option]
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    status, _, err = run(capsys, "--db", url, "import", str(WEEKS[0]), *args)
+    assert status == 1 and said in err
+    assert not (tmp_path / "new.db").exists()
+
+
 def test_backup(capsys, demo_db, tmp_path):
     out_file = tmp_path / "copy.db"
     status, out, _ = run(capsys, "--db", demo_db, "backup", str(out_file))

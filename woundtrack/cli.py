@@ -574,6 +574,8 @@ def _record_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         or (args.command == "timeline" and args.action == "import")
         or (args.command == "user" and args.action == "add")
     )
+    if args.command == "import" and (refused := _refuse_import(args, err)) is not None:
+        return refused
     try:
         store = Store(args.db, create=writes, actor=args.user)
     except WoundtrackError as exc:
@@ -600,6 +602,49 @@ def _record_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         store.close()
 
 
+def _refuse_import(args: argparse.Namespace, err: TextIO) -> int | None:
+    """The exit status when ``import``'s arguments alone refuse it (said on ``err``), else None.
+
+    Checked before the database is opened, so that a mistyped patient code or site never leaves
+    a new, empty database file behind.
+    """
+    from woundtrack.record.store import check_body_site, check_lesion_label, check_patient_code
+
+    def usage(message: str) -> int:
+        print(f"woundtrack: {message}", file=err)
+        return EXIT_USAGE
+
+    if args.taken_on is not None and (args.from_results is not None or args.fhir is not None):
+        return usage(
+            "--taken-on is for photos given here; results and bundles carry their own dates"
+        )
+    if args.from_results is not None:
+        if args.photos or args.patient or args.fhir:
+            return usage(
+                "import --from takes the patients and photos from the results; "
+                "leave out --patient, --fhir and the photos"
+            )
+        return None
+    if args.fhir is not None:
+        if args.photos or args.patient:
+            return usage(
+                "import --fhir takes the patient and photos from the bundle; "
+                "leave out --patient and the photos"
+            )
+        return None
+    if not args.photos or not args.patient:
+        return usage("import needs photos and --patient P (or --fhir FILE.json)")
+    try:
+        check_patient_code(args.patient)
+        check_body_site(args.site)  # once, before any photo is read
+        if args.lesion is not None:
+            check_lesion_label(args.lesion)
+    except WoundtrackError as exc:
+        print(f"woundtrack: {exc}", file=err)
+        return EXIT_FAILED
+    return None
+
+
 def _import(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Import each photo in its own transaction; a failed photo is reported and skipped."""
     from tqdm import tqdm
@@ -607,40 +652,11 @@ def _import(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from woundtrack.image.pipeline import failure_record
     from woundtrack.image.side_by_side import in_order, one_thread, worker_count
     from woundtrack.record.ingest import import_photo, prepare_photo, stored_visit
-    from woundtrack.record.store import check_body_site, check_lesion_label, check_patient_code
 
-    if args.taken_on is not None and (args.from_results is not None or args.fhir is not None):
-        print(
-            "woundtrack: --taken-on is for photos given here; results and bundles carry their "
-            "own dates",
-            file=err,
-        )
-        return EXIT_USAGE
     if args.from_results is not None:
-        if args.photos or args.patient or args.fhir:
-            print(
-                "woundtrack: import --from takes the patients and photos from the results; "
-                "leave out --patient, --fhir and the photos",
-                file=err,
-            )
-            return EXIT_USAGE
         return _import_results(store, args, out, err)
     if args.fhir is not None:
-        if args.photos or args.patient:
-            print(
-                "woundtrack: import --fhir takes the patient and photos from the bundle; "
-                "leave out --patient and the photos",
-                file=err,
-            )
-            return EXIT_USAGE
         return _import_fhir(store, args, out, err)
-    if not args.photos or not args.patient:
-        print("woundtrack: import needs photos and --patient P (or --fhir FILE.json)", file=err)
-        return EXIT_USAGE
-    check_patient_code(args.patient)
-    check_body_site(args.site)  # once, before any photo is read
-    if args.lesion is not None:
-        check_lesion_label(args.lesion)
     segmenter = _record_segmenter(store, args.model)
     workers = worker_count(len(args.photos), args.workers)
     beside = one_thread(segmenter)
