@@ -14,6 +14,7 @@ import numpy as np
 import streamlit as st
 
 from app_pages.shared import (
+    demo_mode,
     escape_markdown,
     get_store,
     patient_picker,
@@ -84,13 +85,15 @@ def overlay_photos(patient: str) -> tuple[list[tuple[str, bytes]], list[str]]:
 @st.cache_data(show_spinner="Building the report…")
 def report_html(patient: str) -> str:
     rows, events = series(patient), treatments(patient)
+    generated_at = datetime.now(UTC).astimezone()
+    as_of = None if demo_mode() else generated_at.date()  # as the Healing page reads it
     return patient_report_html(
         patient=patient,
         rows=rows,
         events=events,
-        summary=healing_summary(rows, events),
+        summary=healing_summary(rows, events, today=as_of),
         photos=overlay_photos(patient)[0],
-        generated_at=datetime.now(UTC).astimezone(),
+        generated_at=generated_at,
     )
 
 

@@ -14,6 +14,7 @@ from app_pages.shared import (
     active_model,
     after_write,
     allowed,
+    demo_mode,
     escape_markdown,
     get_store,
     patient_picker,
@@ -34,10 +35,15 @@ from woundtrack.record.ingest import MeasuredAgain, measure_again
 require("view_patients")
 
 
+#: A lesion whose latest photo is older than this is shown as "Area on <date>", not "Area now".
+LATEST_IS_NOW_DAYS = 14
+
+
 @st.cache_data(show_spinner=False)
-def summary_of(patient: str) -> HealingSummary:
-    """Healing figures of every lesion of ``patient`` (cleared with the other reads on writes)."""
-    return healing_summary(series(patient), treatments(patient))
+def summary_of(patient: str, as_of: date | None) -> HealingSummary:
+    """Healing figures of every lesion of ``patient`` as of ``as_of`` (None: each lesion's last
+    visit); cleared with the other reads on writes."""
+    return healing_summary(series(patient), treatments(patient), today=as_of)
 
 
 def _measured_again_text(done: MeasuredAgain, model: str) -> str:
@@ -59,7 +65,11 @@ for kind, message in st.session_state.pop("healing_flash", []):
 try:
     rows = series(patient)
     events = treatments(patient)
-    summary = summary_of(patient)
+    # A clinic's record is read as of today: a projected closure that passed unseen is said, not
+    # shown as a forecast. The demo is a record of spring 2026, read as of its last visit.
+    today = date.today()
+    as_of = None if demo_mode() else today
+    summary = summary_of(patient, as_of)
 except WoundtrackError as exc:
     st.error(escape_markdown(exc))
     st.stop()
@@ -95,8 +105,9 @@ text = {name: (value, detail) for name, value, detail in headline_figures(metric
 
 latest, baseline = metrics.latest_area_cm2, metrics.baseline_area_cm2
 top, bottom = st.columns(3), st.columns(3)
+recent = as_of is None or (today - metrics.latest_on).days <= LATEST_IS_NOW_DAYS
 top[0].metric(
-    "Area now",
+    "Area now" if recent else f"Area on {metrics.latest_on.isoformat()}",
     f"{latest:.2f} cm²",
     delta=f"{latest - baseline:+.2f} cm²",  # an ASCII sign: Streamlit reads it for the arrow
     delta_color="inverse",  # a smaller wound is the good direction
@@ -130,6 +141,11 @@ else:
     bottom[2].metric("Projected closure", "—")
 if healed is None and closure.refused_reason:
     st.info(f"No closure date projected: {closure.refused_reason}")
+if as_of is None:
+    st.caption(
+        f"Demo: the figures are as of the demo's last visit ({metrics.latest_on.isoformat()}); "
+        "a clinic's record is read as of today."
+    )
 if metrics.closed_at_last_visit:
     st.info("Closed at the last visit, awaiting confirmation at the next one.")
 

@@ -116,6 +116,8 @@ def test_healing_page_shows_the_figures_and_the_chart(db_url: str) -> None:
     deltas = {m.label: m.delta for m in at.metric}
     assert deltas["Projected closure"].startswith("95 % interval 2026-")
     assert deltas["Area now"].startswith("-")  # smaller than at baseline: a green arrow down
+    # The demo (spring 2026) is read as of its last visit, and says so.
+    assert any("Demo: the figures are as of the demo's last visit" in c.value for c in at.caption)
     spec = plotly_spec(at)
     names = [t.get("name") for t in spec["data"]]
     assert names[:5] == ["Eschar", "Slough", "Granulation", "Wound area", "Erythema"]
@@ -252,3 +254,20 @@ def test_visits_dated_at_the_end_of_the_calendar_never_break_a_page(db_url: str,
     else:
         [preview] = at.get("iframe")
         assert "9999-12-31" in preview.proto.srcdoc
+
+
+def test_a_clinics_record_is_read_as_of_today(app_db: str) -> None:
+    """The same record opened as a clinic's (``$WOUNDTRACK_DB``), after the projected closure:
+    its latest photo is labelled by its date, not "now", and the closure that passed unseen is
+    said, not shown as a forecast; the chart has no projection."""
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert date.today() > date(2026, 7, 1)  # this test's premise: the demo's June closure passed
+    shown = {m.label: m.value for m in at.metric}
+    assert "Area now" not in shown and shown["Area on 2026-05-18"].endswith(" cm²")
+    assert shown["Projected closure"] == "—"
+    [note] = [i.value for i in at.info if "No closure date projected" in i.value]
+    assert "has passed without a visit since 2026-05-18; measure the wound again." in note
+    assert not any("Demo:" in c.value for c in at.caption)
+    names = [t.get("name") for t in plotly_spec(at)["data"]]
+    assert "Projected closure" not in names

@@ -355,3 +355,25 @@ def test_dates_at_the_ends_of_the_calendar_never_break_the_chart(days: list[date
         assert fig.to_json()  # what the app and the report send to the browser
         assert headline_figures(metrics) and phase_table(metrics) is not None
         assert metrics.closure.refused == (days[0].year == 9999)  # no date past 9999-12-31
+
+
+def test_a_summary_made_today_says_when_a_projected_closure_passed_unseen(rows, events) -> None:
+    """Made on a day after the projected closure, with no visit since, the summary projects
+    nothing and says why (a clinician opening an old record is not shown a past date as a
+    forecast); a lesion photographed after ``today`` (a camera's clock ahead) never raises."""
+    as_of_last_visit = healing_summary(rows, events).lesions["L1"].closure
+    projected_on = as_of_last_visit.projected_on
+    assert projected_on is not None
+    assert healing_summary(rows, events, today=projected_on).lesions["L1"].closure == (
+        as_of_last_visit
+    )
+    later = healing_summary(rows, events, today=projected_on + timedelta(days=1))
+    closure = later.lesions["L1"].closure
+    assert closure.projected_on is None
+    last_visit = max(r.taken_on for r in rows)
+    assert closure.refused_reason == (
+        f"The projected closure date ({projected_on.isoformat()}) has passed without a visit "
+        f"since {last_visit.isoformat()}; measure the wound again."
+    )
+    before_the_last_visit = healing_summary(rows, events, today=last_visit - timedelta(days=3))
+    assert before_the_last_visit.lesions["L1"].closure == as_of_last_visit

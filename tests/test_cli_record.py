@@ -7,6 +7,7 @@ import io
 import json
 import shutil
 import sqlite3
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -190,7 +191,8 @@ OLD_LESION_KEYS = [
 
 
 def test_healing_json_keeps_its_keys_and_adds_closure_threshold_and_reopening(capsys, demo_db):
-    status, out, _ = run(capsys, "--db", demo_db, "healing", "--patient", "DEMO-001", "--json")
+    args = ("--db", demo_db, "healing", "--patient", "DEMO-001", "--json", "--as-of", "2026-05-20")
+    status, out, _ = run(capsys, *args)
     assert status == 0
     doc = json.loads(out)
     assert list(doc) == ["patient", "lesions", "skipped", "note"]
@@ -216,13 +218,33 @@ def test_healing_json_keeps_its_keys_and_adds_closure_threshold_and_reopening(ca
     # The command writes exactly healing_summary_json of the typed summary.
     store = Store(demo_db)
     try:
-        summary = healing_summary(store.series("DEMO-001"), store.treatments("DEMO-001"))
+        rows, events = store.series("DEMO-001"), store.treatments("DEMO-001")
     finally:
         store.close()
+    summary = healing_summary(rows, events, today=date(2026, 5, 20))
     assert json.loads(json.dumps(healing_summary_json(summary))) == doc
     metrics = summary.lesions["L1"]
     assert l1["exp_rate_per_week"] == metrics.exp_rate_per_week
     assert l1["projected_closure_on"]["projected"] == metrics.closure.projected_on.isoformat()
+
+
+def test_healing_is_read_as_of_today_unless_a_day_is_given(capsys, demo_db):
+    """The demo's last photo is of 2026-05-18 and its closure was projected for June 2026: read
+    today (after it), the closure is not projected and the reason says it passed unseen; read
+    as of 2026-05-20, it is projected."""
+    status, out, _ = run(capsys, "--db", demo_db, "healing", "--patient", "DEMO-001")
+    assert status == 0
+    assert date.today() > date(2026, 7, 1)  # this test's premise; run on an older clock it fails
+    assert "no closure projection: The projected closure date (2026-06-" in out
+    assert "has passed without a visit since 2026-05-18; measure the wound again." in out
+    _, out, _ = run(
+        capsys, "--db", demo_db, "healing", "--patient", "DEMO-001", "--as-of", "2026-05-20"
+    )
+    assert "projected closure 2026-06-" in out and "no closure projection" not in out
+    status, _, err = run(
+        capsys, "--db", demo_db, "healing", "--patient", "DEMO-001", "--as-of", "May"
+    )
+    assert status == 2 and "'May' is not a date like 2026-11-01" in err
 
 
 def test_a_failed_photo_is_skipped_and_the_rest_imported(capsys, tmp_path):

@@ -422,6 +422,14 @@ def _add_record_commands(commands) -> None:
     )
     h.add_argument("--patient", required=True)
     h.add_argument("--json", action="store_true")
+    h.add_argument(
+        "--as-of",
+        metavar="YYYY-MM-DD",
+        type=_iso_date,
+        default=None,
+        help="the day the figures are read on (default today): a projected closure that passed "
+        "before it with no visit since is not projected; give a past day to reproduce a report",
+    )
 
     ma = commands.add_parser(
         "measure-again",
@@ -1126,11 +1134,14 @@ def _audit(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _healing(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from datetime import date
+
     from woundtrack.analysis.report import healing_summary, healing_summary_json
     from woundtrack.present.charts import model_version_note
 
     rows = store.series(args.patient)
-    summary = healing_summary(rows, store.treatments(args.patient))
+    as_of = args.as_of if args.as_of is not None else date.today()
+    summary = healing_summary(rows, store.treatments(args.patient), today=as_of)
     _audited(store, err, "view", args.patient, {"what": "healing"}, "view_patients")
     if args.json:
         print(json.dumps(healing_summary_json(summary), ensure_ascii=False, indent=2), file=out)

@@ -84,8 +84,10 @@ def healing_summary(
     Each lesion's calibrated, dated visits (:func:`area_points`) are analysed with the phases
     before, during and after each treatment course (:func:`treatment_courses`; routine dressing
     changes are not a phase). A lesion without such a visit is listed in ``skipped`` with the
-    reason. ``today`` is the date the closure projection is made on (default: each lesion's last
-    visit). Write it as JSON with :func:`healing_summary_json`.
+    reason. ``today`` is the date the closure projection is made on: a projected closure that has
+    passed without a visit since is not projected (it says so). Left out, each lesion's figures
+    are as of its own last visit; a lesion photographed after ``today`` (a camera's clock ahead)
+    counts from its last visit. Write it as JSON with :func:`healing_summary_json`.
     """
     phases = phases_from_courses(treatment_courses(events))
     lesions: dict[str, HealingMetrics] = {}
@@ -96,7 +98,8 @@ def healing_summary(
         if not series:
             skipped[lesion] = "no calibrated visit with a date: no cm² series to analyse"
             continue
-        lesions[lesion] = healing_metrics(series, phases=phases, today=today)
+        as_of = None if today is None else max(today, max(p.taken_on for p in series))
+        lesions[lesion] = healing_metrics(series, phases=phases, today=as_of)
     return HealingSummary(
         patient=rows[0].patient if rows else None,
         lesions=lesions,
