@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import cv2
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -35,6 +36,9 @@ require("view_patients")
 
 #: Unregistered close-ups are shown at this height (pixels) each, so they sit level.
 _UNREGISTERED_HEIGHT_PX = 600
+#: Registered top views are drawn at least this wide: a small wound's view (a few hundred
+#: pixels at the photo's own detail) stretched by the browser blurred its outline and colour key.
+_MIN_DISPLAY_WIDTH_PX = 600
 
 
 # ---------------------------------------------------------------------------- cached reads
@@ -70,6 +74,22 @@ def _area_line(rows: list[Any]) -> str:
     if rows and all(a is not None for a in areas):
         return f"wound {sum(areas):.2f} cm2 in {len(rows)} lesion(s)"
     return f"{len(rows)} lesion(s), no cm2 (not calibrated)" if rows else "no wound outlined"
+
+
+def _for_display(
+    top: np.ndarray, labels: np.ndarray, mm_per_px: float
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """A top view, its labels and scale enlarged to ``_MIN_DISPLAY_WIDTH_PX`` wide when narrower
+    (the labels pixel for pixel, so the outline drawn is the measured one)."""
+    factor = _MIN_DISPLAY_WIDTH_PX / top.shape[1]
+    if factor <= 1.0:
+        return top, labels, mm_per_px
+    size = (_MIN_DISPLAY_WIDTH_PX, round(top.shape[0] * factor))
+    return (
+        cv2.resize(top, size, interpolation=cv2.INTER_CUBIC),
+        cv2.resize(labels, size, interpolation=cv2.INTER_NEAREST),
+        mm_per_px / factor,
+    )
 
 
 def _same_height(image: np.ndarray, height: int) -> np.ndarray:
@@ -266,14 +286,15 @@ if registered is not None:
         (left, top_a, lab_a, lines_a, visit_a, "earlier"),
         (right, top_b, lab_b, lines_b, visit_b, "later"),
     ):
+        top, lab, display_mm_per_px = _for_display(top, lab, mm_per_px)
         # the colour key on a band above the view, so it hides no skin
         banded, _ = render_overlay_with_legend_band(top, lab, legend_lines=lines, opacity=opacity)
-        shown = draw_scale_bar(banded, mm_per_px=mm_per_px, length_mm=10)
+        shown = draw_scale_bar(banded, mm_per_px=display_mm_per_px, length_mm=10)
         column.image(
             shown,
             output_format="JPEG",
             caption=f"{escape_markdown(_visit_label(visit, lesions_of))} ({role}): top view of "
-            f"the skin, {mm_per_px:.2f} mm per pixel",
+            f"the skin, detail {mm_per_px:.2f} mm per pixel",
             width="stretch",
         )
     st.caption(

@@ -9,6 +9,7 @@ buttons do the rest.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -230,6 +231,10 @@ def test_compare_shows_both_visits_registered_with_the_method_and_the_changes(
 ) -> None:
     at = open_page(db_url, "app_pages/compare.py")
     assert texts(at.title) == ["Compare visits"]
+    # The last two visits, small wounds: both views at the photos' own detail at the wound
+    # (0.11-0.12 mm here), not a fixed 0.2 mm.
+    details = {re.search(r"detail (\d\.\d\d) mm per pixel", i.captions[0])[1] for i in at.image}
+    assert len(details) == 1 and 0.10 <= float(details.pop()) <= 0.13
     at.toggle(key="compare_baseline").set_value(True).run()
     assert not at.exception, [e.value for e in at.exception]
     shown = texts(at.success) + texts(at.info) + texts(at.warning)

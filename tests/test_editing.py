@@ -287,6 +287,11 @@ def test_registered_pair_puts_both_visits_on_one_grid() -> None:
         base, base_labels, cal, follow, follow_labels, reg, mm_per_px=0.5, max_side_px=30
     )
     assert max(small[0].shape[:2]) <= 30 and small[4] > 0.5
+    # By default the view keeps the photo's own detail at the wound: 0.25 mm per photo pixel
+    # here (not a fixed 0.2 mm, which would magnify nothing, nor a coarser one losing detail).
+    fine = plane_calibration(0.25, angle_deg=30.0)
+    *_, own = registered_pair(base, base_labels, fine, follow, follow_labels, reg)
+    assert own == pytest.approx(0.25)
 
 
 def test_registered_pair_refuses_mismatched_labels_and_uncalibrated_photos() -> None:
@@ -305,8 +310,12 @@ def test_registered_pair_refuses_mismatched_labels_and_uncalibrated_photos() -> 
         registered_pair(image, labels, cal, image, labels[:, 1:], reg)
     with pytest.raises(ValueError, match="mm_per_px and max_side_px must be positive"):
         registered_pair(image, labels, cal, image, labels, reg, mm_per_px=0.0)
-    with pytest.raises(CalibrationError, match="cannot be rectified"):
+    with pytest.raises(CalibrationError, match="cannot be put on its skin plane"):
         registered_pair(image, labels, Calibration(method="none"), image, labels, reg)
+    wound = labels.copy()
+    wound[5:10, 5:10] = ESCHAR  # with a wound, too (a TypeError before it was checked first)
+    with pytest.raises(CalibrationError, match="cannot be put on its skin plane"):
+        registered_pair(image, wound, Calibration(method="none"), image, wound, reg)
 
 
 def test_scale_bar_is_drawn_on_a_copy() -> None:

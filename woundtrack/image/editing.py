@@ -22,6 +22,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from woundtrack.errors import CalibrationError
 from woundtrack.image.registration import Registration, rectify, warp_labels_to_baseline
 from woundtrack.models import BACKGROUND, ERYTHEMA, LABEL_NAMES, Calibration
 
@@ -321,7 +322,7 @@ def registered_pair(
     follow_labels: np.ndarray,
     registration: Registration,
     *,
-    mm_per_px: float = 0.2,
+    mm_per_px: float | None = None,
     max_side_px: int = 1200,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
     """Two visits' photos and label maps on one top view of the baseline's skin plane.
@@ -339,9 +340,10 @@ def registered_pair(
         The baseline photo's, with a homography.
     registration : Registration
         From :func:`woundtrack.image.registration.register` of the follow-up onto the baseline.
-    mm_per_px : float
+    mm_per_px : float, optional
         Finest scale of the top view (mm per pixel); coarsened so that no side exceeds
-        ``max_side_px``.
+        ``max_side_px``. By default the baseline photo's own scale at its wounds: every pixel of
+        detail the photo has there, and no empty magnification.
     max_side_px : int
         Longest side of the top view, in pixels.
 
@@ -367,6 +369,13 @@ def registered_pair(
         _check_labels(lab)
         if lab.shape != img.shape[:2]:
             raise ValueError(f"{name} {lab.shape} do not match the photo {img.shape[:2]}")
+    if not baseline_cal.calibrated:
+        raise CalibrationError(
+            "the earlier photo has no calibration sticker or manual scale, so the two visits "
+            "cannot be put on its skin plane; compare them as taken"
+        )
+    if mm_per_px is None:
+        mm_per_px = _photo_mm_per_px(baseline_labels, baseline_cal)
     if not (math.isfinite(mm_per_px) and mm_per_px > 0) or max_side_px < 1:
         raise ValueError(
             f"mm_per_px and max_side_px must be positive, got {mm_per_px!r} and {max_side_px!r}"
@@ -440,6 +449,18 @@ def _wounds_extent_mm(
         float(hi[0] + margin),
         float(hi[1] + margin),
     )
+
+
+def _photo_mm_per_px(labels: np.ndarray, calibration: Calibration) -> float:
+    """Millimetres of skin per photo pixel at the labelled pixels' centre (the photo's centre
+    when none), through the calibration's homography."""
+    ys, xs = np.nonzero(labels)
+    cx, cy = (
+        (float(xs.mean()), float(ys.mean()))
+        if len(xs)
+        else (labels.shape[1] / 2, labels.shape[0] / 2)
+    )
+    return _local_scale(np.asarray(calibration.homography, dtype=np.float64), cx, cy)
 
 
 def _local_scale(matrix: np.ndarray, x: float, y: float) -> float:
