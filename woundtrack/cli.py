@@ -1187,7 +1187,7 @@ def _healing_lines(patient: str, lesion: str, m) -> str:
     lines = [
         f"{patient} {lesion}: {m.baseline_area_cm2:.2f} -> {m.latest_area_cm2:.2f} cm² "
         f"({-m.pct_area_reduction:+.1f} %) from {m.baseline_on} to {m.latest_on}, "
-        f"{m.n_visits} visits",
+        f"{_many(m.n_visits, 'visit')}",
         f"  PAR at week 4 {_fmt(m.par_week4_pct, '.1f', ' %')}; Gilman "
         f"{_fmt(m.gilman_cm_per_week, '.3f', ' cm/week')}; "
         f"{_fmt(m.pct_change_per_week, '+.1f', ' %/week')} (half-life "
@@ -1196,10 +1196,12 @@ def _healing_lines(patient: str, lesion: str, m) -> str:
     ]
     for p in m.phases:
         if p.n_visits:
-            lines.append(
-                f"  {p.label}: {p.n_visits} visits, "
-                f"{_fmt(p.pct_change_per_week, '+.1f', ' %/week')}"
+            rate = (
+                "too few visits for a rate"
+                if p.pct_change_per_week is None
+                else f"{p.pct_change_per_week:+.1f} %/week"
             )
+            lines.append(f"  {p.label}: {_many(p.n_visits, 'visit')}, {rate}")
     return "\n".join(lines)
 
 
