@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import cv2
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -20,6 +19,7 @@ from app_pages.shared import (
     current_analysis,
     escape_markdown,
     labels_of,
+    legend_html,
     patient_picker,
     photo,
     require,
@@ -28,7 +28,7 @@ from app_pages.shared import (
 )
 from woundtrack.errors import WoundtrackError
 from woundtrack.image.editing import draw_scale_bar, lesion_changes, registered_pair
-from woundtrack.image.overlay import close_up_view, render_overlay_with_legend_band
+from woundtrack.image.overlay import close_up_view, enlarged, render_overlay
 from woundtrack.image.registration import Registration, register
 from woundtrack.models import Calibration
 
@@ -36,9 +36,9 @@ require("view_patients")
 
 #: Unregistered close-ups are shown at this height (pixels) each, so they sit level.
 _UNREGISTERED_HEIGHT_PX = 600
-#: Registered top views are drawn at least this wide: a small wound's view (a few hundred
-#: pixels at the photo's own detail) stretched by the browser blurred its outline and colour key.
-_MIN_DISPLAY_WIDTH_PX = 600
+#: Registered top views are drawn at least this big (long side): a small wound's view (a few
+#: hundred pixels at the photo's own detail) stretched by the browser blurred its outline and key.
+_MIN_DISPLAY_SIDE_PX = 600
 
 
 # ---------------------------------------------------------------------------- cached reads
@@ -74,22 +74,6 @@ def _area_line(rows: list[Any]) -> str:
     if rows and all(a is not None for a in areas):
         return f"wound {sum(areas):.2f} cm2 in {len(rows)} lesion(s)"
     return f"{len(rows)} lesion(s), no cm2 (not calibrated)" if rows else "no wound outlined"
-
-
-def _for_display(
-    top: np.ndarray, labels: np.ndarray, mm_per_px: float
-) -> tuple[np.ndarray, np.ndarray, float]:
-    """A top view, its labels and scale enlarged to ``_MIN_DISPLAY_WIDTH_PX`` wide when narrower
-    (the labels pixel for pixel, so the outline drawn is the measured one)."""
-    factor = _MIN_DISPLAY_WIDTH_PX / top.shape[1]
-    if factor <= 1.0:
-        return top, labels, mm_per_px
-    size = (_MIN_DISPLAY_WIDTH_PX, round(top.shape[0] * factor))
-    return (
-        cv2.resize(top, size, interpolation=cv2.INTER_CUBIC),
-        cv2.resize(labels, size, interpolation=cv2.INTER_NEAREST),
-        mm_per_px / factor,
-    )
 
 
 def _same_height(image: np.ndarray, height: int) -> np.ndarray:
@@ -282,14 +266,14 @@ if registered is not None:
 left, right = st.columns(2)
 if registered is not None:
     reg, top_a, lab_a, top_b, lab_b, mm_per_px = registered
-    for column, top, lab, lines, visit, role in (
-        (left, top_a, lab_a, lines_a, visit_a, "earlier"),
-        (right, top_b, lab_b, lines_b, visit_b, "later"),
+    for column, top, lab, visit, role in (
+        (left, top_a, lab_a, visit_a, "earlier"),
+        (right, top_b, lab_b, visit_b, "later"),
     ):
-        top, lab, display_mm_per_px = _for_display(top, lab, mm_per_px)
-        # the colour key on a band above the view, so it hides no skin
-        banded, _ = render_overlay_with_legend_band(top, lab, legend_lines=lines, opacity=opacity)
-        shown = draw_scale_bar(banded, mm_per_px=display_mm_per_px, length_mm=10)
+        top, lab, grow = enlarged(top, lab, min_side_px=_MIN_DISPLAY_SIDE_PX)
+        # the colour key is given once below both views, so it hides no skin
+        drawn = render_overlay(top, lab, opacity=opacity, legend=False)
+        shown = draw_scale_bar(drawn, mm_per_px=mm_per_px / grow, length_mm=10)
         column.image(
             shown,
             output_format="JPEG",
@@ -297,6 +281,7 @@ if registered is not None:
             f"the skin, detail {mm_per_px:.2f} mm per pixel",
             width="stretch",
         )
+    st.markdown(legend_html(), unsafe_allow_html=True)
     st.caption(
         "Both views show the same patch of skin on the earlier photo's plane, square-on, at the "
         "same scale (white bar: 1 cm). Black: outside the photo. White line: edge of the wound "

@@ -31,6 +31,7 @@ from app_pages.shared import (
     get_store,
     identity,
     labels_of,
+    legend_html,
     lesion_sizes,
     patient_picker,
     photo,
@@ -44,20 +45,17 @@ from woundtrack.image.io import EARLIEST_CAPTURE_ON, capture_date_problem
 from woundtrack.image.lesion_matching import match_lesions, positions_of
 from woundtrack.image.measure import measure
 from woundtrack.image.overlay import (
-    PALETTE,
     STICKER_COLOUR,
     enlarged,
     legend_lines,
     lesion_box_px,
     render_overlay,
-    render_overlay_with_legend_band,
 )
 from woundtrack.models import (
     BACKGROUND,
     ERYTHEMA,
     ESCHAR,
     GRANULATION,
-    LABEL_NAMES,
     SLOUGH,
     Calibration,
     LesionMeasurement,
@@ -133,17 +131,6 @@ def _likely_names(
     }
 
 
-def _legend_html() -> str:
-    """The overlay's colour key with its exact colours (swatches, not emoji: fonts vary)."""
-    entries = [(LABEL_NAMES[k], c) for k, c in PALETTE.items()]
-    entries += [("sticker", STICKER_COLOUR), ("edge of the wound bed", (255, 255, 255))]
-    return " &nbsp; ".join(
-        f'<span style="display:inline-block;width:0.9em;height:0.9em;background:rgb{c};'
-        f'border:1px solid #555;vertical-align:middle"></span> {name}'
-        for name, c in entries
-    )
-
-
 def _close_up(
     image: np.ndarray,
     labels: np.ndarray,
@@ -151,14 +138,10 @@ def _close_up(
     calibration: Calibration,
     opacity: float,
 ) -> np.ndarray:
-    """The overlay of the box, enlarged when small, without the colour key (shown beside it).
-
-    The overlay's key is drawn on a band above the close-up, and the band is cut off again.
-    """
+    """The overlay of the box, enlarged when small, without the colour key (shown beside it)."""
     y0, y1, x0, x1 = box
     crop, crop_labels, grow = enlarged(image[y0:y1, x0:x1], labels[y0:y1, x0:x1])
-    banded, band = render_overlay_with_legend_band(crop, crop_labels, opacity=opacity)
-    out = banded[band:]
+    out = render_overlay(crop, crop_labels, opacity=opacity, legend=False)
     if calibration.marker_corners_px is not None:
         corners = (np.asarray(calibration.marker_corners_px) - (x0 - 0.5, y0 - 0.5)) * grow - 0.5
         cv2.polylines(
@@ -494,7 +477,7 @@ with left:
             "modeBarButtonsToRemove": ["select2d", "autoScale2d", "toImage"],
         },
     )
-    st.markdown(_legend_html(), unsafe_allow_html=True)
+    st.markdown(legend_html(), unsafe_allow_html=True)
     st.caption(
         "Zoom and move with the magnifier and hand buttons at the top right of the picture; "
         "press the lasso button there to draw again."

@@ -14,7 +14,8 @@ import numpy as np
 import streamlit as st
 
 from woundtrack.image.io import read_photo
-from woundtrack.models import AnalysisInfo, LesionMeasurement
+from woundtrack.image.overlay import PALETTE, STICKER_COLOUR
+from woundtrack.models import LABEL_NAMES, AnalysisInfo, LesionMeasurement
 from woundtrack.record import access, db
 from woundtrack.record.demo import demo_db_url, seed_demo
 from woundtrack.record.ingest import stored_labels
@@ -72,6 +73,18 @@ def lesion_sizes(m: LesionMeasurement, calibrated: bool) -> dict[str, object]:
         if m.length_cm is None
         else f"{m.length_cm:.1f} × {m.width_cm:.1f}",
     }
+
+
+def legend_html() -> str:
+    """The overlay's colour key with its exact colours (swatches, not emoji: fonts vary), for
+    ``st.markdown(..., unsafe_allow_html=True)`` beside pictures drawn without their key."""
+    entries = [(LABEL_NAMES[k], c) for k, c in PALETTE.items()]
+    entries += [("sticker", STICKER_COLOUR), ("edge of the wound bed", (255, 255, 255))]
+    return " &nbsp; ".join(
+        f'<span style="display:inline-block;width:0.9em;height:0.9em;background:rgb{c};'
+        f'border:1px solid #555;vertical-align:middle"></span> {name}'
+        for name, c in entries
+    )
 
 
 def demo_mode() -> bool:

@@ -73,6 +73,10 @@ def test_the_legend_is_drawn_in_its_box_and_nowhere_else(shape, lines):
     y0, y1, x0, x1 = legend_box_px(shape, len(lines))
     assert (ys.min(), ys.max() + 1, xs.min(), xs.max() + 1) == (y0, y1, x0, x1)
     assert legend_box_px(shape, len(lines) + 1)[1] > y1  # a row per line
+    # Without its key (a page that shows the key beside the picture): nothing drawn at all.
+    np.testing.assert_array_equal(
+        render_overlay(image, np.zeros(shape, np.uint8), legend=False), image
+    )
 
 
 def test_the_legend_band_holds_the_legend_above_the_photo():

@@ -37,6 +37,7 @@ def render_overlay(
     calibration: Calibration | None = None,
     legend_lines: list[str] | None = None,
     opacity: float = 0.35,
+    legend: bool = True,
 ) -> np.ndarray:
     """Draw filled, outlined tissue regions, the sticker and a legend over the photo.
 
@@ -50,6 +51,8 @@ def render_overlay(
         Text under the colour key (e.g. the areas).
     opacity : float
         Fill opacity, 0 (outlines only) to 1.
+    legend : bool
+        False: no colour key in the picture (a page that shows it beside the picture).
 
     Returns
     -------
@@ -75,7 +78,8 @@ def render_overlay(
     if calibration is not None and calibration.marker_corners_px is not None:
         corners = np.round(np.asarray(calibration.marker_corners_px) * 4).astype(np.int32)
         cv2.polylines(out, [corners], True, STICKER_COLOUR, thickness + 1, cv2.LINE_AA, shift=2)
-    _draw_legend(out, legend_lines or [])
+    if legend:
+        _draw_legend(out, legend_lines or [])
     return out
 
 
