@@ -22,6 +22,7 @@ from PIL import Image
 
 from woundtrack.cli import EVALUATION_COLUMNS, main
 from woundtrack.image.evaluation import (
+    SKIN_RING_SHARES,
     TRUTH_CALLUS,
     TRUTH_ESCHAR,
     TRUTH_GRANULATION,
@@ -31,8 +32,11 @@ from woundtrack.image.evaluation import (
     mask_counts,
     mask_scores,
     pair_by_stem,
+    periwound_ita_deg,
+    score_by_skin_tone,
     score_dataset,
     share_agreement,
+    skin_tone_group,
     tissue_confusion,
     tissue_scores,
 )
@@ -254,6 +258,7 @@ def test_json_summary_agrees_with_the_table(scored: Run) -> None:
         "mean_image_dice",
         "precision",
         "recall",
+        "by_skin_tone",
         "segmenter",
         "model_version",
         "model_sha256",
@@ -267,6 +272,12 @@ def test_json_summary_agrees_with_the_table(scored: Run) -> None:
     assert s["recall"] == pytest.approx(tp / (tp + fn))
     assert (s["segmenter"], s["model_version"]) == ("classical-lab", "1")
     assert not math.isclose(s["data_based_dice"], s["mean_image_dice"])
+    # Both photos' skin (L* 74.3, b* 23.8: ITA 45.6°) is "light": one group, the whole set.
+    lightness, b = _lab_of(SKIN_RGB)
+    ita = math.degrees(math.atan((lightness - 50) / b))
+    assert {r["skin_tone"] for r in scored.rows} == {"light"}
+    assert all(float(r["skin_ita_deg"]) == pytest.approx(ita, abs=1.0) for r in scored.rows)
+    assert s["by_skin_tone"] == {"light": score_dataset(counts)}
 
 
 def test_each_problem_is_one_line_naming_the_file(scored: Run) -> None:
@@ -297,6 +308,7 @@ def test_text_summary(dataset: DataSet, tmp_path: Path) -> None:
     assert out.startswith("classical-lab 1 on 2 photo(s), 4 skipped (see above)\n")
     assert "  data-based Dice 0." in out
     assert "  mean per-image Dice 0." in out
+    assert re.search(r"\n    light +2 photo\(s\): data-based Dice 0\.\d{3}", out), out
     assert f"wrote the per-image scores to {table}" in out
     assert table.is_file()
 
@@ -509,3 +521,73 @@ def test_evaluate_scores_the_learned_segmenter_with_another_tissue_network(
     assert status == 2 and "--tissue-model are networks for the learned segmenter" in err
     status, _, err = evaluate_tissues(tissue_set, "--tissue-model", str(default_model_path()))
     assert status == 2 and "not for the tissues" in err
+
+
+# --------------------------------------------------------------------------------------------
+# Scores by skin tone
+# --------------------------------------------------------------------------------------------
+
+
+def _lab_of(rgb: tuple[int, int, int]) -> tuple[float, float]:
+    """(L*, b*) of one sRGB colour, as skimage computes them (an independent check)."""
+    from skimage.color import rgb2lab
+
+    lab = rgb2lab(np.array([[rgb]], dtype=np.float64) / 255.0)[0, 0]
+    return float(lab[0]), float(lab[2])
+
+
+@pytest.mark.parametrize("skin", [(236, 200, 178), (198, 140, 105), (92, 58, 40)])
+def test_the_skin_tone_is_read_in_a_ring_around_the_wound_only(skin) -> None:
+    """A wound of one colour on skin of another, with other colours inside the wound, just
+    outside it (its margin) and far from it, and black padding in the ring: only the ring's skin
+    sets the angle, which is the ITA formula's for that colour."""
+    size = 400
+    image = np.full((size, size, 3), skin, np.uint8)
+    wound = np.zeros((size, size), bool)
+    wound[150:250, 150:250] = True
+    image[wound] = (150, 20, 30)
+    inner, outer = (share * size for share in SKIN_RING_SHARES)  # 8 and 20 px
+    image[145:255, 145:150] = (255, 255, 255)  # a pale margin within 8 px: not read
+    image[:, :40] = (40, 90, 200)  # blue cloth far from the wound: not read
+    image[240:300, 120:140] = 0  # black padding inside the ring: not read
+    lightness, b = _lab_of(skin)
+    expected = math.degrees(math.atan((lightness - 50) / b))
+    assert periwound_ita_deg(image, wound) == pytest.approx(expected, abs=0.5)
+    assert inner < outer
+
+
+def test_no_skin_tone_without_a_ring_of_skin() -> None:
+    image = np.full((100, 100, 3), (200, 150, 120), np.uint8)
+    assert periwound_ita_deg(image, np.zeros((100, 100), bool)) is None  # no wound
+    assert periwound_ita_deg(image, np.ones((100, 100), bool)) is None  # nothing but wound
+    blue = np.full((100, 100, 3), (60, 80, 200), np.uint8)  # b* < 0: no skin hue
+    wound = np.zeros((100, 100), bool)
+    wound[40:60, 40:60] = True
+    assert periwound_ita_deg(blue, wound) is None
+    with pytest.raises(ValueError, match="does not match the photo"):
+        periwound_ita_deg(image, wound[:50])
+
+
+@pytest.mark.parametrize(
+    ("ita", "group"),
+    [
+        (70.0, "very light"),
+        (55.0, "light"),  # a group takes angles above its lowest
+        (41.5, "light"),
+        (30.0, "intermediate"),
+        (10.0, "brown"),
+        (-29.9, "brown"),
+        (-30.0, "dark"),
+        (None, "unknown"),
+    ],
+)
+def test_skin_tone_groups(ita, group) -> None:
+    assert skin_tone_group(ita) == group
+
+
+def test_scores_by_skin_tone_lightest_first_and_only_groups_with_photos() -> None:
+    rows = [("unknown", 5, 0, 5), ("dark", 90, 10, 0), ("light", 8, 2, 0), ("dark", 0, 0, 10)]
+    by_tone = score_by_skin_tone(rows)
+    assert list(by_tone) == ["light", "dark", "unknown"]
+    assert by_tone["dark"] == score_dataset([(90, 10, 0), (0, 0, 10)])
+    assert by_tone["dark"]["data_based_dice"] == pytest.approx(180 / 200)

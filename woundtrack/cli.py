@@ -1398,6 +1398,8 @@ EVALUATION_COLUMNS = (
     "dice",
     "precision",
     "recall",
+    "skin_ita_deg",
+    "skin_tone",
 )
 
 
@@ -1412,7 +1414,7 @@ def _evaluate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """
     from tqdm import tqdm
 
-    from woundtrack.image.evaluation import pair_by_stem, score_dataset
+    from woundtrack.image.evaluation import pair_by_stem, score_by_skin_tone, score_dataset
     from woundtrack.image.pipeline import make_segmenter
 
     problem = _evaluate_usage_problem(args)
@@ -1471,7 +1473,13 @@ def _evaluate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         columns = TISSUE_EVALUATION_COLUMNS
         rows = [{k: row[k] for k in columns} for row in rows]
     else:
-        summary = {**score_dataset((r["tp"], r["fp"], r["fn"]) for r in rows), **provenance}
+        summary = {
+            **score_dataset((r["tp"], r["fp"], r["fn"]) for r in rows),
+            "by_skin_tone": score_by_skin_tone(
+                (r["skin_tone"], r["tp"], r["fp"], r["fn"]) for r in rows
+            ),
+            **provenance,
+        }
         columns = EVALUATION_COLUMNS
     if args.json:
         print(json.dumps(summary, indent=2), file=out)
@@ -1514,7 +1522,13 @@ def _evaluate_usage_problem(args: argparse.Namespace) -> str | None:
 
 def _evaluation_row(image_path: Path, mask_path: Path, segmenter) -> dict:
     """One row of the per-image table (``EVALUATION_COLUMNS``)."""
-    from woundtrack.image.evaluation import mask_counts, mask_scores, predict_wound
+    from woundtrack.image.evaluation import (
+        mask_counts,
+        mask_scores,
+        periwound_ita_deg,
+        predict_wound,
+        skin_tone_group,
+    )
     from woundtrack.image.io import read_photo
 
     image, info = read_photo(image_path)
@@ -1527,7 +1541,9 @@ def _evaluation_row(image_path: Path, mask_path: Path, segmenter) -> dict:
         )
     pred = predict_wound(image, segmenter=segmenter, focal_35mm=info.focal_length_35mm)
     # brighter than mid-grey is wound, so JPEG noise around a 0/255 mask is not
-    tp, fp, fn = mask_counts(pred, mask.max(axis=2) > 127)
+    truth = mask.max(axis=2) > 127
+    tp, fp, fn = mask_counts(pred, truth)
+    ita = periwound_ita_deg(image, truth)
     return {
         "name": image_path.name,
         "width_px": info.width_px,
@@ -1538,6 +1554,8 @@ def _evaluation_row(image_path: Path, mask_path: Path, segmenter) -> dict:
         "fp": fp,
         "fn": fn,
         **mask_scores(tp, fp, fn),
+        "skin_ita_deg": None if ita is None else round(ita, 1),
+        "skin_tone": skin_tone_group(ita),
     }
 
 
@@ -1655,6 +1673,13 @@ def _evaluation_lines(summary: dict) -> str:
             f"  data-based Dice {summary['data_based_dice']:.3f} (pixels pooled over all photos)",
             f"  mean per-image Dice {summary['mean_image_dice']:.3f}",
             f"  precision {summary['precision']:.3f}, recall {summary['recall']:.3f}",
+            "  by the skin around the wound (ITA°, from the photo's colours; a rough stratum):",
+            *(
+                f"    {tone:12s} {s['n_images']:4d} photo(s): data-based Dice "
+                f"{s['data_based_dice']:.3f}, mean per-image {s['mean_image_dice']:.3f}, "
+                f"recall {s['recall']:.3f}"
+                for tone, s in summary["by_skin_tone"].items()
+            ),
         ]
     )
 

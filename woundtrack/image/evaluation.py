@@ -9,10 +9,12 @@ closing notes of issues report the same thing. Area errors on synthetic phantoms
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 from scipy import stats
 
@@ -143,6 +145,88 @@ def score_dataset(rows: Iterable[tuple[int, int, int]]) -> dict[str, float | int
         "mean_image_dice": float(np.mean([mask_scores(*row)["dice"] for row in rows])),
         "precision": pooled["precision"],
         "recall": pooled["recall"],
+    }
+
+
+#: Skin-tone groups by the individual typology angle, ITA° = arctan((L* - 50) / b*) (Chardon et
+#: al., Int J Cosmet Sci 1991; the six groups of Del Bino & Bernerd, Br J Dermatol 2013): each
+#: name with the lowest angle it takes, lightest first.
+ITA_GROUPS = (
+    ("very light", 55.0),
+    ("light", 41.0),
+    ("intermediate", 28.0),
+    ("tan", 10.0),
+    ("brown", -30.0),
+    ("dark", -math.inf),
+)
+#: A photo whose skin ring could not be read (too few pixels, or no yellow in it at all).
+UNKNOWN_TONE = "unknown"
+#: The periwound ring whose skin is read: from this share of the photo's long side beyond the
+#: annotated wound (clear of its margin and erythema) to the second share.
+SKIN_RING_SHARES = (0.02, 0.05)
+_MIN_RING_PX = 100
+
+
+def periwound_ita_deg(image: np.ndarray, wound: np.ndarray) -> float | None:
+    """The ITA° of the skin around an annotated wound, from the photo's own colours.
+
+    The median L* and b* (CIELAB, the photo taken as sRGB) of the pixels in a ring around
+    ``wound`` (``SKIN_RING_SHARES`` of the long side beyond it), black padding left out. The
+    photo's light and white balance are not corrected, so this is a rough stratum of the
+    photographed skin for reporting scores by skin tone, not a measured skin type.
+
+    Parameters
+    ----------
+    image : (H, W, 3) ndarray of uint8, RGB
+    wound : (H, W) ndarray of bool, the annotated wound
+
+    Returns
+    -------
+    float or None
+        Degrees (higher is lighter); None when the ring holds fewer than 100 usable pixels (no
+        wound, or a wound filling the photo) or its median b* is not positive (no skin hue).
+
+    Examples
+    --------
+    >>> tan = np.full((200, 200, 3), (180, 130, 100), np.uint8)
+    >>> wound = np.zeros((200, 200), bool); wound[90:110, 90:110] = True
+    >>> ita = periwound_ita_deg(tan, wound)  # L* 58.6, b* 23.8
+    >>> round(ita), skin_tone_group(ita)
+    (20, 'tan')
+    """
+    if wound.shape != image.shape[:2]:
+        raise ValueError(f"wound {wound.shape} does not match the photo {image.shape[:2]}")
+    if not wound.any():
+        return None
+    long_side = max(wound.shape)
+    distance = cv2.distanceTransform((~wound).astype(np.uint8), cv2.DIST_L2, 5)
+    inner, outer = (share * long_side for share in SKIN_RING_SHARES)
+    lab = cv2.cvtColor(image.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
+    ring = (distance > inner) & (distance <= outer) & (lab[..., 0] > 5.0)
+    if np.count_nonzero(ring) < _MIN_RING_PX:
+        return None
+    lightness, b = float(np.median(lab[..., 0][ring])), float(np.median(lab[..., 2][ring]))
+    if b <= 0:
+        return None
+    return math.degrees(math.atan((lightness - 50.0) / b))
+
+
+def skin_tone_group(ita_deg: float | None) -> str:
+    """The ``ITA_GROUPS`` name of an angle (``UNKNOWN_TONE`` for None)."""
+    if ita_deg is None:
+        return UNKNOWN_TONE
+    return next(name for name, lowest in ITA_GROUPS if ita_deg > lowest)
+
+
+def score_by_skin_tone(rows: Iterable[tuple[str, int, int, int]]) -> dict[str, dict]:
+    """``score_dataset`` of each skin-tone group, lightest first (``unknown`` last), from rows of
+    ``(group, tp, fp, fn)``; groups without a photo are left out."""
+    rows = list(rows)
+    order = [name for name, _ in ITA_GROUPS] + [UNKNOWN_TONE]
+    return {
+        group: score_dataset(r[1:] for r in rows if r[0] == group)
+        for group in order
+        if any(r[0] == group for r in rows)
     }
 
 
