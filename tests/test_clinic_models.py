@@ -288,6 +288,13 @@ def test_compare_scores_both_models_on_the_same_photos(tmp_path, photos, capsys)
     assert shipped["n_images"] == tiny["n_images"] == 2
     assert shipped["data_based_dice"] > 0.8  # the shipped network finds the phantom wounds
     assert len(table.per_photo) == 2 and table.names == ("shipped", "tiny")
+    # The same scores by the skin around the wound: both phantoms' skin (tone 0.3, ITA° 49) is
+    # "light", so that group is the whole set.
+    groups = table.by_skin_tone
+    assert groups == {"light": (shipped, tiny)}
+    assert table.to_json()["by_skin_tone"] == {
+        tone: {"shipped": a, "tiny": b} for tone, (a, b) in groups.items()
+    }
     store.close()
     assert (
         main(
@@ -297,6 +304,9 @@ def test_compare_scores_both_models_on_the_same_photos(tmp_path, photos, capsys)
     )
     text = capsys.readouterr().out
     assert "Dice (pixels pooled)" in text and f"{shipped['data_based_dice']:.3f}" in text
+    assert "Dice (pixels pooled) by the skin around the wound (ITA°):" in text
+    for tone, (a, _) in groups.items():
+        assert f"  {tone} ({a['n_images']})" in text
 
 
 # -- the fine-tune (torch) ------------------------------------------------------------------------

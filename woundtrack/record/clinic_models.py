@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import platformdirs
@@ -87,6 +87,8 @@ class Comparison:
     scores: tuple[dict | None, dict | None]
     per_photo: list[tuple[str, float, float]]  # (id, Dice of the first, of the second)
     problems: list[str]
+    #: Each skin-tone group's scores of the two models (``evaluation.score_by_skin_tone``).
+    by_skin_tone: dict[str, tuple[dict, dict]] = field(default_factory=dict)
 
     def text(self) -> str:
         a, b = self.names
@@ -110,6 +112,13 @@ class Comparison:
             f"{b} {'gains' if gain >= 0 else 'loses'} {abs(gain):.3f} Dice; better on {better} "
             f"of {len(self.per_photo)} photo(s)"
         )
+        if self.by_skin_tone:
+            lines.append("Dice (pixels pooled) by the skin around the wound (ITA°):")
+            for tone, (ta, tb) in self.by_skin_tone.items():
+                label = f"  {tone} ({ta['n_images']})"
+                lines.append(
+                    f"{label:<22s} {ta['data_based_dice']:>20.3f} {tb['data_based_dice']:>20.3f}"
+                )
         return "\n".join(lines)
 
     def to_json(self) -> dict:
@@ -120,6 +129,10 @@ class Comparison:
             "per_photo": [
                 {"id": i, self.names[0]: x, self.names[1]: y} for i, x, y in self.per_photo
             ],
+            "by_skin_tone": {
+                tone: dict(zip(self.names, pair, strict=True))
+                for tone, pair in self.by_skin_tone.items()
+            },
         }
 
 
@@ -134,7 +147,13 @@ def compare_models(
     """Score the registry's model ``name`` beside ``against`` on the outlined photos of
     ``images``/``masks``, or else on the database's accepted corrections that ``name`` was not
     tuned on (its card's ``tuned_on``)."""
-    from woundtrack.image.evaluation import mask_scores, score_dataset
+    from woundtrack.image.evaluation import (
+        mask_scores,
+        periwound_ita_deg,
+        score_by_skin_tone,
+        score_dataset,
+        skin_tone_group,
+    )
     from woundtrack.learn.pairs import load_pairs, make_pair, score_rows
     from woundtrack.record.training_set import outlined_photos, wound_mask
 
@@ -162,6 +181,9 @@ def compare_models(
             problems=problems,
         )
     rows_a, rows_b = score_rows(pairs, base), score_rows(pairs, candidate)
+    tones = [skin_tone_group(periwound_ita_deg(p.image, p.mask)) for p in pairs]
+    tone_a = score_by_skin_tone((t, *r) for t, r in zip(tones, rows_a, strict=True))
+    tone_b = score_by_skin_tone((t, *r) for t, r in zip(tones, rows_b, strict=True))
 
     per_photo = [
         (p.name, mask_scores(*a)["dice"], mask_scores(*b)["dice"])
@@ -173,4 +195,5 @@ def compare_models(
         scores=(score_dataset(rows_a), score_dataset(rows_b)),
         per_photo=per_photo,
         problems=problems,
+        by_skin_tone={tone: (tone_a[tone], tone_b[tone]) for tone in tone_a},
     )
