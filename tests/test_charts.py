@@ -164,7 +164,7 @@ def test_courses_are_bands_and_point_events_are_lines(rows, events) -> None:
     fig = healing_figure(rows, events, lesion="L1", today=TODAY)
     legend = [s for s in fig.layout.shapes if s.showlegend]
     assert [s.name.split(" (")[0] for s in legend] == ["Hyperbaric oxygen", "Sodium thiosulfate"]
-    assert legend[0].x0 == date(2026, 3, 16) and legend[0].x1 == date(2026, 6, 23)
+    assert legend[0].x0 == date(2026, 3, 16) and legend[0].x1 == date(2026, 5, 5)
     bands = [s for s in fig.layout.shapes if s.type == "rect" and s.y0 == 0 and s.y1 == 1]
     assert len(bands) == 2  # routine dressing changes are not drawn
     assert bands[0].fillcolor != bands[1].fillcolor

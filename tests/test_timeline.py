@@ -71,7 +71,7 @@ def test_demo_timeline_reads_to_five_events() -> None:
         date(2026, 3, 30),
         date(2026, 3, 2),
     ]
-    assert [e.end_on for e in events] == [None, None] + [date(2026, 6, 22)] * 3
+    assert [e.end_on for e in events] == [None, None, date(2026, 5, 4)] + [date(2026, 6, 22)] * 2
     assert [e.sessions for e in events] == [None, None, 36, None, None]
     assert [e.is_course for e in events] == [False, False, True, True, True]
     assert events[3].dose == "25 g IV"
@@ -546,11 +546,19 @@ def test_active_on_courses_and_points() -> None:
     assert kinds(date(2026, 3, 3)) == ["dressing_change"]
     assert kinds(date(2026, 3, 10)) == ["dressing_change", "parathyroidectomy"]
     assert kinds(date(2026, 3, 16)) == ["dressing_change", "hyperbaric_oxygen"]
-    assert kinds(date(2026, 6, 22)) == [
+    assert kinds(date(2026, 5, 4)) == [
         "dressing_change",
         "hyperbaric_oxygen",
         "sodium_thiosulfate",
     ]
+    assert (
+        kinds(date(2026, 5, 5))
+        == kinds(date(2026, 6, 22))
+        == [
+            "dressing_change",
+            "sodium_thiosulfate",
+        ]
+    )
     assert kinds(date(2026, 6, 23)) == []
     assert kinds(date(2026, 3, 1)) == []
 
@@ -577,7 +585,7 @@ def test_courses_and_markers() -> None:
         (
             "Hyperbaric oxygen 2.4 ATA 90 min, 5 per week (36 sessions)",
             date(2026, 3, 16),
-            date(2026, 6, 22),
+            date(2026, 5, 4),
         ),
         # Equal start_on and kind: input order (the demo's course, then the ongoing one).
         (
