@@ -3,7 +3,9 @@
 Several photos at once; capture dates read from the photos and editable (a photo without a date
 must be given one); a progress bar; a clear message per photo that could not be used, while the
 others go through. The photos are measured as soon as they are chosen, side by side (one per
-core), while the dates are checked; Import then files them. UI only: the work is
+core), while the dates are checked, and each photo says as soon as it is measured whether its
+sticker and a wound were found (so a photo without a sticker can be retaken while the patient is
+there); Import then files them. UI only: the work is
 ``woundtrack.record.ingest.prepare_photo`` and ``import_photo``.
 """
 
@@ -106,6 +108,49 @@ def _measured(jobs: dict, upload, marker_mm: float):
     ``WoundtrackError``."""
     job = jobs.get((upload.file_id, float(marker_mm), active_model()))
     return None if job is None else job.result()
+
+
+def _as_measured(name: str, job: Future) -> tuple[str, str]:
+    """(Streamlit message kind, text) of a photo measured ahead, for the nurse before Import:
+    a photo without a sticker or without a wound is said while it can still be retaken."""
+    if not job.done():
+        return "caption", f"{name}: measuring…"
+    try:
+        prepared, _ = job.result()
+    except WoundtrackError as exc:
+        return "error", str(exc)
+    analysis = prepared.analysis
+    n = len(analysis.lesions)
+    if not analysis.calibration.calibrated:
+        return "warning", (
+            f"{name}: NO calibration sticker found: it would be stored in pixels only, with no "
+            "cm². If the patient is still here, retake it with the sticker flat on the skin "
+            "beside the wound."
+        )
+    if n == 0:
+        return "warning", (
+            f"{name}: no wound found. Check the photo; after import, an outline can be drawn on "
+            "the Review page."
+        )
+    return "caption", (
+        f"{name}: sticker found; {n} lesion{'s' if n > 1 else ''}, "
+        f"{analysis.totals.wound_area_cm2:.2f} cm² of wound bed (measured, not yet stored)."
+    )
+
+
+def _show_as_measured(names_and_jobs: list[tuple[str, Future]]) -> None:
+    """Each chosen photo's measurement as it finishes; the page asks again every second while
+    any is measuring (a fragment), then once more in whole, so that it stops asking."""
+
+    def body() -> None:
+        for name, job in names_and_jobs:
+            kind, text = _as_measured(name, job)
+            getattr(st, kind)(escape_markdown(text))
+        if pending and all(job.done() for _, job in names_and_jobs):
+            st.rerun()  # the whole page, whose fragment no longer asks every second
+
+    pending = not all(job.done() for _, job in names_and_jobs)
+    st.fragment(body, run_every=1.0 if pending else None)()
 
 
 def _go_to_review(patient: str, visit_id: int) -> None:
@@ -261,6 +306,15 @@ edited = st.data_editor(
     },
     hide_index=True,
     key="upload_dates",
+)
+
+_show_as_measured(
+    [
+        (uploads[r["#"]].name, job)
+        for r in rows
+        if (job := ahead.get((uploads[r["#"]].file_id, float(marker_mm), active_model())))
+        is not None
+    ]
 )
 
 if st.button("Import", type="primary"):

@@ -201,6 +201,32 @@ def test_after_import_each_photo_shows_its_overlay_and_areas_and_opens_for_corre
     assert at.selectbox(key="review_visit").value == visits[1]
 
 
+def test_before_import_each_photo_says_whether_its_sticker_and_wound_were_found(
+    app, app_db, tmp_path
+):
+    """A photo without a sticker is said while the nurse can still retake it: before Import,
+    as soon as it is measured (nothing stored yet)."""
+    no_sticker = tmp_path / "no_sticker.jpg"
+    write_phantom(PhantomSpec(seed=4, width_px=800, height_px=600, with_sticker=False), no_sticker)
+    at = app.switch_page("app_pages/upload.py").run()
+    at.selectbox(key="upload_patient").set_value("+ new patient…").run()
+    at.text_input(key="new_patient").input("CUA-105").run()
+    _upload(at, SAMPLES / "demo_week04.jpg", no_sticker)
+    for job in at.session_state["upload_ahead"].values():
+        job.result(timeout=120)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    [warning] = [w.value for w in at.warning]
+    assert warning.startswith("no\\_sticker.jpg: NO calibration sticker found")
+    assert "retake it with the sticker" in warning
+    [measured] = [c.value for c in at.caption if c.value.startswith("demo\\_week04.jpg:")]
+    assert measured.startswith("demo\\_week04.jpg: sticker found; 1 lesion, ")
+    assert measured.endswith(" cm² of wound bed \\(measured, not yet stored\\).")
+    store = Store(app_db)
+    assert "CUA-105" not in store.patients()  # said before anything is stored
+    store.close()
+
+
 def test_upload_refuses_a_name_for_a_patient_code(app):
     at = app.switch_page("app_pages/upload.py").run()
     at.selectbox(key="upload_patient").set_value("+ new patient…").run()
