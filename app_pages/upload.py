@@ -139,15 +139,14 @@ def _as_measured(name: str, job: Future) -> tuple[str, str]:
 
 
 def _show_as_measured(names_and_jobs: list[tuple[str, Future]]) -> None:
-    """Each chosen photo's measurement as it finishes; the page asks again every second while
-    any is measuring (a fragment), then once more in whole, so that it stops asking."""
+    """Each chosen photo's measurement as it finishes: while any is measuring, this part of the
+    page (a fragment) is drawn again every second until the page's next run. Never the whole
+    page: that would wipe the results of an Import pressed meanwhile."""
 
     def body() -> None:
         for name, job in names_and_jobs:
             kind, text = _as_measured(name, job)
             getattr(st, kind)(escape_markdown(text))
-        if pending and all(job.done() for _, job in names_and_jobs):
-            st.rerun()  # the whole page, whose fragment no longer asks every second
 
     pending = not all(job.done() for _, job in names_and_jobs)
     st.fragment(body, run_every=1.0 if pending else None)()
