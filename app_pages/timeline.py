@@ -25,6 +25,7 @@ from app_pages.shared import (
     require,
     treatments,
 )
+from woundtrack.analysis.timeline import session_notes
 from woundtrack.analysis.timeline_csv import read_timeline_csv, write_timeline_csv
 from woundtrack.errors import WoundtrackError
 from woundtrack.models import (
@@ -189,6 +190,7 @@ edited = st.data_editor(
     key=f"timeline_editor_{patient}",
 )
 
+saved = None
 if may_edit and st.button("Save timeline", type="primary"):
     events, problems = _events(edited)
     if problems:
@@ -203,6 +205,11 @@ if may_edit and st.button("Save timeline", type="primary"):
         else:
             after_write()
             st.success(f"Saved {len(events)} treatment event(s) for {escape_markdown(patient)}.")
+            saved = events
+# A likely typo in the timeline as stored (dates that cannot hold a course's sessions): said,
+# never changed.
+for note in session_notes(current if saved is None else saved):
+    st.info(escape_markdown(note))
 
 with st.expander("Import or export as CSV"):
     st.download_button(

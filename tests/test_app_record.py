@@ -282,6 +282,22 @@ def test_treatments_editor_refuses_a_fraction_of_a_session(app, app_db):
     store.close()
 
 
+def test_treatments_page_says_when_a_courses_dates_cannot_hold_its_sessions(app, app_db):
+    """The demo's 36 sessions at five a week fit their 7 weeks: no note. Saved with the end
+    date mistyped as 22 June (14 weeks), the timeline is saved as given and a note says so."""
+    at = app.switch_page("app_pages/timeline.py").run()
+    assert not [i.value for i in at.info if "sessions at" in i.value]
+    table = at.data_editor[0].value
+    hbot = int(table.index[table["kind"] == "hyperbaric_oxygen"][0])
+    at = _edit_and_save(at, "timeline_editor_DEMO-001", {hbot: {"end_on": "2026-06-22"}})
+    assert any("Saved 5 treatment event(s)" in s.value for s in at.success)
+    [note] = [i.value for i in at.info if "sessions at" in i.value]
+    assert note == escape_markdown(
+        "Hyperbaric oxygen from 2026-03-16: 36 sessions at 5 per week take about 7 weeks, but "
+        "its dates run 14 weeks (to 2026-06-22); check its end date and its number of sessions"
+    )
+
+
 def test_a_photo_already_stored_is_one_message(app, app_db):
     # Issue 25: a duplicate was reported three times, once as "lesions no wound found".
     at = app.switch_page("app_pages/upload.py").run()

@@ -113,6 +113,27 @@ def test_reimport_adds_nothing(capsys, demo_db):
         "DEMO-001",
     )
     assert "0 treatment event(s) added" in out
+    assert "note:" not in out  # the demo's courses fit their sessions
+
+
+def test_timeline_import_notes_a_course_whose_dates_cannot_hold_its_sessions(capsys, tmp_path):
+    csv_file = tmp_path / "timeline.csv"
+    csv_file.write_text(
+        "kind,start_on,end_on,frequency,sessions\n"
+        "HBOT,2026-03-16,2026-06-22,5 per week,36\n"
+        "sodium_thiosulfate,2026-03-30,2026-06-22,3 per week after dialysis,\n"
+    )
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    status, out, _ = run(
+        capsys, "--db", url, "timeline", "import", str(csv_file), "--patient", "P-9"
+    )
+    assert status == 0  # stored as given: the note asks, it does not refuse
+    assert out.splitlines() == [
+        "timeline.csv: 2 treatment event(s) added, 0 already there",
+        "  note: Hyperbaric oxygen from 2026-03-16: 36 sessions at 5 per week take about 7 "
+        "weeks, but its dates run 14 weeks (to 2026-06-22); check its end date and its number of "
+        "sessions",
+    ]
 
 
 def test_healing_notes_a_series_measured_by_two_model_versions(capsys, demo_db, tmp_path):

@@ -13,7 +13,14 @@ import pytest
 from hypothesis import given, reject, settings
 from hypothesis import strategies as st
 
-from woundtrack.analysis.timeline import active_on, courses, markers, to_week
+from woundtrack.analysis.timeline import (
+    active_on,
+    courses,
+    markers,
+    session_notes,
+    sessions_per_week,
+    to_week,
+)
 from woundtrack.analysis.timeline_csv import (
     CSV_COLUMNS,
     MAX_LISTED_PROBLEMS,
@@ -827,3 +834,60 @@ def test_any_valid_timeline_survives_write_and_read(events: list[TreatmentEvent]
         for column in ("kind", "dose", "frequency", "notes"):
             # A spreadsheet never sees a formula in a text cell.
             assert not re.match(r"[=+\-@\t\r]", row[CSV_COLUMNS.index(column)])
+
+
+@pytest.mark.parametrize(
+    ("frequency", "per_week"),
+    [
+        ("5 per week", 5.0),
+        ("3 per week after dialysis", 3.0),
+        ("3x/week", 3.0),
+        ("3 × a week", 3.0),
+        ("2 times a week", 2.0),
+        ("1.5 per week", 1.5),
+        ("2 per day", 14.0),
+        ("once a day", 7.0),
+        ("Daily", 7.0),
+        ("TIW after HD", 3.0),
+        ("twice a week", 2.0),
+        ("weekly", 1.0),
+        ("as needed", None),
+        ("", None),
+        ("after dialysis", None),
+    ],
+)
+def test_sessions_per_week_reads_frequencies_as_written(frequency, per_week) -> None:
+    assert sessions_per_week(frequency) == per_week
+
+
+def course(end_on: date | None, sessions: int | None, frequency: str = "5 per week"):
+    return TreatmentEvent(
+        kind="hyperbaric_oxygen",
+        start_on=date(2026, 3, 16),
+        end_on=end_on,
+        sessions=sessions,
+        frequency=frequency,
+    )
+
+
+def test_session_notes_only_where_dates_and_sessions_disagree() -> None:
+    """36 sessions at 5 a week: about 7.2 weeks. Dates of 5-10 weeks pass; 14 weeks or 3 weeks
+    are said; a course without an end, sessions or a readable frequency is never judged."""
+    assert session_notes(read_timeline_csv(DEMO)) == []  # the demo's course fits
+    for weeks in (5, 7, 10):
+        end = date(2026, 3, 16) + timedelta(days=7 * weeks - 1)
+        assert session_notes([course(end, 36)]) == [], weeks
+    long, short = course(date(2026, 6, 22), 36), course(date(2026, 4, 5), 36)
+    [said_long] = session_notes([long])
+    assert "36 sessions at 5 per week take about 7 weeks, but its dates run 14 weeks" in said_long
+    [said_short] = session_notes([short])
+    assert "take about 7 weeks, but its dates run 3 weeks (to 2026-04-05)" in said_short
+    # A short course is not judged on a week's difference: 3 sessions at 3 a week in 2 weeks.
+    assert session_notes([course(date(2026, 3, 29), 3, "3 per week")]) == []
+    for unjudged in (
+        course(None, 36),
+        course(date(2026, 6, 22), None),
+        course(date(2026, 6, 22), 36, "as needed"),
+    ):
+        assert session_notes([unjudged]) == []
+    assert session_notes([long, short]) == [said_long, said_short]

@@ -978,6 +978,7 @@ def _import_fhir(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> i
 
 
 def _timeline(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from woundtrack.analysis.timeline import session_notes
     from woundtrack.analysis.timeline_csv import read_timeline_csv, write_timeline_csv
 
     if args.action == "export":
@@ -994,6 +995,8 @@ def _timeline(store, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         f"{args.file.name}: {added} treatment event(s) added, {len(events) - added} already there",
         file=out,
     )
+    for note in session_notes(events):
+        print(f"  note: {note}", file=out)
     return EXIT_OK
 
 

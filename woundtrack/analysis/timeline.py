@@ -7,10 +7,11 @@ format is ``woundtrack.analysis.timeline_csv``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import date, datetime
 
-from woundtrack.models import TreatmentEvent
+from woundtrack.models import KIND_LABELS, TreatmentEvent
 
 
 def active_on(
@@ -120,6 +121,94 @@ def markers(events: Iterable[TreatmentEvent]) -> list[tuple[str, date]]:
         for event in sorted_events(events, "markers")
         if not event.is_course
     ]
+
+
+#: Frequencies written as words, in sessions per week (checked after the number forms).
+_WORD_FREQUENCIES = {
+    "daily": 7.0,
+    "every day": 7.0,
+    "once a day": 7.0,
+    "qd": 7.0,
+    "twice a day": 14.0,
+    "bid": 14.0,
+    "weekly": 1.0,
+    "once a week": 1.0,
+    "twice a week": 2.0,
+    "biw": 2.0,
+    "three times a week": 3.0,
+    "thrice weekly": 3.0,
+    "tiw": 3.0,
+    "five times a week": 5.0,
+}
+_NUMBER_FREQUENCY = re.compile(
+    r"(\d+(?:[.,]\d+)?)\s*(?:x|×|times|sessions?|doses?)?\s*(?:per|a|an|/|each|every)\s*"
+    r"(week|wk|day|d)\b"
+)
+#: A course's dates and its sessions disagree when their weeks differ by more than this factor
+#: and by more than a week: a typo in the end date or the sessions, not a paused week.
+_SESSIONS_TOLERANCE = 1.5
+
+
+def sessions_per_week(frequency: str) -> float | None:
+    """Sessions per week of a frequency as clinicians write it, or None when it cannot be read.
+
+    Examples
+    --------
+    >>> [sessions_per_week(f) for f in ("5 per week", "3x/week after dialysis", "daily", "TIW")]
+    [5.0, 3.0, 7.0, 3.0]
+    >>> sessions_per_week("as needed") is None
+    True
+    """
+    text = " ".join(frequency.lower().split())
+    found = _NUMBER_FREQUENCY.search(text)
+    if found:
+        per = float(found[1].replace(",", "."))
+        return per * 7.0 if found[2] in ("day", "d") else per
+    for words, per_week in _WORD_FREQUENCIES.items():
+        if re.search(rf"\b{re.escape(words)}\b", text):
+            return per_week
+    return None
+
+
+def session_notes(events: Iterable[TreatmentEvent]) -> list[str]:
+    """A note for each finished course whose dates cannot hold its sessions at its frequency.
+
+    A course with ``sessions``, an ``end_on`` and a readable ``frequency``
+    (``sessions_per_week``) takes about sessions / frequency weeks. When its dates run more than
+    1.5 times as long, or less than two thirds as long (and more than a week apart either way),
+    the end date or the number of sessions is probably mistyped: the note says which course and
+    both figures. Nothing is changed; a course paused for weeks is a reason to ignore the note.
+
+    Examples
+    --------
+    >>> hbo = TreatmentEvent(kind="HBOT", start_on=date(2026, 3, 16), end_on=date(2026, 6, 22),
+    ...                      frequency="5 per week", sessions=36)
+    >>> import textwrap
+    >>> print(textwrap.fill(session_notes([hbo])[0], 90))
+    Hyperbaric oxygen from 2026-03-16: 36 sessions at 5 per week take about 7 weeks, but its
+    dates run 14 weeks (to 2026-06-22); check its end date and its number of sessions
+    """
+    notes = []
+    for event in sorted_events(events, "session_notes"):
+        if event.sessions is None or event.end_on is None:
+            continue
+        per_week = sessions_per_week(event.frequency)
+        if not per_week:
+            continue
+        needed_weeks = event.sessions / per_week
+        dated_weeks = ((event.end_on - event.start_on).days + 1) / 7
+        ratio = dated_weeks / needed_weeks
+        if abs(dated_weeks - needed_weeks) > 1 and not (
+            1 / _SESSIONS_TOLERANCE <= ratio <= _SESSIONS_TOLERANCE
+        ):
+            name = KIND_LABELS.get(event.kind, event.kind)
+            notes.append(
+                f"{name} from {event.start_on.isoformat()}: {event.sessions} sessions at "
+                f"{event.frequency} take about {needed_weeks:.0f} weeks, but its dates run "
+                f"{dated_weeks:.0f} weeks (to {event.end_on.isoformat()}); check its end date "
+                "and its number of sessions"
+            )
+    return notes
 
 
 def to_week(day: date, baseline_on: date) -> float:
