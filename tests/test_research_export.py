@@ -60,6 +60,10 @@ TREATMENTS = {
         kind="HBOT", start_on=date(2026, 2, 20), sessions=36, frequency="daily with nurse Okafor"
     ),
 }
+#: A kind typed as text, naming someone: exported as "other".
+TYPED_KIND = TreatmentEvent(kind="honey from Mrs Nakamura", start_on=date(2026, 2, 3))
+#: patient -> the lesion label given at import (None: matched, L1); a typed label names someone.
+LESION_LABELS = {"CUA-101": None, "CUA-202": "Mr Nakamura heel"}
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -84,10 +88,13 @@ def record(tmp_path_factory):
                 patient=patient,
                 taken_at=datetime.combine(day, datetime.min.time(), CET).replace(hour=9),
                 body_site=SITES[patient],
+                lesion=LESION_LABELS[patient],
             )
-            assert result.status == "imported" and result.lesion_labels == ("L1",)
+            assert result.status == "imported"
+            assert result.lesion_labels == (LESION_LABELS[patient] or "L1",)
             hashes.append(result.photo_sha256)
         store.add_treatments(patient, [TREATMENTS[patient]])
+    store.add_treatments("CUA-202", [TYPED_KIND])
     areas = {p: [r.wound_area_cm2 for r in store.series(p)] for p in VISITS}
     secrets = [
         *VISITS,
@@ -98,6 +105,7 @@ def record(tmp_path_factory):
         "Ferreira",
         "Okafor",
         "Adebayo",
+        "Nakamura",
         store.actor,
     ]
     store.close()
@@ -124,13 +132,16 @@ def _patient_of(measurements: pd.DataFrame) -> dict[str, str]:
 def test_the_export_writes_its_four_files(record, tables):
     assert sorted(p.name for p in record["out"].iterdir()) == sorted(FILES)
     measurements, treatments = tables
-    assert len(measurements) == 3 and len(treatments) == 2
+    assert len(measurements) == 3 and len(treatments) == 3
     # The figures are the record's.
     by_patient = _patient_of(measurements)
     for subject, patient in by_patient.items():
         mine = measurements[measurements["subject"] == subject].sort_values("day")
         assert mine["wound_area_cm2"].tolist() == pytest.approx(record["areas"][patient])
-    assert set(treatments["kind"]) == {"sodium_thiosulfate", "hyperbaric_oxygen"}
+    assert set(treatments["kind"]) == {"sodium_thiosulfate", "hyperbaric_oxygen", "other"}
+    # A typed lesion label becomes X1; L1 stays L1.
+    lesions = {by_patient[row.subject]: row.lesion for row in measurements.itertuples()}
+    assert lesions == {"CUA-101": "L1", "CUA-202": "X1"}
     sites = {
         by_patient[row.subject]: (row.body_region, row.laterality, row.distribution)
         for row in measurements.itertuples()
@@ -140,7 +151,7 @@ def test_the_export_writes_its_four_files(record, tables):
         "CUA-202": ("buttock", "right", "proximal"),
     }
     md = (record["out"] / "dictionary.md").read_text(encoding="utf-8")
-    assert "2 subjects, 3 measurements, 2 treatment events" in md
+    assert "2 subjects, 3 measurements, 3 treatment events" in md
 
 
 def test_no_file_names_anyone(record):
@@ -183,10 +194,20 @@ def test_a_patient_has_one_subject_in_both_tables_and_every_export(
     assert len(subjects) == 2 and all(s.startswith("S-") and len(s) == 12 for s in subjects)
     assert set(treatments["subject"]) == subjects
     by_patient = _patient_of(measurements)
-    kinds = dict(zip(treatments["subject"].map(by_patient), treatments["kind"], strict=True))
-    assert kinds == {"CUA-101": "sodium_thiosulfate", "CUA-202": "hyperbaric_oxygen"}
-    sessions = dict(zip(treatments["subject"].map(by_patient), treatments["sessions"], strict=True))
-    assert sessions["CUA-202"] == 36 and pd.isna(sessions["CUA-101"])
+    kinds = sorted(zip(treatments["subject"].map(by_patient), treatments["kind"], strict=True))
+    assert kinds == [
+        ("CUA-101", "sodium_thiosulfate"),
+        ("CUA-202", "hyperbaric_oxygen"),
+        ("CUA-202", "other"),
+    ]
+    sessions = {
+        (by_patient[s], k): n
+        for s, k, n in zip(
+            treatments["subject"], treatments["kind"], treatments["sessions"], strict=True
+        )
+    }
+    assert sessions[("CUA-202", "hyperbaric_oxygen")] == 36
+    assert pd.isna(sessions[("CUA-101", "sodium_thiosulfate")])
     # A second export of the same record: the same subjects and the same shifted dates.
     again = tmp_path / "again"
     status, out, _ = run(capsys, "--db", record["url"], "export", "--research", "--out", str(again))
@@ -206,10 +227,13 @@ def test_each_patients_dates_move_by_one_offset(tables):
         visits = measurements[measurements["subject"] == subject].sort_values("day")
         shifted = [date.fromisoformat(d) for d in visits["taken_on_shifted"]]
         original = [day for _, _, day in VISITS[patient]]
-        event = treatments[treatments["subject"] == subject].iloc[0]
+        mine = treatments[treatments["subject"] == subject]
+        event = mine[mine["kind"] != "other"].iloc[0]
         truth = TREATMENTS[patient]
         moved = [s - o for s, o in zip(shifted, original, strict=True)]
         moved.append(date.fromisoformat(event["start_on_shifted"]) - truth.start_on)
+        for other in mine[mine["kind"] == "other"].itertuples():  # CUA-202's typed kind
+            moved.append(date.fromisoformat(other.start_on_shifted) - TYPED_KIND.start_on)
         if truth.end_on is not None:
             moved.append(date.fromisoformat(event["end_on_shifted"]) - truth.end_on)
         else:

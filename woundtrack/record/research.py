@@ -38,7 +38,11 @@ DICTIONARY: dict[tuple[str, str], tuple[str, str]] = {
         "pseudonymous subject: S- and 10 hex digits of an HMAC-SHA256 of the patient code under "
         "the site's own key; the same patient has the same subject in every export of that site",
     ),
-    ("measurements", "lesion"): ("text", "the lesion's label within the subject (L1, L2, ...)"),
+    ("measurements", "lesion"): (
+        "text",
+        "the lesion's label within the subject (L1, L2, ...); a label typed as other text is "
+        "X1, X2, ... in the order first photographed",
+    ),
     ("measurements", "body_region"): (
         "text",
         "the body site's region (foot, toe, heel, ankle, lower leg, knee, thigh, lower limb, hip, "
@@ -82,8 +86,8 @@ DICTIONARY: dict[tuple[str, str], tuple[str, str]] = {
     ("treatments", "subject"): ("text", "as in measurements"),
     ("treatments", "kind"): (
         "text",
-        "treatment kind (sodium_thiosulfate, hyperbaric_oxygen, parathyroidectomy, "
-        "cinacalcet, debridement, ...)",
+        "treatment kind: debridement, hyperbaric_oxygen, sodium_thiosulfate, parathyroidectomy, "
+        "cinacalcet, antibiotics, dressing_change, or other (a kind typed as text)",
     ),
     ("treatments", "start_on_shifted"): ("date (YYYY-MM-DD)", "first day, shifted as above"),
     ("treatments", "end_on_shifted"): (

@@ -42,6 +42,7 @@ from woundtrack.errors import WoundtrackError
 from woundtrack.image.lesion_matching import LesionPosition, area_ratio_gate, match_lesions
 from woundtrack.models import (
     BED_TISSUES,
+    KNOWN_KINDS,
     TISSUES,
     AnalysisInfo,
     LesionMeasurement,
@@ -1346,12 +1347,14 @@ class Store:
         day moved by a per-patient offset of -182 to +183 days, never 0 (``date_offset_days``;
         the intervals between a patient's visits are kept); ``day`` counts from the patient's
         first visit; the body site is only its coded region, side and distribution
-        (``woundtrack.body_sites``), never the text as typed. Treatments
-        (``PSEUDONYMISED_TREATMENT_COLUMNS``) have the same subject,
-        their days moved by the same offset, and no free text (dose and frequency, which may
-        name a person, are left out). No photo, file name, photo hash, patient code, database id
-        or person's name. Requires the ``pseudonymised_export`` permission; recorded in the
-        audit trail.
+        (``woundtrack.body_sites``), never the text as typed; a lesion keeps a label such as
+        ``L2``, and any other label (typed text) becomes ``X1``, ``X2``, ... in the order the
+        subject's lesions were first photographed. Treatments
+        (``PSEUDONYMISED_TREATMENT_COLUMNS``) have the same subject, their days moved by the
+        same offset, and no free text (dose and frequency, which may name a person, are left
+        out; a kind that is not one of ``KNOWN_KINDS`` is ``other``). No photo, file name,
+        photo hash, patient code, database id or person's name. Requires the
+        ``pseudonymised_export`` permission; recorded in the audit trail.
         """
 
         def work(session: Session) -> bytes:
@@ -1374,12 +1377,13 @@ class Store:
             if not rows:
                 continue
             first = min(r.taken_on for r in rows)
+            lesions = _research_lesion_labels(r.lesion for r in sorted(rows, key=_visit_order))
             for r in rows:
                 site = code_site(r.body_site)  # coded only: the typed text may name anyone
                 measurements.append(
                     {
                         "subject": subject,
-                        "lesion": r.lesion,
+                        "lesion": lesions[r.lesion],
                         "body_region": site.region,
                         "laterality": site.side,
                         "distribution": site.distribution,
@@ -1396,7 +1400,8 @@ class Store:
                 treatments.append(
                     {
                         "subject": subject,
-                        "kind": event.kind,
+                        # a kind typed as text may name anyone: only the known kinds travel
+                        "kind": event.kind if event.kind in KNOWN_KINDS else "other",
                         "start_on_shifted": (event.start_on + shift).isoformat(),
                         "end_on_shifted": None
                         if event.end_on is None
@@ -1902,6 +1907,30 @@ def _site_edit(session: Session, lesion: Lesion, site: str, *, by: str) -> Edit:
     )
     lesion.body_site = site
     return edit
+
+
+#: Lesion labels that travel into the research export as they are: they can name no one.
+_PLAIN_LESION_LABEL = re.compile(r"L\d{1,4}")
+
+
+def _research_lesion_labels(labels: Iterable[str]) -> dict[str, str]:
+    """Each lesion label (in the order first seen) as the research export writes it: ``L3``
+    as it is, any other label ``X1``, ``X2``, ... (a typed label may name someone)."""
+    out: dict[str, str] = {}
+    typed = 0
+    for label in labels:
+        if label in out:
+            continue
+        if _PLAIN_LESION_LABEL.fullmatch(label):
+            out[label] = label
+        else:
+            typed += 1
+            out[label] = f"X{typed}"
+    return out
+
+
+def _visit_order(row: SeriesRow) -> tuple:
+    return (row.taken_on, row.visit_id)
 
 
 def _new_lesion_note(label: str, unmatched: list[str], day: date | None, body_site: str) -> str:
