@@ -8,7 +8,7 @@ UI only: the CSV comes from ``Store.export_csv``, FHIR and DICOM from
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import numpy as np
 import streamlit as st
@@ -83,10 +83,12 @@ def overlay_photos(patient: str) -> tuple[list[tuple[str, bytes]], list[str]]:
 
 
 @st.cache_data(show_spinner="Building the report…")
-def report_html(patient: str) -> str:
+def report_html(patient: str, day: date) -> str:
+    """The printable report of ``patient``, built on ``day`` (a key of the cache: a report
+    cached yesterday is not shown today with yesterday's projections)."""
     rows, events = series(patient), treatments(patient)
     generated_at = datetime.now(UTC).astimezone()
-    as_of = None if demo_mode() else generated_at.date()  # as the Healing page reads it
+    as_of = None if demo_mode() else day  # as the Healing page reads it
     return patient_report_html(
         patient=patient,
         rows=rows,
@@ -200,7 +202,7 @@ if patient not in asked:
     )
     st.stop()
 try:
-    report = report_html(patient)
+    report = report_html(patient, date.today())
 except WoundtrackError as exc:
     st.error(f"The report could not be built: {escape_markdown(exc)}")
     st.stop()
