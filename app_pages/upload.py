@@ -307,16 +307,18 @@ edited = st.data_editor(
     key="upload_dates",
 )
 
-_show_as_measured(
-    [
-        (uploads[r["#"]].name, job)
-        for r in rows
-        if (job := ahead.get((uploads[r["#"]].file_id, float(marker_mm), active_model())))
-        is not None
-    ]
-)
-
-if st.button("Import", type="primary"):
+measuring_status = st.container()  # above the button; filled unless Import was pressed
+if not st.button("Import", type="primary"):
+    with measuring_status:
+        _show_as_measured(
+            [
+                (uploads[r["#"]].name, job)
+                for r in rows
+                if (job := ahead.get((uploads[r["#"]].file_id, float(marker_mm), active_model())))
+                is not None
+            ]
+        )
+else:  # Import: each photo's result is said below, once
     try:
         patient = check_patient_code(patient)
         lesion = check_lesion_label(lesion_choice) if lesion_choice else None

@@ -225,6 +225,12 @@ def test_before_import_each_photo_says_whether_its_sticker_and_wound_were_found(
     store = Store(app_db)
     assert "CUA-105" not in store.patients()  # said before anything is stored
     store.close()
+    # After Import each photo's outcome is said once, below: the lines above make way.
+    at.button[0].click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("1 photo(s) imported for CUA-105" in s.value for s in at.success)  # 1 undated
+    assert not [w for w in at.warning if "NO calibration sticker" in w.value]
+    assert not [c for c in at.caption if "not yet stored" in c.value]
 
 
 def test_upload_refuses_a_name_for_a_patient_code(app):
