@@ -6,8 +6,12 @@ noise, JPEG, EXIF rotation), the relative area error of:
 - the pipeline: wound, eschar, slough, granulation and erythema areas from the segmented photo
   (tissues only where they are at least 10 % of the wound bed; erythema rings >= 2 mm wide).
 
+With ``--measured-colours`` the phantoms' granulation and slough are painted in the median
+colours of real, specialist-labelled wounds (``phantom.TISSUE_COLOURS``): duller than the
+phantoms' own, a check of how much a segmenter leans on strong colour.
+
 Run: python benchmarks/phantom_accuracy.py [N] [--size 1600x1200] [--model M.onnx]
-     [--tissue-model T.onnx | --colour-tissues] [-v]
+     [--tissue-model T.onnx | --colour-tissues] [--measured-colours] [-v]
 """
 
 from __future__ import annotations
@@ -33,6 +37,11 @@ def main() -> None:
     parser.add_argument(
         "--colour-tissues", action="store_true", help="split the bed by colour, no tissue network"
     )
+    parser.add_argument(
+        "--measured-colours",
+        action="store_true",
+        help="granulation and slough in the colours measured on real labelled wounds",
+    )
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
@@ -43,7 +52,13 @@ def main() -> None:
         segmenter = dataclasses.replace(segmenter, tissue_model_path=None)
     errors, tones = [], []
     for i in range(args.n):
-        spec = random_spec(rng, width_px=width, height_px=height, seed=args.seed + i)
+        spec = random_spec(
+            rng,
+            width_px=width,
+            height_px=height,
+            seed=args.seed + i,
+            tissue_colours="measured" if args.measured_colours else "vivid",
+        )
         errors.append(phantom_errors(spec, segmenter=segmenter))
         tones.append(spec.skin_tone)
         if args.verbose:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from datetime import datetime, timedelta, timezone
@@ -503,3 +504,31 @@ def test_truth_validation() -> None:
         PhantomTruth(**{**fields, "plane_to_image": ((1.0, 0.0), (0.0, 1.0))})
     with pytest.raises(ValueError, match=r"PhantomTruth.lesion_centres_px must have one entry"):
         PhantomTruth(**{**fields, "lesion_centres_px": ()})
+
+
+def test_measured_tissue_colours_are_as_dull_as_real_wounds():
+    """``tissue_colours="measured"`` paints granulation and slough near the medians measured on
+    the specialist-labelled FUSeg photos (granulation L* 38, chroma 36; slough L* 57, hue 49°),
+    where the phantoms' own granulation is far more saturated; nothing else changes."""
+
+    def medians(colours: str, label: int) -> tuple[float, float, float]:
+        spec = PhantomSpec(
+            seed=3, width_px=800, height_px=600, light_gradient=0.0, tissue_colours=colours
+        )
+        p = render_phantom(spec)
+        lab = cv2.cvtColor(p.image.astype(np.float32) / 255, cv2.COLOR_RGB2Lab)[p.labels == label]
+        lightness, a, b = np.median(lab, axis=0)
+        return float(lightness), float(np.hypot(a, b)), math.degrees(math.atan2(b, a))
+
+    vivid, measured = medians("vivid", GRANULATION), medians("measured", GRANULATION)
+    assert measured[0] == pytest.approx(38, abs=6) and measured[1] == pytest.approx(36, abs=6)
+    assert vivid[1] > measured[1] + 10  # the phantoms' own granulation: far more saturated
+    lightness, _, hue = medians("measured", SLOUGH)
+    assert lightness == pytest.approx(57, abs=7) and hue == pytest.approx(49, abs=10)
+    same = PhantomSpec(seed=3, width_px=320, height_px=240, tissue_colours="measured")
+    np.testing.assert_array_equal(  # only the tissues' colours differ, not where they lie
+        render_phantom(same).labels,
+        render_phantom(dataclasses.replace(same, tissue_colours="vivid")).labels,
+    )
+    with pytest.raises(ValueError, match="tissue_colours must be one of"):
+        PhantomSpec(tissue_colours="pastel")

@@ -70,10 +70,15 @@ _SKIN_ANCHORS_SRGB = (
     (128, 86, 62),
     (88, 58, 42),
 )
-_GRANULATION_SRGB = (172, 42, 46)
-_GRANULATION_DARK_SRGB = (128, 22, 30)
-_SLOUGH_SRGB = (222, 204, 142)
-_SLOUGH_ALT_SRGB = (206, 180, 104)
+#: The tissue colours a phantom can be painted with, in sRGB: granulation and its darker shade,
+#: slough and its other shade. ``"vivid"``: the phantoms' own, more saturated than real wounds.
+#: ``"measured"``: the median CIELAB colours of the wound specialists' granulation and slough
+#: labels in the 86 FUSeg photos of ``DATA/fuseg-train/tissue`` (granulation L* 38, a* 32, b* 17;
+#: slough L* 57, a* 17, b* 22), as a rendered phantom shows them after its light and camera.
+TISSUE_COLOURS = {
+    "vivid": ((172, 42, 46), (128, 22, 30), (222, 204, 142), (206, 180, 104)),
+    "measured": ((177, 87, 82), (115, 51, 50), (177, 121, 104), (197, 151, 114)),
+}
 _ESCHAR_SRGB = (30, 24, 21)
 _ESCHAR_BROWN_SRGB = (72, 46, 30)
 _CRACK_SRGB = (92, 34, 30)
@@ -109,7 +114,8 @@ class PhantomSpec:
     ``wound_radius_mm``) places the lesions as if they had that radius, so a healing series keeps
     them in place while they shrink. ``lesion_seed`` (default:
     ``seed``) drives the wound outlines, tissue layout and skin texture: keep it and change
-    ``seed`` to photograph the same wound again.
+    ``seed`` to photograph the same wound again. ``tissue_colours`` names the granulation and
+    slough colours (``TISSUE_COLOURS``): ``"measured"`` paints them as dull as real wounds are.
     """
 
     seed: int = 0
@@ -138,6 +144,7 @@ class PhantomSpec:
     taken_at: datetime | None = None
     lesion_seed: int | None = None
     layout_radius_mm: float | None = None
+    tissue_colours: str = "vivid"
 
     def __post_init__(self) -> None:
         def bad(name: str, expected: str) -> ValueError:
@@ -221,6 +228,8 @@ class PhantomSpec:
             raise bad("exif_orientation", "an EXIF orientation 1..8")
         if self.taken_at is not None and not isinstance(self.taken_at, datetime):
             raise bad("taken_at", "None or a datetime")
+        if self.tissue_colours not in TISSUE_COLOURS:
+            raise bad("tissue_colours", f"one of {sorted(TISSUE_COLOURS)}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -996,6 +1005,7 @@ def _shade(
     y_mm: np.ndarray,
 ) -> np.ndarray:
     """Linear RGB (float32) of the plane at the given points (2-D arrays of plane mm)."""
+    granulation, granulation_dark, slough, slough_other = TISSUE_COLOURS[spec.tissue_colours]
     col = _skin_colour(pal, x_mm, y_mm)
     (fx, fy), (mx, my) = pal.offsets_mm[2], pal.offsets_mm[3]
     fine = _sample_tile(pal.fine, x_mm + fx, y_mm + fy, _FINE_MM)
@@ -1014,16 +1024,14 @@ def _shade(
         m = lab == GRANULATION
         if np.any(m):
             t = np.clip(0.5 + 0.35 * mid[m, 2], 0, 1)[:, None]
-            base = (1 - t) * _srgb_to_linear(_GRANULATION_DARK_SRGB) + t * _srgb_to_linear(
-                _GRANULATION_SRGB
-            )
+            base = (1 - t) * _srgb_to_linear(granulation_dark) + t * _srgb_to_linear(granulation)
             c = base * np.clip(1.0 + 0.28 * fine[m, 0], 0.4, 1.8)[:, None]
             glint = np.clip(fine[m, 2] - 2.2, 0, None)[:, None] * 0.25
             col[m] = (c + glint).astype(np.float32)
         m = lab == SLOUGH
         if np.any(m):
             t = np.clip(0.5 + 0.4 * mid[m, 0], 0, 1)[:, None]
-            base = (1 - t) * _srgb_to_linear(_SLOUGH_SRGB) + t * _srgb_to_linear(_SLOUGH_ALT_SRGB)
+            base = (1 - t) * _srgb_to_linear(slough) + t * _srgb_to_linear(slough_other)
             c = base * np.clip(1.0 + 0.10 * fine[m, 1] + 0.06 * mid[m, 1], 0.6, 1.3)[:, None]
             col[m] = c.astype(np.float32)
         m = lab == ESCHAR
