@@ -75,10 +75,11 @@ def _measured_ahead(data: bytes, *, name: str, marker_mm: float, segmenter):
     return prepared, thumbnail
 
 
-def _measure_ahead(uploads, marker_mm: float) -> dict:
+def _measure_ahead(uploads, marker_mm: float) -> dict[str, Future]:
     """Start measuring each chosen photo now, while the nurse checks the dates: Import then
-    only files it (``import_photo(prepared=...)``). Keyed by the file, the sticker size and the
-    model, so a change of either measures again; DICOM files are measured at Import."""
+    only files it (``import_photo(prepared=...)``). The jobs are kept by the file, the sticker
+    size and the model, so a change of either measures again; DICOM files are measured at
+    Import. Returns the chosen photos' jobs by their file id."""
     jobs: dict[tuple, Future] = st.session_state.setdefault("upload_ahead", {})
     model = active_model()
     keys = {(u.file_id, float(marker_mm), model): u for u in uploads}
@@ -99,14 +100,14 @@ def _measure_ahead(uploads, marker_mm: float) -> dict:
             marker_mm=float(marker_mm),
             segmenter=segmenter,
         )
-    return jobs
+    return {upload.file_id: jobs[key] for key, upload in keys.items() if key in jobs}
 
 
-def _measured(jobs: dict, upload, marker_mm: float):
+def _measured(ahead: dict[str, Future], upload):
     """The photo's ``(prepared, thumbnail)`` measured ahead (waiting for it if need be),
     or None when there is none; a photo that could not be measured raises its
     ``WoundtrackError``."""
-    job = jobs.get((upload.file_id, float(marker_mm), active_model()))
+    job = ahead.get(upload.file_id)
     return None if job is None else job.result()
 
 
@@ -312,10 +313,9 @@ if not st.button("Import", type="primary"):
     with measuring_status:
         _show_as_measured(
             [
-                (uploads[r["#"]].name, job)
-                for r in rows
-                if (job := ahead.get((uploads[r["#"]].file_id, float(marker_mm), active_model())))
-                is not None
+                (upload.name, ahead[upload.file_id])
+                for upload in (uploads[r["#"]] for r in rows)
+                if upload.file_id in ahead
             ]
         )
 else:  # Import: each photo's result is said below, once
@@ -351,7 +351,7 @@ else:  # Import: each photo's result is said below, once
             failures.append(f"{upload.name}: {exc}")
             continue
         try:
-            done = _measured(ahead, upload, marker_mm)
+            done = _measured(ahead, upload)
             result = import_photo(
                 store,
                 upload.getvalue(),
