@@ -1377,7 +1377,7 @@ class Store:
             if not rows:
                 continue
             first = min(r.taken_on for r in rows)
-            lesions = _research_lesion_labels(r.lesion for r in sorted(rows, key=_visit_order))
+            lesions = _research_lesion_labels(r.lesion for r in rows)  # by date, as ``series``
             for r in rows:
                 site = code_site(r.body_site)  # coded only: the typed text may name anyone
                 measurements.append(
@@ -1927,10 +1927,6 @@ def _research_lesion_labels(labels: Iterable[str]) -> dict[str, str]:
             typed += 1
             out[label] = f"X{typed}"
     return out
-
-
-def _visit_order(row: SeriesRow) -> tuple:
-    return (row.taken_on, row.visit_id)
 
 
 def _new_lesion_note(label: str, unmatched: list[str], day: date | None, body_site: str) -> str:
