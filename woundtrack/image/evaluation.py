@@ -201,11 +201,14 @@ def periwound_ita_deg(image: np.ndarray, wound: np.ndarray) -> float | None:
     long_side = max(wound.shape)
     distance = cv2.distanceTransform((~wound).astype(np.uint8), cv2.DIST_L2, 5)
     inner, outer = (share * long_side for share in SKIN_RING_SHARES)
-    lab = cv2.cvtColor(image.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
-    ring = (distance > inner) & (distance <= outer) & (lab[..., 0] > 5.0)
-    if np.count_nonzero(ring) < _MIN_RING_PX:
+    ring = image[(distance > inner) & (distance <= outer)]  # only the ring's pixels converted
+    if len(ring) < _MIN_RING_PX:
         return None
-    lightness, b = float(np.median(lab[..., 0][ring])), float(np.median(lab[..., 2][ring]))
+    lab = cv2.cvtColor(ring[None].astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)[0]
+    lab = lab[lab[:, 0] > 5.0]  # black padding left out
+    if len(lab) < _MIN_RING_PX:
+        return None
+    lightness, b = float(np.median(lab[:, 0])), float(np.median(lab[:, 2]))
     if b <= 0:
         return None
     return math.degrees(math.atan((lightness - 50.0) / b))
