@@ -166,9 +166,9 @@ class CohortResult:
                     "n_lesions": g.n_lesions,
                     "n_healed": g.n_healed,
                     "median_weeks_to_closure": g.median_weeks_to_closure,
-                    "median_ci": list(g.median_ci) if g.median_ci else None,
+                    "median_ci": _listed(g.median_ci),
                     "log_area_slope_per_week": g.log_area_slope_per_week,
-                    "slope_ci": list(g.slope_ci) if g.slope_ci else None,
+                    "slope_ci": _listed(g.slope_ci),
                     "notes": list(g.notes),
                 }
                 for name, g in self.groups.items()
@@ -590,12 +590,16 @@ def _compare(
         cph = _fit_cox(lesions, first=in_first)
     except ConvergenceError as exc:
         return p, None, None, [f"hazard ratio not estimated: the Cox model failed ({exc})"]
-    hr = _finite(cph.hazard_ratios_["first"])
-    low, high = np.exp(cph.confidence_intervals_.loc["first"])
     if not (a["healed"].any() and b["healed"].any()):
         notes.append("one group has no healed lesion: the hazard ratio is not meaningful")
         return p, None, None, notes
-    return p, hr, (float(low), float(high)), notes
+    return p, *_ratio(cph, "first"), notes
+
+
+def _ratio(cph, name: str) -> tuple[float | None, tuple[float, float]]:
+    """A fitted Cox model's hazard ratio of the covariate ``name`` and its 95 % interval."""
+    low, high = np.exp(cph.confidence_intervals_.loc[name])
+    return _finite(cph.hazard_ratios_[name]), (float(low), float(high))
 
 
 def _adjusted(lesions: pd.DataFrame) -> tuple[AdjustedFigures | None, list[str]]:
@@ -613,8 +617,10 @@ def _adjusted(lesions: pd.DataFrame) -> tuple[AdjustedFigures | None, list[str]]
         )
     proximal = known["distribution"] == PROXIMAL
     treated = known["group"] == WITH
-    cells = {(t, p): int(((treated == t) & (proximal == p)).sum()) for t in (0, 1) for p in (0, 1)}
     if not (proximal.any() and (~proximal).any() and treated.any() and (~treated).any()):
+        cells = {
+            (t, p): int(((treated == t) & (proximal == p)).sum()) for t in (0, 1) for p in (0, 1)
+        }
         return None, [
             *notes,
             "no hazard ratio adjusted for distribution: it needs distal and proximal lesions "
@@ -626,18 +632,14 @@ def _adjusted(lesions: pd.DataFrame) -> tuple[AdjustedFigures | None, list[str]]
         cph = _fit_cox(known, **{WITH: treated, "proximal": proximal})
     except ConvergenceError as exc:
         return None, [*notes, f"adjusted hazard ratio not estimated: the Cox model failed ({exc})"]
-    intervals = np.exp(cph.confidence_intervals_)
-
-    def interval(name: str) -> tuple[float, float]:
-        low, high = intervals.loc[name]
-        return float(low), float(high)
-
+    hazard_ratio, hazard_ratio_ci = _ratio(cph, WITH)
+    proximal_ratio, proximal_ratio_ci = _ratio(cph, "proximal")
     return (
         AdjustedFigures(
-            hazard_ratio=_finite(cph.hazard_ratios_[WITH]),
-            hazard_ratio_ci=interval(WITH),
-            proximal_hazard_ratio=_finite(cph.hazard_ratios_["proximal"]),
-            proximal_hazard_ratio_ci=interval("proximal"),
+            hazard_ratio=hazard_ratio,
+            hazard_ratio_ci=hazard_ratio_ci,
+            proximal_hazard_ratio=proximal_ratio,
+            proximal_hazard_ratio_ci=proximal_ratio_ci,
             n_lesions=int(len(known)),
             n_proximal=int(proximal.sum()),
         ),
@@ -726,6 +728,7 @@ def cohort_analysis(
                 if by is None
                 else "the lesions are split by distribution already: nothing to adjust for"
             )
+            adjust_for_distribution = False
     open_visits = open_visit_table(visits, lesions, closed_below_cm2=closed_below_cm2)
     groups: dict[str, GroupFigures] = {}
     survival: dict[str, pd.DataFrame] = {}
@@ -742,7 +745,7 @@ def cohort_analysis(
                 lesions, first, second
             )
             notes.extend(compare_notes)
-            if adjust_for_distribution and not by_distribution:
+            if adjust_for_distribution:
                 adjusted, adjusted_notes = _adjusted(lesions)
                 notes.extend(adjusted_notes)
         else:

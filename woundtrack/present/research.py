@@ -39,8 +39,13 @@ __all__ = [
 
 #: Okabe-Ito colours (colour-blind safe): with the treatment, without it, everyone; proximal and
 #: distal lesions.
-GROUP_COLOURS = {WITH: "#0072B2", WITHOUT: "#D55E00", ALL: "#009E73"}
-GROUP_COLOURS |= {PROXIMAL: "#CC79A7", DISTAL: "#56B4E9"}
+GROUP_COLOURS = {
+    WITH: "#0072B2",
+    WITHOUT: "#D55E00",
+    ALL: "#009E73",
+    PROXIMAL: "#CC79A7",
+    DISTAL: "#56B4E9",
+}
 
 
 def _name(result: CohortResult, group: str) -> str:
