@@ -84,13 +84,27 @@ def main() -> None:
         f"{options.seeds} synthetic cohorts of {options.patients} patients "
         f"({np.mean(seconds):.2f} s per analysis)"
     )
-    print("| figure | truth | mean estimate | 95 % interval holds the truth |")
+    print_table("figure", rows, true_values, average=np.mean, digits=3)
+
+
+def print_table(
+    what: str,
+    rows: dict[str, list[tuple[float | None, bool]]],
+    truths: dict[str, float],
+    *,
+    average=np.median,
+    digits: int = 2,
+) -> None:
+    """One row per figure: its truth, the average estimate over the cohorts, and in how many
+    the 95 % interval held the truth."""
+    label = "mean" if average is np.mean else "median"
+    print(f"| {what} | truth | {label} estimate | 95 % interval holds the truth |")
     print("|---|---|---|---|")
     for name, values in rows.items():
-        estimates = [v for v, _ in values if v is not None]
+        estimate = average([v for v, _ in values if v is not None])
         covered = sum(ok for _, ok in values)
         print(
-            f"| {name} | {true_values[name]:.3f} | {np.mean(estimates):.3f} | "
+            f"| {name} | {truths[name]:.{digits}f} | {estimate:.{digits}f} | "
             f"{covered}/{len(values)} ({100 * covered / len(values):.0f} %) |"
         )
 
@@ -98,6 +112,7 @@ def main() -> None:
 def confounded(seeds: int, patients: int) -> None:
     proximal_hr = 0.4
     rows: dict[str, list[tuple[float, bool]]] = {}
+    truths = {}
     seconds = []
     for seed in range(seeds):
         measurements, timeline, truth = synthetic_cohort(
@@ -122,19 +137,13 @@ def confounded(seeds: int, patients: int) -> None:
                 proximal_hr,
             ),
         ):
-            rows.setdefault(name, []).append((value, inside(ci, true), true))
+            rows.setdefault(name, []).append((value, inside(ci, true)))
+            truths[name] = true
     print(
         f"{seeds} confounded synthetic cohorts of {patients} patients "
         f"({np.mean(seconds):.2f} s per analysis, both models)"
     )
-    print("| figure | truth | median estimate | 95 % interval holds the truth |")
-    print("|---|---|---|---|")
-    for name, values in rows.items():
-        covered = sum(ok for _, ok, _ in values)
-        print(
-            f"| {name} | {values[0][2]:.2f} | {np.median([v for v, _, _ in values]):.2f} | "
-            f"{covered}/{len(values)} ({100 * covered / len(values):.0f} %) |"
-        )
+    print_table("figure", rows, truths)
 
 
 def late(seeds: int) -> None:
@@ -148,14 +157,7 @@ def late(seeds: int) -> None:
             covered = inside(result.hazard_ratio_ci, 1.0)
             rows.setdefault(name, []).append((result.hazard_ratio, covered))
     print(f"{seeds} synthetic cohorts of 300 patients, a late treatment that does nothing")
-    print("| hazard ratio | truth | median estimate | 95 % interval holds the truth |")
-    print("|---|---|---|---|")
-    for name, values in rows.items():
-        covered = sum(ok for _, ok in values)
-        print(
-            f"| {name} | 1.00 | {np.median([v for v, _ in values]):.2f} | "
-            f"{covered}/{len(values)} ({100 * covered / len(values):.0f} %) |"
-        )
+    print_table("hazard ratio", rows, dict.fromkeys(rows, 1.0))
 
 
 if __name__ == "__main__":
