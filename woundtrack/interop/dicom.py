@@ -285,9 +285,10 @@ def _add_body_site(ds: Dataset, body_site: str) -> None:
         item.AnatomicRegionModifierSequence = [
             CodedConcept(side.value, side.scheme_designator, side.meaning)
         ]
-        ds.Laterality = "L" if coded.side == "left" else "R"
     if not coded.paired:  # Type 2C: only for a paired structure (the side stays a modifier)
         del ds.Laterality
+    elif coded.side:
+        ds.Laterality = "L" if coded.side == "left" else "R"
     ds.AnatomicRegionSequence = [item]
 
 
