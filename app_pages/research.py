@@ -111,7 +111,7 @@ if st.button("Analyse the cohort", key="cohort_load"):
         st.error(escape_markdown(exc))
     else:
         st.session_state["cohort_tables"] = found
-        st.session_state.pop("cohort_result", None)
+        st.session_state.pop("cohort_results", None)
 tables = st.session_state.get("cohort_tables")
 if tables is not None:
     from woundtrack.analysis.cohort import BY_DISTRIBUTION, cohort_analysis
@@ -168,10 +168,12 @@ if tables is not None:
         else 0.0
     )
     try:
-        # computed once per table and split: other widgets of the page rerun it without waiting
-        done = st.session_state.get("cohort_result")
-        if done is not None and done[0] == (by, adjust, landmark):
-            result = done[1]
+        # computed once per table and choice of options: other widgets of the page, or going
+        # back to options chosen before, rerun it without waiting
+        done = st.session_state.setdefault("cohort_results", {})
+        options = (by, adjust, landmark)
+        if options in done:
+            result = done[options]
         else:
             result = cohort_analysis(
                 measurements,
@@ -182,7 +184,7 @@ if tables is not None:
                 measurements_name="the measurements",
                 timeline_name="the treatments",
             )
-            st.session_state["cohort_result"] = ((by, adjust, landmark), result)
+            done[options] = result
     except WoundtrackError as exc:
         st.error(escape_markdown(exc))
     else:
