@@ -13,6 +13,7 @@ import streamlit as st
 from app_pages.shared import active_model, base_store, escape_markdown, lesion_sizes, require
 from woundtrack import __version__
 from woundtrack.errors import WoundtrackError
+from woundtrack.image.calibration import NO_STICKER_WARNING
 from woundtrack.image.io import read_photo
 from woundtrack.image.overlay import legend_lines, overlay_views
 from woundtrack.image.pipeline import Analysis, analyze_image
@@ -109,7 +110,8 @@ else:
     cols[3].metric("Erythema", f"{totals.erythema_area_px} px")
 
 for warning in analysis.warnings:
-    st.warning(escape_markdown(warning))
+    if warning != NO_STICKER_WARNING:  # said above, in red
+        st.warning(escape_markdown(warning))
 
 close_up_view, whole_view = overlay_views(
     image,

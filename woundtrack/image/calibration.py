@@ -37,6 +37,14 @@ MIN_RELIABLE_SIDE_PX = 40.0
 _FULL_FRAME_DIAGONAL_MM = math.hypot(36.0, 24.0)
 
 
+#: The warning of a photo with no sticker found (``calibrate``).
+NO_STICKER_WARNING = (
+    "no calibration sticker found: areas are in pixels only and every cm² value is empty; "
+    "retake the photo with the whole sticker visible and flat beside the wound, or give "
+    "a manual scale (mm per pixel) for a photo taken with a ruler"
+)
+
+
 def _detector() -> cv2.aruco.ArucoDetector:
     params = cv2.aruco.DetectorParameters()
     # Without sub-pixel refinement corner noise alone moves a sticker-derived area by several %.
@@ -142,11 +150,7 @@ def calibrate(
     warnings: list[str] = []
     markers = detect_markers(image)
     if not markers:
-        warnings.append(
-            "no calibration sticker found: areas are in pixels only and every cm² value is empty; "
-            "retake the photo with the whole sticker visible and flat beside the wound, or give "
-            "a manual scale (mm per pixel) for a photo taken with a ruler"
-        )
+        warnings.append(NO_STICKER_WARNING)
         return Calibration(method="none", quality="no sticker found"), warnings
     if len(markers) > 1:
         ids = ", ".join(str(m[0]) for m in markers)
