@@ -55,7 +55,8 @@ def _tissue_figures(rows) -> str:
         f"bed Dice {s['bed']['dice']}; granulation called eschar "
         f"{_f(s['granulation_called_eschar_pct'], 2)} %, slough called granulation "
         f"{_f(s['slough_called_granulation_pct'], 1)} %, callus called bed "
-        f"{_f(s['callus_called_bed_pct'], 1)} %; per-photo slough share MAE "
+        f"{_f(s['callus_called_bed_pct'], 1)} %, callus called erythema "
+        f"{_f(s['callus_called_erythema_pct'], 1)} %; per-photo slough share MAE "
         f"{share['mean_abs_error_pct']} points, r {share['pearson_r']}"
     )
 

@@ -23,13 +23,16 @@ N_PHANTOMS = 16
 #: granulation (26 / 29 %) less steady here, for far better tissues on real photos (MODEL_CARD.md).
 #: Magnifying a large photo's small wound up to its own pixels (2026-12-07) lowered the wound's
 #: maximum (21 -> 14 %), granulation's (48 -> 37 %) and erythema's (63 -> 40 %); slough's p90 moved
-#: from 23.97 to 24.14 % (one phantom -24.2 -> -24.5 %).
+#: from 23.97 to 24.14 % (one phantom -24.2 -> -24.5 %). Erythema no paler than the skin ring
+#: (2026-12-07, for pale rims called erythema on real dark-skin photos) moved erythema's p90 from
+#: 6.92 to 7.60 % (the darkest phantom's -7.4 -> -8.4 %; on the 60 phantoms its p90 fell 14.0 ->
+#: 13.2 %).
 README_PCT = {
     "wound": (9.0, 14.0),
     "eschar": (7.0, 10.0),
     "slough": (25.0, 25.0),
     "granulation": (36.0, 37.0),
-    "erythema": (7.0, 40.0),
+    "erythema": (8.0, 40.0),
 }
 
 

@@ -41,7 +41,7 @@ from woundtrack.image.evaluation import (
     tissue_scores,
 )
 from woundtrack.image.learned import default_model_path
-from woundtrack.models import ESCHAR, GRANULATION, SLOUGH
+from woundtrack.models import ERYTHEMA, ESCHAR, GRANULATION, SLOUGH
 
 WIDTH_PX, HEIGHT_PX = 200, 160
 SKIN_RGB, WOUND_RGB = (224, 172, 140), (120, 20, 25)
@@ -398,8 +398,9 @@ def test_tissue_scores_by_hand() -> None:
     c[TRUTH_GRANULATION, ESCHAR] = 10  # granulation called eschar: 10 %
     c[TRUTH_SLOUGH, SLOUGH] = 30
     c[TRUTH_SLOUGH, GRANULATION] = 10
-    c[TRUTH_CALLUS, 0] = 95
+    c[TRUTH_CALLUS, 0] = 92
     c[TRUTH_CALLUS, SLOUGH] = 5  # callus called wound bed: 5 %
+    c[TRUTH_CALLUS, ERYTHEMA] = 3  # callus called erythema: 3 %
     s = tissue_scores(c)
     assert s["granulation"]["dice"] == pytest.approx(2 * 90 / (2 * 90 + 10 + 10))
     assert s["granulation"]["precision"] == pytest.approx(90 / 100)
@@ -408,6 +409,7 @@ def test_tissue_scores_by_hand() -> None:
     assert s["granulation_called_eschar_pct"] == pytest.approx(10.0)
     assert s["slough_called_granulation_pct"] == pytest.approx(25.0)
     assert s["callus_called_bed_pct"] == pytest.approx(5.0)
+    assert s["callus_called_erythema_pct"] == pytest.approx(3.0)
     # bed: truth slough + granulation = 140 px, predicted bed = 145 px, 140 of them in the bed
     assert s["bed"]["recall"] == pytest.approx(1.0) and s["bed"]["predicted_px"] == 145
     # eschar was predicted but never annotated: it cannot be scored

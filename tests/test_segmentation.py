@@ -273,3 +273,29 @@ def test_erythema_is_never_judged_against_padding_or_a_glove():
     assert skin_like(lab, p)[(r > 65) & (r < 90)].mean() > 0.99
     labels = label_wound(tissue, wound, lab, sticker=sticker, mm_per_px=None, params=p)
     assert not (labels == ERYTHEMA).any()
+
+
+@pytest.mark.parametrize(
+    ("rim_rgb", "erythema"),
+    [((220, 160, 160), False), ((125, 55, 50), True)],
+    ids=["pale pink rim", "dusky red rim"],
+)
+def test_a_pale_rim_on_dark_skin_is_not_erythema_a_red_one_is(rim_rgb, erythema):
+    """Dark skin round a wound with a rim redder (a*) than the skin further out: pale and pink
+    (macerated, callus or new epithelium, as on FUSeg photo 0285) it is not erythema, which
+    darkens skin and never makes it paler; dusky red it is."""
+    rng = np.random.default_rng(2)
+    image = np.clip(rng.normal((95, 65, 50), 3, (400, 400, 3)), 0, 255).astype(np.uint8)
+    r = np.hypot(*(np.mgrid[:400, :400] - 200))
+    image[r <= 60] = (180, 50, 50)  # granulation
+    rim = (r > 62) & (r <= 80)
+    image[rim] = rim_rgb
+    wound, sticker = r <= 60, np.zeros((400, 400), bool)
+    p = SegmentationParams()
+    lab, tissue = tissue_colours(image, sticker, p, not_skin=wound)
+    labels = label_wound(tissue, wound, lab, sticker=sticker, mm_per_px=None, params=p)
+    found = labels == ERYTHEMA
+    if erythema:
+        assert found[rim].mean() > 0.9 and not found[r > 85].any()
+    else:
+        assert not found.any()

@@ -1650,7 +1650,8 @@ def _tissue_lines(summary: dict) -> str:
         *(f"  {t:<11} {three(summary[t])}" for t in ("slough", "granulation", "eschar", "bed")),
         f"  true granulation called eschar {pct(summary['granulation_called_eschar_pct'])}, "
         f"true slough called granulation {pct(summary['slough_called_granulation_pct'])}, "
-        f"callus called wound bed {pct(summary['callus_called_bed_pct'])}",
+        f"callus called wound bed {pct(summary['callus_called_bed_pct'])}, "
+        f"callus called erythema {pct(summary['callus_called_erythema_pct'])}",
     ]
     for tissue in ("slough", "eschar"):
         a = summary[f"{tissue}_share"]

@@ -20,7 +20,7 @@ from scipy import stats
 
 from woundtrack.image.calibration import calibrate
 from woundtrack.image.segmentation import Segmenter
-from woundtrack.models import ESCHAR, GRANULATION, LABEL_NAMES, SLOUGH, WOUND_BED_LABELS
+from woundtrack.models import ERYTHEMA, ESCHAR, GRANULATION, LABEL_NAMES, SLOUGH, WOUND_BED_LABELS
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".heic", ".heif")
 #: Mask suffixes: any image file ``io.read_photo`` reads.
@@ -376,8 +376,9 @@ def tissue_scores(confusion: np.ndarray) -> dict[str, Any]:
         annotated: a set without eschar labels cannot score eschar), ``truth_px`` and
         ``predicted_px`` (annotated pixels only);
         ``granulation_called_eschar_pct`` (of true granulation), ``slough_called_granulation_pct``
-        (of true slough), ``callus_called_bed_pct`` (of true callus), and ``confusion`` as nested
-        lists with its ``truth_classes`` and ``predicted_classes``.
+        (of true slough), ``callus_called_bed_pct`` and ``callus_called_erythema_pct`` (of true
+        callus), and ``confusion`` as nested lists with its ``truth_classes`` and
+        ``predicted_classes``.
 
     Examples
     --------
@@ -407,6 +408,7 @@ def tissue_scores(confusion: np.ndarray) -> dict[str, Any]:
     out["granulation_called_eschar_pct"] = share(TRUTH_GRANULATION, [ESCHAR])
     out["slough_called_granulation_pct"] = share(TRUTH_SLOUGH, [GRANULATION])
     out["callus_called_bed_pct"] = share(TRUTH_CALLUS, bed_labels)
+    out["callus_called_erythema_pct"] = share(TRUTH_CALLUS, [ERYTHEMA])
     out["confusion"] = c.tolist()
     out["truth_classes"] = list(TRUTH_CLASSES)
     out["predicted_classes"] = list(PREDICTED_CLASSES)

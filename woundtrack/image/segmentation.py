@@ -52,7 +52,8 @@ class SegmentationParams:
     granulation_min_de: float = (
         22.0  # ... and this far from the skin colour (ΔE76): beyond erythema
     )
-    erythema_min_da: float = 7.0  # erythema a* above the surrounding-ring a* by this much
+    erythema_min_da: float = 7.0  # erythema a* above the surrounding-ring a* by this much ...
+    erythema_max_l_ratio: float = 1.2  # ... and L* at most this many times the ring's (not pale)
     erythema_max_reach_mm: float = 25.0  # erythema is looked for up to this far from the wound
     # Skin, for erythema and the ring it is compared with: not the black padding of a cropped
     # photo, a grey wall or white sheet, nor a blue or purple glove or drape (hue outside skin's).
@@ -238,7 +239,9 @@ def label_wound(
 
     Inside ``wound`` each pixel keeps its colour's tissue, and one of no tissue (a closed gap, a
     hole) takes the nearest tissue's; outside it everything is skin, except intact skin around
-    each wound that is redder (a*) than a ring of the patient's skin further out: erythema.
+    each wound that is redder (a*) than a ring of the patient's skin further out, and not paler
+    than it (L* at most ``erythema_max_l_ratio`` times the ring's): erythema. Inflamed skin darkens;
+    a pale pink rim (maceration, callus, new epithelium; skin lit more than the ring) is not it.
 
     Parameters
     ----------
@@ -438,7 +441,8 @@ def _add_erythema(
     mm_per_px: float | None,
     p: SegmentationParams,
 ) -> np.ndarray:
-    """Mark skin around each wound that is redder than a ring of the patient's skin further out."""
+    """Mark skin around each wound that is redder, and not paler, than a ring of the patient's
+    skin further out."""
     labels = tissue.copy()
     if not wound.any():
         return labels
@@ -468,6 +472,7 @@ def _add_erythema_box(comp, count, wound, lab, sticker, mm_per_px, p) -> np.ndar
     skin = skin_like(lab, p)
     dist_px, nearest = _distance_to_wound(comp)
     a = cv2.GaussianBlur(lab[..., 1], (0, 0), 1.5)
+    lum = cv2.GaussianBlur(lab[..., 0], (0, 0), 1.5)
     for i in range(1, count):
         region = comp == i
         radius_px = math.sqrt(region.sum() / math.pi)
@@ -482,7 +487,9 @@ def _add_erythema_box(comp, count, wound, lab, sticker, mm_per_px, p) -> np.ndar
         if ring.sum() < 30:
             continue  # too little skin around this wound to tell redness from skin tone
         reference_a = float(np.median(a[ring]))
+        reference_l = float(np.median(lum[ring]))
         red = mine & (dist_px <= reach_px) & (a - reference_a > p.erythema_min_da)
+        red &= lum <= p.erythema_max_l_ratio * reference_l
         red = cv2.morphologyEx(red.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)) > 0
         # Only redness connected to this wound is periwound erythema.
         touching = connected_to(
