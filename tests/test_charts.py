@@ -268,15 +268,14 @@ def test_user_text_is_escaped_in_the_chart(events) -> None:
 def test_phase_table_rows_are_rounded_and_named(rows, events) -> None:
     summary = healing_summary(rows, events).lesions["L1"]
     table = phase_table(summary)
+    # The visits end on 2026-04-20, before either course ends: no "after" phase is listed yet.
     assert [r["Phase"] for r in table] == [
         "Before hyperbaric oxygen",
         "During hyperbaric oxygen",
-        "After hyperbaric oxygen",
         "Before sodium thiosulfate",
         "During sodium thiosulfate",
-        "After sodium thiosulfate",
     ]
-    during = table[4]
+    during = table[3]
     assert set(during) == {
         "Phase",
         "Dates",
@@ -289,14 +288,31 @@ def test_phase_table_rows_are_rounded_and_named(rows, events) -> None:
     assert during["Area change (%/week)"] == pytest.approx(-25.9, abs=0.05)
     assert during["Gilman (cm/week)"] == round(during["Gilman (cm/week)"], 2)
     assert table[0]["Dates"] == "until 2026-03-15"
-    assert table[2]["Visits"] == 0 and table[2]["Area change (%/week)"] is None
-    # as the app and the report show it: a true minus sign, and a dash for no rate (not "None")
+    # as the app and the report show it: a true minus sign
     shown = phase_table_shown(summary)
-    assert shown[4]["Area change (%/week)"] == f"{during['Area change (%/week)']:+.1f}".replace(
+    assert shown[3]["Area change (%/week)"] == f"{during['Area change (%/week)']:+.1f}".replace(
         "-", "\u2212"
     )
-    assert shown[2]["Area change (%/week)"] == shown[2]["Gilman (cm/week)"] == "—"
     assert [r["Phase"] for r in shown] == [r["Phase"] for r in table]
+
+
+def test_a_phase_without_visits_is_listed_with_a_dash_unless_it_begins_after_the_last_visit(
+    rows,
+) -> None:
+    # A 3-day course between two weekly visits: no visit during it, but visits after it.
+    short = [TreatmentEvent(kind="antibiotics", start_on=date(2026, 3, 3), end_on=date(2026, 3, 5))]
+    # A course that ends after the last visit (2026-04-20): its "after" phase has not begun.
+    later = [TreatmentEvent(kind="cinacalcet", start_on=date(2026, 3, 3), end_on=date(2026, 6, 1))]
+    table = phase_table_shown(healing_summary(rows, short).lesions["L1"])
+    assert [r["Phase"] for r in table] == [
+        "Before antibiotics",
+        "During antibiotics",
+        "After antibiotics",
+    ]
+    assert table[1]["Visits"] == 0
+    assert table[1]["Area change (%/week)"] == table[1]["Gilman (cm/week)"] == "—"
+    table = phase_table_shown(healing_summary(rows, later).lesions["L1"])
+    assert [r["Phase"] for r in table] == ["Before cinacalcet", "During cinacalcet"]
 
 
 def test_summary_json_gives_the_reopening_and_the_closure_threshold(events) -> None:

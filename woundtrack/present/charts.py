@@ -636,7 +636,8 @@ def phase_table(metrics: HealingMetrics) -> list[dict[str, Any]]:
         sodium thiosulfate"``), ``"Dates"``, ``"Visits"``, ``"Area change (%/week)"`` (the
         exponential fit within the phase, 1 decimal, negative when shrinking) and ``"Gilman
         (cm/week)"`` (edge advance, 2 decimals); a rate is ``None`` when the phase has too few
-        visits.
+        visits. A phase that begins after the last visit (the time after a course that ends
+        later) is left out: no visit can lie in it yet.
 
     Examples
     --------
@@ -657,6 +658,7 @@ def phase_table(metrics: HealingMetrics) -> list[dict[str, Any]]:
             "Gilman (cm/week)": _round(p.gilman_cm_per_week, 2),
         }
         for p in metrics.phases
+        if p.start_on is None or p.start_on <= metrics.latest_on
     ]
 
 
