@@ -173,6 +173,8 @@ def _lesion_line(row) -> str:
     erythema = (
         "" if row.erythema_area_cm2 is None else f"; erythema {row.erythema_area_cm2:.2f} cm²"
     )
+    if row.erythema_area_cm2 and row.erythema_reach_cm is not None:
+        erythema += f", reaching {row.erythema_reach_cm:.1f} cm from the edge"
     return f"**{escape_markdown(row.lesion)}**: {row.wound_area_cm2:.2f} cm² ({shares}){erythema}"
 
 

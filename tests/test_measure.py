@@ -63,6 +63,28 @@ def test_tissue_shares_and_erythema_go_to_the_nearest_lesion():
     assert totals.wound_area_px == big.wound_area_px + small.wound_area_px
 
 
+def test_erythema_reach_is_its_furthest_pixel_from_the_wound_edge():
+    # Wound: a disc of radius 100 px; erythema: a ring to 130 px all round, and one tongue that
+    # runs out to 180 px on the right. 0.1 mm per px: the tongue reaches 8 mm, the ring 3 mm.
+    labels = _disc((600, 1200), (300, 300), 130, ERYTHEMA)
+    cv2.rectangle(labels, (400, 290), (480, 310), ERYTHEMA, -1)
+    _disc(labels.shape, (300, 300), 100, GRANULATION, labels)
+    _disc(labels.shape, (900, 300), 60, SLOUGH, labels)  # a second wound with no erythema
+    big, small = measure(labels, manual_calibration(0.1))[0]
+    assert big.erythema_reach_px == pytest.approx(80.0, abs=1.5)
+    assert big.erythema_reach_cm == pytest.approx(0.8, abs=0.015)
+    assert small.erythema_reach_px == 0.0 and small.erythema_reach_cm == 0.0
+    # Without the tongue, the ring's width.
+    ring = _disc((600, 1200), (300, 300), 130, ERYTHEMA)
+    _disc(ring.shape, (300, 300), 100, GRANULATION, ring)
+    (m,), _ = measure(ring, manual_calibration(0.1))
+    assert m.erythema_reach_cm == pytest.approx(0.3, abs=0.015)
+    # Uncalibrated: pixels only.
+    (m,), _ = measure(ring, NONE)
+    assert m.erythema_reach_cm is None
+    assert m.erythema_reach_px == pytest.approx(30.0, abs=1.5)
+
+
 def test_uncalibrated_gives_pixels_and_no_cm2():
     labels = _disc((400, 400), (200, 200), 100, GRANULATION)
     (m,), totals = measure(labels, NONE)

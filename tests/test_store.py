@@ -252,6 +252,37 @@ def test_backup_is_a_complete_copy_and_never_overwrites(url, photos, tmp_path):
     copy.close()
 
 
+def test_a_database_from_before_the_erythema_reach_opens_with_its_figures_kept(url, photos):
+    """Migration 0004 adds each lesion's erythema reach: a record written at 0003 opens, every
+    figure it had kept, the reach not known (None) for its visits and measured for new ones."""
+    from alembic import command
+
+    store = Store(url)
+    path, ph = photos[0]
+    import_photo(store, path.read_bytes(), name=path.name, patient="CUA-007")
+    before = {r.lesion: r for r in store.series("CUA-007")}
+    assert all(r.erythema_reach_cm is not None for r in before.values())
+    assert ph.truth.erythema_area_mm2 > 0 and max(r.erythema_reach_cm for r in before.values()) > 0
+    cfg = db._alembic_config()
+    with store.engine.begin() as connection:
+        cfg.attributes["connection"] = connection
+        command.downgrade(cfg, "0003")
+    store.close()
+
+    store = Store(url)  # upgraded again on opening
+    after = {r.lesion: r for r in store.series("CUA-007")}
+    assert after.keys() == before.keys()
+    for lesion, row in after.items():
+        assert row.erythema_reach_cm is None
+        assert row.wound_area_cm2 == before[lesion].wound_area_cm2
+        assert row.erythema_area_cm2 == before[lesion].erythema_area_cm2
+    path, _ = photos[1]
+    import_photo(store, path.read_bytes(), name=path.name, patient="CUA-007")
+    new = [r for r in store.series("CUA-007") if r.file_name == path.name]
+    assert new and all(r.erythema_reach_cm is not None for r in new)
+    store.close()
+
+
 def test_migrations_match_the_models(url):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext

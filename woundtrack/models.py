@@ -166,7 +166,9 @@ class LesionMeasurement:
 
     Areas in pixels are counts in the displayed photo; cm² fields are ``None`` when the photo is
     not calibrated. Tissue percentages are shares of the wound bed area (on the rectified plane when
-    calibrated, in pixels otherwise).
+    calibrated, in pixels otherwise). ``erythema_reach_cm`` is how far the lesion's erythema
+    reaches from the wound's edge at its furthest, on the skin plane (0 without erythema; the
+    segmenter looks for erythema up to 2.5 cm out); ``erythema_reach_px`` the same in pixels.
     """
 
     index: int
@@ -191,6 +193,8 @@ class LesionMeasurement:
     granulation_pct: float
     slough_pct: float
     eschar_pct: float
+    erythema_reach_cm: float | None = None
+    erythema_reach_px: float = 0.0
 
     def __post_init__(self) -> None:
         _check_non_negative(
@@ -203,6 +207,8 @@ class LesionMeasurement:
             "perimeter_px",
             "length_px",
             "width_px",
+            "erythema_reach_cm",
+            "erythema_reach_px",
         )
         for name in (t.pct_field for t in BED_TISSUES):
             value = getattr(self, name)
@@ -270,6 +276,7 @@ class SeriesRow:
     perimeter_cm: float | None
     length_cm: float | None
     width_cm: float | None
+    erythema_reach_cm: float | None = None  # None: uncalibrated, or measured before 2026-12-07
     eschar_pct: float
     slough_pct: float
     granulation_pct: float

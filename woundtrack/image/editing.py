@@ -253,6 +253,7 @@ COMPARED_FIGURES = (
     ("slough_area_cm2", "slough", "cm²", False),
     ("granulation_area_cm2", "granulation", "cm²", False),
     ("erythema_area_cm2", "erythema", "cm²", False),
+    ("erythema_reach_cm", "erythema reach", "cm", False),
     ("length_cm", "length", "cm", False),
     ("width_cm", "width", "cm", False),
     ("perimeter_cm", "perimeter", "cm", False),

@@ -5,7 +5,8 @@ rectified skin plane (each pixel weighted by the homography's local area scale, 
 ``calibration.pixel_area_mm2``), and every length is measured between points mapped onto that
 plane, so a tilted photo gives the same figures as a square-on one. Length is the longest axis of
 the wound (maximum Feret diameter) and width the longest extent perpendicular to it, as clinicians
-measure with a ruler. Without calibration the same figures are given in pixels and every cm² or cm
+measure with a ruler; the erythema's reach is its furthest pixel's distance from the nearest
+pixel of the wound bed. Without calibration the same figures are given in pixels and every cm² or cm
 field is ``None``. Pure functions, no I/O.
 """
 
@@ -74,8 +75,9 @@ def measure(labels: np.ndarray, calibration: Calibration) -> tuple[list[LesionMe
     count, components, stats, _ = cv2.connectedComponentsWithStats(bed, connectivity=8)
     ys, xs = np.nonzero(crop)
     values = crop[ys, xs]
-    owner = _owner_lesion(crop, components, ys, xs)
+    owner, nearest_x, nearest_y = _owner_lesion(crop, components, ys, xs)
     xs, ys = xs + left, ys + top
+    nearest_x, nearest_y = nearest_x + left, nearest_y + top
     if calibration.calibrated:
         weight_mm2 = cal.pixel_area_mm2(calibration, xs, ys)
     else:
@@ -112,6 +114,19 @@ def measure(labels: np.ndarray, calibration: Calibration) -> tuple[list[LesionMe
             perimeter_cm = shape_mm[0] / _MM_PER_CM
             length_cm = (shape_mm[1] + pixel_mm) / _MM_PER_CM
             width_cm = (shape_mm[2] + pixel_mm) / _MM_PER_CM
+        # How far its erythema reaches: each erythema pixel against the nearest pixel of the bed.
+        red = mine & (values == ERYTHEMA)
+        reach_px = reach_cm = None
+        if red.any():
+            reach_px = float(np.hypot(xs[red] - nearest_x[red], ys[red] - nearest_y[red]).max())
+        if shape_mm is not None:
+            reach_cm = 0.0
+            if red.any():
+                far = cal.to_plane_mm(calibration, np.column_stack([xs[red], ys[red]]))
+                near = cal.to_plane_mm(
+                    calibration, np.column_stack([nearest_x[red], nearest_y[red]])
+                )
+                reach_cm = float(np.hypot(*(far - near).T).max()) / _MM_PER_CM
         lesions.append(
             _lesion(
                 centroid=centroid,
@@ -124,6 +139,8 @@ def measure(labels: np.ndarray, calibration: Calibration) -> tuple[list[LesionMe
                 perimeter_cm=perimeter_cm,
                 length_cm=length_cm,
                 width_cm=width_cm,
+                erythema_reach_cm=reach_cm,
+                erythema_reach_px=reach_px or 0.0,
             )
         )
     lesions.sort(key=lambda m: -m.wound_area_px)
@@ -133,12 +150,14 @@ def measure(labels: np.ndarray, calibration: Calibration) -> tuple[list[LesionMe
 
 def _owner_lesion(
     labels: np.ndarray, components: np.ndarray, ys: np.ndarray, xs: np.ndarray
-) -> np.ndarray:
-    """For each labelled pixel, the wound component it belongs to (erythema: the nearest wound)."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each labelled pixel, the wound component it belongs to (erythema: the nearest wound),
+    and the nearest pixel of that wound (x, y; a wound pixel is its own)."""
     owner = components[ys, xs].astype(np.int32)
+    near_x, near_y = xs.copy(), ys.copy()
     erythema = owner == 0
     if not erythema.any():
-        return owner
+        return owner, near_x, near_y
     # Nearest wound for erythema pixels, computed in the bounding box of everything labelled.
     y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
     box = components[y0:y1, x0:x1]
@@ -146,12 +165,19 @@ def _owner_lesion(
     _, voronoi = cv2.distanceTransformWithLabels(
         src, cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL
     )
-    # Each wound pixel is its own Voronoi seed; map seed labels back to component ids.
-    seed_to_component = np.zeros(int(voronoi.max()) + 1, dtype=np.int32)
+    # Each wound pixel is its own Voronoi seed; map seed labels back to component ids and places.
     seeds = box > 0
-    seed_to_component[voronoi[seeds]] = box[seeds]
-    owner[erythema] = seed_to_component[voronoi[ys[erythema] - y0, xs[erythema] - x0]]
-    return owner
+    seed_y, seed_x = np.nonzero(seeds)
+    seed_ids = voronoi[seed_y, seed_x]
+    seed_to_component = np.zeros(int(voronoi.max()) + 1, dtype=np.int32)
+    seed_to_component[seed_ids] = box[seed_y, seed_x]
+    seed_to_x = np.zeros_like(seed_to_component)
+    seed_to_y = np.zeros_like(seed_to_component)
+    seed_to_x[seed_ids], seed_to_y[seed_ids] = seed_x + x0, seed_y + y0
+    nearest = voronoi[ys[erythema] - y0, xs[erythema] - x0]
+    owner[erythema] = seed_to_component[nearest]
+    near_x[erythema], near_y[erythema] = seed_to_x[nearest], seed_to_y[nearest]
+    return owner, near_x, near_y
 
 
 def _outline(mask: np.ndarray) -> np.ndarray:
@@ -194,6 +220,8 @@ def _lesion(
     perimeter_cm,
     length_cm,
     width_cm,
+    erythema_reach_cm,
+    erythema_reach_px,
 ) -> LesionMeasurement:
     bed_px = sum(area_px[t.label] for t in BED_TISSUES)
     if area_cm2 is not None:
@@ -220,6 +248,8 @@ def _lesion(
         perimeter_px=perimeter_px,
         length_px=length_px,
         width_px=width_px,
+        erythema_reach_cm=erythema_reach_cm,
+        erythema_reach_px=erythema_reach_px,
     )
 
 

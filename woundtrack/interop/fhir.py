@@ -68,6 +68,13 @@ FIGURES = (
     ("slough_area_cm2", WOUNDTRACK_CODES, "slough-area", "Area of slough", "cm2"),
     ("granulation_area_cm2", WOUNDTRACK_CODES, "granulation-area", "Area of granulation", "cm2"),
     ("erythema_area_cm2", WOUNDTRACK_CODES, "erythema-area", "Area of periwound erythema", "cm2"),
+    (
+        "erythema_reach_cm",
+        WOUNDTRACK_CODES,
+        "erythema-reach",
+        "Furthest reach of periwound erythema from the wound edge",
+        "cm",
+    ),
     ("eschar_pct", WOUNDTRACK_CODES, "eschar-share", "Eschar, share of the wound bed", "%"),
     ("slough_pct", WOUNDTRACK_CODES, "slough-share", "Slough, share of the wound bed", "%"),
     (

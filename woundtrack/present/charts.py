@@ -246,7 +246,8 @@ def healing_figure(
             mode="lines+markers",
             line={"width": 2, "dash": "dash", "color": _rgb(PALETTE[ERYTHEMA])},
             marker={"size": 6, "color": _rgb(PALETTE[ERYTHEMA])},
-            hovertemplate="erythema %{y:.2f} cm²<extra></extra>",
+            customdata=[_reach_text(r) for r in shown],
+            hovertemplate="erythema %{y:.2f} cm²%{customdata}<extra></extra>",
             legendgroup="erythema",
             legendgrouptitle_text="Periwound",
         ),
@@ -318,6 +319,13 @@ def healing_figure(
             font={"size": 16},
         )
     return fig
+
+
+def _reach_text(row: SeriesRow) -> str:
+    """How far the visit's erythema reaches, for its hover line ("" when not known)."""
+    if not row.erythema_area_cm2 or row.erythema_reach_cm is None:
+        return ""
+    return f", reaching {row.erythema_reach_cm:.1f} cm from the edge"
 
 
 def _hover_fields(row: SeriesRow, baseline_on: date | None) -> list[str]:

@@ -187,6 +187,7 @@ class LesionMeasurementRow(Base):
     perimeter_cm: Mapped[float | None] = mapped_column(nullable=True)
     length_cm: Mapped[float | None] = mapped_column(nullable=True)
     width_cm: Mapped[float | None] = mapped_column(nullable=True)
+    erythema_reach_cm: Mapped[float | None] = mapped_column(nullable=True)  # NULL before 0004
     granulation_pct: Mapped[float]
     slough_pct: Mapped[float]
     eschar_pct: Mapped[float]

@@ -178,6 +178,8 @@ def _differences(
             continue
         for name, *_ in fhir.FIGURES:
             mine, theirs = getattr(row, name), f[name]
+            if theirs is None and f["wound_area_cm2"] is not None:
+                continue  # a calibrated visit's figure the bundle does not carry (an older export)
             if (mine is None) != (theirs is None) or (
                 mine is not None and abs(mine - theirs) > FIGURE_TOLERANCE * max(1.0, abs(theirs))
             ):

@@ -74,6 +74,11 @@ DICTIONARY: dict[tuple[str, str], tuple[str, str]] = {
     ("measurements", "perimeter_cm"): ("float, cm", "perimeter of the wound bed"),
     ("measurements", "length_cm"): ("float, cm", "longest extent of the wound bed"),
     ("measurements", "width_cm"): ("float, cm", "extent perpendicular to the length"),
+    ("measurements", "erythema_reach_cm"): (
+        "float, cm",
+        "how far the erythema reaches from the wound's edge at its furthest (looked for up to "
+        "2.5 cm; empty when uncalibrated or measured before woundtrack recorded it)",
+    ),
     ("measurements", "eschar_pct"): ("float, % of the bed", "eschar share of the wound bed"),
     ("measurements", "slough_pct"): ("float, % of the bed", "slough share of the wound bed"),
     ("measurements", "granulation_pct"): (
