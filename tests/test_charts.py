@@ -145,6 +145,24 @@ def test_hover_shows_every_area_corrected_and_file(rows, events) -> None:
     assert all(t.hoverinfo == "skip" for t in fig.data[:3])  # one hover line per visit
 
 
+def test_the_erythema_reach_is_drawn_on_its_own_axis_for_the_visits_that_have_it(events) -> None:
+    reaches = {2: 1.8, 3: 1.2, 4: 0.6, 5: 0.0}  # weeks 0-1 measured before the reach was recorded
+    rows = [dataclasses.replace(row(w), erythema_reach_cm=reaches.get(w)) for w in range(6)]
+    rows[5] = dataclasses.replace(rows[5], erythema_area_cm2=0.0)
+    fig = healing_figure(rows, events, lesion="L1", today=TODAY)
+    reach = by_name(fig)["Erythema reach"]
+    assert list(reach.x) == [BASE + timedelta(weeks=w) for w in (2, 3, 4, 5)]
+    assert list(reach.y) == [1.8, 1.2, 0.6, 0.0]
+    assert reach.yaxis == "y3" and fig.layout.yaxis3.overlaying == "y2"  # row 2's right axis
+    assert fig.layout.yaxis3.title.text == "reach (cm)"
+    hover = list(by_name(fig)["Erythema"].customdata)  # said once, on the erythema's line
+    assert hover[:2] == ["", ""] and hover[2] == ", reaching 1.8 cm from the edge"
+    assert hover[5] == ""  # no erythema: no reach to speak of
+    assert reach.hoverinfo == "skip"
+    none_recorded = healing_figure([row(w) for w in range(4)], events, lesion="L1", today=TODAY)
+    assert "Erythema reach" not in by_name(none_recorded)
+
+
 def test_a_series_measured_by_two_model_versions_is_said_so(rows) -> None:
     assert model_version_note(rows, "L1") is None  # one version
     switched = [

@@ -47,6 +47,7 @@ def row(week: int, *, lesion: str, area_cm2: float, body_site: str = "left calf"
         slough_area_cm2=area_cm2 * 0.2,
         granulation_area_cm2=area_cm2 * 0.3,
         erythema_area_cm2=area_cm2 * 0.8,
+        erythema_reach_cm=1.37 if week == 1 else None,  # week 0: measured before it was recorded
         perimeter_cm=2 * math.sqrt(math.pi * area_cm2),
         length_cm=None,
         width_cm=None,
@@ -173,6 +174,9 @@ def test_timeline_measurements_and_provenance(report) -> None:
     assert first.photo_sha256[:12] in measurements and first.photo_sha256 not in page
     assert "yes, by AB" in measurements
     assert "15.00" in measurements and "2026-03-02" in measurements
+    assert '<th class="num">Erythema reach (cm)</th>' in measurements
+    assert '<td class="num">1.37</td>' in measurements  # week 1's
+    assert '<td class="num"></td><td>yes</td>' in measurements  # week 0's: not known, not 0
     footer = page.split("<footer>")[1]
     assert "classical-lab" in footer and "model version <code>1</code>" in footer
     assert "every measurement listed was calibrated" in footer

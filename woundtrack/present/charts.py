@@ -133,7 +133,8 @@ def healing_figure(
     Row 1 shows the wound area with its eschar, slough and granulation stacked inside it (they
     add up to the wound bed) and the total as a line with a marker per visit (hover: every area,
     whether a person corrected the visit, the photo's file name). Row 2, on the same time axis,
-    shows periwound erythema, which surrounds the wound rather than being part of it. Treatment
+    shows periwound erythema, which surrounds the wound rather than being part of it: its area,
+    and on a second axis how far it reaches from the wound's edge (visits that have it). Treatment
     courses are translucent bands across both rows (one colour and legend entry per kind), point
     events (debridement, parathyroidectomy) dotted vertical lines with their names. Routine
     dressing changes (``ROUTINE_KINDS``) are not drawn. When ``summary`` projects a closure date,
@@ -161,7 +162,8 @@ def healing_figure(
     -------
     plotly.graph_objects.Figure
         Traces, in order: the eschar, slough and granulation areas (``stackgroup="tissue"``),
-        ``"Wound area"``, ``"Erythema"`` (row 2), then, when projected, ``"Exponential fit"``,
+        ``"Wound area"``, ``"Erythema"`` (row 2), ``"Erythema reach"`` (row 2, right axis;
+        when a visit has it), then, when projected, ``"Exponential fit"``,
         ``"95 % interval of the fit"`` and ``"Projected closure"``. Course bands and event lines
         are layout shapes.
 
@@ -196,6 +198,7 @@ def healing_figure(
         shared_xaxes=True,
         vertical_spacing=_ROW_SPACING,
         row_heights=[0.74, 0.26],
+        specs=[[{}], [{"secondary_y": True}]],
     )
     x = [r.taken_on for r in shown]
     for name, field, label in _TISSUES:
@@ -254,6 +257,35 @@ def healing_figure(
         row=2,
         col=1,
     )
+    reached = [r for r in shown if r.erythema_reach_cm is not None]
+    if reached:  # visits measured before woundtrack recorded the reach have none
+        reach_colour = _rgb(_darker(PALETTE[ERYTHEMA]))
+        fig.add_trace(
+            go.Scatter(
+                x=[r.taken_on for r in reached],
+                y=[r.erythema_reach_cm for r in reached],
+                name="Erythema reach",
+                mode="lines+markers",
+                line={"width": 1.5, "dash": "dot", "color": reach_colour},
+                marker={"size": 6, "symbol": "diamond", "color": reach_colour},
+                hoverinfo="skip",  # the erythema's hover line says it
+                legendgroup="erythema",
+            ),
+            row=2,
+            col=1,
+            secondary_y=True,
+        )
+        fig.update_yaxes(
+            title_text="reach (cm)",
+            rangemode="tozero",
+            showgrid=False,
+            tickmode="auto",
+            nticks=4,
+            tickformat=".1f",
+            row=2,
+            col=1,
+            secondary_y=True,
+        )
 
     ends = list(x)
     if summary is not None and not summary.closure.refused and shown:
@@ -305,7 +337,9 @@ def healing_figure(
     }
     fig.update_layout(**layout)
     fig.update_yaxes(title_text="Wound area (cm²)", rangemode="tozero", row=1, col=1)
-    fig.update_yaxes(title_text="Erythema (cm²)", rangemode="tozero", row=2, col=1)
+    fig.update_yaxes(
+        title_text="Erythema (cm²)", rangemode="tozero", row=2, col=1, secondary_y=False
+    )
     fig.update_xaxes(type="date", hoverformat="%a %d %b %Y", showspikes=True, spikemode="across")
     fig.update_xaxes(title_text="Date", row=2, col=1)
     if not shown:

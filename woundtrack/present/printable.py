@@ -243,6 +243,7 @@ def _measurements_html(rows: Sequence[SeriesRow]) -> str:
         "Slough (cm²)",
         "Granulation (cm²)",
         "Erythema (cm²)",
+        "Erythema reach (cm)",
         "Calibrated",
         "Corrected",
         "Photo sha256",
@@ -257,6 +258,7 @@ def _measurements_html(rows: Sequence[SeriesRow]) -> str:
             _num(r.slough_area_cm2),
             _num(r.granulation_area_cm2),
             _num(r.erythema_area_cm2),
+            _num(r.erythema_reach_cm),
             "yes" if r.calibrated else "no (pixels only)",
             f"yes, by {r.corrected_by}" if r.corrected else "no",
             r.photo_sha256[:12],
@@ -264,7 +266,7 @@ def _measurements_html(rows: Sequence[SeriesRow]) -> str:
         ]
         for r in rows
     ]
-    return _table(headers, values, numeric=frozenset({2, 3, 4, 5, 6}), nowrap=frozenset({0, 9}))
+    return _table(headers, values, numeric=frozenset({2, 3, 4, 5, 6, 7}), nowrap=frozenset({0, 10}))
 
 
 def _provenance_html(rows: Sequence[SeriesRow]) -> str:
