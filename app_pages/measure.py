@@ -101,17 +101,14 @@ if not analysis.calibration.calibrated:
         "Retake the photo with the sticker beside the wound, or, for a photo with a ruler, tick "
         "'Photo has a ruler but no sticker' in the sidebar and give its scale."
     )
-cols = st.columns(4)
-if totals.wound_area_cm2 is not None:
-    cols[0].metric("Wound area", f"{totals.wound_area_cm2:.2f} cm²")
-    cols[1].metric("Eschar", f"{totals.eschar_area_cm2:.2f} cm²")
-    cols[2].metric("Slough", f"{totals.slough_area_cm2:.2f} cm²")
-    cols[3].metric("Erythema", f"{totals.erythema_area_cm2:.2f} cm²")
-else:
-    cols[0].metric("Wound area", f"{totals.wound_area_px} px")
-    cols[1].metric("Eschar", f"{totals.eschar_area_px} px")
-    cols[2].metric("Slough", f"{totals.slough_area_px} px")
-    cols[3].metric("Erythema", f"{totals.erythema_area_px} px")
+shown = ("Wound area", "wound"), ("Eschar", "eschar"), ("Slough", "slough")
+shown += ("Granulation", "granulation"), ("Erythema", "erythema")
+for col, (label, name) in zip(st.columns(len(shown)), shown, strict=True):
+    area_cm2 = getattr(totals, f"{name}_area_cm2")
+    if area_cm2 is not None:
+        col.metric(label, f"{area_cm2:.2f} cm²")
+    else:
+        col.metric(label, f"{getattr(totals, f'{name}_area_px')} px")
 
 for warning in analysis.warnings:
     if warning != NO_STICKER_WARNING:  # said above, in red

@@ -81,7 +81,8 @@ def test_uploaded_photo_shows_cm2_and_the_lesion_table(photos: Photos) -> None:
     assert found, shown
     truth_cm2 = photos.wound.truth.wound_area_mm2 / 100
     assert float(found.group(1)) == pytest.approx(truth_cm2, rel=0.10)
-    assert all(shown[k].endswith(" cm²") for k in ("Eschar", "Slough", "Erythema"))
+    tissues = ("Eschar", "Slough", "Granulation", "Erythema")
+    assert all(shown[k].endswith(" cm²") for k in tissues)
     assert [s.value for s in at.subheader] == ["Lesions", "Traceability"]
     [table] = at.dataframe
     assert len(table.value) == 1
@@ -96,6 +97,7 @@ def test_photo_without_sticker_says_not_calibrated(photos: Photos) -> None:
     assert any("NOT CALIBRATED" in e.value for e in at.error)
     shown = metrics(at)
     assert re.fullmatch(r"\d+ px", shown["Wound area"]), shown
+    assert re.fullmatch(r"\d+ px", shown["Granulation"]), shown
     assert not any("cm²" in v for v in shown.values())
     # Said once, in the red box: not again as a warning below it.
     assert not any("calibration sticker" in w.value for w in at.warning)
