@@ -232,3 +232,23 @@ def test_errors_name_the_problem(tmp_path):
     write_phantom(PhantomSpec(seed=44), path)
     with pytest.raises(CalibrationError, match="marker size"):
         woundtrack.analyze(path, marker_mm=0.0)
+
+
+@pytest.mark.parametrize("classical", [False, True])
+def test_erythema_reaching_the_edge_of_its_band_is_said_to_reach_further(tmp_path, classical):
+    """Erythema is looked for up to 2.5 cm from the wound: a 3 cm wide ring is cut there (its
+    area understated), and the analysis says so; a 0.8 cm ring is measured whole, unwarned."""
+    segmenter = make_segmenter("classical" if classical else "learned")
+    found = {}
+    for width_mm in (8.0, 30.0):
+        path = tmp_path / f"ring{width_mm:g}.jpg"
+        spec = PhantomSpec(seed=3, erythema_width_mm=width_mm, tilt_deg=20.0, jpeg_quality=92)
+        write_phantom(spec, path)
+        found[width_mm] = woundtrack.analyze(path, segmenter=segmenter)
+    narrow, wide = found[8.0], found[30.0]
+    assert narrow.lesions[0].erythema_reach_cm == pytest.approx(0.8, abs=0.15)
+    assert not any("erythema" in w for w in narrow.warnings), narrow.warnings
+    assert wide.lesions[0].erythema_reach_cm > 2.3
+    [said] = [w for w in wide.warnings if "erythema" in w]
+    assert said.startswith("lesion 1: its erythema reaches the edge of the band")
+    assert "about 2.5 cm from the wound" in said and "may reach further" in said

@@ -264,6 +264,7 @@ def analyze_image(
                 f"±{uncertainty:.0f} %; "
                 "stick it closer to the wound or hold the phone closer"
             )
+    warnings.extend(_erythema_at_band_edge(lesions, calibration, image.shape, segmenter))
     if _wound_touches_edge(labels):
         warnings.append(
             "a wound touches the edge of the photo, so part of it may be outside the picture; "
@@ -363,6 +364,34 @@ def _area_uncertainty(
     if calibration.method != "aruco" or not lesions:
         return None
     return cal.area_uncertainty_pct(calibration, *lesions[0].centroid_px)
+
+
+#: A lesion's erythema reaching this share of the band it is looked for in reaches its edge.
+ERYTHEMA_BAND_EDGE_SHARE = 0.9
+
+
+def _erythema_at_band_edge(
+    lesions: list[LesionMeasurement],
+    calibration: Calibration,
+    shape: tuple[int, ...],
+    segmenter: Segmenter,
+) -> list[str]:
+    """A warning per lesion whose erythema reaches the edge of the band that the segmenter looks
+    for it in (``erythema_max_reach_mm`` from the wound, at the photo centre's scale): the
+    redness may go on beyond it, so its reach and area are then floors, not measurements."""
+    params = getattr(segmenter, "params", None)
+    limit_mm = getattr(getattr(params, "tissue", params), "erythema_max_reach_mm", None)
+    if limit_mm is None or not calibration.calibrated:
+        return []
+    band_px = limit_mm / cal.mm_per_px_at(calibration, shape[1] / 2, shape[0] / 2)
+    return [
+        f"lesion {m.index}: its erythema reaches the edge of the band it is looked for in "
+        f"(about {limit_mm / 10:g} cm from the wound; {m.erythema_reach_cm:.1f} cm measured), "
+        "so it may reach further and its area and reach are then understated; look at the photo"
+        for m in lesions
+        if m.erythema_reach_cm is not None
+        and m.erythema_reach_px >= ERYTHEMA_BAND_EDGE_SHARE * band_px
+    ]
 
 
 def _wound_touches_edge(labels: np.ndarray) -> bool:
