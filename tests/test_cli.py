@@ -377,6 +377,12 @@ def test_human_output_gives_cm2_and_flags_the_uncalibrated_photo(capsys, photos:
     assert "NOT CALIBRATED" not in heads["wound.jpg"]
     assert "NOT CALIBRATED" in heads["no_sticker.jpg"]
     assert "cm²" not in heads["no_sticker.jpg"]
+    # the lesion's line gives its erythema and how far that reaches (the phantom's ring: 6 mm)
+    reach = re.search(
+        r"  lesion 1: .*erythema \d+\.\d+ cm², reaching (\d\.\d) cm from the edge", out
+    )
+    assert reach, out
+    assert float(reach.group(1)) == pytest.approx(photos.wound.spec.erythema_width_mm / 10, abs=0.2)
 
 
 # --------------------------------------------------------------------------------------------

@@ -1351,9 +1351,15 @@ def _summary(analysis) -> str:
             f"granulation {m.granulation_pct:.0f} %"
         )
         if m.wound_area_cm2 is not None:
+            reach = (
+                f"; erythema {m.erythema_area_cm2:.2f} cm², reaching {m.erythema_reach_cm:.1f} cm "
+                "from the edge"
+                if m.erythema_area_cm2 and m.erythema_reach_cm is not None
+                else ""
+            )
             lines.append(
                 f"  lesion {m.index}: {m.wound_area_cm2:.2f} cm², {m.length_cm:.1f} x "
-                f"{m.width_cm:.1f} cm, {shares}"
+                f"{m.width_cm:.1f} cm, {shares}{reach}"
             )
         else:
             lines.append(
