@@ -291,3 +291,10 @@ def test_colours_read_only_around_the_wound_give_the_labels_of_the_whole_photo(
     )
     assert (region == ERYTHEMA).any()
     assert np.array_equal(region, whole)
+
+
+def test_a_network_is_loaded_once_however_its_session_is_asked_for():
+    path = str(learned.default_model_path())
+    assert learned.load_model(path) is learned.load_model(path, None)
+    assert learned.load_model(path, 1) is learned.load_model(path, threads=1)
+    assert learned.load_model(path, 1) is not learned.load_model(path)

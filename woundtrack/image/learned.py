@@ -144,7 +144,6 @@ def scaled_params(base: LearnedParams, network_long_side_px: int) -> LearnedPara
     )
 
 
-@functools.lru_cache(maxsize=8)
 def load_model(path: str, threads: int | None = None):
     """An onnxruntime session for the ONNX file at ``path`` (cached; never mutated).
 
@@ -152,6 +151,13 @@ def load_model(path: str, threads: int | None = None):
     set (a batch worker of one thread sets it, so that workers do not crowd each other's cores).
     Photos measured side by side (``image.side_by_side``) share one session of one thread.
     """
+    # one cache key however it is called: ``load_model(p)`` and ``load_model(p, None)`` made two
+    # sessions of each network (a single photo's start-up loaded four)
+    return _session(path, threads)
+
+
+@functools.lru_cache(maxsize=8)
+def _session(path: str, threads: int | None):
     import onnxruntime as ort
 
     options = ort.SessionOptions()
