@@ -39,12 +39,8 @@ def _lesion_table(analysis: Analysis) -> pd.DataFrame:
         row = {"lesion": m.index} | lesion_sizes(m, calibrated)
         if calibrated:
             row["perimeter (cm)"] = None if m.perimeter_cm is None else round(m.perimeter_cm, 1)
-            row["erythema reach (cm)"] = (
-                None if m.erythema_reach_cm is None else round(m.erythema_reach_cm, 1)
-            )
         else:
             row["perimeter (px)"] = round(m.perimeter_px)
-            row["erythema reach (px)"] = round(m.erythema_reach_px)
         row["eschar %"] = round(m.eschar_pct, 1)
         row["slough %"] = round(m.slough_pct, 1)
         row["granulation %"] = round(m.granulation_pct, 1)

@@ -53,12 +53,14 @@ def escape_markdown(text: object) -> str:
 
 def lesion_sizes(m: LesionMeasurement, calibrated: bool) -> dict[str, object]:
     """A lesion's sizes as a table row shows them: cm² (to 0.01, 1 mm²) and cm when the photo is
-    calibrated, pixels when it is not (never an empty cm² column beside a photo without one)."""
+    calibrated, pixels when it is not (never an empty cm² column beside a photo without one); the
+    erythema's reach from the wound's edge beside its area."""
     if not calibrated:
         return {
             "wound area (px)": m.wound_area_px,
             "eschar (px)": m.eschar_area_px,
             "erythema (px)": m.erythema_area_px,
+            "erythema reach (px)": round(m.erythema_reach_px),
             "length × width (px)": f"{m.length_px:.0f} × {m.width_px:.0f}",
         }
 
@@ -69,6 +71,9 @@ def lesion_sizes(m: LesionMeasurement, calibrated: bool) -> dict[str, object]:
         "wound area (cm²)": cm2(m.wound_area_cm2),
         "eschar (cm²)": cm2(m.eschar_area_cm2),
         "erythema (cm²)": cm2(m.erythema_area_cm2),
+        "erythema reach (cm)": None
+        if m.erythema_reach_cm is None
+        else round(m.erythema_reach_cm, 1),
         "length × width (cm)": None
         if m.length_cm is None
         else f"{m.length_cm:.1f} × {m.width_cm:.1f}",

@@ -107,9 +107,9 @@ def test_review_shows_the_outline_and_the_lesion_table(db_url: str) -> None:
     table = lesion_tables(at)["stored"]
     assert list(table["lesion"]) == ["L1"]
     assert table["wound area (cm²)"].iloc[0] > 0
-    assert {"length × width (cm)", "eschar %", "slough %", "granulation %", "outline"} <= set(
-        table.columns
-    )
+    columns = {"length × width (cm)", "erythema reach (cm)", "eschar %", "slough %", "outline"}
+    assert columns | {"granulation %"} <= set(table.columns)
+    assert table["erythema reach (cm)"].iloc[0] > 0  # the demo's last visit: 0.13 cm
     assert table["outline"].iloc[0].startswith("automatic")
     # Nothing drawn yet: Apply, Undo and Accept wait.
     assert at.button(key="review_apply").disabled
