@@ -5,6 +5,7 @@ label maps, dciodvfy (where installed) finds no error, and the photos import els
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -194,6 +195,54 @@ def test_a_bundle_with_photos_imports_into_another_database_losslessly(record, t
     assert again.treatments_added == 0 and [v.status for v in again.visits] == ["duplicate"] * 3
     assert len(other.series("CUA-007")) == 3
     other.close()
+
+
+def test_a_bundle_from_before_the_erythema_reach_matches_the_visits_it_holds(record, tmp_path):
+    """An export written before woundtrack recorded the erythema's reach (its observations lack
+    that component) imported into the database it came from: the visits are the same ones, with
+    no difference reported for the figure the bundle does not carry."""
+    store, _ = record
+    bundle = fhir_bundle(store, "CUA-007", with_photos=True, transaction=True)
+    for entry in bundle["entry"]:
+        if entry["resource"]["resourceType"] == "Observation":
+            entry["resource"]["component"] = [
+                c
+                for c in entry["resource"]["component"]
+                if c["code"]["coding"][0]["code"] != "erythema-reach"
+            ]
+    same = Store(f"sqlite:///{store.backup(tmp_path / 'copy.db')}", actor="os:importer")
+    done = import_fhir(same, json.dumps(bundle).encode(), name="old.json", by="os:importer")
+    assert [v.status for v in done.visits] == ["duplicate"] * 3 and done.differences == ()
+    same.close()
+
+
+def test_a_visit_without_a_figure_says_why_in_the_bundle(record):
+    """A calibrated visit measured before the reach was recorded: absent, and not "no sticker"."""
+    store, _ = record
+    [row, *_] = store.series("CUA-007")
+    media = {
+        row.photo_sha256: fhir.VisitMedia(
+            photo_sha256=row.photo_sha256,
+            file_name=row.file_name,
+            content_type="image/jpeg",
+            size_bytes=1,
+        )
+    }
+    bundle = fhir.build_bundle(
+        "CUA-007",
+        [dataclasses.replace(row, erythema_reach_cm=None)],
+        media,
+        [],
+        woundtrack_version="0.1.0",
+    )
+    [observation] = [
+        e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation"
+    ]
+    [reach] = [
+        c for c in observation["component"] if c["code"]["coding"][0]["code"] == "erythema-reach"
+    ]
+    assert "valueQuantity" not in reach
+    assert reach["dataAbsentReason"]["text"].startswith("not recorded when this visit was measured")
 
 
 def test_a_bundle_without_photos_brings_the_treatments_and_says_why_visits_are_not_imported(

@@ -333,7 +333,9 @@ def _observation(
                         "code": "not-performed",
                     }
                 ],
-                "text": "no calibration sticker in the photo: pixels only",
+                "text": "no calibration sticker in the photo: pixels only"
+                if not r.calibrated
+                else "not recorded when this visit was measured (measure it again to add it)",
             }
         else:
             component["valueQuantity"] = {
