@@ -25,6 +25,7 @@ from app_pages.shared import (
 from woundtrack.analysis.report import HealingSummary, healing_summary
 from woundtrack.errors import WoundtrackError
 from woundtrack.present.charts import (
+    erythema_text,
     headline_figures,
     healing_figure,
     model_version_note,
@@ -154,6 +155,9 @@ st.plotly_chart(
     width="stretch",
     config={"displaylogo": False},
 )
+erythema = erythema_text(rows, lesion)
+if erythema:
+    st.caption(escape_markdown(erythema))
 note = model_version_note(rows, lesion)
 if note:
     st.warning(escape_markdown(note))

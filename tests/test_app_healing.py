@@ -128,6 +128,10 @@ def test_healing_page_shows_the_figures_and_the_chart(db_url: str) -> None:
     assert "During sodium thiosulfate" in list(phases.value["Phase"])
     assert any("diabetic foot ulcers" in c.value for c in at.caption)
     assert at.selectbox(key="healing_lesion").value == "L1"
+    # under the chart: the erythema at the last visit beside the first (escaped Markdown)
+    [erythema] = [c.value for c in at.caption if "Periwound erythema" in c.value]
+    assert "on 2026-05-18: 0.29 cm², reaching 0.1 cm" in erythema and "first visit" in erythema
+    assert "Erythema reach" in names  # the demo's visits carry it: drawn on its own axis
 
 
 def test_healing_page_warns_when_a_series_was_measured_by_two_model_versions(

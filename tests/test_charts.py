@@ -20,6 +20,7 @@ from woundtrack.analysis.timeline_csv import read_timeline_csv
 from woundtrack.image.overlay import PALETTE
 from woundtrack.models import ERYTHEMA, ESCHAR, GRANULATION, SLOUGH, SeriesRow, TreatmentEvent
 from woundtrack.present.charts import (
+    erythema_text,
     headline_figures,
     healing_figure,
     model_version_note,
@@ -161,6 +162,23 @@ def test_the_erythema_reach_is_drawn_on_its_own_axis_for_the_visits_that_have_it
     assert reach.hoverinfo == "skip"
     none_recorded = healing_figure([row(w) for w in range(4)], events, lesion="L1", today=TODAY)
     assert "Erythema reach" not in by_name(none_recorded)
+
+
+def test_the_erythema_line_gives_the_last_visit_beside_the_first() -> None:
+    rows = [row(w) for w in range(4)]
+    rows[0] = dataclasses.replace(rows[0], erythema_reach_cm=None)  # measured before the reach
+    rows[3] = dataclasses.replace(rows[3], erythema_reach_cm=0.44)
+    text = erythema_text(rows, "L1")
+    last, first = rows[3], rows[0]
+    assert text == (
+        f"Periwound erythema on 2026-03-23: {last.erythema_area_cm2:.2f} cm², reaching 0.4 cm "
+        f"from the edge (first visit, 2026-03-02: {first.erythema_area_cm2:.2f} cm²)."
+    )
+    cleared = [rows[0], dataclasses.replace(rows[3], erythema_area_cm2=0.0)]
+    assert erythema_text(cleared, "L1").startswith("Periwound erythema on 2026-03-23: none (")
+    assert erythema_text(rows[:1], "L1").endswith("cm².")  # one visit: no comparison
+    assert erythema_text([uncalibrated(1)], "L1") is None
+    assert erythema_text(rows, "L2") is None
 
 
 def test_a_series_measured_by_two_model_versions_is_said_so(rows) -> None:

@@ -155,6 +155,8 @@ def test_each_lesion_has_its_figures_chart_and_phases(report) -> None:
     # growing by 100 (e^0.0049 - 1) = +0.5 % a week, so no closure is projected.
     assert "not projected" in section2
     assert "The wound is not shrinking (fitted area change +0.5 % per week)" in section2
+    # the erythema under each chart: 80 % of the wound, L1 from 12.00 cm² to 0.8 × 3.35 = 2.68
+    assert "Periwound erythema on 2026-04-06: 2.68 cm² (first visit, 2026-03-02: 12.00" in section1
 
 
 def test_photos_are_embedded_as_base64_jpegs(report) -> None:

@@ -38,6 +38,7 @@ from woundtrack.models import (
 __all__ = [
     "COURSE_COLOURS",
     "ROUTINE_KINDS",
+    "erythema_text",
     "headline_figures",
     "healing_figure",
     "model_version_note",
@@ -353,6 +354,33 @@ def healing_figure(
             font={"size": 16},
         )
     return fig
+
+
+def erythema_text(rows: Sequence[SeriesRow], lesion: str) -> str | None:
+    """One line on ``lesion``'s periwound erythema at its last calibrated visit, beside its
+    first: area and how far it reaches from the wound's edge, for the Healing page and the
+    printable report. None when the lesion has no calibrated, dated visit."""
+    shown = sorted(
+        (
+            r
+            for r in rows
+            if r.lesion == lesion and r.erythema_area_cm2 is not None and r.taken_on is not None
+        ),
+        key=lambda r: (r.taken_on, r.visit_id),
+    )
+    if not shown:
+        return None
+
+    def state(r: SeriesRow) -> str:
+        if not r.erythema_area_cm2:
+            return "none"
+        return f"{r.erythema_area_cm2:.2f} cm²{_reach_text(r)}"
+
+    last, first = shown[-1], shown[0]
+    text = f"Periwound erythema on {last.taken_on.isoformat()}: {state(last)}"
+    if first is not last:
+        text += f" (first visit, {first.taken_on.isoformat()}: {state(first)})"
+    return text + "."
 
 
 def _reach_text(row: SeriesRow) -> str:

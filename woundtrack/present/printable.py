@@ -29,6 +29,7 @@ from woundtrack.analysis.report import HealingSummary
 from woundtrack.image.overlay import lesion_box_px, render_overlay
 from woundtrack.models import KIND_LABELS, SeriesRow, TreatmentEvent
 from woundtrack.present.charts import (
+    erythema_text,
     headline_figures,
     healing_figure,
     model_version_note,
@@ -388,6 +389,9 @@ def patient_report_html(
             )
             plotly_loaded = True
             parts.append(f'<div class="chart">{chart}</div>')
+        erythema = erythema_text(rows, lesion)
+        if erythema:
+            parts.append(f'<p class="meta">{_e(erythema)}</p>')
         note = model_version_note(rows, lesion)
         if note:
             parts.append(f'<p class="note">{_e(note)}</p>')
