@@ -342,7 +342,7 @@ def healing_figure(
         title_text="Erythema (cm²)", rangemode="tozero", row=2, col=1, secondary_y=False
     )
     fig.update_xaxes(type="date", hoverformat="%a %d %b %Y", showspikes=True, spikemode="across")
-    fig.update_xaxes(title_text="Date", row=2, col=1)
+    # no axis title: the ticks are dates, and a title there ran into the legend below it
     if not shown:
         fig.add_annotation(
             text=f"No calibrated visit of lesion {html.escape(lesion)}: no cm² to chart",
