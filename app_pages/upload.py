@@ -29,6 +29,7 @@ from app_pages.shared import (
 )
 from woundtrack.errors import WoundtrackError
 from woundtrack.image.io import capture_date_problem, is_dicom, read_photo
+from woundtrack.image.measure import erythema_reach_text
 from woundtrack.image.side_by_side import MAX_WORKERS, one_thread, worker_count
 from woundtrack.present.printable import overlay_thumbnail_jpeg
 from woundtrack.record.clinic_models import active_segmenter
@@ -171,10 +172,11 @@ def _lesion_line(row) -> str:
             f"**{escape_markdown(row.lesion)}**: no sticker found, no cm² (pixels only); {shares}"
         )
     erythema = (
-        "" if row.erythema_area_cm2 is None else f"; erythema {row.erythema_area_cm2:.2f} cm²"
+        ""
+        if row.erythema_area_cm2 is None
+        else f"; erythema {row.erythema_area_cm2:.2f} cm²"
+        + erythema_reach_text(row.erythema_area_cm2, row.erythema_reach_cm)
     )
-    if row.erythema_area_cm2 and row.erythema_reach_cm is not None:
-        erythema += f", reaching {row.erythema_reach_cm:.1f} cm from the edge"
     return f"**{escape_markdown(row.lesion)}**: {row.wound_area_cm2:.2f} cm² ({shares}){erythema}"
 
 

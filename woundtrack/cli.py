@@ -1327,6 +1327,8 @@ def _output_clash(args: argparse.Namespace) -> str | None:
 
 
 def _summary(analysis) -> str:
+    from woundtrack.image.measure import erythema_reach_text
+
     t = analysis.totals
     name = analysis.photo.file
     if t.wound_area_cm2 is None:
@@ -1351,12 +1353,8 @@ def _summary(analysis) -> str:
             f"granulation {m.granulation_pct:.0f} %"
         )
         if m.wound_area_cm2 is not None:
-            reach = (
-                f"; erythema {m.erythema_area_cm2:.2f} cm², reaching {m.erythema_reach_cm:.1f} cm "
-                "from the edge"
-                if m.erythema_area_cm2 and m.erythema_reach_cm is not None
-                else ""
-            )
+            reach = erythema_reach_text(m.erythema_area_cm2, m.erythema_reach_cm)
+            reach = f"; erythema {m.erythema_area_cm2:.2f} cm²{reach}" if reach else ""
             lines.append(
                 f"  lesion {m.index}: {m.wound_area_cm2:.2f} cm², {m.length_cm:.1f} x "
                 f"{m.width_cm:.1f} cm, {shares}{reach}"

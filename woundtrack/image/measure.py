@@ -116,12 +116,10 @@ def measure(labels: np.ndarray, calibration: Calibration) -> tuple[list[LesionMe
             width_cm = (shape_mm[2] + pixel_mm) / _MM_PER_CM
         # How far its erythema reaches: each erythema pixel against the nearest pixel of the bed.
         red = mine & (values == ERYTHEMA)
-        reach_px = reach_cm = None
+        reach_px, reach_cm = 0.0, (None if shape_mm is None else 0.0)
         if red.any():
             reach_px = float(np.hypot(xs[red] - nearest_x[red], ys[red] - nearest_y[red]).max())
-        if shape_mm is not None:
-            reach_cm = 0.0
-            if red.any():
+            if shape_mm is not None:
                 far = cal.to_plane_mm(calibration, np.column_stack([xs[red], ys[red]]))
                 near = cal.to_plane_mm(
                     calibration, np.column_stack([nearest_x[red], nearest_y[red]])
@@ -140,12 +138,20 @@ def measure(labels: np.ndarray, calibration: Calibration) -> tuple[list[LesionMe
                 length_cm=length_cm,
                 width_cm=width_cm,
                 erythema_reach_cm=reach_cm,
-                erythema_reach_px=reach_px or 0.0,
+                erythema_reach_px=reach_px,
             )
         )
     lesions.sort(key=lambda m: -m.wound_area_px)
     lesions = [_with_index(m, n) for n, m in enumerate(lesions, start=1)]
     return lesions, _totals(lesions, calibration.calibrated)
+
+
+def erythema_reach_text(erythema_area_cm2: float | None, erythema_reach_cm: float | None) -> str:
+    """ ", reaching 1.2 cm from the edge", to follow an erythema's area where people read it;
+    "" when there is no erythema or its reach is not known."""
+    if not erythema_area_cm2 or erythema_reach_cm is None:
+        return ""
+    return f", reaching {erythema_reach_cm:.1f} cm from the edge"
 
 
 def _owner_lesion(

@@ -24,6 +24,7 @@ from plotly.subplots import make_subplots
 
 from woundtrack.analysis.healing import DAYS_PER_WEEK, PAR_TARGET_DAYS, HealingMetrics
 from woundtrack.analysis.timeline import courses, markers
+from woundtrack.image.measure import erythema_reach_text
 from woundtrack.image.overlay import PALETTE
 from woundtrack.models import (
     ERYTHEMA,
@@ -384,10 +385,7 @@ def erythema_text(rows: Sequence[SeriesRow], lesion: str) -> str | None:
 
 
 def _reach_text(row: SeriesRow) -> str:
-    """How far the visit's erythema reaches, for its hover line ("" when not known)."""
-    if not row.erythema_area_cm2 or row.erythema_reach_cm is None:
-        return ""
-    return f", reaching {row.erythema_reach_cm:.1f} cm from the edge"
+    return erythema_reach_text(row.erythema_area_cm2, row.erythema_reach_cm)
 
 
 def _hover_fields(row: SeriesRow, baseline_on: date | None) -> list[str]:
