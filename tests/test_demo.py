@@ -4,6 +4,7 @@ while they are what measuring gives today."""
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -98,3 +99,20 @@ def test_restored_figures_must_be_those_of_the_label_map() -> None:
     shrunk[shrunk > 0] = 0
     with pytest.raises(ValueError, match="not those of its label map"):
         restore_analysis(info, record, shrunk)
+
+
+def test_a_stored_area_may_differ_from_the_label_maps_in_its_last_bit_only() -> None:
+    """A sum of floats can change in its last bit with the numpy build or the CPU (the demo's
+    week 4 did, on a new machine): that is the same figure; a pixel or a per mille is not."""
+    photo = SAMPLES / "demo_week04.jpg"
+    record, labels = stored_result(photo, make_segmenter())
+    _, info = io.read_photo(photo)
+    last_bit = dict(record, wound_area_cm2=math.nextafter(record["wound_area_cm2"], 0.0))
+    restored = restore_analysis(info, last_bit, labels)
+    assert restored.totals.wound_area_cm2 == pytest.approx(record["wound_area_cm2"], rel=1e-12)
+    for changed in (
+        dict(record, wound_area_cm2=record["wound_area_cm2"] * 1.001),
+        dict(record, wound_area_px=record["wound_area_px"] + 1),
+    ):
+        with pytest.raises(ValueError, match="not those of its label map"):
+            restore_analysis(info, changed, labels)
