@@ -116,3 +116,31 @@ def test_a_stored_area_may_differ_from_the_label_maps_in_its_last_bit_only() -> 
     ):
         with pytest.raises(ValueError, match="not those of its label map"):
             restore_analysis(info, changed, labels)
+
+
+def test_a_stored_result_that_does_not_hold_is_measured_instead_of_stopping_the_start(
+    tmp_path, monkeypatch
+):
+    """A shipped analysis whose figures are not its label map's (a changed file, or a numpy
+    build that sums differently beyond the last bit) is measured again, logged: the app's first
+    start must never fail on the demo."""
+    samples = tmp_path / "samples"
+    shutil.copytree(SAMPLES, samples)
+    altered = samples / "demo_results" / "demo_week05.json"
+    record = json.loads(altered.read_text())
+    record["wound_area_cm2"] *= 1.01
+    altered.write_text(json.dumps(record))
+    measured = []
+    real = ingest.analyze_image
+
+    def counting(image, info, **kwargs):
+        measured.append(info.file)
+        return real(image, info, **kwargs)
+
+    monkeypatch.setattr(ingest, "analyze_image", counting)
+    store = Store(f"sqlite:///{tmp_path / 'demo.db'}")
+    assert seed_demo(store, samples) == 12
+    week5 = next(r for r in store.series(DEMO_PATIENT) if r.file_name == "demo_week05.jpg")
+    store.close()
+    assert measured == ["demo_week05.jpg"]
+    assert week5.wound_area_cm2 == pytest.approx(record["lesions"][0]["wound_area_cm2"], rel=0.02)

@@ -61,15 +61,16 @@ def seed_demo(store: Store, samples: Path) -> int:
         return 0
     segmenter = active_segmenter(store)
     for path in photos:
-        import_photo(
-            store,
-            path.read_bytes(),
-            name=path.name,
-            patient=DEMO_PATIENT,
-            body_site=DEMO_SITE,
-            segmenter=segmenter,
-            stored=stored_result(path, segmenter),
-        )
+        data, stored = path.read_bytes(), stored_result(path, segmenter)
+        photo = {"name": path.name, "patient": DEMO_PATIENT, "body_site": DEMO_SITE}
+        try:
+            import_photo(store, data, segmenter=segmenter, stored=stored, **photo)
+        except ValueError as error:  # raised before anything is stored
+            if stored is None:
+                raise
+            # the app's first start must not fail on a shipped result that does not hold
+            log.warning("%s: its stored analysis was not used (%s); measuring it", path.name, error)
+            import_photo(store, data, segmenter=segmenter, **photo)
     timeline = samples / "demo_timeline.csv"
     if timeline.exists():
         store.add_treatments(DEMO_PATIENT, read_timeline_csv(timeline))
