@@ -97,14 +97,32 @@ if not analysis.calibration.calibrated:
         "Retake the photo with the sticker beside the wound, or, for a photo with a ruler, tick "
         "'Photo has a ruler but no sticker' in the sidebar and give its scale."
     )
-shown = ("Wound area", "wound"), ("Eschar", "eschar"), ("Slough", "slough")
-shown += ("Granulation", "granulation"), ("Erythema", "erythema")
-for col, (label, name) in zip(st.columns(len(shown)), shown, strict=True):
+# (label, area, what it is): the help a clinician reads before trusting the figure
+shown = (
+    (
+        "Wound area",
+        "wound",
+        "The wound bed (granulation, slough and eschar together), on the skin's plane: the "
+        "sticker corrects the camera's angle. Without a sticker, pixels only.",
+    ),
+    ("Eschar", "eschar", "Black, brown or grey-black necrotic tissue in the bed."),
+    ("Slough", "slough", "Yellow, white or grey fibrin in the bed."),
+    ("Granulation", "granulation", "Red granulation tissue in the bed."),
+    (
+        "Erythema",
+        "erythema",
+        "Skin around the wound redder than a ring of the patient's own skin further out, "
+        "looked for up to 2.5 cm from the wound's edge (without a sticker, 1.2 wound radii). "
+        "A limb red all over (cellulitis, stasis dermatitis) has no normal skin to compare "
+        "with and reads as little or none: judge it by eye.",
+    ),
+)
+for col, (label, name, what) in zip(st.columns(len(shown)), shown, strict=True):
     area_cm2 = getattr(totals, f"{name}_area_cm2")
     if area_cm2 is not None:
-        col.metric(label, f"{area_cm2:.2f} cm²")
+        col.metric(label, f"{area_cm2:.2f} cm²", help=what)
     else:
-        col.metric(label, f"{getattr(totals, f'{name}_area_px')} px")
+        col.metric(label, f"{getattr(totals, f'{name}_area_px')} px", help=what)
 
 for warning in analysis.warnings:
     if warning != NO_STICKER_WARNING:  # said above, in red

@@ -90,6 +90,10 @@ def test_uploaded_photo_shows_cm2_and_the_lesion_table(photos: Photos) -> None:
     assert not any("(px)" in column for column in table.value.columns)
     assert not any("sticker" in w.value for w in at.warning)
     assert any("calibration: aruco" in m.value for m in at.markdown)
+    # each figure says what it holds; erythema, what it cannot see
+    helps = {m.label: m.proto.help for m in at.metric}
+    assert "necrotic" in helps["Eschar"]
+    assert "red all over" in helps["Erythema"] and "2.5 cm" in helps["Erythema"]
 
 
 def test_photo_without_sticker_says_not_calibrated(photos: Photos) -> None:
