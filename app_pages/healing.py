@@ -11,6 +11,7 @@ from datetime import date
 import streamlit as st
 
 from app_pages.shared import (
+    ERYTHEMA_HELP,
     active_model,
     after_write,
     allowed,
@@ -157,7 +158,7 @@ st.plotly_chart(
 )
 erythema = erythema_text(rows, lesion)
 if erythema:
-    st.caption(escape_markdown(erythema))
+    st.caption(escape_markdown(erythema), help=ERYTHEMA_HELP)
 note = model_version_note(rows, lesion)
 if note:
     st.warning(escape_markdown(note))

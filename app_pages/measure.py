@@ -10,7 +10,14 @@ import json
 import pandas as pd
 import streamlit as st
 
-from app_pages.shared import active_model, base_store, escape_markdown, lesion_sizes, require
+from app_pages.shared import (
+    ERYTHEMA_HELP,
+    active_model,
+    base_store,
+    escape_markdown,
+    lesion_sizes,
+    require,
+)
 from woundtrack import __version__
 from woundtrack.errors import WoundtrackError
 from woundtrack.image.calibration import NO_STICKER_WARNING
@@ -108,14 +115,7 @@ shown = (
     ("Eschar", "eschar", "Black, brown or grey-black necrotic tissue in the bed."),
     ("Slough", "slough", "Yellow, white or grey fibrin in the bed."),
     ("Granulation", "granulation", "Red granulation tissue in the bed."),
-    (
-        "Erythema",
-        "erythema",
-        "Skin around the wound redder than a ring of the patient's own skin further out, "
-        "looked for up to 2.5 cm from the wound's edge (without a sticker, 1.2 wound radii). "
-        "A limb red all over (cellulitis, stasis dermatitis) has no normal skin to compare "
-        "with and reads as little or none: judge it by eye.",
-    ),
+    ("Erythema", "erythema", ERYTHEMA_HELP),
 )
 for col, (label, name, what) in zip(st.columns(len(shown)), shown, strict=True):
     area_cm2 = getattr(totals, f"{name}_area_cm2")

@@ -129,8 +129,10 @@ def test_healing_page_shows_the_figures_and_the_chart(db_url: str) -> None:
     assert any("diabetic foot ulcers" in c.value for c in at.caption)
     assert at.selectbox(key="healing_lesion").value == "L1"
     # under the chart: the erythema at the last visit beside the first (escaped Markdown)
-    [erythema] = [c.value for c in at.caption if "Periwound erythema" in c.value]
+    [line] = [c for c in at.caption if "Periwound erythema" in c.value]
+    erythema = line.value
     assert "on 2026-05-18: 0.29 cm², reaching 0.1 cm" in erythema and "first visit" in erythema
+    assert "red all over" in line.proto.help  # what the figure cannot see, one click away
     assert "Erythema reach" in names  # the demo's visits carry it: drawn on its own axis
 
 
