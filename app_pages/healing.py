@@ -11,7 +11,6 @@ from datetime import date
 import streamlit as st
 
 from app_pages.shared import (
-    ERYTHEMA_HELP,
     active_model,
     after_write,
     allowed,
@@ -25,6 +24,7 @@ from app_pages.shared import (
 )
 from woundtrack.analysis.report import HealingSummary, healing_summary
 from woundtrack.errors import WoundtrackError
+from woundtrack.image.segmentation import ERYTHEMA_MEANING
 from woundtrack.present.charts import (
     erythema_text,
     headline_figures,
@@ -158,7 +158,7 @@ st.plotly_chart(
 )
 erythema = erythema_text(rows, lesion)
 if erythema:
-    st.caption(escape_markdown(erythema), help=ERYTHEMA_HELP)
+    st.caption(escape_markdown(erythema), help=ERYTHEMA_MEANING)
 note = model_version_note(rows, lesion)
 if note:
     st.warning(escape_markdown(note))

@@ -11,7 +11,6 @@ import pandas as pd
 import streamlit as st
 
 from app_pages.shared import (
-    ERYTHEMA_HELP,
     active_model,
     base_store,
     escape_markdown,
@@ -24,6 +23,7 @@ from woundtrack.image.calibration import NO_STICKER_WARNING
 from woundtrack.image.io import read_photo
 from woundtrack.image.overlay import legend_lines, overlay_views
 from woundtrack.image.pipeline import Analysis, analyze_image
+from woundtrack.image.segmentation import ERYTHEMA_MEANING
 from woundtrack.record import clinic_models
 
 require("upload")
@@ -115,7 +115,7 @@ shown = (
     ("Eschar", "eschar", "Black, brown or grey-black necrotic tissue in the bed."),
     ("Slough", "slough", "Yellow, white or grey fibrin in the bed."),
     ("Granulation", "granulation", "Red granulation tissue in the bed."),
-    ("Erythema", "erythema", ERYTHEMA_HELP),
+    ("Erythema", "erythema", ERYTHEMA_MEANING),
 )
 for col, (label, name, what) in zip(st.columns(len(shown)), shown, strict=True):
     area_cm2 = getattr(totals, f"{name}_area_cm2")

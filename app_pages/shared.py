@@ -29,15 +29,6 @@ _MARKDOWN_INLINE = re.compile(r"([\\`*_{}\[\]()#+!|<>~$&])")
 _LIST_START = re.compile(r"^(\s*)(?:-|(\d+)\.)")
 
 
-#: What the erythema figure is, and what it cannot see: the help beside it on every page
-ERYTHEMA_HELP = (
-    "Skin around the wound redder than a ring of the patient's own skin further out, looked "
-    "for up to 2.5 cm from the wound's edge (without a sticker, 1.2 wound radii). A limb red "
-    "all over (cellulitis, stasis dermatitis) has no normal skin to compare with and reads as "
-    "little or none: judge it by eye."
-)
-
-
 def escape_markdown(text: object) -> str:
     r"""``text`` escaped so that Streamlit shows it as typed, never as Markdown.
 

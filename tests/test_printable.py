@@ -157,6 +157,8 @@ def test_each_lesion_has_its_figures_chart_and_phases(report) -> None:
     assert "The wound is not shrinking (fitted area change +0.5 % per week)" in section2
     # the erythema under each chart: 80 % of the wound, L1 from 12.00 cm² to 0.8 × 3.35 = 2.68
     assert "Periwound erythema on 2026-04-06: 2.68 cm² (first visit, 2026-03-02: 12.00" in section1
+    # and, on paper where no (?) can be clicked, what the figure cannot see
+    assert "up to 2.5 cm from the wound" in section1 and "A limb red all over" in section1
 
 
 def test_photos_are_embedded_as_base64_jpegs(report) -> None:

@@ -67,6 +67,16 @@ class SegmentationParams:
         return dataclasses.asdict(self)
 
 
+#: What the erythema figure is, and what it cannot see: for the help beside it in the app and
+#: the note under it in the printed report
+ERYTHEMA_MEANING = (
+    "Erythema is skin around the wound redder than a ring of the patient's own skin further "
+    f"out, looked for up to {SegmentationParams().erythema_max_reach_mm / 10:g} cm from the "
+    "wound's edge (without a sticker, 1.2 wound radii). A limb red all over (cellulitis, stasis "
+    "dermatitis) has no normal skin to compare with and reads as little or none: judge it by eye."
+)
+
+
 class Segmenter(Protocol):
     """What the pipeline needs of a segmenter (classical or learned)."""
 

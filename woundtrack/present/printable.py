@@ -27,6 +27,7 @@ from woundtrack import __version__
 from woundtrack.analysis.healing import HealingMetrics
 from woundtrack.analysis.report import HealingSummary
 from woundtrack.image.overlay import lesion_box_px, render_overlay
+from woundtrack.image.segmentation import ERYTHEMA_MEANING
 from woundtrack.models import KIND_LABELS, SeriesRow, TreatmentEvent
 from woundtrack.present.charts import (
     erythema_text,
@@ -391,7 +392,7 @@ def patient_report_html(
             parts.append(f'<div class="chart">{chart}</div>')
         erythema = erythema_text(rows, lesion)
         if erythema:
-            parts.append(f'<p class="meta">{_e(erythema)}</p>')
+            parts.append(f'<p class="meta">{_e(erythema)} {_e(ERYTHEMA_MEANING)}</p>')
         note = model_version_note(rows, lesion)
         if note:
             parts.append(f'<p class="note">{_e(note)}</p>')
