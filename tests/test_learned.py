@@ -298,3 +298,36 @@ def test_a_network_is_loaded_once_however_its_session_is_asked_for():
     assert learned.load_model(path) is learned.load_model(path, None)
     assert learned.load_model(path, 1) is learned.load_model(path, threads=1)
     assert learned.load_model(path, 1) is not learned.load_model(path)
+
+
+def test_outline_doubt_is_the_unsure_band_over_the_wound() -> None:
+    logits = np.full((10, 10), -5.0, np.float32)
+    logits[2:8, 2:8] = 5.0  # 36 px the network is sure are wound
+    logits[1, 1:9] = 1.0  # 8 px wound, unsure
+    logits[0, :] = -1.0  # 10 px not wound, unsure
+    logits[9, :] = -2.0  # 10 px at the band's open end: sure enough they are not
+    assert learned.outline_doubt(logits) == pytest.approx((8 + 10) / (36 + 8))
+    assert learned.outline_doubt(np.full((4, 4), -1.0, np.float32)) is None  # no wound
+    assert learned.outline_doubt(np.full((0, 0), -1.0, np.float32)) is None  # nothing found
+
+
+def test_the_segmenter_says_how_unsure_it_is_of_the_outline(phantom) -> None:
+    """A crisp phantom leaves a thin unsure band; a dull wound on dark skin, which the network
+    half sees (its area comes out small), a wide one."""
+    crisp = phantom(PhantomSpec(seed=1))
+    calibration = calibrate(crisp.image)[0]
+    labels, doubt = SEGMENTER.segment_with_doubt(crisp.image, calibration)
+    assert np.array_equal(labels, SEGMENTER(crisp.image, calibration))
+    assert doubt < 0.15
+    dull = phantom(
+        PhantomSpec(
+            seed=4,
+            tissue_colours="measured",
+            skin_tone=0.8,
+            eschar_fraction=0.0,
+            slough_fraction=0.3,
+        )
+    )
+    labels, doubt = SEGMENTER.segment_with_doubt(dull.image, calibrate(dull.image)[0])
+    assert bed(labels).sum() < 0.85 * bed(dull.labels).sum()
+    assert doubt > 0.4

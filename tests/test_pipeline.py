@@ -10,7 +10,12 @@ import pytest
 import woundtrack
 from woundtrack.errors import CalibrationError, ImageError
 from woundtrack.image.learned import LearnedSegmenter
-from woundtrack.image.pipeline import AREA_UNCERTAINTY_WARN_PCT, make_segmenter
+from woundtrack.image.pipeline import (
+    AREA_UNCERTAINTY_WARN_PCT,
+    OUTLINE_DOUBT_WARN,
+    OUTLINE_DOUBT_WARNING,
+    make_segmenter,
+)
 from woundtrack.models import to_jsonable
 from woundtrack.synthetic.phantom import PhantomSpec, write_phantom
 
@@ -252,3 +257,48 @@ def test_erythema_reaching_the_edge_of_its_band_is_said_to_reach_further(tmp_pat
     [said] = [w for w in wide.warnings if "erythema" in w]
     assert said.startswith("lesion 1: its erythema reaches the edge of the band")
     assert "about 2.5 cm from the wound" in said and "may reach further" in said
+
+
+class _Doubting:
+    """The shipped segmenter's labels, with an outline doubt given by the test."""
+
+    name, version = "doubting", "1"
+
+    def __init__(self, doubt):
+        self.doubt, self.real = doubt, make_segmenter()
+
+    def segment_with_doubt(self, image, calibration):
+        return self.real(image, calibration), self.doubt
+
+
+@pytest.mark.parametrize("doubt", [OUTLINE_DOUBT_WARN + 0.01, 0.9])
+def test_an_outline_the_network_is_unsure_of_is_warned_about(rotated, doubt):
+    path, _ = rotated
+    a = woundtrack.analyze(path, segmenter=_Doubting(doubt))
+    [warning] = [w for w in a.warnings if w.startswith(OUTLINE_DOUBT_WARNING)]
+    assert f"an area {100 * doubt:.0f} % the size of the wound" in warning
+    assert "correct it" in warning
+
+
+@pytest.mark.parametrize("doubt", [None, 0.0, OUTLINE_DOUBT_WARN])
+def test_a_crisp_outline_or_another_segmenter_is_not_warned_about(rotated, doubt):
+    path, _ = rotated
+    a = woundtrack.analyze(path, segmenter=_Doubting(doubt))
+    assert not any(w.startswith(OUTLINE_DOUBT_WARNING) for w in a.warnings)
+    classical = woundtrack.analyze(path, segmenter=make_segmenter("classical"))
+    assert not any(w.startswith(OUTLINE_DOUBT_WARNING) for w in classical.warnings)
+
+
+def test_a_wound_the_network_half_sees_is_warned_about_and_a_crisp_one_is_not(tmp_path, rotated):
+    """The shipped network, end to end: a dull wound on dark skin (its area comes out small)
+    is warned about; the crisp phantom is not."""
+    dull = tmp_path / "dull.jpg"
+    spec = PhantomSpec(
+        seed=4, tissue_colours="measured", skin_tone=0.8, eschar_fraction=0.0, slough_fraction=0.3
+    )
+    truth = write_phantom(spec, dull).truth
+    a = woundtrack.analyze(dull)
+    assert a.totals.wound_area_cm2 * 100 < 0.85 * truth.wound_area_mm2
+    assert any(w.startswith(OUTLINE_DOUBT_WARNING) for w in a.warnings)
+    crisp = woundtrack.analyze(rotated[0])
+    assert not any(w.startswith(OUTLINE_DOUBT_WARNING) for w in crisp.warnings)

@@ -19,6 +19,8 @@ import sqlalchemy as sa
 from PIL import Image
 
 from woundtrack.errors import ImageError, TimelineError
+from woundtrack.image import pipeline
+from woundtrack.image.pipeline import OUTLINE_DOUBT_WARNING
 from woundtrack.models import Calibration, TreatmentEvent
 from woundtrack.record import db
 from woundtrack.record.ingest import correct, import_photo, stored_labels
@@ -669,4 +671,33 @@ def test_a_treatment_stored_outside_todays_date_range_is_still_read(url, photos)
     assert event.start_on == date(9999, 12, 31) and event.kind == "hyperbaric_oxygen"
     with pytest.raises(TimelineError, match=r"start_on: 9999-12-31 is more than 5 years ahead"):
         TreatmentEvent(kind="HBOT", start_on=date(9999, 12, 31))  # refused as new input
+    store.close()
+
+
+def test_a_persons_outline_drops_the_networks_doubt_about_its_own(tmp_path, photos):
+    """A photo warned that the network is unsure of its outline keeps the warning on the
+    automatic analysis; the analysis of a person's corrected outline does not carry it."""
+
+    class Unsure:
+        name, version = "unsure", "1"
+
+        def __init__(self):
+            self.real = pipeline.make_segmenter()
+
+        def segment_with_doubt(self, image, calibration):
+            return self.real(image, calibration), 0.9
+
+    store = Store(f"sqlite:///{tmp_path / 'w.db'}")
+    path, _ = photos[0]
+    result = import_photo(
+        store, path.read_bytes(), name=path.name, patient="CUA-011", segmenter=Unsure()
+    )
+    assert any(w.startswith(OUTLINE_DOUBT_WARNING) for w in result.warnings)
+    automatic = store.current_analysis(result.visit_id)
+    assert any(w.startswith(OUTLINE_DOUBT_WARNING) for w in automatic.record["warnings"])
+    correct(store, result.visit_id, stored_labels(store, automatic.analysis_id), by="RN Okafor")
+    corrected = store.current_analysis(result.visit_id)
+    assert corrected.analysis_id != automatic.analysis_id
+    assert not any(w.startswith(OUTLINE_DOUBT_WARNING) for w in corrected.record["warnings"])
+    assert len(corrected.record["warnings"]) == len(automatic.record["warnings"]) - 1
     store.close()

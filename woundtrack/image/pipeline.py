@@ -36,6 +36,13 @@ from woundtrack.models import (
 
 #: Above this estimated area uncertainty (%), the photo gets a warning.
 AREA_UNCERTAINTY_WARN_PCT = 3.0
+#: Above this ``learned.outline_doubt`` (the network's unsure border band as a share of the
+#: wound), the photo gets a warning. On 238 held-out FUSeg photos and copies of them taken as
+#: another clinic would, it warned about 36, 31 of them off by more than a quarter of their
+#: area (of the 65 that were); none of the demo series (``benchmarks/outline_doubt.py``).
+OUTLINE_DOUBT_WARN = 0.3
+#: How that warning starts (a person's corrected outline drops it: ``record.ingest.correct``).
+OUTLINE_DOUBT_WARNING = "the network is unsure of the wound's outline"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -244,12 +251,22 @@ def analyze_image(
     if calibration.method == "aruco" and calibration.white_balance_gains is None:
         warnings.append("the sticker's white border could not be read; colours were not balanced")
 
-    labels = segmenter(image, calibration)
+    if hasattr(segmenter, "segment_with_doubt"):  # the learned segmenter
+        labels, doubt = segmenter.segment_with_doubt(image, calibration)
+    else:
+        labels, doubt = segmenter(image, calibration), None
     labels.setflags(write=False)
     lesions, totals = measure(labels, calibration)
     if not lesions:
         warnings.append(
             "no wound found in this photo; check that the wound is in view and in focus"
+        )
+    elif doubt is not None and doubt > OUTLINE_DOUBT_WARN:
+        warnings.append(
+            f"{OUTLINE_DOUBT_WARNING}: along its border it is unsure of an area "
+            f"{100 * doubt:.0f} % the size of the wound (this warning starts at "
+            f"{100 * OUTLINE_DOUBT_WARN:.0f} %), so the areas may be well off; check the outline "
+            "on the overlay and correct it if it is wrong (the app's Review & correct page)"
         )
     uncertainty = _area_uncertainty(calibration, lesions, image.shape)
     if uncertainty is not None and uncertainty > AREA_UNCERTAINTY_WARN_PCT:

@@ -32,6 +32,7 @@ from woundtrack.image.lesion_matching import positions_of
 from woundtrack.image.location import strip_location
 from woundtrack.image.measure import measure
 from woundtrack.image.pipeline import (
+    OUTLINE_DOUBT_WARNING,
     Analysis,
     analyze_image,
     made_by,
@@ -324,6 +325,10 @@ def correct(store: Store, visit_id: int, labels: np.ndarray, *, by: str) -> int:
     record.update(totals_fields(totals))
     record["lesions"] = [to_jsonable(m) for m in lesions]
     record["provenance"] = {**record.get("provenance", {}), "corrected": True, "corrected_by": by}
+    # a person drew this outline: the network's doubt about its own no longer applies
+    record["warnings"] = [
+        w for w in record.get("warnings", ()) if not w.startswith(OUTLINE_DOUBT_WARNING)
+    ]
     return store.add_correction(
         current,
         record=record,
