@@ -51,6 +51,7 @@ from woundtrack.image.overlay import (
     lesion_box_px,
     render_overlay,
 )
+from woundtrack.image.pipeline import OUTLINE_DOUBT_WARNING
 from woundtrack.models import (
     BACKGROUND,
     ERYTHEMA,
@@ -381,6 +382,9 @@ if not calibration.calibrated:
         "This photo has no calibration sticker: figures are in pixels only, and no cm² can be "
         "given. Corrections are still recorded."
     )
+for warning in current.record.get("warnings", ()):
+    if warning.startswith(OUTLINE_DOUBT_WARNING):  # said at import; this is where to act on it
+        st.warning(escape_markdown(warning[0].upper() + warning[1:]))
 
 # ---- the outline: drawing close-up and whole photo
 overlay = render_overlay(

@@ -22,10 +22,11 @@ from streamlit.testing.v1 import AppTest
 from app_pages.shared import escape_markdown
 from tests.conftest import use_demo_database
 from woundtrack.image.editing import apply_polygon
+from woundtrack.image.pipeline import make_segmenter
 from woundtrack.models import SLOUGH
 from woundtrack.record.access import local_identity
 from woundtrack.record.demo import DEMO_PATIENT
-from woundtrack.record.ingest import import_photo, stored_labels
+from woundtrack.record.ingest import correct, import_photo, stored_labels
 from woundtrack.record.store import Store
 from woundtrack.synthetic.phantom import PhantomSpec, write_phantom
 
@@ -340,3 +341,40 @@ def test_uncalibrated_visits_are_shown_unregistered_with_a_reason(
     assert not at.exception, [e.value for e in at.exception]
     assert any("pixels only" in w.value for w in at.warning)
     assert "wound area (px)" in lesion_tables(at)["stored"].columns
+
+
+def test_a_visit_whose_outline_the_network_was_unsure_of_says_so_until_corrected(db_url, tmp_path):
+    """The import's warning that the network is unsure of the outline is shown again where the
+    outline is corrected, and is gone once a person has corrected it."""
+
+    class Unsure:
+        name, version = "unsure", "1"
+
+        def __init__(self):
+            self.real = make_segmenter()
+
+        def segment_with_doubt(self, image, calibration):
+            return self.real(image, calibration), 0.8
+
+    path = tmp_path / "unsure.jpg"
+    write_phantom(PhantomSpec(seed=71, taken_at=datetime(2026, 3, 2, 9)), path)
+    store = Store(db_url)
+    result = import_photo(
+        store, path.read_bytes(), name=path.name, patient="UNSURE-1", segmenter=Unsure()
+    )
+    store.close()
+    st.cache_data.clear()
+    at = open_page(db_url, "app_pages/review.py")
+    at.sidebar.selectbox(key="patient").set_value("UNSURE-1").run()
+    assert not at.exception, [e.value for e in at.exception]
+    [shown] = [w for w in texts(at.warning) if "unsure of the wound" in w]
+    assert shown.startswith("The network is unsure") and "80 %" in shown
+
+    store = Store(db_url)
+    labels = stored_labels(store, store.current_analysis(result.visit_id).analysis_id)
+    correct(store, result.visit_id, labels, by="RN Okafor")
+    store.close()
+    st.cache_data.clear()
+    at = open_page(db_url, "app_pages/review.py")
+    at.sidebar.selectbox(key="patient").set_value("UNSURE-1").run()
+    assert not any("unsure of the wound" in w for w in texts(at.warning))
