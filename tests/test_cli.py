@@ -43,6 +43,7 @@ RECORD_KEYS = {
     "calibration_method",
     "mm_per_px",
     "area_uncertainty_pct",
+    "outline_doubt",
     "tilt_deg",
     "lesions",
     "warnings",

@@ -278,6 +278,7 @@ def test_an_outline_the_network_is_unsure_of_is_warned_about(rotated, doubt):
     [warning] = [w for w in a.warnings if w.startswith(OUTLINE_DOUBT_WARNING)]
     assert f"an area {100 * doubt:.0f} % the size of the wound" in warning
     assert "correct it" in warning
+    assert a.outline_doubt == a.to_record()["outline_doubt"] == doubt
 
 
 @pytest.mark.parametrize("doubt", [None, 0.0, OUTLINE_DOUBT_WARN])
@@ -287,6 +288,8 @@ def test_a_crisp_outline_or_another_segmenter_is_not_warned_about(rotated, doubt
     assert not any(w.startswith(OUTLINE_DOUBT_WARNING) for w in a.warnings)
     classical = woundtrack.analyze(path, segmenter=make_segmenter("classical"))
     assert not any(w.startswith(OUTLINE_DOUBT_WARNING) for w in classical.warnings)
+    assert classical.to_record()["outline_doubt"] is None
+    assert a.to_record()["outline_doubt"] == doubt
 
 
 def test_a_wound_the_network_half_sees_is_warned_about_and_a_crisp_one_is_not(tmp_path, rotated):

@@ -699,5 +699,6 @@ def test_a_persons_outline_drops_the_networks_doubt_about_its_own(tmp_path, phot
     corrected = store.current_analysis(result.visit_id)
     assert corrected.analysis_id != automatic.analysis_id
     assert not any(w.startswith(OUTLINE_DOUBT_WARNING) for w in corrected.record["warnings"])
+    assert automatic.record["outline_doubt"] == 0.9 and corrected.record["outline_doubt"] is None
     assert len(corrected.record["warnings"]) == len(automatic.record["warnings"]) - 1
     store.close()

@@ -62,6 +62,9 @@ class Analysis:
     warnings: tuple[str, ...]
     provenance: Provenance
     labels: np.ndarray = field(repr=False, compare=False)
+    #: ``learned.outline_doubt`` of the wound-bed network (None: another segmenter, no wound,
+    #: or a person's outline)
+    outline_doubt: float | None = None
 
     def __post_init__(self) -> None:
         if self.labels.shape != (self.photo.height_px, self.photo.width_px):
@@ -85,6 +88,7 @@ class Analysis:
             "mm_per_px": self.mm_per_px,
             "tilt_deg": self.calibration.tilt_deg,
             "area_uncertainty_pct": self.area_uncertainty_pct,
+            "outline_doubt": self.outline_doubt,
         }
         record.update(totals_fields(self.totals))
         record["lesions"] = [to_jsonable(m) for m in self.lesions]
@@ -114,6 +118,7 @@ RECORD_FIELDS = (
     "mm_per_px",
     "tilt_deg",
     "area_uncertainty_pct",
+    "outline_doubt",
 )
 
 
@@ -310,6 +315,7 @@ def analyze_image(
         warnings=tuple(warnings),
         provenance=provenance,
         labels=labels,
+        outline_doubt=doubt if lesions else None,
     )
 
 
@@ -360,6 +366,7 @@ def restore_analysis(info: PhotoInfo, record: dict[str, Any], labels: np.ndarray
         warnings=tuple(record["warnings"]),
         provenance=Provenance(**made),
         labels=labels,
+        outline_doubt=record.get("outline_doubt"),  # absent from records made before it
     )
 
 

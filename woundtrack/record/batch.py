@@ -313,6 +313,7 @@ def _schema():
         "mm_per_px": pa.float64(),
         "tilt_deg": pa.float64(),
         "area_uncertainty_pct": pa.float64(),
+        "outline_doubt": pa.float64(),
         **{f"{n}_area_cm2": pa.float64() for n in AREA_NAMES},
         **{f"{n}_area_px": pa.int64() for n in AREA_NAMES},
         "n_lesions": pa.int64(),

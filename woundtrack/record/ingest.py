@@ -326,6 +326,7 @@ def correct(store: Store, visit_id: int, labels: np.ndarray, *, by: str) -> int:
     record["lesions"] = [to_jsonable(m) for m in lesions]
     record["provenance"] = {**record.get("provenance", {}), "corrected": True, "corrected_by": by}
     # a person drew this outline: the network's doubt about its own no longer applies
+    record["outline_doubt"] = None
     record["warnings"] = [
         w for w in record.get("warnings", ()) if not w.startswith(OUTLINE_DOUBT_WARNING)
     ]
