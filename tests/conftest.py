@@ -241,3 +241,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The slow tests first: spread over the cores (pytest-xdist) early, none holds up the end
     of the run on one core while the others idle."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+class DoubtingSegmenter:
+    """The shipped segmenter's labels, with the outline doubt a test gives (as
+    ``LearnedSegmenter.segment_with_doubt`` reports it)."""
+
+    name, version = "doubting", "1"
+
+    def __init__(self, doubt: float | None) -> None:
+        from woundtrack.image.pipeline import make_segmenter
+
+        self.doubt, self.real = doubt, make_segmenter()
+
+    def segment_with_doubt(self, image, calibration):
+        return self.real(image, calibration), self.doubt

@@ -20,9 +20,8 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from app_pages.shared import escape_markdown
-from tests.conftest import use_demo_database
+from tests.conftest import DoubtingSegmenter, use_demo_database
 from woundtrack.image.editing import apply_polygon
-from woundtrack.image.pipeline import make_segmenter
 from woundtrack.models import SLOUGH
 from woundtrack.record.access import local_identity
 from woundtrack.record.demo import DEMO_PATIENT
@@ -347,20 +346,15 @@ def test_a_visit_whose_outline_the_network_was_unsure_of_says_so_until_corrected
     """The import's warning that the network is unsure of the outline is shown again where the
     outline is corrected, and is gone once a person has corrected it."""
 
-    class Unsure:
-        name, version = "unsure", "1"
-
-        def __init__(self):
-            self.real = make_segmenter()
-
-        def segment_with_doubt(self, image, calibration):
-            return self.real(image, calibration), 0.8
-
     path = tmp_path / "unsure.jpg"
     write_phantom(PhantomSpec(seed=71, taken_at=datetime(2026, 3, 2, 9)), path)
     store = Store(db_url)
     result = import_photo(
-        store, path.read_bytes(), name=path.name, patient="UNSURE-1", segmenter=Unsure()
+        store,
+        path.read_bytes(),
+        name=path.name,
+        patient="UNSURE-1",
+        segmenter=DoubtingSegmenter(0.8),
     )
     store.close()
     st.cache_data.clear()

@@ -55,7 +55,21 @@ def test_seeding_files_the_stored_results_without_running_the_network(tmp_path, 
     store.close()
 
 
-def test_a_result_made_by_another_version_is_measured_again(tmp_path, monkeypatch):
+@pytest.fixture
+def measured(monkeypatch) -> list[str]:
+    """The names of the photos that the demo's seeding measures (instead of filing)."""
+    names: list[str] = []
+    real = ingest.analyze_image
+
+    def counting(image, info, **kwargs):
+        names.append(info.file)
+        return real(image, info, **kwargs)
+
+    monkeypatch.setattr(ingest, "analyze_image", counting)
+    return names
+
+
+def test_a_result_made_by_another_version_is_measured_again(tmp_path, measured):
     samples = tmp_path / "samples"
     shutil.copytree(SAMPLES, samples)
     stale = samples / "demo_results" / "demo_week03.json"
@@ -63,14 +77,6 @@ def test_a_result_made_by_another_version_is_measured_again(tmp_path, monkeypatc
     record["provenance"]["model_version"] = "an older network"
     stale.write_text(json.dumps(record))
     (samples / "demo_results" / "demo_week07.labels.png").unlink()
-    measured = []
-    real = ingest.analyze_image
-
-    def counting(image, info, **kwargs):
-        measured.append(info.file)
-        return real(image, info, **kwargs)
-
-    monkeypatch.setattr(ingest, "analyze_image", counting)
     segmenter = make_segmenter()
     assert stored_result(samples / "demo_week03.jpg", segmenter) is None
     store = Store(f"sqlite:///{tmp_path / 'demo.db'}")
@@ -119,7 +125,7 @@ def test_a_stored_area_may_differ_from_the_label_maps_in_its_last_bit_only() -> 
 
 
 def test_a_stored_result_that_does_not_hold_is_measured_instead_of_stopping_the_start(
-    tmp_path, monkeypatch
+    tmp_path, measured
 ):
     """A shipped analysis whose figures are not its label map's (a changed file, or a numpy
     build that sums differently beyond the last bit) is measured again, logged: the app's first
@@ -130,14 +136,6 @@ def test_a_stored_result_that_does_not_hold_is_measured_instead_of_stopping_the_
     record = json.loads(altered.read_text())
     record["wound_area_cm2"] *= 1.01
     altered.write_text(json.dumps(record))
-    measured = []
-    real = ingest.analyze_image
-
-    def counting(image, info, **kwargs):
-        measured.append(info.file)
-        return real(image, info, **kwargs)
-
-    monkeypatch.setattr(ingest, "analyze_image", counting)
     store = Store(f"sqlite:///{tmp_path / 'demo.db'}")
     assert seed_demo(store, samples) == 12
     week5 = next(r for r in store.series(DEMO_PATIENT) if r.file_name == "demo_week05.jpg")

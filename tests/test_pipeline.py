@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import woundtrack
+from tests.conftest import DoubtingSegmenter
 from woundtrack.errors import CalibrationError, ImageError
 from woundtrack.image.learned import LearnedSegmenter
 from woundtrack.image.pipeline import (
@@ -259,22 +260,10 @@ def test_erythema_reaching_the_edge_of_its_band_is_said_to_reach_further(tmp_pat
     assert "about 2.5 cm from the wound" in said and "may reach further" in said
 
 
-class _Doubting:
-    """The shipped segmenter's labels, with an outline doubt given by the test."""
-
-    name, version = "doubting", "1"
-
-    def __init__(self, doubt):
-        self.doubt, self.real = doubt, make_segmenter()
-
-    def segment_with_doubt(self, image, calibration):
-        return self.real(image, calibration), self.doubt
-
-
 @pytest.mark.parametrize("doubt", [OUTLINE_DOUBT_WARN + 0.01, 0.9])
 def test_an_outline_the_network_is_unsure_of_is_warned_about(rotated, doubt):
     path, _ = rotated
-    a = woundtrack.analyze(path, segmenter=_Doubting(doubt))
+    a = woundtrack.analyze(path, segmenter=DoubtingSegmenter(doubt))
     [warning] = [w for w in a.warnings if w.startswith(OUTLINE_DOUBT_WARNING)]
     assert f"an area {100 * doubt:.0f} % the size of the wound" in warning
     assert "correct it" in warning
@@ -284,7 +273,7 @@ def test_an_outline_the_network_is_unsure_of_is_warned_about(rotated, doubt):
 @pytest.mark.parametrize("doubt", [None, 0.0, OUTLINE_DOUBT_WARN])
 def test_a_crisp_outline_or_another_segmenter_is_not_warned_about(rotated, doubt):
     path, _ = rotated
-    a = woundtrack.analyze(path, segmenter=_Doubting(doubt))
+    a = woundtrack.analyze(path, segmenter=DoubtingSegmenter(doubt))
     assert not any(w.startswith(OUTLINE_DOUBT_WARNING) for w in a.warnings)
     classical = woundtrack.analyze(path, segmenter=make_segmenter("classical"))
     assert not any(w.startswith(OUTLINE_DOUBT_WARNING) for w in classical.warnings)

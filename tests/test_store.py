@@ -18,8 +18,8 @@ import pytest
 import sqlalchemy as sa
 from PIL import Image
 
+from tests.conftest import DoubtingSegmenter
 from woundtrack.errors import ImageError, TimelineError
-from woundtrack.image import pipeline
 from woundtrack.image.pipeline import OUTLINE_DOUBT_WARNING
 from woundtrack.models import Calibration, TreatmentEvent
 from woundtrack.record import db
@@ -678,19 +678,14 @@ def test_a_persons_outline_drops_the_networks_doubt_about_its_own(tmp_path, phot
     """A photo warned that the network is unsure of its outline keeps the warning on the
     automatic analysis; the analysis of a person's corrected outline does not carry it."""
 
-    class Unsure:
-        name, version = "unsure", "1"
-
-        def __init__(self):
-            self.real = pipeline.make_segmenter()
-
-        def segment_with_doubt(self, image, calibration):
-            return self.real(image, calibration), 0.9
-
     store = Store(f"sqlite:///{tmp_path / 'w.db'}")
     path, _ = photos[0]
     result = import_photo(
-        store, path.read_bytes(), name=path.name, patient="CUA-011", segmenter=Unsure()
+        store,
+        path.read_bytes(),
+        name=path.name,
+        patient="CUA-011",
+        segmenter=DoubtingSegmenter(0.9),
     )
     assert any(w.startswith(OUTLINE_DOUBT_WARNING) for w in result.warnings)
     automatic = store.current_analysis(result.visit_id)
