@@ -271,14 +271,16 @@ def test_an_outline_the_network_is_unsure_of_is_warned_about(rotated, doubt):
 
 
 @pytest.mark.parametrize("doubt", [None, 0.0, OUTLINE_DOUBT_WARN])
-def test_a_crisp_outline_or_another_segmenter_is_not_warned_about(rotated, doubt):
-    path, _ = rotated
-    a = woundtrack.analyze(path, segmenter=DoubtingSegmenter(doubt))
+def test_a_crisp_outline_is_not_warned_about(rotated, doubt):
+    a = woundtrack.analyze(rotated[0], segmenter=DoubtingSegmenter(doubt))
     assert not any(w.startswith(OUTLINE_DOUBT_WARNING) for w in a.warnings)
-    classical = woundtrack.analyze(path, segmenter=make_segmenter("classical"))
+    assert a.to_record()["outline_doubt"] == doubt
+
+
+def test_the_classical_segmenter_has_no_outline_doubt(rotated):
+    classical = woundtrack.analyze(rotated[0], segmenter=make_segmenter("classical"))
     assert not any(w.startswith(OUTLINE_DOUBT_WARNING) for w in classical.warnings)
     assert classical.to_record()["outline_doubt"] is None
-    assert a.to_record()["outline_doubt"] == doubt
 
 
 def test_a_wound_the_network_half_sees_is_warned_about_and_a_crisp_one_is_not(tmp_path, rotated):
