@@ -10,13 +10,7 @@ import json
 import pandas as pd
 import streamlit as st
 
-from app_pages.shared import (
-    active_model,
-    base_store,
-    escape_markdown,
-    lesion_sizes,
-    require,
-)
+from app_pages.shared import active_model, base_store, escape_markdown, lesion_sizes, require
 from woundtrack import __version__
 from woundtrack.errors import WoundtrackError
 from woundtrack.image.calibration import NO_STICKER_WARNING
