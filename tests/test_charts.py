@@ -429,3 +429,19 @@ def test_a_summary_made_today_says_when_a_projected_closure_passed_unseen(rows, 
     )
     before_the_last_visit = healing_summary(rows, events, today=last_visit - timedelta(days=3))
     assert before_the_last_visit.lesions["L1"].closure == as_of_last_visit
+
+
+def test_a_visit_whose_outline_the_network_was_unsure_of_is_ringed_and_said_in_its_hover(
+    events,
+) -> None:
+    doubts = {1: 0.12, 2: 0.46, 4: 0.31}  # week 2 and 4 above the warning's 0.3
+    rows = [dataclasses.replace(row(w), outline_doubt=doubts.get(w)) for w in range(6)]
+    fig = healing_figure(rows, events, lesion="L1", today=TODAY)
+    ring = by_name(fig)["Outline uncertain (not corrected)"]
+    assert list(ring.x) == [BASE + timedelta(weeks=w) for w in (2, 4)]
+    assert list(ring.y) == [rows[2].wound_area_cm2, rows[4].wound_area_cm2]
+    hover = [list(h)[8] for h in by_name(fig)["Wound area"].customdata]
+    assert "outline uncertain" in hover[2] and "46 %" in hover[2] and "31 %" in hover[4]
+    assert hover[0] == hover[1] == hover[3] == hover[5] == ""
+    calm = healing_figure(rows[:2], events, lesion="L1", today=TODAY)
+    assert "Outline uncertain (not corrected)" not in by_name(calm)

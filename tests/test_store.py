@@ -690,10 +690,12 @@ def test_a_persons_outline_drops_the_networks_doubt_about_its_own(tmp_path, phot
     assert any(w.startswith(OUTLINE_DOUBT_WARNING) for w in result.warnings)
     automatic = store.current_analysis(result.visit_id)
     assert any(w.startswith(OUTLINE_DOUBT_WARNING) for w in automatic.record["warnings"])
+    assert {r.outline_doubt for r in store.series("CUA-011")} == {0.9}  # the chart rings it
     correct(store, result.visit_id, stored_labels(store, automatic.analysis_id), by="RN Okafor")
     corrected = store.current_analysis(result.visit_id)
     assert corrected.analysis_id != automatic.analysis_id
     assert not any(w.startswith(OUTLINE_DOUBT_WARNING) for w in corrected.record["warnings"])
     assert automatic.record["outline_doubt"] == 0.9 and corrected.record["outline_doubt"] is None
+    assert {r.outline_doubt for r in store.series("CUA-011")} == {None}
     assert len(corrected.record["warnings"]) == len(automatic.record["warnings"]) - 1
     store.close()

@@ -277,6 +277,9 @@ class SeriesRow:
     length_cm: float | None
     width_cm: float | None
     erythema_reach_cm: float | None = None  # None: uncalibrated, or measured before 2026-12-07
+    #: the wound-bed network's doubt about its outline (``image.learned.outline_doubt``); None:
+    #: a person's outline, the classical segmenter, or measured before 2026-12-07
+    outline_doubt: float | None = None
     eschar_pct: float
     slough_pct: float
     granulation_pct: float

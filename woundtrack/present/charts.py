@@ -26,6 +26,7 @@ from woundtrack.analysis.healing import DAYS_PER_WEEK, PAR_TARGET_DAYS, HealingM
 from woundtrack.analysis.timeline import courses, markers
 from woundtrack.image.measure import erythema_reach_text
 from woundtrack.image.overlay import PALETTE
+from woundtrack.image.pipeline import OUTLINE_DOUBT_WARN
 from woundtrack.models import (
     ERYTHEMA,
     ESCHAR,
@@ -59,6 +60,7 @@ COURSE_COLOURS = {
 }
 _OTHER_COURSE_COLOURS = ((160, 120, 60), (90, 90, 160), (150, 150, 150), (60, 120, 120))
 _TOTAL_COLOUR = "rgb(40, 40, 40)"
+_UNSURE_COLOUR = _TOTAL_COLOUR  # the ring round a visit whose outline the network was unsure of
 _FIT_COLOUR = "rgb(90, 90, 90)"
 _EVENT_COLOUR = "rgb(70, 70, 70)"
 _BAND_OPACITY = 0.09
@@ -236,13 +238,33 @@ def healing_figure(
                 "granulation %{customdata[3]}<br>"
                 "erythema %{customdata[4]}<br>"
                 "corrected: %{customdata[5]} · %{customdata[6]}<br>"
-                "model %{customdata[7]}<extra></extra>"
+                "model %{customdata[7]}%{customdata[8]}<extra></extra>"
             ),
             legendgroup="total",
         ),
         row=1,
         col=1,
     )
+    unsure = [r for r in shown if _outline_unsure(r)]
+    if unsure:  # a ring round each visit whose automatic outline the network was unsure of
+        fig.add_trace(
+            go.Scatter(
+                x=[r.taken_on for r in unsure],
+                y=[r.wound_area_cm2 for r in unsure],
+                name="Outline uncertain (not corrected)",
+                mode="markers",
+                marker={
+                    "size": 15,
+                    "symbol": "circle-open",
+                    "color": _UNSURE_COLOUR,
+                    "line": {"width": 2},
+                },
+                hoverinfo="skip",  # the wound's hover line says it
+                legendgroup="total",
+            ),
+            row=1,
+            col=1,
+        )
     fig.add_trace(
         go.Scatter(
             x=x,
@@ -399,7 +421,18 @@ def _hover_fields(row: SeriesRow, baseline_on: date | None) -> list[str]:
         f"yes ({html.escape(row.corrected_by or 'unknown')})" if row.corrected else "no",
         html.escape(row.file_name),
         html.escape(row.model_version),
+        (
+            f"<br><b>outline uncertain</b>: the network was unsure of an area "
+            f"{100 * row.outline_doubt:.0f} % the size of the wound; check it on Review"
+            if _outline_unsure(row)
+            else ""
+        ),
     ]
+
+
+def _outline_unsure(row: SeriesRow) -> bool:
+    """Whether the visit's figures come from an automatic outline the network was unsure of."""
+    return row.outline_doubt is not None and row.outline_doubt > OUTLINE_DOUBT_WARN
 
 
 def model_version_note(rows: Sequence[SeriesRow], lesion: str) -> str | None:

@@ -2198,6 +2198,7 @@ def _series_row(
         length_cm=m.length_cm,
         width_cm=m.width_cm,
         erythema_reach_cm=m.erythema_reach_cm,
+        outline_doubt=a.record.get("outline_doubt") if a.kind == "automatic" else None,
         corrected=a.kind == "corrected",
         corrected_by=a.corrected_by,
         segmenter=a.segmenter,
