@@ -691,6 +691,10 @@ def test_a_persons_outline_drops_the_networks_doubt_about_its_own(tmp_path, phot
     automatic = store.current_analysis(result.visit_id)
     assert any(w.startswith(OUTLINE_DOUBT_WARNING) for w in automatic.record["warnings"])
     assert {r.outline_doubt for r in store.series("CUA-011")} == {0.9}  # the chart rings it
+    exported = list(csv.DictReader(io.StringIO(store.export_csv("CUA-011"))))
+    assert {row["outline_doubt"] for row in exported} == {"0.9"}
+    research, _ = store.pseudonymised_tables()  # researchers can leave such visits out
+    assert {row["outline_doubt"] for row in research} == {0.9}
     correct(store, result.visit_id, stored_labels(store, automatic.analysis_id), by="RN Okafor")
     corrected = store.current_analysis(result.visit_id)
     assert corrected.analysis_id != automatic.analysis_id

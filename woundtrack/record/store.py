@@ -176,6 +176,7 @@ PSEUDONYMISED_COLUMNS = (
     "day",
     "taken_on_shifted",
     "corrected",
+    "outline_doubt",
     *_FIGURE_COLUMNS,
     "calibrated",
     "segmenter",
@@ -204,6 +205,7 @@ EXPORT_COLUMNS = (
     "calibrated",
     "corrected",
     "corrected_by",
+    "outline_doubt",
     "photo_sha256",
     "file_name",
     "visit_id",
@@ -1391,6 +1393,7 @@ class Store:
                         "day": (r.taken_on - first).days,
                         "taken_on_shifted": (r.taken_on + shift).isoformat(),
                         "corrected": r.corrected,
+                        "outline_doubt": r.outline_doubt,
                         **{
                             c: getattr(r, c)
                             for c in (*_FIGURE_COLUMNS, "calibrated", "segmenter", "model_version")
