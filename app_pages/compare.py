@@ -29,6 +29,7 @@ from app_pages.shared import (
 from woundtrack.errors import WoundtrackError
 from woundtrack.image.editing import draw_scale_bar, lesion_changes, registered_pair
 from woundtrack.image.overlay import close_up_view, enlarged, render_overlay
+from woundtrack.image.pipeline import OUTLINE_DOUBT_WARN
 from woundtrack.image.registration import Registration, register
 from woundtrack.models import Calibration
 
@@ -235,6 +236,16 @@ if total_a is not None and total_b is not None:
     )
 if days is None:
     st.caption("A photo has no capture date, so the days between cannot be given.")
+unsure = [
+    escape_markdown(visit["file_name"])
+    for visit, record in ((visit_a, record_a), (visit_b, record_b))
+    if (record.get("outline_doubt") or 0.0) > OUTLINE_DOUBT_WARN  # None once corrected
+]
+if unsure:
+    st.warning(
+        f"The network was unsure of the automatic outline of {' and '.join(unsure)}: a change "
+        "in area may be the outline's, not the wound's. Check it on Review & correct."
+    )
 
 lines_a = [f"{_when(visit_a)}  {visit_a['file_name']}", _area_line(rows_a)]
 lines_b = [f"{_when(visit_b)}  {visit_b['file_name']}", _area_line(rows_b)]

@@ -372,3 +372,23 @@ def test_a_visit_whose_outline_the_network_was_unsure_of_says_so_until_corrected
     at = open_page(db_url, "app_pages/review.py")
     at.sidebar.selectbox(key="patient").set_value("UNSURE-1").run()
     assert not any("unsure of the wound" in w for w in texts(at.warning))
+
+
+def test_compare_says_which_visits_outline_the_network_was_unsure_of(db_url, tmp_path):
+    store = Store(db_url)
+    for week, doubt in ((0, 0.8), (1, None)):
+        path = tmp_path / f"week{week}.jpg"
+        when = datetime(2026, 3, 2, 9) + timedelta(weeks=week)
+        write_phantom(PhantomSpec(seed=80 + week, lesion_seed=5, taken_at=when), path)
+        segmenter = DoubtingSegmenter(doubt) if doubt else None
+        import_photo(
+            store, path.read_bytes(), name=path.name, patient="UNSURE-2", segmenter=segmenter
+        )
+    store.close()
+    st.cache_data.clear()
+    at = open_page(db_url, "app_pages/compare.py")
+    assert not any("unsure of the automatic outline" in w for w in texts(at.warning))  # the demo
+    at.sidebar.selectbox(key="patient").set_value("UNSURE-2").run()
+    assert not at.exception, [e.value for e in at.exception]
+    [warning] = [w for w in texts(at.warning) if "unsure of the automatic outline" in w]
+    assert "week0.jpg" in warning and "week1.jpg" not in warning
