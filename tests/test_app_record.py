@@ -378,3 +378,27 @@ def test_the_chosen_patient_is_kept_across_pages(app, app_db):
     at = at.switch_page("app_pages/healing.py").run()
     assert not at.exception
     assert at.sidebar.selectbox(key="patient").value == "CUA-200"
+
+
+def test_before_import_a_photo_whose_outline_the_network_is_unsure_of_is_said(
+    app, app_db, tmp_path
+):
+    """A dull wound on dark skin, which the network half sees, is said before Import, while
+    the photo can still be retaken."""
+    dull = tmp_path / "dull.jpg"
+    spec = PhantomSpec(
+        seed=4, tissue_colours="measured", skin_tone=0.8, eschar_fraction=0.0, slough_fraction=0.3
+    )
+    write_phantom(spec, dull)
+    at = app.switch_page("app_pages/upload.py").run()
+    at.selectbox(key="upload_patient").set_value("+ new patient…").run()
+    at.text_input(key="new_patient").input("CUA-106").run()
+    _upload(at, dull, SAMPLES / "demo_week04.jpg")
+    for job in at.session_state["upload_ahead"].values():
+        job.result(timeout=120)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    [warning] = [w.value for w in at.warning]
+    assert warning.startswith("dull.jpg: sticker found; 1 lesion")
+    assert "The network is unsure of this outline" in warning and "retak" in warning
+    assert [c.value for c in at.caption if c.value.startswith("demo\\_week04.jpg: sticker found")]
