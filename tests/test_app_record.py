@@ -65,6 +65,20 @@ def _upload(at: AppTest, *paths: Path) -> None:
     at.file_uploader[0].set_value(files).run()
 
 
+def _measured_before_import(app: AppTest, patient: str, *paths: Path) -> AppTest:
+    """The Upload page for a new ``patient`` with ``paths`` chosen, once each is measured (the
+    page measures ahead of Import); nothing is stored yet."""
+    at = app.switch_page("app_pages/upload.py").run()
+    at.selectbox(key="upload_patient").set_value("+ new patient…").run()
+    at.text_input(key="new_patient").input(patient).run()
+    _upload(at, *paths)
+    for job in at.session_state["upload_ahead"].values():
+        job.result(timeout=120)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
 def test_upload_page_imports_photos_for_a_new_patient(app, app_db, tmp_path):
     at = app.switch_page("app_pages/upload.py").run()
     assert not at.exception
@@ -208,14 +222,7 @@ def test_before_import_each_photo_says_whether_its_sticker_and_wound_were_found(
     as soon as it is measured (nothing stored yet)."""
     no_sticker = tmp_path / "no_sticker.jpg"
     write_phantom(PhantomSpec(seed=4, width_px=800, height_px=600, with_sticker=False), no_sticker)
-    at = app.switch_page("app_pages/upload.py").run()
-    at.selectbox(key="upload_patient").set_value("+ new patient…").run()
-    at.text_input(key="new_patient").input("CUA-105").run()
-    _upload(at, SAMPLES / "demo_week04.jpg", no_sticker)
-    for job in at.session_state["upload_ahead"].values():
-        job.result(timeout=120)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
+    at = _measured_before_import(app, "CUA-105", SAMPLES / "demo_week04.jpg", no_sticker)
     [warning] = [w.value for w in at.warning]
     assert warning.startswith("no\\_sticker.jpg: NO calibration sticker found")
     assert "retake it with the sticker" in warning
@@ -390,14 +397,7 @@ def test_before_import_a_photo_whose_outline_the_network_is_unsure_of_is_said(
         seed=4, tissue_colours="measured", skin_tone=0.8, eschar_fraction=0.0, slough_fraction=0.3
     )
     write_phantom(spec, dull)
-    at = app.switch_page("app_pages/upload.py").run()
-    at.selectbox(key="upload_patient").set_value("+ new patient…").run()
-    at.text_input(key="new_patient").input("CUA-106").run()
-    _upload(at, dull, SAMPLES / "demo_week04.jpg")
-    for job in at.session_state["upload_ahead"].values():
-        job.result(timeout=120)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
+    at = _measured_before_import(app, "CUA-106", dull, SAMPLES / "demo_week04.jpg")
     [warning] = [w.value for w in at.warning]
     assert warning.startswith("dull.jpg: sticker found; 1 lesion")
     assert "The network is unsure of this outline" in warning and "retak" in warning
