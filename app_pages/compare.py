@@ -29,7 +29,7 @@ from app_pages.shared import (
 from woundtrack.errors import WoundtrackError
 from woundtrack.image.editing import draw_scale_bar, lesion_changes, registered_pair
 from woundtrack.image.overlay import close_up_view, enlarged, render_overlay
-from woundtrack.image.pipeline import OUTLINE_DOUBT_WARN
+from woundtrack.image.pipeline import outline_unsure
 from woundtrack.image.registration import Registration, register
 from woundtrack.models import Calibration
 
@@ -239,7 +239,7 @@ if days is None:
 unsure = [
     escape_markdown(visit["file_name"])
     for visit, record in ((visit_a, record_a), (visit_b, record_b))
-    if (record.get("outline_doubt") or 0.0) > OUTLINE_DOUBT_WARN  # None once corrected
+    if outline_unsure(record.get("outline_doubt"))  # None once corrected
 ]
 if unsure:
     st.warning(

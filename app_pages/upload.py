@@ -30,7 +30,7 @@ from app_pages.shared import (
 from woundtrack.errors import WoundtrackError
 from woundtrack.image.io import capture_date_problem, is_dicom, read_photo
 from woundtrack.image.measure import erythema_reach_text
-from woundtrack.image.pipeline import OUTLINE_DOUBT_WARN
+from woundtrack.image.pipeline import outline_unsure
 from woundtrack.image.side_by_side import MAX_WORKERS, one_thread, worker_count
 from woundtrack.present.printable import overlay_thumbnail_jpeg
 from woundtrack.record.clinic_models import active_segmenter
@@ -139,7 +139,7 @@ def _as_measured(name: str, job: Future) -> tuple[str, str]:
         f"{name}: sticker found; {n} lesion{'s' if n > 1 else ''}, "
         f"{analysis.totals.wound_area_cm2:.2f} cm² of wound bed (measured, not yet stored)."
     )
-    if (analysis.outline_doubt or 0.0) > OUTLINE_DOUBT_WARN:
+    if outline_unsure(analysis.outline_doubt):
         return "warning", (
             f"{found} The network is unsure of this outline: if the patient is still here, "
             "retaking it (in focus, in even light, the whole wound in view) may help; otherwise "

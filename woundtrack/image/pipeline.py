@@ -45,6 +45,11 @@ OUTLINE_DOUBT_WARN = 0.3
 OUTLINE_DOUBT_WARNING = "the network is unsure of the wound's outline"
 
 
+def outline_unsure(doubt: float | None) -> bool:
+    """Whether an ``outline_doubt`` is one to warn about (None: no doubt recorded)."""
+    return doubt is not None and doubt > OUTLINE_DOUBT_WARN
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Analysis:
     """Everything measured on one photo.
@@ -266,7 +271,7 @@ def analyze_image(
         warnings.append(
             "no wound found in this photo; check that the wound is in view and in focus"
         )
-    elif doubt is not None and doubt > OUTLINE_DOUBT_WARN:
+    elif outline_unsure(doubt):
         warnings.append(
             f"{OUTLINE_DOUBT_WARNING}: along its border it is unsure of an area "
             f"{100 * doubt:.0f} % the size of the wound (this warning starts at "

@@ -26,7 +26,7 @@ from woundtrack.analysis.healing import DAYS_PER_WEEK, PAR_TARGET_DAYS, HealingM
 from woundtrack.analysis.timeline import courses, markers
 from woundtrack.image.measure import erythema_reach_text
 from woundtrack.image.overlay import PALETTE
-from woundtrack.image.pipeline import OUTLINE_DOUBT_WARN
+from woundtrack.image.pipeline import outline_unsure
 from woundtrack.models import (
     ERYTHEMA,
     ESCHAR,
@@ -60,7 +60,6 @@ COURSE_COLOURS = {
 }
 _OTHER_COURSE_COLOURS = ((160, 120, 60), (90, 90, 160), (150, 150, 150), (60, 120, 120))
 _TOTAL_COLOUR = "rgb(40, 40, 40)"
-_UNSURE_COLOUR = _TOTAL_COLOUR  # the ring round a visit whose outline the network was unsure of
 _FIT_COLOUR = "rgb(90, 90, 90)"
 _EVENT_COLOUR = "rgb(70, 70, 70)"
 _BAND_OPACITY = 0.09
@@ -245,7 +244,7 @@ def healing_figure(
         row=1,
         col=1,
     )
-    unsure = [r for r in shown if _outline_unsure(r)]
+    unsure = [r for r in shown if outline_unsure(r.outline_doubt)]
     if unsure:  # a ring round each visit whose automatic outline the network was unsure of
         fig.add_trace(
             go.Scatter(
@@ -256,7 +255,7 @@ def healing_figure(
                 marker={
                     "size": 15,
                     "symbol": "circle-open",
-                    "color": _UNSURE_COLOUR,
+                    "color": _TOTAL_COLOUR,
                     "line": {"width": 2},
                 },
                 hoverinfo="skip",  # the wound's hover line says it
@@ -424,15 +423,10 @@ def _hover_fields(row: SeriesRow, baseline_on: date | None) -> list[str]:
         (
             f"<br><b>outline uncertain</b>: the network was unsure of an area "
             f"{100 * row.outline_doubt:.0f} % the size of the wound; check it on Review"
-            if _outline_unsure(row)
+            if outline_unsure(row.outline_doubt)
             else ""
         ),
     ]
-
-
-def _outline_unsure(row: SeriesRow) -> bool:
-    """Whether the visit's figures come from an automatic outline the network was unsure of."""
-    return row.outline_doubt is not None and row.outline_doubt > OUTLINE_DOUBT_WARN
 
 
 def model_version_note(rows: Sequence[SeriesRow], lesion: str) -> str | None:
