@@ -236,10 +236,10 @@ if total_a is not None and total_b is not None:
     )
 if days is None:
     st.caption("A photo has no capture date, so the days between cannot be given.")
-unsure = [
+unsure = [  # the shown wounds' outlines (a doubt is None once corrected)
     escape_markdown(visit["file_name"])
-    for visit, record in ((visit_a, record_a), (visit_b, record_b))
-    if outline_unsure(record.get("outline_doubt"))  # None once corrected
+    for visit, shown in ((visit_a, rows_a), (visit_b, rows_b))
+    if any(outline_unsure(r.outline_doubt) for r in shown)
 ]
 if unsure:
     st.warning(

@@ -139,9 +139,12 @@ def _as_measured(name: str, job: Future) -> tuple[str, str]:
         f"{name}: sticker found; {n} lesion{'s' if n > 1 else ''}, "
         f"{analysis.totals.wound_area_cm2:.2f} cm² of wound bed (measured, not yet stored)."
     )
-    if outline_unsure(analysis.outline_doubt):
+    unsure = [m.index for m in analysis.lesions if outline_unsure(m.outline_doubt)]
+    if unsure:
+        numbers = " and ".join(str(i) for i in unsure)
+        which = "this outline" if n == 1 else f"the outline of lesion {numbers} (largest first)"
         return "warning", (
-            f"{found} The network is unsure of this outline: if the patient is still here, "
+            f"{found} The network is unsure of {which}: if the patient is still here, "
             "retaking it (in focus, in even light, the whole wound in view) may help; otherwise "
             "check it on the Review page after import."
         )

@@ -10,7 +10,9 @@ the warning catches, and Spearman's rho between the doubt and each photo's Dice:
 - 40 of them (every fifth) as another clinic would take them: darker skin, on a drape, in cool
   dim light, small in a 1600x1200 frame (``clinic_finetune.clinic_photo``);
 - the demo series (12 phantoms; none should be warned);
-- ``--phantoms N`` random phantoms (seed 2026, as ``phantom_accuracy.py``).
+- ``--phantoms N`` random phantoms (seed 2026, as ``phantom_accuracy.py``);
+- every lesion of the photos above where the segmenter finds several, with its own doubt
+  (``learned.lesion_doubts``) against the true wound nearest to it.
 
 Run: python benchmarks/outline_doubt.py --data ../shared/data/fuseg-train [--phantoms 60]
 """
@@ -33,6 +35,8 @@ from clinic_finetune import clinic_photo  # noqa: E402
 from training.data import list_pairs, split  # noqa: E402
 from woundtrack.image.calibration import calibrate  # noqa: E402
 from woundtrack.image.io import read_photo  # noqa: E402
+from woundtrack.image.learned import lesion_doubts  # noqa: E402
+from woundtrack.image.measure import measure, nearest_lesion  # noqa: E402
 from woundtrack.image.pipeline import OUTLINE_DOUBT_WARN, make_segmenter  # noqa: E402
 from woundtrack.models import ESCHAR, GRANULATION, Calibration  # noqa: E402
 from woundtrack.synthetic.phantom import random_spec, render_phantom  # noqa: E402
@@ -40,15 +44,39 @@ from woundtrack.synthetic.phantom import random_spec, render_phantom  # noqa: E4
 OFF = 0.25  # "off": the area more than this share away from the truth
 
 
+#: (doubt, relative area error, Dice) of each lesion of the photos with several, all sets
+LESIONS: list[tuple[float, float, float]] = []
+#: photos with several lesions, and those of them warned about a lesion but not as a whole
+SEVERAL = {"photos": 0, "warned for a lesion only": 0}
+
+
+def _row(doubt: float | None, bed: np.ndarray, truth: np.ndarray) -> tuple[float, float, float]:
+    error = abs(int(bed.sum()) - int(truth.sum())) / max(int(truth.sum()), 1)
+    dice = 2 * (bed & truth).sum() / max(int(bed.sum() + truth.sum()), 1)
+    return (0.0 if doubt is None else doubt), error, dice
+
+
 def score(segmenter, image: np.ndarray, truth: np.ndarray, calibration: Calibration):
-    """(doubt, relative area error, Dice) of one photo, or None when it has no true wound."""
+    """(doubt, relative area error, Dice) of one photo, or None when it has no true wound.
+    A photo where the segmenter finds several lesions adds each lesion's row to ``LESIONS``:
+    its doubt (``learned.lesion_doubts``) against the true wound nearest to it."""
     if not truth.any():
         return None
-    labels, doubt = segmenter.segment_with_doubt(image, calibration)
+    found = segmenter.segment_with_doubt(image, calibration)
+    labels = found.labels
     bed = (labels >= GRANULATION) & (labels <= ESCHAR)
-    error = abs(int(bed.sum()) - int(truth.sum())) / truth.sum()
-    dice = 2 * (bed & truth).sum() / (bed.sum() + truth.sum())
-    return (0.0 if doubt is None else doubt), error, dice
+    lesions, _ = measure(labels, calibration)
+    if len(lesions) > 1:
+        whole = (slice(0, labels.shape[0]), slice(0, labels.shape[1]))
+        owner = nearest_lesion(labels, lesions, whole)
+        doubts = lesion_doubts(found, lesions)
+        for m, doubt in zip(lesions, doubts, strict=True):
+            LESIONS.append(_row(doubt, bed & (owner == m.index), truth & (owner == m.index)))
+        SEVERAL["photos"] += 1
+        any_lesion = any(d is not None and d > OUTLINE_DOUBT_WARN for d in doubts)
+        whole_photo = found.outline_doubt is not None and found.outline_doubt > OUTLINE_DOUBT_WARN
+        SEVERAL["warned for a lesion only"] += any_lesion and not whole_photo
+    return _row(found.outline_doubt, bed, truth)
 
 
 def report(name: str, rows: list[tuple[float, float, float]]) -> None:
@@ -83,7 +111,7 @@ def main() -> None:
     samples = HERE.parent / "sample_images"
     for path in sorted(samples.glob("demo_week*.jpg")):
         image, info = read_photo(path)
-        labels, doubt = segmenter.segment_with_doubt(image, calibrate(image)[0])
+        labels, doubt, *_ = segmenter.segment_with_doubt(image, calibrate(image)[0])
         demo.append(doubt or 0.0)
     phantoms = []
     rng = np.random.default_rng(2026)
@@ -105,6 +133,13 @@ def main() -> None:
     report("both", [r for r in fuseg + clinic if r])
     if phantoms:
         report(f"random phantoms (seed 2026, {args.phantoms})", [r for r in phantoms if r])
+    if LESIONS:
+        report("lesions of photos with several", LESIONS)
+        print(
+            f"photos with several lesions: {SEVERAL['photos']}, warned about a lesion but not "
+            f"as a whole: {SEVERAL['warned for a lesion only']} (each lesion against the true "
+            "wound nearest to it)"
+        )
     print(
         f"demo series: doubt {min(demo):.2f}-{max(demo):.2f}, "
         f"{sum(d > OUTLINE_DOUBT_WARN for d in demo)} of {len(demo)} warned"

@@ -255,4 +255,29 @@ class DoubtingSegmenter:
         self.doubt, self.real = doubt, make_segmenter()
 
     def segment_with_doubt(self, image, calibration):
-        return self.real(image, calibration), self.doubt
+        from woundtrack.image.learned import LearnedLabels
+
+        return LearnedLabels(self.real(image, calibration), self.doubt)
+
+
+class UnsureOfOneLesion:
+    """The shipped segmenter, its wound-bed logits made unsure (within ±1) on the pixels nearest
+    to its ``lesion``-th lesion only (as ``LearnedSegmenter.segment_with_doubt`` reports them)."""
+
+    name, version = "unsure-of-one", "1"
+
+    def __init__(self, lesion: int) -> None:
+        from woundtrack.image.pipeline import make_segmenter
+
+        self.lesion, self.real = lesion, make_segmenter()
+
+    def segment_with_doubt(self, image, calibration):
+        from woundtrack.image.learned import outline_doubt
+        from woundtrack.image.measure import measure, nearest_lesion
+
+        found = self.real.segment_with_doubt(image, calibration)
+        lesions, _ = measure(found.labels, calibration)
+        logits = found.logits.copy()
+        mine = nearest_lesion(found.labels, lesions, found.logits_box) == self.lesion
+        logits[mine] = np.clip(logits[mine], -1.0, 1.0)
+        return found._replace(logits=logits, outline_doubt=outline_doubt(logits))

@@ -14,7 +14,7 @@ from woundtrack.image.calibration import calibrate
 from woundtrack.image.measure import measure
 from woundtrack.image.pipeline import analyze_image, make_segmenter
 from woundtrack.image.segmentation import ClassicalSegmenter
-from woundtrack.models import ERYTHEMA, ESCHAR, GRANULATION
+from woundtrack.models import ERYTHEMA, ESCHAR, GRANULATION, SLOUGH, Calibration
 from woundtrack.synthetic.phantom import Phantom, PhantomSpec
 
 BASE = dict(noise_sigma=2.0, jpeg_quality=90, light_gradient=0.3, blur_sigma_px=0.5)
@@ -311,12 +311,44 @@ def test_outline_doubt_is_the_unsure_band_over_the_wound() -> None:
     assert learned.outline_doubt(np.full((0, 0), -1.0, np.float32)) is None  # nothing found
 
 
+def _two_lesions() -> tuple[np.ndarray, np.ndarray]:
+    """A crisp 400 px wound and a 100 px one the network half sees (labels, logits)."""
+    labels = np.zeros((60, 100), np.uint8)
+    labels[10:30, 10:30] = GRANULATION
+    labels[40:50, 70:80] = SLOUGH
+    logits = np.full(labels.shape, -5.0, np.float32)
+    logits[10:30, 10:30] = 5.0  # sure: no unsure pixel
+    logits[38:52, 68:82] = -1.0  # a 2 px unsure ring round the small one: 96 px
+    logits[40:50, 70:80] = 1.0  # and unsure of the small one itself: 100 px
+    return labels, logits
+
+
+def test_each_lesion_has_the_doubt_of_its_own_border() -> None:
+    labels, logits = _two_lesions()
+    lesions, _ = measure(labels, Calibration(method="none"))
+    photo = learned.outline_doubt(logits)
+    assert photo == pytest.approx(196 / 500)
+    found = learned.LearnedLabels(labels, photo, logits, (slice(0, 60), slice(0, 100)))
+    assert learned.lesion_doubts(found, lesions) == pytest.approx([0.0, 196 / 100])
+    # the logits of a region of the photo only (as the segmenter gives them)
+    box = (slice(5, 58), slice(5, 90))
+    region = learned.LearnedLabels(labels, photo, logits[box], box)
+    assert learned.lesion_doubts(region, lesions) == pytest.approx([0.0, 196 / 100])
+    # one lesion: the photo's doubt; no logits (another segmenter): the photo's for each
+    one = labels.copy()
+    one[40:50, 70:80] = 0
+    [alone], _ = measure(one, Calibration(method="none"))
+    assert learned.lesion_doubts(found._replace(labels=one), [alone]) == [photo]
+    assert learned.lesion_doubts(learned.LearnedLabels(labels, 0.5), lesions) == [0.5, 0.5]
+    assert learned.lesion_doubts(found, []) == []
+
+
 def test_the_segmenter_says_how_unsure_it_is_of_the_outline(phantom) -> None:
     """A crisp phantom leaves a thin unsure band; a dull wound on dark skin, which the network
     half sees (its area comes out small), a wide one."""
     crisp = phantom(PhantomSpec(seed=1))
     calibration = calibrate(crisp.image)[0]
-    labels, doubt = SEGMENTER.segment_with_doubt(crisp.image, calibration)
+    labels, doubt, *_ = SEGMENTER.segment_with_doubt(crisp.image, calibration)
     assert np.array_equal(labels, SEGMENTER(crisp.image, calibration))
     assert doubt < 0.15
     dull = phantom(
@@ -328,6 +360,6 @@ def test_the_segmenter_says_how_unsure_it_is_of_the_outline(phantom) -> None:
             slough_fraction=0.3,
         )
     )
-    labels, doubt = SEGMENTER.segment_with_doubt(dull.image, calibrate(dull.image)[0])
+    labels, doubt, *_ = SEGMENTER.segment_with_doubt(dull.image, calibrate(dull.image)[0])
     assert bed(labels).sum() < 0.85 * bed(dull.labels).sum()
     assert doubt > 0.4

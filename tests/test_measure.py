@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from woundtrack.image.calibration import manual_calibration
-from woundtrack.image.measure import measure
+from woundtrack.image.measure import measure, nearest_lesion
 from woundtrack.models import ERYTHEMA, ESCHAR, GRANULATION, SLOUGH, Calibration
 
 NONE = Calibration(method="none")
@@ -61,6 +61,23 @@ def test_tissue_shares_and_erythema_go_to_the_nearest_lesion():
     assert small.erythema_area_px == 0
     assert totals.erythema_area_cm2 == pytest.approx(math.pi * (1.5**2 - 1.0**2), rel=0.01)
     assert totals.wound_area_px == big.wound_area_px + small.wound_area_px
+
+
+def test_each_pixel_goes_to_the_lesion_whose_bed_is_nearest():
+    labels = np.zeros((100, 200), np.uint8)
+    labels[40:60, 150:170] = SLOUGH  # 400 px: lesion 2
+    labels[20:80, 20:80] = GRANULATION  # 3,600 px: lesion 1 (measure numbers the largest first)
+    labels[15:20, 20:80] = ERYTHEMA
+    lesions, _ = measure(labels, NONE)
+    owner = nearest_lesion(labels, lesions, (slice(0, 100), slice(0, 200)))
+    assert owner.shape == labels.shape and owner.dtype == np.int32
+    assert owner[50, 50] == owner[0, 0] == owner[50, 110] == 1  # inside, a corner, nearer to 1
+    assert owner[50, 160] == owner[99, 199] == owner[50, 120] == 2
+    # a box: only its pixels, their nearest bed may lie outside it
+    part = nearest_lesion(labels, lesions, (slice(45, 55), slice(100, 130)))
+    assert np.array_equal(part, owner[45:55, 100:130])
+    assert set(np.unique(part)) == {1, 2}
+    assert not nearest_lesion(labels, [], (slice(0, 10), slice(0, 10))).any()
 
 
 def test_erythema_reach_is_its_furthest_pixel_from_the_wound_edge():

@@ -12,19 +12,21 @@ import subprocess
 import sys
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import sqlalchemy as sa
 from PIL import Image
 
-from tests.conftest import DoubtingSegmenter
+from tests.conftest import DoubtingSegmenter, UnsureOfOneLesion
 from woundtrack.errors import ImageError, TimelineError
-from woundtrack.image.pipeline import OUTLINE_DOUBT_WARNING
+from woundtrack.image.io import read_photo
+from woundtrack.image.pipeline import OUTLINE_DOUBT_WARN, OUTLINE_DOUBT_WARNING, restore_analysis
 from woundtrack.models import Calibration, TreatmentEvent
 from woundtrack.record import db
 from woundtrack.record.ingest import correct, import_photo, stored_labels
-from woundtrack.record.store import Store, StoreError
+from woundtrack.record.store import Store, StoreError, _lesion_doubt
 from woundtrack.synthetic.phantom import PhantomSpec, write_phantom
 
 WEEKS = sorted((Path(__file__).resolve().parent.parent / "sample_images").glob("demo_week*"))
@@ -674,6 +676,40 @@ def test_a_treatment_stored_outside_todays_date_range_is_still_read(url, photos)
     store.close()
 
 
+def test_the_doubt_is_the_lesions_own_where_a_photo_holds_two(tmp_path, photos):
+    """Two lesions in one photo, the network unsure of the second one's outline only: one
+    warning, naming it; the chart, the export and the research tables ring that lesion alone,
+    and a stored analysis keeps each lesion's doubt when it is restored."""
+    store = Store(f"sqlite:///{tmp_path / 'w.db'}")
+    path, _ = photos[0]
+    result = import_photo(
+        store, path.read_bytes(), name=path.name, patient="CUA-012", segmenter=UnsureOfOneLesion(2)
+    )
+    [warning] = [w for w in result.warnings if w.startswith(OUTLINE_DOUBT_WARNING)]
+    assert "(lesion 2 of 2)" in warning and "the size of lesion 2" in warning
+    record = store.current_analysis(result.visit_id).record
+    first, second = (m["outline_doubt"] for m in record["lesions"])
+    assert first < OUTLINE_DOUBT_WARN < second
+    assert first < record["outline_doubt"] < second  # the photo's lies between its lesions'
+    rows = {r.lesion_index: r for r in store.series("CUA-012")}
+    assert (rows[1].outline_doubt, rows[2].outline_doubt) == (first, second)
+    exported = {
+        row["lesion"]: row["outline_doubt"]
+        for row in csv.DictReader(io.StringIO(store.export_csv("CUA-012")))
+    }
+    assert sorted(exported.values(), key=float) == [repr(first), repr(second)]
+    labels = stored_labels(store, store.current_analysis(result.visit_id).analysis_id)
+    info = read_photo(path)[1]
+    restored = restore_analysis(info, record, labels)
+    assert [m.outline_doubt for m in restored.lesions] == [first, second]
+    # a record made before doubts were per lesion: each lesion's row shows the photo's
+    before = [{k: v for k, v in m.items() if k != "outline_doubt"} for m in record["lesions"]]
+    made_before = SimpleNamespace(kind="automatic", record={**record, "lesions": before})
+    assert _lesion_doubt(made_before, 2) == _lesion_doubt(made_before, 1) == record["outline_doubt"]
+    assert _lesion_doubt(SimpleNamespace(kind="corrected", record=record), 2) is None
+    store.close()
+
+
 def test_a_persons_outline_drops_the_networks_doubt_about_its_own(tmp_path, photos):
     """A photo warned that the network is unsure of its outline keeps the warning on the
     automatic analysis; the analysis of a person's corrected outline does not carry it."""
@@ -701,5 +737,6 @@ def test_a_persons_outline_drops_the_networks_doubt_about_its_own(tmp_path, phot
     assert not any(w.startswith(OUTLINE_DOUBT_WARNING) for w in corrected.record["warnings"])
     assert automatic.record["outline_doubt"] == 0.9 and corrected.record["outline_doubt"] is None
     assert {r.outline_doubt for r in store.series("CUA-011")} == {None}
-    assert len(corrected.record["warnings"]) == len(automatic.record["warnings"]) - 1
+    # both lesions were warned about (no logits: each has the photo's doubt); the rest stay
+    assert len(automatic.record["warnings"]) - len(corrected.record["warnings"]) == 2
     store.close()

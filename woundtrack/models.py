@@ -169,6 +169,8 @@ class LesionMeasurement:
     calibrated, in pixels otherwise). ``erythema_reach_cm`` is how far the lesion's erythema
     reaches from the wound's edge at its furthest, on the skin plane (0 without erythema; the
     segmenter looks for erythema up to 2.5 cm out); ``erythema_reach_px`` the same in pixels.
+    ``outline_doubt`` is the wound-bed network's doubt about this lesion's outline
+    (``image.learned.lesion_doubts``; None: another segmenter, or a person's outline).
     """
 
     index: int
@@ -195,6 +197,7 @@ class LesionMeasurement:
     eschar_pct: float
     erythema_reach_cm: float | None = None
     erythema_reach_px: float = 0.0
+    outline_doubt: float | None = None
 
     def __post_init__(self) -> None:
         _check_non_negative(
@@ -209,6 +212,7 @@ class LesionMeasurement:
             "width_px",
             "erythema_reach_cm",
             "erythema_reach_px",
+            "outline_doubt",
         )
         for name in (t.pct_field for t in BED_TISSUES):
             value = getattr(self, name)

@@ -54,7 +54,15 @@ import numpy as np
 from woundtrack.errors import ModelError
 from woundtrack.image import calibration as cal
 from woundtrack.image import segmentation as seg
-from woundtrack.models import BACKGROUND, ESCHAR, GRANULATION, SLOUGH, Calibration
+from woundtrack.image.measure import nearest_lesion
+from woundtrack.models import (
+    BACKGROUND,
+    ESCHAR,
+    GRANULATION,
+    SLOUGH,
+    Calibration,
+    LesionMeasurement,
+)
 
 MODEL_FILE = "wound_bed.onnx"
 TISSUE_MODEL_FILE = "tissue.onnx"
@@ -495,6 +503,10 @@ class LearnedLabels(NamedTuple):
 
     labels: np.ndarray  # (H, W) uint8: 0 skin/background, 1-3 the bed's tissues, 4 erythema
     outline_doubt: float | None  # ``outline_doubt`` of the wound-bed network; None: no wound
+    #: the wound-bed network's logits over ``labels[logits_box]`` (for ``lesion_doubts``); None
+    #: from a segmenter that reports only the photo's doubt
+    logits: np.ndarray | None = None
+    logits_box: tuple[slice, slice] | None = None
 
 
 def segment_learned_with_doubt(
@@ -594,7 +606,8 @@ def segment_learned_with_doubt(
     )
     if scale < 1.0:
         labels = cv2.resize(labels, (w, h), interpolation=cv2.INTER_NEAREST)
-    return LearnedLabels(_with_full_resolution_bed(labels, wound_full, box), outline_doubt(logits))
+    labels = _with_full_resolution_bed(labels, wound_full, box)
+    return LearnedLabels(labels, outline_doubt(logits), logits, box)
 
 
 #: The network is unsure of a pixel whose logit lies in (-DOUBT_LOGIT, DOUBT_LOGIT]: it gives it
@@ -620,8 +633,43 @@ def outline_doubt(logits: np.ndarray) -> float | None:
     wound = np.count_nonzero(logits > 0)
     if wound == 0:
         return None
-    unsure = np.count_nonzero((logits > -DOUBT_LOGIT) & (logits <= DOUBT_LOGIT))
+    unsure = np.count_nonzero(_unsure(logits))
     return unsure / wound
+
+
+def _unsure(logits: np.ndarray) -> np.ndarray:
+    return (logits > -DOUBT_LOGIT) & (logits <= DOUBT_LOGIT)
+
+
+def lesion_doubts(found: LearnedLabels, lesions: list[LesionMeasurement]) -> list[float | None]:
+    """Each lesion's ``outline_doubt``: the pixels the network is unsure of and those it calls
+    wound, each counted for the lesion whose bed is nearest (``measure.nearest_lesion``).
+
+    The photo's doubt is these counts summed, so a photo of one lesion gives that lesion the
+    photo's doubt; with several, the doubt goes to the lesion whose border holds it (a small
+    satellite the network half sees, beside a crisp large wound). Without the logits (a
+    segmenter that reports only the photo's doubt), every lesion gets the photo's.
+
+    Parameters
+    ----------
+    found : LearnedLabels
+        What the segmenter found on the photo.
+    lesions : list of LesionMeasurement
+        ``measure(found.labels, ...)``'s lesions.
+
+    Returns
+    -------
+    list of float or None
+        One per lesion, in ``lesions``' order; None for a lesion with no pixel the network
+        calls wound nearest to it.
+    """
+    if len(lesions) <= 1 or found.logits is None or found.logits_box is None:
+        return [found.outline_doubt] * len(lesions)
+    owner = nearest_lesion(found.labels, lesions, found.logits_box)
+    n = max(m.index for m in lesions) + 1
+    wound = np.bincount(owner[found.logits > 0], minlength=n)
+    unsure = np.bincount(owner[_unsure(found.logits)], minlength=n)
+    return [float(unsure[m.index] / wound[m.index]) if wound[m.index] else None for m in lesions]
 
 
 def _network_tissues(image, box, session, params, lab):

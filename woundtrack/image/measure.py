@@ -154,6 +154,50 @@ def erythema_reach_text(erythema_area_cm2: float | None, erythema_reach_cm: floa
     return f", reaching {erythema_reach_cm:.1f} cm from the edge"
 
 
+def nearest_lesion(
+    labels: np.ndarray, lesions: list[LesionMeasurement], box: tuple[slice, slice]
+) -> np.ndarray:
+    """For each pixel of ``labels[box]``, the ``index`` of the lesion whose wound bed is nearest
+    (``lesions`` as ``measure`` gave them for ``labels``; 0 where there is none).
+
+    Parameters
+    ----------
+    labels : (H, W) ndarray of uint8
+        The label map ``lesions`` were measured on.
+    lesions : list of LesionMeasurement
+    box : (slice, slice)
+        The part of the photo to answer for.
+
+    Returns
+    -------
+    (h, w) ndarray of int32, ``labels[box]``'s shape.
+    """
+    (y0, y1), (x0, x1) = (box[0].start, box[0].stop), (box[1].start, box[1].stop)
+    bed = ((labels >= GRANULATION) & (labels <= ESCHAR)).astype(np.uint8)
+    if not lesions or y1 <= y0 or x1 <= x0:
+        return np.zeros((max(y1 - y0, 0), max(x1 - x0, 0)), np.int32)
+    # work in the box around the beds and ``box`` together: a pixel's nearest bed may lie
+    # outside ``box``
+    bx, by, bw, bh = cv2.boundingRect(bed)
+    left, top = min(bx, x0), min(by, y0)
+    right, bottom = max(bx + bw, x1), max(by + bh, y1)
+    crop = bed[top:bottom, left:right]
+    count, components, stats, _ = cv2.connectedComponentsWithStats(crop, connectivity=8)
+    # measure's lesion i is the component with its box and bed area
+    index_of = {(tuple(m.bbox_px), m.wound_area_px): m.index for m in lesions}
+    to_index = np.zeros(count, np.int32)
+    for c in range(1, count):
+        x, y, w, h, area = (int(v) for v in stats[c])
+        to_index[c] = index_of.get(((x + left, y + top, w, h), area), 0)
+    _, voronoi = cv2.distanceTransformWithLabels(
+        1 - crop, cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL
+    )
+    # each bed pixel is its own Voronoi seed, numbered in scan order
+    seed_to_index = np.zeros(int(voronoi.max()) + 1, np.int32)
+    seed_to_index[voronoi[crop > 0]] = to_index[components[crop > 0]]
+    return seed_to_index[voronoi[y0 - top : y1 - top, x0 - left : x1 - left]]
+
+
 def _owner_lesion(
     labels: np.ndarray, components: np.ndarray, ys: np.ndarray, xs: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -21,6 +21,7 @@ from woundtrack import __version__
 from woundtrack.errors import ModelError
 from woundtrack.image import calibration as cal
 from woundtrack.image import io
+from woundtrack.image.learned import lesion_doubts
 from woundtrack.image.measure import measure
 from woundtrack.image.segmentation import ClassicalSegmenter, Segmenter
 from woundtrack.models import (
@@ -261,23 +262,24 @@ def analyze_image(
     if calibration.method == "aruco" and calibration.white_balance_gains is None:
         warnings.append("the sticker's white border could not be read; colours were not balanced")
 
+    found = None
     if hasattr(segmenter, "segment_with_doubt"):  # the learned segmenter
-        labels, doubt = segmenter.segment_with_doubt(image, calibration)
+        found = segmenter.segment_with_doubt(image, calibration)
+        labels, doubt = found.labels, found.outline_doubt
     else:
         labels, doubt = segmenter(image, calibration), None
     labels.setflags(write=False)
     lesions, totals = measure(labels, calibration)
+    if found is not None:
+        lesions = [
+            dataclasses.replace(m, outline_doubt=d)
+            for m, d in zip(lesions, lesion_doubts(found, lesions), strict=True)
+        ]
     if not lesions:
         warnings.append(
             "no wound found in this photo; check that the wound is in view and in focus"
         )
-    elif outline_unsure(doubt):
-        warnings.append(
-            f"{OUTLINE_DOUBT_WARNING}: along its border it is unsure of an area "
-            f"{100 * doubt:.0f} % the size of the wound (this warning starts at "
-            f"{100 * OUTLINE_DOUBT_WARN:.0f} %), so the areas may be well off; check the outline "
-            "on the overlay and correct it if it is wrong (the app's Review & correct page)"
-        )
+    warnings.extend(_outline_doubt_warnings(lesions))
     uncertainty = _area_uncertainty(calibration, lesions, image.shape)
     if uncertainty is not None and uncertainty > AREA_UNCERTAINTY_WARN_PCT:
         if calibration.quality == "corners only":
@@ -357,6 +359,15 @@ def restore_analysis(info: PhotoInfo, record: dict[str, Any], labels: np.ndarray
     lesions, totals = measure(labels, calibration)
     if not _same_figures(totals_fields(totals), record):
         raise ValueError(f"the stored figures of {info.file} are not those of its label map")
+    # the doubts come from the network's logits, which are not stored: the record's; a record
+    # made before they were per lesion gives each lesion the photo's (None before it had one)
+    photo_doubt = record.get("outline_doubt")
+    stored = record.get("lesions") or []
+    if len(stored) == len(lesions):
+        lesions = [
+            dataclasses.replace(m, outline_doubt=s.get("outline_doubt", photo_doubt))
+            for m, s in zip(lesions, stored, strict=True)
+        ]
     if made.get("analysed_at"):
         made["analysed_at"] = datetime.fromisoformat(made["analysed_at"])
     labels = labels.copy()
@@ -371,7 +382,7 @@ def restore_analysis(info: PhotoInfo, record: dict[str, Any], labels: np.ndarray
         warnings=tuple(record["warnings"]),
         provenance=Provenance(**made),
         labels=labels,
-        outline_doubt=record.get("outline_doubt"),  # absent from records made before it
+        outline_doubt=photo_doubt,
     )
 
 
@@ -387,6 +398,23 @@ def _same_figures(measured: dict[str, Any], record: dict[str, Any]) -> bool:
         elif value != stored:
             return False
     return True
+
+
+def _outline_doubt_warnings(lesions: list[LesionMeasurement]) -> list[str]:
+    """One warning per lesion whose outline the network is unsure of (``outline_unsure``)."""
+    warnings = []
+    for m in lesions:
+        if not outline_unsure(m.outline_doubt):
+            continue
+        which = "the wound" if len(lesions) == 1 else f"lesion {m.index}"
+        where = "" if len(lesions) == 1 else f" (lesion {m.index} of {len(lesions)})"
+        warnings.append(
+            f"{OUTLINE_DOUBT_WARNING}{where}: along its border it is unsure of an area "
+            f"{100 * m.outline_doubt:.0f} % the size of {which} (this warning starts at "
+            f"{100 * OUTLINE_DOUBT_WARN:.0f} %), so the areas may be well off; check the outline "
+            "on the overlay and correct it if it is wrong (the app's Review & correct page)"
+        )
+    return warnings
 
 
 def _mm_per_px_at_wound(

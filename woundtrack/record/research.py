@@ -68,10 +68,11 @@ DICTIONARY: dict[tuple[str, str], tuple[str, str]] = {
     ),
     ("measurements", "outline_doubt"): (
         "float, share of the wound",
-        "how unsure the network was of its automatic outline: the pixels it gave 12-88 % of "
-        "being wound, as a share of the wound (above 0.3 a warning said so; such visits may be "
-        "off by a quarter or more); empty for a person's outline, the classical segmenter, or a "
-        "visit measured before woundtrack recorded it",
+        "how unsure the network was of this lesion's automatic outline: the pixels it gave "
+        "12-88 % of being wound nearest to this lesion, as a share of its wound (above 0.3 a "
+        "warning said so; such visits may be off by a quarter or more); the whole photo's for "
+        "visits measured before it was recorded per lesion; empty for a person's outline, the "
+        "classical segmenter, or a visit measured before woundtrack recorded it",
     ),
     ("measurements", "wound_area_cm2"): (_AREA, "wound bed area on the skin plane"),
     ("measurements", "eschar_area_cm2"): (_AREA, "necrotic eschar inside the wound bed"),

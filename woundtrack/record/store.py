@@ -2201,13 +2201,25 @@ def _series_row(
         length_cm=m.length_cm,
         width_cm=m.width_cm,
         erythema_reach_cm=m.erythema_reach_cm,
-        outline_doubt=a.record.get("outline_doubt") if a.kind == "automatic" else None,
+        outline_doubt=_lesion_doubt(a, m.lesion_index),
         corrected=a.kind == "corrected",
         corrected_by=a.corrected_by,
         segmenter=a.segmenter,
         model_version=a.model_version,
         woundtrack_version=a.woundtrack_version,
     )
+
+
+def _lesion_doubt(a: AnalysisRow, lesion_index: int) -> float | None:
+    """The network's doubt about the outline of the analysis' lesion ``lesion_index``: the
+    lesion's own, or the photo's in records made before doubts were per lesion; None for a
+    person's outline."""
+    if a.kind != "automatic":
+        return None
+    for lesion in a.record.get("lesions") or []:
+        if lesion.get("index") == lesion_index and "outline_doubt" in lesion:
+            return lesion["outline_doubt"]
+    return a.record.get("outline_doubt")
 
 
 def _csv_value(value: Any) -> str:
