@@ -173,15 +173,16 @@ def nearest_lesion(
     (h, w) ndarray of int32, ``labels[box]``'s shape.
     """
     (y0, y1), (x0, x1) = (box[0].start, box[0].stop), (box[1].start, box[1].stop)
-    bed = ((labels >= GRANULATION) & (labels <= ESCHAR)).astype(np.uint8)
     if not lesions or y1 <= y0 or x1 <= x0:
         return np.zeros((max(y1 - y0, 0), max(x1 - x0, 0)), np.int32)
-    # work in the box around the beds and ``box`` together: a pixel's nearest bed may lie
-    # outside ``box``
-    bx, by, bw, bh = cv2.boundingRect(bed)
-    left, top = min(bx, x0), min(by, y0)
-    right, bottom = max(bx + bw, x1), max(by + bh, y1)
-    crop = bed[top:bottom, left:right]
+    # work in the box around the beds and ``box`` together (a pixel's nearest bed may lie
+    # outside ``box``), never the whole photo: a 12 MP photo's wounds are a small part of it
+    left = min([x0] + [m.bbox_px[0] for m in lesions])
+    top = min([y0] + [m.bbox_px[1] for m in lesions])
+    right = max([x1] + [m.bbox_px[0] + m.bbox_px[2] for m in lesions])
+    bottom = max([y1] + [m.bbox_px[1] + m.bbox_px[3] for m in lesions])
+    crop = labels[top:bottom, left:right]
+    crop = ((crop >= GRANULATION) & (crop <= ESCHAR)).view(np.uint8)
     count, components, stats, _ = cv2.connectedComponentsWithStats(crop, connectivity=8)
     # measure's lesion i is the component with its box and bed area
     index_of = {(tuple(m.bbox_px), m.wound_area_px): m.index for m in lesions}
@@ -194,7 +195,8 @@ def nearest_lesion(
     )
     # each bed pixel is its own Voronoi seed, numbered in scan order
     seed_to_index = np.zeros(int(voronoi.max()) + 1, np.int32)
-    seed_to_index[voronoi[crop > 0]] = to_index[components[crop > 0]]
+    seeds = crop > 0
+    seed_to_index[voronoi[seeds]] = to_index[components[seeds]]
     return seed_to_index[voronoi[y0 - top : y1 - top, x0 - left : x1 - left]]
 
 
