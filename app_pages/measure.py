@@ -15,8 +15,8 @@ from woundtrack import __version__
 from woundtrack.errors import WoundtrackError
 from woundtrack.image.calibration import NO_STICKER_WARNING
 from woundtrack.image.io import read_photo
-from woundtrack.image.overlay import legend_lines, overlay_views
-from woundtrack.image.pipeline import Analysis, analyze_image
+from woundtrack.image.overlay import legend_lines, lesion_tags, overlay_views
+from woundtrack.image.pipeline import Analysis, analyze_image, outline_unsure
 from woundtrack.image.segmentation import ERYTHEMA_MEANING
 from woundtrack.record import clinic_models
 
@@ -37,7 +37,11 @@ def _lesion_table(analysis: Analysis) -> pd.DataFrame:
     calibrated = analysis.calibration.calibrated
     rows = []
     for m in analysis.lesions:
-        row = {"lesion": m.index} | lesion_sizes(m, calibrated)
+        row = {"lesion": m.index}
+        if m.outline_doubt is not None:  # the learned segmenter's
+            unsure = outline_unsure(m.outline_doubt)
+            row["outline"] = f"unsure ({100 * m.outline_doubt:.0f} %)" if unsure else "sure"
+        row |= lesion_sizes(m, calibrated)
         if calibrated:
             row["perimeter (cm)"] = None if m.perimeter_cm is None else round(m.perimeter_cm, 1)
         else:
@@ -128,6 +132,7 @@ close_up_view, whole_view = overlay_views(
     calibration=analysis.calibration,
     legend_lines=legend_lines(totals, analysis.calibration),
     opacity=opacity,
+    tags=lesion_tags(analysis.lesions),  # several lesions: their numbers, as the table's
 )
 close_up, whole = st.columns(2)
 close_up.image(close_up_view, caption="Close-up of the wound(s)", width="stretch")

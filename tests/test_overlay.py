@@ -4,16 +4,19 @@ import numpy as np
 import pytest
 
 from woundtrack.image.calibration import calibrate
+from woundtrack.image.measure import measure
 from woundtrack.image.overlay import (
     CLOSE_UP_MIN_SIDE_PX,
     PALETTE,
     close_up_view,
     legend_box_px,
     lesion_box_px,
+    lesion_tags,
     overlay_views,
     render_overlay,
     render_overlay_with_legend_band,
 )
+from woundtrack.models import Calibration
 from woundtrack.synthetic.phantom import PhantomSpec, render_phantom
 
 
@@ -90,3 +93,41 @@ def test_the_legend_band_holds_the_legend_above_the_photo():
     assert tuple(banded[band + 350, 350]) == PALETTE[3]
     assert (banded[band : band + 200, :400] == 128).all()  # the photo's corner is untouched
     assert not banded[band - 4 : band].any()  # black below the legend
+
+
+def _changed(a: np.ndarray, b: np.ndarray) -> tuple[int, int, int, int]:
+    """(y0, y1, x0, x1) of the pixels where two pictures differ."""
+    ys, xs = np.nonzero((a != b).any(axis=2))
+    return ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+
+
+def test_each_lesion_of_several_is_tagged_beside_its_box_in_every_view():
+    """The numbers the warnings and the lesion table give, drawn just outside each lesion's
+    top-right corner, in the whole photo, its shrunk view and the enlarged close-up."""
+    image = np.full((1200, 1600, 3), 128, np.uint8)
+    labels = np.zeros((1200, 1600), np.uint8)
+    labels[500:700, 300:500] = 1  # lesion 1: 200 x 200 px
+    labels[600:640, 1000:1040] = 2  # lesion 2: 40 x 40 px
+    lesions, _ = measure(labels, Calibration(method="none"))
+    tags = lesion_tags(lesions)
+    assert [t.text for t in tags] == ["1", "2"]
+    assert [t.text for t in lesion_tags(lesions, ["L3", "L1"])] == ["L3", "L1"]
+    assert lesion_tags(lesions[:1]) == []  # one lesion: nothing to match
+    plain = render_overlay(image, labels, legend=False)
+    tagged = render_overlay(image, labels, legend=False, tags=tags[1:])
+    y0, y1, x0, x1 = _changed(plain, tagged)
+    assert 1040 <= x0 < 1060 and y1 <= 600  # right of lesion 2's box, above its top
+    assert np.array_equal(plain[600:640, 1000:1040], tagged[600:640, 1000:1040])  # hides none
+    close_up, whole = overlay_views(image, labels, max_side_px=800, tags=tags[1:])
+    plain_close_up, plain_whole = overlay_views(image, labels, max_side_px=800)
+    y0, y1, x0, x1 = _changed(plain_whole, whole)
+    assert 520 <= x0 < 535 and y1 <= 300  # the same place at half size
+    by0, by1, bx0, bx1 = lesion_box_px(labels)
+    y0, y1, x0, x1 = _changed(plain_close_up, close_up)
+    assert 1040 - bx0 <= x0 < 1060 - bx0  # the close-up is cut at the box, not enlarged here
+    # a tag at the picture's edge stays inside it
+    edge = render_overlay(
+        image, labels, legend=False, tags=[tags[1]._replace(box_px=(1590, 0, 10, 10))]
+    )
+    y0, y1, x0, x1 = _changed(plain, edge)
+    assert y0 >= 0 and x1 <= 1600 and x0 > 1500

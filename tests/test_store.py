@@ -686,7 +686,8 @@ def test_the_doubt_is_the_lesions_own_where_a_photo_holds_two(tmp_path, photos):
         store, path.read_bytes(), name=path.name, patient="CUA-012", segmenter=UnsureOfOneLesion(2)
     )
     [warning] = [w for w in result.warnings if w.startswith(OUTLINE_DOUBT_WARNING)]
-    assert "(lesion 2 of 2)" in warning and "the size of lesion 2" in warning
+    assert warning.startswith("the network is unsure of lesion 2's outline (of 2, largest first)")
+    assert "the size of lesion 2" in warning
     record = store.current_analysis(result.visit_id).record
     first, second = (m["outline_doubt"] for m in record["lesions"])
     assert first < OUTLINE_DOUBT_WARN < second

@@ -1219,7 +1219,7 @@ def _measure(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Measure each photo (several at once on several cores), reporting them in turn; a failed
     photo is reported and the others go on."""
     from woundtrack.image.io import read_photo, write_labels_png, write_rgb
-    from woundtrack.image.overlay import legend_lines, render_overlay
+    from woundtrack.image.overlay import legend_lines, lesion_tags, render_overlay
     from woundtrack.image.pipeline import analyze_image, failure_record, make_segmenter
     from woundtrack.image.side_by_side import in_order, one_thread, worker_count
 
@@ -1264,6 +1264,7 @@ def _measure(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 analysis.labels,
                 calibration=analysis.calibration,
                 legend_lines=legend_lines(analysis.totals, analysis.calibration),
+                tags=lesion_tags(analysis.lesions),  # the numbers the warnings and JSON give
             )
             write_rgb(args.overlay_out / f"{path.stem}.jpg", overlay)
         return analysis

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -21,6 +23,7 @@ from woundtrack.models import (
     LABEL_NAMES,
     TISSUES,
     Calibration,
+    LesionMeasurement,
     Totals,
 )
 
@@ -38,8 +41,10 @@ def render_overlay(
     legend_lines: list[str] | None = None,
     opacity: float = 0.35,
     legend: bool = True,
+    tags: Sequence[Tag] = (),
 ) -> np.ndarray:
-    """Draw filled, outlined tissue regions, the sticker and a legend over the photo.
+    """Draw filled, outlined tissue regions, the sticker, the lesions' tags and a legend over the
+    photo.
 
     Parameters
     ----------
@@ -53,6 +58,9 @@ def render_overlay(
         Fill opacity, 0 (outlines only) to 1.
     legend : bool
         False: no colour key in the picture (a page that shows it beside the picture).
+    tags : sequence of Tag
+        Short names drawn beside the lesions (``lesion_tags``), so that a warning or a table
+        that names a lesion can be matched to its outline.
 
     Returns
     -------
@@ -78,9 +86,64 @@ def render_overlay(
     if calibration is not None and calibration.marker_corners_px is not None:
         corners = np.round(np.asarray(calibration.marker_corners_px) * 4).astype(np.int32)
         cv2.polylines(out, [corners], True, STICKER_COLOUR, thickness + 1, cv2.LINE_AA, shift=2)
+    for tag in tags:
+        _draw_tag(out, tag)
     if legend:
         _draw_legend(out, legend_lines or [])
     return out
+
+
+class Tag(NamedTuple):
+    """A lesion's name on an overlay, drawn just outside the top-right corner of its box."""
+
+    text: str
+    box_px: tuple[float, float, float, float]  # x, y, w, h in the drawn image's pixels
+
+
+def lesion_tags(lesions: Sequence[LesionMeasurement], names: Sequence[str] = ()) -> list[Tag]:
+    """One ``Tag`` per lesion at its ``bbox_px``: ``names[i]`` (e.g. the patient's "L2"), or its
+    ``index`` in the photo; none for a photo of one lesion, where there is nothing to match."""
+    if len(lesions) < 2:
+        return []
+    return [
+        Tag(names[i] if i < len(names) else str(m.index), tuple(float(v) for v in m.bbox_px))
+        for i, m in enumerate(lesions)
+    ]
+
+
+def _moved(tags: Sequence[Tag], x0: float, y0: float, scale: float) -> list[Tag]:
+    """``tags`` in a view cut at (``x0``, ``y0``) of the photo and resized by ``scale``."""
+    return [
+        Tag(t.text, ((x - x0) * scale, (y - y0) * scale, w * scale, h * scale))
+        for t in tags
+        for x, y, w, h in [t.box_px]
+    ]
+
+
+def _draw_tag(out: np.ndarray, tag: Tag) -> None:
+    h, w = out.shape[:2]
+    x, y, bw, _ = tag.box_px
+    scale = _legend_scale(out.shape)
+    font, size, thick = cv2.FONT_HERSHEY_SIMPLEX, 1.3 * scale, max(2, round(2.5 * scale))
+    (tw, th), base = cv2.getTextSize(tag.text, font, size, thick)
+    pad = round(5 * scale)
+    # outside the box's top-right corner, kept inside the picture
+    left = int(min(max(x + bw + pad, 0), w - tw - 2 * pad))
+    top = int(min(max(y - th - 2 * pad, 0), h - th - base - 2 * pad))
+    if left < 0 or top < 0:
+        return  # a picture too small for it
+    box = out[top : top + th + base + 2 * pad, left : left + tw + 2 * pad]
+    box[:] = (box * 0.3).astype(np.uint8)
+    cv2.putText(
+        out,
+        tag.text,
+        (left + pad, top + pad + th),
+        font,
+        size,
+        (255, 255, 255),
+        thick,
+        cv2.LINE_AA,
+    )
 
 
 def render_overlay_with_legend_band(
@@ -89,6 +152,7 @@ def render_overlay_with_legend_band(
     *,
     legend_lines: list[str] | None = None,
     opacity: float = 0.35,
+    tags: Sequence[Tag] = (),
 ) -> tuple[np.ndarray, int]:
     """``render_overlay`` of the photo with a black band added on top to hold the legend.
 
@@ -118,7 +182,13 @@ def render_overlay_with_legend_band(
         band = legend_box_px((image.shape[0] + band, image.shape[1]), n_lines)[1] + 8
     padded = np.concatenate([np.zeros((band, *image.shape[1:]), np.uint8), image])
     padded_labels = np.concatenate([np.zeros((band, labels.shape[1]), np.uint8), labels])
-    overlay = render_overlay(padded, padded_labels, legend_lines=legend_lines, opacity=opacity)
+    overlay = render_overlay(
+        padded,
+        padded_labels,
+        legend_lines=legend_lines,
+        opacity=opacity,
+        tags=_moved(tags, 0, -band, 1.0),
+    )
     return overlay, band
 
 
@@ -154,15 +224,17 @@ def overlay_views(
     legend_lines: list[str] | None = None,
     opacity: float = 0.35,
     max_side_px: int = 1600,
+    tags: Sequence[Tag] = (),
 ) -> tuple[np.ndarray, np.ndarray]:
-    """A full-resolution close-up around the wounds and the whole photo at most ``max_side_px``.
+    """A full-resolution close-up around the wounds and the whole photo at most ``max_side_px``,
+    both with the lesions' ``tags`` (in the photo's pixels).
 
     What a screen shows: drawing and sending a 12 MP overlay costs seconds and shows nothing
     more, while the close-up keeps every pixel of the wound's border. The close-up's colour key
     is on a band above it (``render_overlay_with_legend_band``): drawn over a small wound's
     close-up it hid most of the wound.
     """
-    close_up = close_up_view(image, labels, opacity=opacity)
+    close_up = close_up_view(image, labels, opacity=opacity, tags=tags)
     scale = min(1.0, max_side_px / max(image.shape[:2]))
     small_image, small_labels, small_cal = image, labels, calibration
     if scale < 1.0:
@@ -173,7 +245,12 @@ def overlay_views(
             corners = tuple((x * scale, y * scale) for x, y in calibration.marker_corners_px)
             small_cal = dataclasses.replace(calibration, marker_corners_px=corners)
     whole = render_overlay(
-        small_image, small_labels, calibration=small_cal, legend_lines=legend_lines, opacity=opacity
+        small_image,
+        small_labels,
+        calibration=small_cal,
+        legend_lines=legend_lines,
+        opacity=opacity,
+        tags=_moved(tags, 0, 0, scale),
     )
     return close_up, whole
 
@@ -207,14 +284,19 @@ def close_up_view(
     *,
     legend_lines: list[str] | None = None,
     opacity: float = 0.35,
+    tags: Sequence[Tag] = (),
 ) -> np.ndarray:
     """The overlay of the box around the wounds (``lesion_box_px``), ``enlarged`` when small,
     its colour key (and ``legend_lines``) on a band above it
-    (``render_overlay_with_legend_band``)."""
+    (``render_overlay_with_legend_band``), with the lesions' ``tags`` (in the photo's pixels)."""
     y0, y1, x0, x1 = lesion_box_px(labels)
-    crop, crop_labels, _ = enlarged(image[y0:y1, x0:x1], labels[y0:y1, x0:x1])
+    crop, crop_labels, grow = enlarged(image[y0:y1, x0:x1], labels[y0:y1, x0:x1])
     close_up, _ = render_overlay_with_legend_band(
-        crop, crop_labels, legend_lines=legend_lines, opacity=opacity
+        crop,
+        crop_labels,
+        legend_lines=legend_lines,
+        opacity=opacity,
+        tags=_moved(tags, x0, y0, grow),
     )
     return close_up
 

@@ -42,8 +42,10 @@ AREA_UNCERTAINTY_WARN_PCT = 3.0
 #: another clinic would, it warned about 36, 31 of them off by more than a quarter of their
 #: area (of the 65 that were); none of the demo series (``benchmarks/outline_doubt.py``).
 OUTLINE_DOUBT_WARN = 0.3
-#: How that warning starts (a person's corrected outline drops it: ``record.ingest.correct``).
-OUTLINE_DOUBT_WARNING = "the network is unsure of the wound's outline"
+#: How that warning starts, for the wound of a photo or one lesion of several ("... of the
+#: wound's outline", "... of lesion 2's outline"): a person's corrected outline drops it
+#: (``record.ingest.correct``).
+OUTLINE_DOUBT_WARNING = "the network is unsure of "
 
 
 def outline_unsure(doubt: float | None) -> bool:
@@ -407,9 +409,10 @@ def _outline_doubt_warnings(lesions: list[LesionMeasurement]) -> list[str]:
         if not outline_unsure(m.outline_doubt):
             continue
         which = "the wound" if len(lesions) == 1 else f"lesion {m.index}"
-        where = "" if len(lesions) == 1 else f" (lesion {m.index} of {len(lesions)})"
+        whose = "the wound's" if len(lesions) == 1 else f"lesion {m.index}'s"
+        of = "" if len(lesions) == 1 else f" (of {len(lesions)}, largest first)"
         warnings.append(
-            f"{OUTLINE_DOUBT_WARNING}{where}: along its border it is unsure of an area "
+            f"{OUTLINE_DOUBT_WARNING}{whose} outline{of}: along its border it is unsure of an area "
             f"{100 * m.outline_doubt:.0f} % the size of {which} (this warning starts at "
             f"{100 * OUTLINE_DOUBT_WARN:.0f} %), so the areas may be well off; check the outline "
             "on the overlay and correct it if it is wrong (the app's Review & correct page)"
