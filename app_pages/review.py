@@ -46,12 +46,15 @@ from woundtrack.image.lesion_matching import match_lesions, positions_of
 from woundtrack.image.measure import measure
 from woundtrack.image.overlay import (
     STICKER_COLOUR,
+    Tag,
     enlarged,
     legend_lines,
     lesion_box_px,
+    lesion_tags,
+    moved_tags,
     render_overlay,
 )
-from woundtrack.image.pipeline import OUTLINE_DOUBT_WARNING
+from woundtrack.image.pipeline import OUTLINE_DOUBT_WARNING, outline_unsure
 from woundtrack.models import (
     BACKGROUND,
     ERYTHEMA,
@@ -96,8 +99,14 @@ def _visit_label(visit: dict[str, Any], corrected_by: dict[int, str | None]) -> 
 
 
 def _lesion_table(
-    lesions: list[LesionMeasurement], names: dict[int, str], calibrated: bool, outline_by: str
+    lesions: list[LesionMeasurement],
+    names: dict[int, str],
+    calibrated: bool,
+    outline_by: str,
+    doubts: dict[int, float | None] | None = None,
 ) -> pd.DataFrame:
+    """One row per lesion; ``doubts`` (by lesion index): the network's doubt about each
+    automatic outline, said where it is worth a warning."""
     rows = []
     for m in lesions:
         row: dict[str, Any] = {"lesion": names.get(m.index, f"#{m.index}")}
@@ -105,7 +114,11 @@ def _lesion_table(
         row["eschar %"] = round(m.eschar_pct, 1)
         row["slough %"] = round(m.slough_pct, 1)
         row["granulation %"] = round(m.granulation_pct, 1)
-        row["outline"] = outline_by
+        doubt = (doubts or {}).get(m.index)
+        unsure = (
+            f"; the network was unsure of it ({100 * doubt:.0f} %)" if outline_unsure(doubt) else ""
+        )
+        row["outline"] = outline_by + unsure
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -138,11 +151,14 @@ def _close_up(
     box: tuple[int, int, int, int],
     calibration: Calibration,
     opacity: float,
+    tags: list[Tag],
 ) -> np.ndarray:
     """The overlay of the box, enlarged when small, without the colour key (shown beside it)."""
     y0, y1, x0, x1 = box
     crop, crop_labels, grow = enlarged(image[y0:y1, x0:x1], labels[y0:y1, x0:x1])
-    out = render_overlay(crop, crop_labels, opacity=opacity, legend=False)
+    out = render_overlay(
+        crop, crop_labels, opacity=opacity, legend=False, tags=moved_tags(tags, x0, y0, grow)
+    )
     if calibration.marker_corners_px is not None:
         corners = (np.asarray(calibration.marker_corners_px) - (x0 - 0.5, y0 - 0.5)) * grow - 0.5
         cv2.polylines(
@@ -387,12 +403,20 @@ for warning in current.record.get("warnings", ()):
         st.warning(escape_markdown(warning[0].upper() + warning[1:]))
 
 # ---- the outline: drawing close-up and whole photo
+# several lesions: "#2 L3", as the rename tools and the warnings name them (none while edits
+# are pending: the drawn lesions are not yet the stored ones)
+tags = (
+    []
+    if changed
+    else lesion_tags(lesions, [f"#{m.index} {names.get(m.index, '')}" for m in lesions])
+)
 overlay = render_overlay(
     image,
     working,
     calibration=calibration,
     legend_lines=legend_lines(totals, calibration),
     opacity=opacity,
+    tags=tags,
 )
 # The chart's lasso arrives in its widget state before the page runs: read it first, so the
 # tools (drawn before the chart, in the right-hand column) know what is drawn.
@@ -471,7 +495,7 @@ with left:
     union = ((stored > 0) | (working > 0)).astype(np.uint8)
     box = (0, image.shape[0], 0, image.shape[1]) if whole else lesion_box_px(union)
     st.plotly_chart(
-        _drawing_figure(_close_up(image, working, box, calibration, opacity), box, chart_key),
+        _drawing_figure(_close_up(image, working, box, calibration, opacity, tags), box, chart_key),
         key=chart_key,
         on_select="rerun",
         selection_mode="lasso",
@@ -513,7 +537,8 @@ if changed:
     else:
         st.dataframe(table, hide_index=True)
     st.markdown("**Stored outline**")
-stored_table = _lesion_table(stored_lesions, names, calibrated, outline_by)
+doubts = {r.lesion_index: r.outline_doubt for r in rows if r.analysis_id == analysis_id}
+stored_table = _lesion_table(stored_lesions, names, calibrated, outline_by, doubts)
 if stored_table.empty:
     st.info("No wound was outlined in this photo. Draw round it to add one.")
 else:

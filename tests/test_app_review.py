@@ -363,6 +363,8 @@ def test_a_visit_whose_outline_the_network_was_unsure_of_says_so_until_corrected
     assert not at.exception, [e.value for e in at.exception]
     [shown] = [w for w in texts(at.warning) if "unsure of the wound" in w]
     assert shown.startswith("The network is unsure") and "80 %" in shown
+    [outline] = at.dataframe[-1].value["outline"]  # the stored outline's lesion table
+    assert outline.endswith("; the network was unsure of it (80 %)")
 
     store = Store(db_url)
     labels = stored_labels(store, store.current_analysis(result.visit_id).analysis_id)
@@ -372,6 +374,7 @@ def test_a_visit_whose_outline_the_network_was_unsure_of_says_so_until_corrected
     at = open_page(db_url, "app_pages/review.py")
     at.sidebar.selectbox(key="patient").set_value("UNSURE-1").run()
     assert not any("unsure of the wound" in w for w in texts(at.warning))
+    assert list(at.dataframe[-1].value["outline"]) == ["corrected by RN Okafor"]
 
 
 def test_compare_says_which_visits_outline_the_network_was_unsure_of(db_url, tmp_path):

@@ -111,7 +111,7 @@ def lesion_tags(lesions: Sequence[LesionMeasurement], names: Sequence[str] = ())
     ]
 
 
-def _moved(tags: Sequence[Tag], x0: float, y0: float, scale: float) -> list[Tag]:
+def moved_tags(tags: Sequence[Tag], x0: float, y0: float, scale: float) -> list[Tag]:
     """``tags`` in a view cut at (``x0``, ``y0``) of the photo and resized by ``scale``."""
     return [
         Tag(t.text, ((x - x0) * scale, (y - y0) * scale, w * scale, h * scale))
@@ -187,7 +187,7 @@ def render_overlay_with_legend_band(
         padded_labels,
         legend_lines=legend_lines,
         opacity=opacity,
-        tags=_moved(tags, 0, -band, 1.0),
+        tags=moved_tags(tags, 0, -band, 1.0),
     )
     return overlay, band
 
@@ -250,7 +250,7 @@ def overlay_views(
         calibration=small_cal,
         legend_lines=legend_lines,
         opacity=opacity,
-        tags=_moved(tags, 0, 0, scale),
+        tags=moved_tags(tags, 0, 0, scale),
     )
     return close_up, whole
 
@@ -296,7 +296,7 @@ def close_up_view(
         crop_labels,
         legend_lines=legend_lines,
         opacity=opacity,
-        tags=_moved(tags, x0, y0, grow),
+        tags=moved_tags(tags, x0, y0, grow),
     )
     return close_up
 
