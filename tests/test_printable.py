@@ -20,7 +20,9 @@ from plotly.offline import get_plotlyjs
 from woundtrack import __version__
 from woundtrack.analysis.report import healing_summary
 from woundtrack.analysis.timeline_csv import read_timeline_csv
-from woundtrack.models import ESCHAR, GRANULATION, SeriesRow, TreatmentEvent
+from woundtrack.image.measure import measure
+from woundtrack.image.overlay import lesion_tags
+from woundtrack.models import ESCHAR, GRANULATION, Calibration, SeriesRow, TreatmentEvent
 from woundtrack.present.printable import overlay_thumbnail_jpeg, patient_report_html
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
@@ -237,6 +239,25 @@ def test_overlay_thumbnail_is_a_small_close_up() -> None:
     # A label map of another size is resized to the photo, not refused.
     small = overlay_thumbnail_jpeg(image, labels[::2, ::2], max_width_px=400)
     assert Image.open(io.BytesIO(small)).width == 400
+
+
+def test_overlay_thumbnail_names_each_lesion_where_it_is() -> None:
+    """Two lesions: each one's name beside it in the close-up, as the caption names them."""
+    image = np.full((1200, 1600, 3), 180, dtype=np.uint8)
+    labels = np.zeros((1200, 1600), dtype=np.uint8)
+    labels[500:600, 700:800] = GRANULATION
+    labels[520:540, 1000:1020] = ESCHAR
+    tags = lesion_tags(measure(labels, Calibration(method="none"))[0], ["L1", "L4"])
+
+    def drawn(tags) -> np.ndarray:
+        return np.asarray(Image.open(io.BytesIO(overlay_thumbnail_jpeg(image, labels, tags=tags))))
+
+    plain, one, both = drawn([]), drawn(tags[1:]), drawn(tags)
+    # the thumbnail is the 4:3 close-up (800 px wide) round both: L4's tag to the right of it
+    ys, xs = np.nonzero(np.abs(one.astype(int) - plain.astype(int)).max(axis=2) > 40)
+    changed_l1 = np.abs(both.astype(int) - one.astype(int)).max(axis=2) > 40
+    assert len(xs) and changed_l1.any()
+    assert xs.min() > np.nonzero(changed_l1)[1].max()  # L4 right of L1's tag, as in the photo
 
 
 def test_overlay_thumbnail_refuses_what_is_not_a_photo() -> None:

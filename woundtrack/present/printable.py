@@ -26,7 +26,7 @@ from PIL import Image
 from woundtrack import __version__
 from woundtrack.analysis.healing import HealingMetrics
 from woundtrack.analysis.report import HealingSummary
-from woundtrack.image.overlay import lesion_box_px, render_overlay
+from woundtrack.image.overlay import Tag, lesion_box_px, moved_tags, render_overlay
 from woundtrack.image.segmentation import ERYTHEMA_MEANING
 from woundtrack.models import KIND_LABELS, SeriesRow, TreatmentEvent
 from woundtrack.present.charts import (
@@ -126,6 +126,7 @@ def overlay_thumbnail_jpeg(
     close_up: bool = True,
     max_width_px: int = THUMBNAIL_MAX_WIDTH_PX,
     quality: int = THUMBNAIL_JPEG_QUALITY,
+    tags: Sequence[Tag] = (),
 ) -> bytes:
     """The tissue overlay of a photo as a small JPEG for the report.
 
@@ -149,6 +150,8 @@ def overlay_thumbnail_jpeg(
         Widest thumbnail, pixels.
     quality : int
         JPEG quality, 1-95.
+    tags : sequence of Tag
+        The lesions' names (``overlay.lesion_tags``), in the photo's pixels.
 
     Returns
     -------
@@ -173,7 +176,8 @@ def overlay_thumbnail_jpeg(
     if close_up and labels.any():
         y0, y1, x0, x1 = _close_up_box(labels)
         image, labels = image[y0:y1, x0:x1], labels[y0:y1, x0:x1]
-    out = render_overlay(image, labels, legend_lines=legend_lines)
+        tags = moved_tags(tags, x0, y0, 1.0)
+    out = render_overlay(image, labels, legend_lines=legend_lines, tags=tags)
     h, w = out.shape[:2]
     if w > max_width_px:
         size = (max_width_px, max(1, round(h * max_width_px / w)))
