@@ -10,7 +10,14 @@ import json
 import pandas as pd
 import streamlit as st
 
-from app_pages.shared import active_model, base_store, escape_markdown, lesion_sizes, require
+from app_pages.shared import (
+    active_model,
+    base_store,
+    escape_markdown,
+    lesion_sizes,
+    require,
+    warning_text,
+)
 from woundtrack import __version__
 from woundtrack.errors import WoundtrackError
 from woundtrack.image.calibration import NO_STICKER_WARNING
@@ -124,7 +131,7 @@ for col, (label, name, what) in zip(st.columns(len(shown)), shown, strict=True):
 
 for warning in analysis.warnings:
     if warning != NO_STICKER_WARNING:  # said above, in red
-        st.warning(escape_markdown(warning))
+        st.warning(warning_text(uploaded.name, warning))
 
 close_up_view, whole_view = overlay_views(
     image,

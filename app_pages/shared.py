@@ -51,6 +51,13 @@ def escape_markdown(text: object) -> str:
     return _LIST_START.sub(lambda m: f"{m[1]}{m[2]}\\." if m[2] else f"{m[1]}\\-", escaped)
 
 
+def warning_text(file: str, warning: str) -> str:
+    """A photo's warning as a page shows it, escaped: "file: what", the file named once (the
+    photo reader's notes already start with it, the measurement's do not)."""
+    prefix = f"{file}: "
+    return escape_markdown(warning if warning.startswith(prefix) else prefix + warning)
+
+
 def lesion_sizes(m: LesionMeasurement, calibrated: bool) -> dict[str, object]:
     """A lesion's sizes as a table row shows them: cm² (to 0.01, 1 mm²) and cm when the photo is
     calibrated, pixels when it is not (never an empty cm² column beside a photo without one); the

@@ -26,6 +26,7 @@ from app_pages.shared import (
     patients,
     require,
     series,
+    warning_text,
 )
 from woundtrack.errors import WoundtrackError
 from woundtrack.image.io import capture_date_problem, is_dicom, read_photo
@@ -410,7 +411,7 @@ else:  # Import: each photo's result is said below, once
             thumbnails.get(r.visit_id),
         )
         for warning in r.warnings:
-            st.warning(f"{name}: {escape_markdown(warning)}")
+            st.warning(warning_text(r.file, warning))
     for failure in failures:
         st.error(escape_markdown(failure))
     if imported:

@@ -96,6 +96,18 @@ def test_uploaded_photo_shows_cm2_and_the_lesion_table(photos: Photos) -> None:
     assert "red all over" in helps["Erythema"] and "2.5 cm" in helps["Erythema"]
 
 
+def test_each_warning_names_the_photo_once(tmp_path) -> None:
+    """The reader's notes (no capture date) start with the file's name, the measurement's (the
+    erythema reaching the edge of its band) do not: the page names the photo once in each."""
+    path = tmp_path / "ring.jpg"
+    write_phantom(PhantomSpec(seed=3, erythema_width_mm=30.0, jpeg_quality=92), path)
+    at = upload(started(), "ring.jpg", path.read_bytes())
+    said = [w.value for w in at.warning]
+    assert any("the capture time is unknown" in w for w in said), said
+    assert any("its erythema reaches the edge of the band" in w for w in said), said
+    assert all(w.startswith("ring.jpg: ") and w.count("ring.jpg") == 1 for w in said), said
+
+
 def test_photo_without_sticker_says_not_calibrated(photos: Photos) -> None:
     at = upload(started(), "no_sticker.jpg", photos.no_sticker_jpeg)
     assert any("NOT CALIBRATED" in e.value for e in at.error)
