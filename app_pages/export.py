@@ -17,6 +17,7 @@ from app_pages.shared import (
     demo_mode,
     escape_markdown,
     get_store,
+    name_tags,
     patient_picker,
     patients,
     require,
@@ -26,9 +27,6 @@ from app_pages.shared import (
 from woundtrack.analysis.report import healing_summary
 from woundtrack.errors import WoundtrackError
 from woundtrack.image.io import read_photo
-from woundtrack.image.measure import measure
-from woundtrack.image.overlay import Tag, lesion_tags
-from woundtrack.models import Calibration
 from woundtrack.present.printable import overlay_thumbnail_jpeg, patient_report_html
 from woundtrack.record.exchange import dicom_zip, fhir_bundle
 from woundtrack.record.ingest import stored_labels
@@ -49,15 +47,6 @@ def all_patients_csv() -> str:
         text = get_store().export_csv(code)
         parts.append(text if n == 0 else text.split("\n", 1)[1])
     return "".join(parts)
-
-
-def _tags(labels: np.ndarray, found: list) -> list[Tag]:
-    """Several lesions in a photo: each one's name ("L2") beside it, as the caption names them."""
-    if len(found) < 2:
-        return []
-    lesions, _ = measure(labels, Calibration(method="none"))  # their boxes, in stored order
-    names = {r.lesion_index: r.lesion for r in found}
-    return lesion_tags(lesions, [names.get(m.index, f"#{m.index}") for m in lesions])
 
 
 @st.cache_data(show_spinner="Drawing the overlays…")
@@ -85,7 +74,7 @@ def overlay_photos(patient: str) -> tuple[list[tuple[str, bytes]], list[str]]:
                 if found  # no lesion in this photo: shown as taken
                 else np.zeros(image.shape[:2], dtype=np.uint8)
             )
-            tags = _tags(labels, found) if labels.shape == image.shape[:2] else []
+            tags = name_tags(labels, found) if labels.shape == image.shape[:2] else []
             jpeg = overlay_thumbnail_jpeg(image, labels, tags=tags)
         except (WoundtrackError, ValueError) as exc:
             problems.append(f"{visit['file_name']} ({day}) is not in the report: {exc}")

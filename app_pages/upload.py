@@ -23,6 +23,7 @@ from app_pages.shared import (
     base_store,
     escape_markdown,
     get_store,
+    name_tags,
     patients,
     require,
     series,
@@ -182,6 +183,7 @@ def _lesion_line(row) -> str:
     if row.wound_area_cm2 is None:
         return (
             f"**{escape_markdown(row.lesion)}**: no sticker found, no cm² (pixels only); {shares}"
+            + _unsure(row)
         )
     erythema = (
         ""
@@ -189,7 +191,17 @@ def _lesion_line(row) -> str:
         else f"; erythema {row.erythema_area_cm2:.2f} cm²"
         + erythema_reach_text(row.erythema_area_cm2, row.erythema_reach_cm)
     )
-    return f"**{escape_markdown(row.lesion)}**: {row.wound_area_cm2:.2f} cm² ({shares}){erythema}"
+    return (
+        f"**{escape_markdown(row.lesion)}**: {row.wound_area_cm2:.2f} cm² ({shares}){erythema}"
+        + _unsure(row)
+    )
+
+
+def _unsure(row) -> str:
+    """What a nurse should know of a lesion's outline the network was unsure of."""
+    if not outline_unsure(row.outline_doubt):
+        return ""
+    return " — the network is unsure of this outline: check it (Correct this outline)"
 
 
 def _show_imported(
@@ -211,7 +223,9 @@ def _show_imported(
             on_click=_go_to_review,
             args=(patient, result.visit_id),
         )
-    if thumbnail is not None:
+    # the overlay drawn ahead, unless the photo has several lesions: then each is named on it,
+    # as the lines beside it name them (the names are given at import)
+    if thumbnail is not None and len(rows) < 2:
         thumb_col.image(thumbnail, width="stretch")
         return
     if data is None:
@@ -219,7 +233,8 @@ def _show_imported(
     try:
         image, _ = read_photo(data, name=result.file)
         labels = stored_labels(store, store.current_analysis(result.visit_id).analysis_id)
-        thumb_col.image(overlay_thumbnail_jpeg(image, labels), width="stretch")
+        tags = name_tags(labels, rows) if labels.shape == image.shape[:2] else []
+        thumb_col.image(overlay_thumbnail_jpeg(image, labels, tags=tags), width="stretch")
     except (WoundtrackError, ValueError) as exc:
         thumb_col.caption(f"No overlay: {escape_markdown(exc)}")
 

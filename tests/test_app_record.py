@@ -190,6 +190,46 @@ def test_chosen_photos_are_measured_while_the_dates_are_checked_and_import_files
     assert sorted(a.record["wound_area_cm2"] for a in filed) == ahead
 
 
+def test_after_import_a_photo_of_two_lesions_names_each_on_its_overlay(
+    app, app_db, tmp_path, monkeypatch
+):
+    """The lines beside the overlay name the lesions (given at import): the overlay is drawn
+    again with each name beside its lesion."""
+    from woundtrack.present import printable
+
+    path = tmp_path / "two.jpg"
+    spec = PhantomSpec(
+        seed=100,
+        lesion_seed=7,
+        n_lesions=2,
+        layout_radius_mm=14.0,
+        width_px=800,
+        height_px=600,
+        wound_fill_frac=0.35,
+        wound_radius_mm=14.0,
+        taken_at=datetime(2026, 3, 2, 9, 30),
+    )
+    write_phantom(spec, path)
+    drawn = []
+
+    def recorded(image, labels, **kwargs):
+        drawn.append(kwargs.get("tags", ()))
+        return real(image, labels, **kwargs)
+
+    real = printable.overlay_thumbnail_jpeg
+    at = _measured_before_import(app, "CUA-107", path)
+    monkeypatch.setattr(printable, "overlay_thumbnail_jpeg", recorded)
+    at.button[0].click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    store = Store(app_db)
+    names = sorted(r.lesion for r in store.series("CUA-107"))
+    store.close()
+    assert names == ["L1", "L2"]
+    assert [sorted(t.text for t in tags) for tags in drawn] == [names]
+    shown = " ".join(m.value for m in at.markdown)
+    assert "**L1**: " in shown and "**L2**: " in shown
+
+
 def test_after_import_each_photo_shows_its_overlay_and_areas_and_opens_for_correction(app, app_db):
     """Issue 29: the nurse sees whether the measurement is right while the patient is there."""
     at = app.switch_page("app_pages/upload.py").run()
@@ -391,10 +431,15 @@ def test_before_import_a_photo_whose_outline_the_network_is_unsure_of_is_said(
     app, app_db, tmp_path
 ):
     """A dull wound on dark skin, which the network half sees, is said before Import, while
-    the photo can still be retaken."""
+    the photo can still be retaken, and again beside its areas once imported."""
     dull = tmp_path / "dull.jpg"
     spec = PhantomSpec(
-        seed=4, tissue_colours="measured", skin_tone=0.8, eschar_fraction=0.0, slough_fraction=0.3
+        seed=4,
+        tissue_colours="measured",
+        skin_tone=0.8,
+        eschar_fraction=0.0,
+        slough_fraction=0.3,
+        taken_at=datetime(2026, 3, 2, 9),
     )
     write_phantom(spec, dull)
     at = _measured_before_import(app, "CUA-106", dull, SAMPLES / "demo_week04.jpg")
@@ -402,3 +447,9 @@ def test_before_import_a_photo_whose_outline_the_network_is_unsure_of_is_said(
     assert warning.startswith("dull.jpg: sticker found; 1 lesion")
     assert "The network is unsure of this outline" in warning and "retak" in warning
     assert [c.value for c in at.caption if c.value.startswith("demo\\_week04.jpg: sticker found")]
+    at.button[0].click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    lines = [m.value for m in at.markdown if m.value.startswith("**L")]
+    assert len(lines) == 2  # one lesion in each photo
+    unsure = [line for line in lines if "the network is unsure of this outline" in line]
+    assert len(unsure) == 1
