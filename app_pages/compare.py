@@ -20,6 +20,7 @@ from app_pages.shared import (
     escape_markdown,
     labels_of,
     legend_html,
+    name_tags,
     patient_picker,
     photo,
     require,
@@ -299,9 +300,9 @@ if registered is not None:
         "bed."
     )
 else:
-    for column, visit, analysis_id, lines in (
-        (left, visit_a, analysis_a, lines_a),
-        (right, visit_b, analysis_b, lines_b),
+    for column, visit, analysis_id, lines, shown_rows in (
+        (left, visit_a, analysis_a, lines_a, rows_a),
+        (right, visit_b, analysis_b, lines_b, rows_b),
     ):
         try:
             image = photo(visit["photo_sha256"], visit["file_name"])
@@ -309,7 +310,9 @@ else:
         except WoundtrackError as exc:
             column.error(escape_markdown(exc))
             continue
-        close_up = close_up_view(image, labels, legend_lines=lines, opacity=opacity)
+        # several lesions: each one's name beside it, as the table below names them
+        tags = name_tags(labels, shown_rows) if labels.shape == image.shape[:2] else []
+        close_up = close_up_view(image, labels, legend_lines=lines, opacity=opacity, tags=tags)
         column.image(
             _same_height(close_up, _UNREGISTERED_HEIGHT_PX),
             output_format="JPEG",
