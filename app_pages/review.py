@@ -408,7 +408,7 @@ for warning in current.record.get("warnings", ()):
 tags = (
     []
     if changed
-    else lesion_tags(lesions, [f"#{m.index} {names.get(m.index, '')}" for m in lesions])
+    else lesion_tags(lesions, [f"#{m.index} {names.get(m.index, '')}".strip() for m in lesions])
 )
 overlay = render_overlay(
     image,
