@@ -28,8 +28,14 @@ from app_pages.shared import (
     visits,
 )
 from woundtrack.errors import WoundtrackError
-from woundtrack.image.editing import draw_scale_bar, lesion_changes, registered_pair
-from woundtrack.image.overlay import close_up_view, enlarged, render_overlay
+from woundtrack.image.editing import TopViews, draw_scale_bar, lesion_changes, registered_pair
+from woundtrack.image.overlay import (
+    close_up_view,
+    enlarged,
+    moved_tags,
+    render_overlay,
+    warped_tags,
+)
 from woundtrack.image.pipeline import outline_unsure
 from woundtrack.image.registration import Registration, register
 from woundtrack.models import Calibration
@@ -47,17 +53,14 @@ _MIN_DISPLAY_SIDE_PX = 600
 @st.cache_data(show_spinner="Registering the two photos on the skin plane…", max_entries=8)
 def _registered(
     visit_a: dict[str, Any], analysis_a: int, visit_b: dict[str, Any], analysis_b: int
-) -> tuple[Registration, np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
+) -> tuple[Registration, TopViews]:
     image_a = photo(visit_a["photo_sha256"], visit_a["file_name"])
     image_b = photo(visit_b["photo_sha256"], visit_b["file_name"])
     labels_a, labels_b = labels_of(analysis_a), labels_of(analysis_b)
     cal_a = current_analysis(visit_a["visit_id"]).calibration
     cal_b = current_analysis(visit_b["visit_id"]).calibration
     reg = register(image_a, cal_a, image_b, cal_b, baseline_labels=labels_a, follow_labels=labels_b)
-    top_a, lab_a, top_b, lab_b, mm_per_px = registered_pair(
-        image_a, labels_a, cal_a, image_b, labels_b, reg
-    )
-    return reg, top_a, lab_a, top_b, lab_b, mm_per_px
+    return reg, registered_pair(image_a, labels_a, cal_a, image_b, labels_b, reg)
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -277,14 +280,37 @@ if registered is not None:
     getattr(st, kind)(text)
 left, right = st.columns(2)
 if registered is not None:
-    reg, top_a, lab_a, top_b, lab_b, mm_per_px = registered
-    for column, top, lab, visit, role in (
-        (left, top_a, lab_a, visit_a, "earlier"),
-        (right, top_b, lab_b, visit_b, "later"),
+    _, views = registered
+    mm_per_px = views.mm_per_px
+    for column, top, lab, visit, role, analysis_id, shown_rows, to_top in (
+        (
+            left,
+            views.baseline_top,
+            views.baseline_top_labels,
+            visit_a,
+            "earlier",
+            analysis_a,
+            rows_a,
+            views.baseline_to_top,
+        ),
+        (
+            right,
+            views.follow_top,
+            views.follow_top_labels,
+            visit_b,
+            "later",
+            analysis_b,
+            rows_b,
+            views.follow_to_top,
+        ),
     ):
+        # several lesions: each one's name beside it, where its photo lands in the view
+        tags = warped_tags(name_tags(labels_of(analysis_id), shown_rows), to_top)
         top, lab, grow = enlarged(top, lab, min_side_px=_MIN_DISPLAY_SIDE_PX)
         # the colour key is given once below both views, so it hides no skin
-        drawn = render_overlay(top, lab, opacity=opacity, legend=False)
+        drawn = render_overlay(
+            top, lab, opacity=opacity, legend=False, tags=moved_tags(tags, 0, 0, grow)
+        )
         shown = draw_scale_bar(drawn, mm_per_px=mm_per_px / grow, length_mm=10)
         column.image(
             shown,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from types import SimpleNamespace
 
+import cv2
 import numpy as np
 import pytest
 from skimage.draw import polygon as sk_polygon
@@ -272,10 +273,19 @@ def test_registered_pair_puts_both_visits_on_one_grid() -> None:
         rotation_deg=0.0,
     )
     cal = plane_calibration(0.5)
-    top_a, lab_a, top_b, lab_b, scale = registered_pair(
-        base, base_labels, cal, follow, follow_labels, reg, mm_per_px=0.5
-    )
+    views = registered_pair(base, base_labels, cal, follow, follow_labels, reg, mm_per_px=0.5)
+    top_a, lab_a, top_b, lab_b, scale = views[:5]
     assert scale == 0.5
+    # where each photo's pixels land: the eschar block's corner pixels, in both views
+    for to_top, lab, corners in (
+        (views.baseline_to_top, lab_a, [[100.0, 80.0], [159.0, 119.0]]),
+        (views.follow_to_top, lab_b, [[199.0, 80.0], [140.0, 119.0]]),  # mirrored in x
+    ):
+        mapped = cv2.perspectiveTransform(np.array([corners]), to_top)[0]
+        (x0, y0), (x1, y1) = mapped.round().astype(int)
+        assert (x0, y0, x1, y1) == (30, 30, 89, 69)  # the block's corners in the view
+        assert lab[y0, x0] == lab[y1, x1] == ESCHAR
+        assert lab[y0 - 1, x0 - 1] == lab[y1 + 1, x1 + 1] == 0
     assert top_a.shape == top_b.shape and lab_a.shape == lab_b.shape == top_a.shape[:2]
     # Pixel centres 100-159 x 80-119 at 0.5 mm span 29.5 x 19.5 mm; 15 mm of skin each side.
     assert lab_a.shape == (round((19.5 + 30) / 0.5), round((29.5 + 30) / 0.5))
@@ -290,7 +300,7 @@ def test_registered_pair_puts_both_visits_on_one_grid() -> None:
     # By default the view keeps the photo's own detail at the wound: 0.25 mm per photo pixel
     # here (not a fixed 0.2 mm, which would magnify nothing, nor a coarser one losing detail).
     fine = plane_calibration(0.25, angle_deg=30.0)
-    *_, own = registered_pair(base, base_labels, fine, follow, follow_labels, reg)
+    own = registered_pair(base, base_labels, fine, follow, follow_labels, reg).mm_per_px
     assert own == pytest.approx(0.25)
 
 

@@ -8,6 +8,7 @@ from woundtrack.image.measure import measure
 from woundtrack.image.overlay import (
     CLOSE_UP_MIN_SIDE_PX,
     PALETTE,
+    Tag,
     close_up_view,
     legend_box_px,
     lesion_box_px,
@@ -15,6 +16,7 @@ from woundtrack.image.overlay import (
     overlay_views,
     render_overlay,
     render_overlay_with_legend_band,
+    warped_tags,
 )
 from woundtrack.models import Calibration
 from woundtrack.synthetic.phantom import PhantomSpec, render_phantom
@@ -131,3 +133,15 @@ def test_each_lesion_of_several_is_tagged_beside_its_box_in_every_view():
     )
     y0, y1, x0, x1 = _changed(plain, edge)
     assert y0 >= 0 and x1 <= 1600 and x0 > 1500
+
+
+def test_tags_follow_a_photo_warped_into_another_view():
+    """A registered top view: each tag's box is the box round its corners' new places."""
+    tag = Tag("L2", (10.0, 20.0, 30.0, 40.0))
+    scale_and_shift = np.array([[2.0, 0.0, 5.0], [0.0, 2.0, -3.0], [0.0, 0.0, 1.0]])
+    [moved] = warped_tags([tag], scale_and_shift)
+    assert moved.text == "L2"
+    assert moved.box_px == pytest.approx((25.0, 37.0, 60.0, 80.0))
+    turned = np.array([[0.0, -1.0, 100.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])  # 90° about
+    [moved] = warped_tags([tag], turned)
+    assert moved.box_px == pytest.approx((40.0, 10.0, 40.0, 30.0))  # w and h swap

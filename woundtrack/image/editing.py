@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import cv2
 import numpy as np
@@ -315,6 +315,19 @@ def lesion_changes(before: Sequence[Any], after: Sequence[Any]) -> list[dict[str
     return rows
 
 
+class TopViews(NamedTuple):
+    """``registered_pair``'s two visits on one top view of the baseline's skin plane."""
+
+    baseline_top: np.ndarray  # (h, w, 3) uint8 RGB
+    baseline_top_labels: np.ndarray  # (h, w) uint8
+    follow_top: np.ndarray
+    follow_top_labels: np.ndarray
+    mm_per_px: float
+    #: 3x3 homographies from each photo's pixels (x, y, 1) to the top view's
+    baseline_to_top: np.ndarray
+    follow_to_top: np.ndarray
+
+
 def registered_pair(
     baseline_image: np.ndarray,
     baseline_labels: np.ndarray,
@@ -325,7 +338,7 @@ def registered_pair(
     *,
     mm_per_px: float | None = None,
     max_side_px: int = 1200,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
+) -> TopViews:
     """Two visits' photos and label maps on one top view of the baseline's skin plane.
 
     The baseline photo is rectified (:func:`woundtrack.image.registration.rectify`) over the wounds
@@ -350,11 +363,11 @@ def registered_pair(
 
     Returns
     -------
-    baseline_top, baseline_top_labels, follow_top, follow_top_labels : ndarray
-        RGB ``(h, w, 3)`` uint8 images (black where a photo does not reach) and their ``(h, w)``
-        uint8 label maps, all of one size.
-    mm_per_px : float
-        The scale used.
+    TopViews
+        ``baseline_top``, ``baseline_top_labels``, ``follow_top``, ``follow_top_labels``: RGB
+        ``(h, w, 3)`` uint8 images (black where a photo does not reach) and their ``(h, w)``
+        uint8 label maps, all of one size; ``mm_per_px``, the scale used; ``baseline_to_top``
+        and ``follow_to_top``, where each photo's pixels land (e.g. to name its lesions there).
 
     Raises
     ------
@@ -420,7 +433,9 @@ def registered_pair(
     follow_top_labels = cv2.warpPerspective(
         follow_labels, follow_to_top, size, flags=cv2.INTER_NEAREST, borderValue=0
     )
-    return top, top_labels, follow_top, follow_top_labels, float(mm_per_px)
+    return TopViews(
+        top, top_labels, follow_top, follow_top_labels, float(mm_per_px), to_top, follow_to_top
+    )
 
 
 #: Skin shown around the wounds of a top view: this share of their extent, at least

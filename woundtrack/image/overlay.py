@@ -120,6 +120,19 @@ def moved_tags(tags: Sequence[Tag], x0: float, y0: float, scale: float) -> list[
     ]
 
 
+def warped_tags(tags: Sequence[Tag], matrix: np.ndarray) -> list[Tag]:
+    """``tags`` in a view the photo was warped into by the 3x3 homography ``matrix`` (e.g. a
+    registered top view): each box's corners mapped, and the box around them."""
+    out = []
+    for t in tags:
+        x, y, w, h = t.box_px
+        corners = np.array([[[x, y], [x + w, y], [x, y + h], [x + w, y + h]]], np.float64)
+        mapped = cv2.perspectiveTransform(corners, np.asarray(matrix, np.float64))[0]
+        (x0, y0), (x1, y1) = mapped.min(axis=0), mapped.max(axis=0)
+        out.append(Tag(t.text, (float(x0), float(y0), float(x1 - x0), float(y1 - y0))))
+    return out
+
+
 def _draw_tag(out: np.ndarray, tag: Tag) -> None:
     h, w = out.shape[:2]
     x, y, bw, _ = tag.box_px
