@@ -58,6 +58,7 @@ def row(week: int, *, lesion: str, area_cm2: float, body_site: str = "left calf"
         granulation_pct=30.0,
         corrected=week == 2,
         corrected_by="AB" if week == 2 else None,
+        outline_doubt=0.45 if (week, lesion) == (3, "L1") else None,
         segmenter="classical-lab",
         model_version="1",
         woundtrack_version="0.1.0",
@@ -179,6 +180,8 @@ def test_timeline_measurements_and_provenance(report) -> None:
     first = report["rows"][0]
     assert first.photo_sha256[:12] in measurements and first.photo_sha256 not in page
     assert "yes, by AB" in measurements
+    # an automatic outline the network was unsure of says so where the figures are listed
+    assert measurements.count("no (the network was unsure of this outline: 45 %)") == 1
     assert "15.00" in measurements and "2026-03-02" in measurements
     assert '<th class="num">Erythema reach (cm)</th>' in measurements
     assert '<td class="num">1.37</td>' in measurements  # week 1's

@@ -27,6 +27,7 @@ from woundtrack import __version__
 from woundtrack.analysis.healing import HealingMetrics
 from woundtrack.analysis.report import HealingSummary
 from woundtrack.image.overlay import Tag, lesion_box_px, moved_tags, render_overlay
+from woundtrack.image.pipeline import outline_unsure
 from woundtrack.image.segmentation import ERYTHEMA_MEANING
 from woundtrack.models import KIND_LABELS, SeriesRow, TreatmentEvent
 from woundtrack.present.charts import (
@@ -266,13 +267,22 @@ def _measurements_html(rows: Sequence[SeriesRow]) -> str:
             _num(r.erythema_area_cm2),
             _num(r.erythema_reach_cm),
             "yes" if r.calibrated else "no (pixels only)",
-            f"yes, by {r.corrected_by}" if r.corrected else "no",
+            _corrected(r),
             r.photo_sha256[:12],
             r.file_name,
         ]
         for r in rows
     ]
     return _table(headers, values, numeric=frozenset({2, 3, 4, 5, 6, 7}), nowrap=frozenset({0, 10}))
+
+
+def _corrected(r: SeriesRow) -> str:
+    """Who corrected the outline, or, for an automatic one the network was unsure of, that."""
+    if r.corrected:
+        return f"yes, by {r.corrected_by}"
+    if outline_unsure(r.outline_doubt):
+        return f"no (the network was unsure of this outline: {100 * r.outline_doubt:.0f} %)"
+    return "no"
 
 
 def _provenance_html(rows: Sequence[SeriesRow]) -> str:
