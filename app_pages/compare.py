@@ -282,14 +282,14 @@ left, right = st.columns(2)
 if registered is not None:
     _, views = registered
     mm_per_px = views.mm_per_px
-    for column, top, lab, visit, role, analysis_id, shown_rows, to_top in (
+    for column, top, lab, visit, role, record, shown_rows, to_top in (
         (
             left,
             views.baseline_top,
             views.baseline_top_labels,
             visit_a,
             "earlier",
-            analysis_a,
+            record_a,
             rows_a,
             views.baseline_to_top,
         ),
@@ -299,13 +299,13 @@ if registered is not None:
             views.follow_top_labels,
             visit_b,
             "later",
-            analysis_b,
+            record_b,
             rows_b,
             views.follow_to_top,
         ),
     ):
         # several lesions: each one's name beside it, where its photo lands in the view
-        tags = warped_tags(name_tags(labels_of(analysis_id), shown_rows), to_top)
+        tags = warped_tags(name_tags(record, shown_rows), to_top)
         top, lab, grow = enlarged(top, lab, min_side_px=_MIN_DISPLAY_SIDE_PX)
         # the colour key is given once below both views, so it hides no skin
         drawn = render_overlay(
@@ -326,9 +326,9 @@ if registered is not None:
         "bed."
     )
 else:
-    for column, visit, analysis_id, lines, shown_rows in (
-        (left, visit_a, analysis_a, lines_a, rows_a),
-        (right, visit_b, analysis_b, lines_b, rows_b),
+    for column, visit, analysis_id, record, lines, shown_rows in (
+        (left, visit_a, analysis_a, record_a, lines_a, rows_a),
+        (right, visit_b, analysis_b, record_b, lines_b, rows_b),
     ):
         try:
             image = photo(visit["photo_sha256"], visit["file_name"])
@@ -337,7 +337,7 @@ else:
             column.error(escape_markdown(exc))
             continue
         # several lesions: each one's name beside it, as the table below names them
-        tags = name_tags(labels, shown_rows) if labels.shape == image.shape[:2] else []
+        tags = name_tags(record, shown_rows) if labels.shape == image.shape[:2] else []
         close_up = close_up_view(image, labels, legend_lines=lines, opacity=opacity, tags=tags)
         column.image(
             _same_height(close_up, _UNREGISTERED_HEIGHT_PX),

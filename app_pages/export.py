@@ -74,7 +74,8 @@ def overlay_photos(patient: str) -> tuple[list[tuple[str, bytes]], list[str]]:
                 if found  # no lesion in this photo: shown as taken
                 else np.zeros(image.shape[:2], dtype=np.uint8)
             )
-            tags = name_tags(labels, found) if labels.shape == image.shape[:2] else []
+            record = store.current_analysis(visit["visit_id"]).record if len(found) > 1 else {}
+            tags = name_tags(record, found) if labels.shape == image.shape[:2] else []
             jpeg = overlay_thumbnail_jpeg(image, labels, tags=tags)
         except (WoundtrackError, ValueError) as exc:
             problems.append(f"{visit['file_name']} ({day}) is not in the report: {exc}")

@@ -9,14 +9,14 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import streamlit as st
 
 from woundtrack.image.io import read_photo
-from woundtrack.image.measure import measure
-from woundtrack.image.overlay import PALETTE, STICKER_COLOUR, Tag, lesion_tags
-from woundtrack.models import LABEL_NAMES, AnalysisInfo, Calibration, LesionMeasurement
+from woundtrack.image.overlay import PALETTE, STICKER_COLOUR, Tag
+from woundtrack.models import LABEL_NAMES, AnalysisInfo, LesionMeasurement
 from woundtrack.record import access, db
 from woundtrack.record.demo import demo_db_url, seed_demo
 from woundtrack.record.ingest import stored_labels
@@ -59,14 +59,17 @@ def warning_text(file: str, warning: str) -> str:
     return escape_markdown(warning if warning.startswith(prefix) else prefix + warning)
 
 
-def name_tags(labels: np.ndarray, rows: list) -> list[Tag]:
+def name_tags(record: dict[str, Any], rows: list) -> list[Tag]:
     """The lesions of a stored photo of several, each tagged on its overlay with its name ("L2",
-    from the photo's ``SeriesRow``s), as the page's text names them; none for one lesion."""
+    from the photo's ``SeriesRow``s) at its box in the analysis ``record`` (as measured, not
+    measured again), as the page's text names them; none for one lesion."""
     if len(rows) < 2:
         return []
-    lesions, _ = measure(labels, Calibration(method="none"))  # their boxes, in stored order
     names = {r.lesion_index: r.lesion for r in rows}
-    return lesion_tags(lesions, [names.get(m.index, f"#{m.index}") for m in lesions])
+    return [
+        Tag(names.get(m["index"], f"#{m['index']}"), tuple(float(v) for v in m["bbox_px"]))
+        for m in record.get("lesions") or []
+    ]
 
 
 def lesion_sizes(m: LesionMeasurement, calibrated: bool) -> dict[str, object]:

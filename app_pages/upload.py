@@ -232,8 +232,9 @@ def _show_imported(
         return
     try:
         image, _ = read_photo(data, name=result.file)
-        labels = stored_labels(store, store.current_analysis(result.visit_id).analysis_id)
-        tags = name_tags(labels, rows) if labels.shape == image.shape[:2] else []
+        current = store.current_analysis(result.visit_id)
+        labels = stored_labels(store, current.analysis_id)
+        tags = name_tags(current.record, rows) if labels.shape == image.shape[:2] else []
         thumb_col.image(overlay_thumbnail_jpeg(image, labels, tags=tags), width="stretch")
     except (WoundtrackError, ValueError) as exc:
         thumb_col.caption(f"No overlay: {escape_markdown(exc)}")
