@@ -2,6 +2,7 @@
 The network tests, which need torch, are in test_training_network.py."""
 
 import numpy as np
+from scipy import ndimage
 
 from training import data
 
@@ -152,3 +153,69 @@ def test_the_validation_photos_are_all_the_bed_networks_held_out_ones_and_fixed(
     assert held <= set(val) and len(val) == data.N_TISSUE_VALIDATION
     assert not set(train) & set(val) and len(train) + len(val) == 86
     assert data.tissue_split(stems, held) == (train, val)
+
+
+def test_a_pale_rim_is_painted_pale_inside_the_wound_and_only_there():
+    from training import synthesis
+
+    image, wound, _ = skin_photo()
+    depth = ndimage.distance_transform_edt(wound)
+    for k in range(6):
+        out = synthesis.paint_pale_rim(image, wound, np.random.default_rng(k))
+        assert (out[~wound] == image[~wound]).all()  # skin and sheet keep their exact pixels
+        edge, centre = wound & (depth <= 1.5), wound & (depth >= 20)
+        changed = (out != image).any(axis=2)
+        assert changed[edge].mean() > 0.2  # some or all of the border, never nothing
+        assert not changed[centre].any()  # a band at the border, not the bed's middle
+        # where it is painted, the border turns pale: lighter than the red bed by far
+        painted = edge & changed & (np.abs(out.astype(int) - image).sum(axis=2) > 60)
+        assert painted.sum() > 10
+        assert lightness(out[painted]) > lightness(image[painted]) + 20
+
+
+def test_a_copied_lesion_lands_on_skin_clear_of_the_wound_and_joins_the_mask():
+    from training import synthesis
+
+    image, wound, _ = skin_photo()
+    placed = 0
+    for k in range(6):
+        out, mask = synthesis.add_copied_lesion(image, wound, np.random.default_rng(k))
+        assert (mask[wound]).all() and (out[wound] == image[wound]).all()  # the wound is kept
+        new = mask & ~wound
+        if not new.any():  # no room this time: nothing changed
+            assert (out == image).all()
+            continue
+        placed += 1
+        labelled, n = ndimage.label(mask)
+        assert n == 2  # the wound and its copy, apart
+        assert 0.3**2 * 0.7 <= new.sum() / wound.sum() <= 0.8**2 * 1.3
+        assert (out[:, 224:] == image[:, 224:]).all()  # never on the sheet
+        # the copy looks like the wound: red where the mask says wound
+        assert np.abs(np.median(out[new], axis=0) - (170, 40, 40)).max() < 25
+    assert placed >= 4
+
+
+def test_camera_changes_exposure_and_white_balance_in_linear_light():
+    grey = np.full((8, 8, 3), 118, np.uint8)  # sRGB 118: linear 0.18
+    outs = [data.camera(grey, np.random.default_rng(k)) for k in range(40)]
+    means = np.array([o.reshape(-1, 3).mean(axis=0) for o in outs])
+    assert means.min() < 90 and means.max() > 150  # about 2 stops of exposure
+    red_blue = means[:, 0] - means[:, 2]
+    assert red_blue.min() < -10 and red_blue.max() > 10  # cooler and warmer
+    black = np.zeros((4, 4, 3), np.uint8)
+    assert (data.camera(black, np.random.default_rng(0)) == 0).all()  # black stays black
+
+
+def test_the_clinic_augmentations_are_off_unless_asked_and_draw_nothing_when_off():
+    image, wound, _ = skin_photo()
+    fixed = dict(size_px=SIZE_PX, synthesis_p=0.0, zoom_out_p=0.0, zoom_in_p=0.0)
+    before = data.augment(image, wound, np.random.default_rng(3), data.AugmentParams(**fixed))
+    off = data.AugmentParams(**fixed, pale_rim_p=0.0, copied_lesion_p=0.0, camera_p=0.0)
+    again = data.augment(image, wound, np.random.default_rng(3), off)
+    assert (before[0] == again[0]).all() and (before[1] == again[1]).all()
+    on = data.AugmentParams(**fixed, copied_lesion_p=1.0, photometric_p=0.0)
+    lesions = [
+        ndimage.label(data.augment(image, wound, np.random.default_rng(k), on)[1])[1]
+        for k in range(4)
+    ]
+    assert max(lesions) == 2

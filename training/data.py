@@ -74,6 +74,10 @@ class AugmentParams:
     zoom_out_p: float = 0.3  # wound small in a large frame
     zoom_in_p: float = 0.3  # wound fills the frame
     photometric_p: float = 0.8
+    # issue 24, photos from other clinics (each 0 = off, so earlier recipes draw the same samples)
+    pale_rim_p: float = 0.0  # a pale band inside the wound's border (synthesis.paint_pale_rim)
+    copied_lesion_p: float = 0.0  # a second lesion on the skin (synthesis.add_copied_lesion)
+    camera_p: float = 0.0  # another camera's white balance and exposure (``camera``)
 
 
 def _scale_and_crop(image, mask, rng, a: AugmentParams):
@@ -141,14 +145,36 @@ def _photometric(image, rng):
     return np.ascontiguousarray(out)
 
 
+def camera(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The photo as another camera would have taken it: exposure 2^(-1..+1) and a white balance
+    off along the warm-cool axis (red and blue gains up to e^0.3 apart each way) and a little
+    along green-magenta, applied in linear light (sRGB), highlights clipping as a sensor's do.
+
+    ``_photometric``'s cast and gamma act on the encoded values; this is the light's own
+    change, which moves dark and bright tissue differently."""
+    x = image.astype(np.float32) / 255.0
+    lin = np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
+    warm = rng.uniform(-0.3, 0.3)
+    gains = np.exp([warm, rng.uniform(-0.08, 0.08), -warm]).astype(np.float32)
+    lin = np.clip(lin * gains * np.float32(2.0 ** rng.uniform(-1.0, 1.0)), 0.0, 1.0)
+    x = np.where(lin <= 0.0031308, lin * 12.92, 1.055 * lin ** (1 / 2.4) - 0.055)
+    return np.clip(x * 255 + 0.5, 0, 255).astype(np.uint8)
+
+
 def augment(image, mask, rng, a: AugmentParams = AugmentParams()):
     """One training sample from one photo: (image (S, S, 3) uint8, mask (S, S) bool)."""
     image, mask = synthesis.synthesize(
         image, mask, rng, p=a.synthesis_p, new_eschar_p=a.new_eschar_p
     )
+    if a.pale_rim_p and rng.random() < a.pale_rim_p:
+        image = synthesis.paint_pale_rim(image, mask, rng)
+    if a.copied_lesion_p and rng.random() < a.copied_lesion_p:
+        image, mask = synthesis.add_copied_lesion(image, mask, rng)
     if a.skin_tone_p and rng.random() < a.skin_tone_p:
         image = synthesis.darken_skin(image, mask, rng)
     image, mask = _scale_and_crop(image, mask, rng, a)
+    if a.camera_p and rng.random() < a.camera_p:
+        image = camera(image, rng)
     if rng.random() < a.photometric_p:
         image = _photometric(image, rng)
     return image, mask

@@ -13,6 +13,11 @@ These functions make such wound beds from real photos, with masks that stay true
   halo that is **not** wound, so that "black on skin" is learned as wound and the halo as skin.
 - ``darken_skin``: the skin around the wound made dark brown, the wound left as it is, so that
   red granulation is also learned against dark skin.
+- ``paint_pale_rim``: a pale band along part or all of the wound's own border (white-yellow
+  fibrin, or the pale pink of macerated or epithelialising tissue), inside the true mask, so that
+  the pale margin that expert outlines include is learned as wound, not skin.
+- ``add_copied_lesion``: a second lesion on the skin, copied from the photo's own wound (smaller,
+  turned), so that a photo holds several lesions and each is learned as wound.
 
 Everything works in float CIELAB (L* 0-100) on RGB ``uint8`` arrays; randomness comes only from
 the ``rng`` passed in.
@@ -266,6 +271,109 @@ def darken_skin(image: np.ndarray, wound: np.ndarray, rng: np.random.Generator) 
     out = _rgb(lab)
     out[wound] = image[wound]  # the wound keeps its exact pixels, not a Lab round trip
     return out
+
+
+def paint_pale_rim(image: np.ndarray, wound: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Repaint a band just inside the wound's border as pale tissue; the mask does not change.
+
+    Photos from other clinics show wounds whose margin is white or yellow fibrin, or the pale
+    pink of macerated or epithelialising tissue, and the experts' outline includes it; a network
+    trained on FUSeg's red beds leaves it out (issue 24: recall 0.69 there). The band is about
+    10-35 % of the wound's equivalent radius wide (at least 2 px), wider and narrower along the
+    border, round the whole border (40 %) or an arc of 90-270 degrees of it, full at the edge
+    and fading into the bed, with a mottled texture and the photo's own fine detail.
+    """
+    n = int(wound.sum())
+    if n < 50:
+        return image.copy()
+    radius = np.sqrt(n / np.pi)
+    depth = cv2.distanceTransform(np.pad(wound, 1).astype(np.uint8), cv2.DIST_L2, 5)[1:-1, 1:-1]
+    # wider in places and narrower in others, as a margin is
+    width = max(2.0, radius * rng.uniform(0.1, 0.35))
+    width = width * np.clip(1 + 0.5 * smooth_noise(wound.shape, radius * 0.7, rng), 0.3, 1.8)
+    band = wound & (depth <= width)
+    if rng.random() >= 0.4:  # an arc of the border, seen from the wound's centre
+        ys, xs = np.nonzero(wound)
+        yy, xx = np.mgrid[: wound.shape[0], : wound.shape[1]]
+        angle = np.arctan2(yy - ys.mean(), xx - xs.mean())
+        start, span = rng.uniform(-np.pi, np.pi), rng.uniform(0.5, 1.5) * np.pi
+        band &= np.mod(angle - start, 2 * np.pi) < span
+    if band.sum() < 10:
+        return image.copy()
+    lab = _lab(image)
+    shape = band.shape
+    if rng.random() < 0.5:  # white-yellow fibrin
+        base = [rng.uniform(70, 90), rng.uniform(-2, 6), rng.uniform(10, 35)]
+    else:  # pale pink: macerated or epithelialising tissue
+        base = [rng.uniform(65, 85), rng.uniform(8, 20), rng.uniform(4, 15)]
+    paint = np.empty_like(lab)
+    grain = max(2.0, radius * 0.15)
+    paint[..., 0] = base[0] + smooth_noise(shape, grain, rng) * rng.uniform(1, 4)
+    paint[..., 0] += _highpass_l(lab, 2.0) * 0.5
+    paint[..., 1] = base[1] + smooth_noise(shape, grain * 2, rng) * rng.uniform(1, 3)
+    paint[..., 2] = base[2] + smooth_noise(shape, grain * 2, rng) * rng.uniform(1, 4)
+    # full at the wound's edge, fading into the red bed over the band's inner half
+    fade = np.clip((width - depth) / np.maximum(1.0, 0.5 * width), 0.0, 1.0)
+    cover = np.clip(rng.uniform(0.8, 1.0) + 0.2 * fractal_noise(shape, rng), 0.5, 1.0)
+    alpha = (band * fade * cover).astype(np.float32)[..., None]
+    out = _rgb(lab * (1 - alpha) + paint * alpha)
+    out[~wound] = image[~wound]  # the skin keeps its exact pixels
+    return out
+
+
+def add_copied_lesion(
+    image: np.ndarray, wound: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Add a second lesion on the skin: the photo's own wound, 0.3-0.8 times its size, turned,
+    its edge feathered over a pixel or two; the mask gains it. Returns (image, wound mask).
+
+    Photos with several lesions are common (calciphylaxis especially) and FUSeg has few; a
+    network that saw one wound per photo may keep only the largest. Left as it was where the
+    wound is too small to copy or no skin has room for the copy."""
+    ys, xs = np.nonzero(wound)
+    if len(ys) < 200:
+        return image.copy(), wound.copy()
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    scale = rng.uniform(0.3, 0.8)
+    angle = rng.uniform(-180, 180)
+    patch = image[y0:y1, x0:x1]
+    patch_mask = wound[y0:y1, x0:x1].astype(np.float32)
+    ph, pw = patch_mask.shape
+    # the turned, scaled patch in a square canvas that holds it whole
+    side = int(np.ceil(np.hypot(ph, pw) * scale)) + 4
+    m = cv2.getRotationMatrix2D((pw / 2, ph / 2), angle, scale)
+    m[0, 2] += side / 2 - pw / 2
+    m[1, 2] += side / 2 - ph / 2
+    new = cv2.warpAffine(patch, m, (side, side), flags=cv2.INTER_LINEAR)
+    alpha = cv2.warpAffine(patch_mask, m, (side, side), flags=cv2.INTER_LINEAR)
+    new_mask = alpha > 0.5
+    if new_mask.sum() < 30:
+        return image.copy(), wound.copy()
+    alpha = cv2.GaussianBlur(alpha, (0, 0), rng.uniform(0.5, 1.5)) * (alpha > 0.02)
+    # a place on the skin, clear of the wound, where the whole copy fits
+    h, w = wound.shape
+    clear = cv2.dilate(wound.astype(np.uint8), np.ones((15, 15), np.uint8)).astype(bool)
+    lab = _lab(image)  # skin has some chroma (a* and b* both positive); sheets and walls do not
+    skin = skin_like(image, clear) & (lab[..., 1] > 4) & (lab[..., 2] > 5)
+    room = cv2.erode(skin.astype(np.uint8), np.ones((side, side), np.uint8))
+    room[: side // 2] = 0
+    room[h - side // 2 - 1 :] = 0
+    room[:, : side // 2] = 0
+    room[:, w - side // 2 - 1 :] = 0
+    cy, cx = np.nonzero(room)
+    if len(cy) == 0:
+        return image.copy(), wound.copy()
+    i = rng.integers(len(cy))
+    top, left = int(cy[i]) - side // 2, int(cx[i]) - side // 2
+    out = image.copy()
+    region = out[top : top + side, left : left + side].astype(np.float32)
+    a = alpha[..., None]
+    out[top : top + side, left : left + side] = np.clip(
+        region * (1 - a) + new.astype(np.float32) * a + 0.5, 0, 255
+    ).astype(np.uint8)
+    mask = wound.copy()
+    mask[top : top + side, left : left + side] |= new_mask
+    return out, mask
 
 
 # Of the repaintings, eschar 45 %, slough 30 %, both 10 %: 85 % repaint part of the wound; the

@@ -159,6 +159,27 @@ def main(argv: list[str] | None = None) -> None:
         help="make the skin around the wound dark brown in this share of the samples "
         "(after any tissue synthesis; the wound itself is not changed)",
     )
+    ap.add_argument(
+        "--pale-rim-p",
+        type=float,
+        default=0.0,
+        help="paint a pale band (fibrin, maceration) inside the wound's border in this share of "
+        "the samples (synthesis.paint_pale_rim; issue 24, other clinics' pale margins)",
+    )
+    ap.add_argument(
+        "--copied-lesion-p",
+        type=float,
+        default=0.0,
+        help="add a second lesion, copied from the photo's own wound, in this share of the "
+        "samples (synthesis.add_copied_lesion)",
+    )
+    ap.add_argument(
+        "--camera-p",
+        type=float,
+        default=0.0,
+        help="give this share of the samples another camera's exposure and white balance "
+        "(data.camera)",
+    )
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -199,6 +220,9 @@ def main(argv: list[str] | None = None) -> None:
         synthesis_p=args.synthesis_p,
         new_eschar_p=args.new_eschar_p,
         skin_tone_p=args.skin_tone_p,
+        pale_rim_p=args.pale_rim_p,
+        copied_lesion_p=args.copied_lesion_p,
+        camera_p=args.camera_p,
     )
     recipe = {
         **{k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
