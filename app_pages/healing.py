@@ -32,6 +32,7 @@ from woundtrack.present.charts import (
     model_version_note,
     phase_table_shown,
 )
+from woundtrack.present.tissue_note import tissue_notes
 from woundtrack.record.ingest import MeasuredAgain, measure_again
 
 require("view_patients")
@@ -159,6 +160,8 @@ st.plotly_chart(
 erythema = erythema_text(rows, lesion)
 if erythema:
     st.caption(escape_markdown(erythema), help=ERYTHEMA_MEANING)
+for note in tissue_notes(r.model_version for r in rows if r.lesion == lesion):
+    st.caption(escape_markdown(note))
 note = model_version_note(rows, lesion)
 if note:
     st.warning(escape_markdown(note))

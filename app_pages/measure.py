@@ -25,6 +25,7 @@ from woundtrack.image.io import read_photo
 from woundtrack.image.overlay import legend_lines, lesion_tags, overlay_views
 from woundtrack.image.pipeline import Analysis, analyze_image, outline_unsure
 from woundtrack.image.segmentation import ERYTHEMA_MEANING
+from woundtrack.present.tissue_note import tissue_note
 from woundtrack.record import clinic_models
 
 require("upload")
@@ -128,6 +129,10 @@ for col, (label, name, what) in zip(st.columns(len(shown)), shown, strict=True):
         col.metric(label, f"{area_cm2:.2f} cm²", help=what)
     else:
         col.metric(label, f"{getattr(totals, f'{name}_area_px')} px", help=what)
+
+note = tissue_note(analysis.provenance.model_version)
+if note:
+    st.caption(escape_markdown(note))
 
 for warning in analysis.warnings:
     if warning != NO_STICKER_WARNING:  # said above, in red

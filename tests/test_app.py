@@ -94,6 +94,9 @@ def test_uploaded_photo_shows_cm2_and_the_lesion_table(photos: Photos) -> None:
     helps = {m.label: m.proto.help for m in at.metric}
     assert "necrotic" in helps["Eschar"]
     assert "red all over" in helps["Erythema"] and "2.5 cm" in helps["Erythema"]
+    # and how far the tissue shares can be trusted, for the network that measured them
+    [note] = [c.value for c in at.caption if "Tissue shares come from" in c.value]
+    assert "tissue network 2026-12-06a" in note and "slough reads low" in note
 
 
 def test_each_warning_names_the_photo_once(tmp_path) -> None:

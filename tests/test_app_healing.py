@@ -134,6 +134,9 @@ def test_healing_page_shows_the_figures_and_the_chart(db_url: str) -> None:
     assert "on 2026-05-18: 0.29 cm², reaching 0.1 cm" in erythema and "first visit" in erythema
     assert "red all over" in line.proto.help  # what the figure cannot see, one click away
     assert "Erythema reach" in names  # the demo's visits carry it: drawn on its own axis
+    # how far the stacked tissues can be trusted: the tissue network's agreement, said once
+    notes = [c.value for c in at.caption if "Tissue shares come from" in c.value]
+    assert len(notes) == 1 and "found 50% of their slough" in notes[0]
 
 
 def test_healing_page_warns_when_a_series_was_measured_by_two_model_versions(

@@ -217,6 +217,17 @@ def test_a_lesion_measured_by_two_model_versions_says_so_under_its_chart(report)
     assert "model versions" not in l2.split("</section>")[0]  # L2's visits: weeks 0-3, one
 
 
+def test_the_footer_says_how_well_the_tissue_network_that_measured_agrees_with_specialists(
+    report,
+) -> None:
+    assert "Tissue shares come from" not in report["page"]  # colour rules: no tissue network
+    network = "2026-11-26a+tissue-2026-12-06a"
+    rows = [dataclasses.replace(r, model_version=network) for r in report["rows"]]
+    footer = page_without_timeline_or_photos(rows).split("<footer>")[1]
+    assert footer.count("Tissue shares come from tissue network 2026-12-06a") == 1
+    assert "found 50% of their slough" in footer and "slough reads low" in footer
+
+
 def test_no_calibrated_visit_is_said_plainly() -> None:
     calibrated = row(0, lesion="L1", area_cm2=1.0)
     fields = {f: getattr(calibrated, f) for f in calibrated.__slots__}

@@ -37,6 +37,7 @@ from woundtrack.present.charts import (
     model_version_note,
     phase_table_shown,
 )
+from woundtrack.present.tissue_note import tissue_notes
 
 __all__ = ["overlay_thumbnail_jpeg", "patient_report_html"]
 
@@ -309,11 +310,13 @@ def _provenance_html(rows: Sequence[SeriesRow]) -> str:
             else "every measurement listed was calibrated."
         )
     )
+    tissue = "".join(f"<p>{_e(note)}</p>" for note in tissue_notes(m for _, m, _ in analyses))
     return (
         "<footer><h3>Provenance</h3>"
         f"<ul>{items}</ul><p>{_e(calibration)} A person's correction is a new analysis beside "
         "the automatic one; the figures above use each visit's newest analysis. Each photo is "
-        "identified by the first 12 characters of the sha256 of its stored bytes.</p></footer>"
+        "identified by the first 12 characters of the sha256 of its stored bytes.</p>"
+        f"{tissue}</footer>"
     )
 
 
