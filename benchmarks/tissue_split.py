@@ -14,8 +14,13 @@ for the colour rules alone):
    (``training.data.repainted_validation``; ``plain`` is a painter training never used): the
    share of painted pixels called that tissue, and called wound bed.
 
+With ``--ceiling``, first: the best tissue figures any tissue split could reach on the 22
+photos, every bed pixel given its specialists' label (slough where they say slough, else
+granulation), inside the segmenter's bed and inside FUSeg's own wound mask. The specialists'
+outlines (DFUTissue) and FUSeg's differ, so even a perfect split does not reach Dice 1.
+
 Run: python benchmarks/tissue_split.py --data DATA/fuseg-train [--tissue-model T.onnx |
-     --colour-tissues] [--painted 100]
+     --colour-tissues] [--painted 100] [--ceiling]
 """
 
 from __future__ import annotations
@@ -66,12 +71,48 @@ def _labels(segmenter, image):
     return segmenter(image, calibration)
 
 
+def _dice(pred: np.ndarray, truth: np.ndarray) -> tuple[int, int, int]:
+    """(true positives, false positives, false negatives) in pixels."""
+    return (
+        int(np.count_nonzero(pred & truth)),
+        int(np.count_nonzero(pred & ~truth)),
+        int(np.count_nonzero(~pred & truth)),
+    )
+
+
+def ceiling(segmenter, stems, by_stem, masks, tissue_dir) -> str:
+    """The tissue Dice of a perfect split inside the segmenter's bed and inside the true mask."""
+    counts = {(bed, t): np.zeros(3, np.int64) for bed in ("drawn", "true") for t in (1, 2)}
+    for stem in stems:
+        image, mask = data.load_pair(by_stem[stem], masks[stem])
+        truth = np.asarray(cv2.imread(str(tissue_dir / f"{stem}.png"), cv2.IMREAD_UNCHANGED))
+        labels = _labels(segmenter, image)
+        drawn = (labels >= GRANULATION) & (labels <= ESCHAR)
+        annotated = truth != 255
+        for bed_name, bed in (("drawn", drawn), ("true", mask)):
+            split = {1: bed & (truth == 1), 2: bed & (truth != 1)}  # slough, else granulation
+            for t in (1, 2):
+                counts[bed_name, t] += _dice(split[t] & annotated, (truth == t) & annotated)
+
+    def d(c) -> str:
+        return f"{2 * c[0] / max(1, 2 * c[0] + c[1] + c[2]):.3f}"
+
+    return (
+        f"a perfect split inside the segmenter's bed: slough Dice {d(counts['drawn', 1])}, "
+        f"granulation {d(counts['drawn', 2])}; inside FUSeg's wound mask: slough "
+        f"{d(counts['true', 1])}, granulation {d(counts['true', 2])}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="the FUSeg training folder")
     parser.add_argument("--tissue-model", type=Path, help="another tissue ONNX file")
     parser.add_argument("--colour-tissues", action="store_true", help="the colour rules only")
     parser.add_argument("--painted", type=int, default=100, help="photos per painted set")
+    parser.add_argument(
+        "--ceiling", action="store_true", help="first, the best figures any tissue split can reach"
+    )
     args = parser.parse_args()
     segmenter = make_segmenter(tissue_model_path=args.tissue_model)
     if args.colour_tissues:
@@ -85,6 +126,10 @@ def main() -> None:
     stems = sorted(p.stem for p in (args.data / "tissue").glob("*.png"))
     _, tissue_val = data.tissue_split(stems, bed_val_stems)
     by_stem = {p[0].stem: p[0] for p in pairs}
+    if args.ceiling:
+        masks = {p[0].stem: p[1] for p in pairs}
+        print(f"0. ceiling, {len(tissue_val)} held-out photos: ", end="", flush=True)
+        print(ceiling(segmenter, tissue_val, by_stem, masks, args.data / "tissue"))
     rows = {
         stem: cli._tissue_row(by_stem[stem], args.data / "tissue" / f"{stem}.png", segmenter)
         for stem in tissue_val
