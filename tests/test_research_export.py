@@ -152,6 +152,12 @@ def test_the_export_writes_its_four_files(record, tables):
     }
     md = (record["out"] / "dictionary.md").read_text(encoding="utf-8")
     assert "2 subjects, 3 measurements, 3 treatment events" in md
+    # a researcher comparing slough shares learns how the network that split the beds did
+    [version] = set(measurements["model_version"])
+    assert "+tissue-" in version
+    tissue = md.split("## Tissue shares (eschar, slough, granulation): known agreement")[1]
+    assert tissue.count("Tissue shares come from tissue network") == 1
+    assert version.split("+tissue-")[1] in tissue and "slough reads low" in tissue
 
 
 def test_no_file_names_anyone(record):

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from woundtrack import __version__
 from woundtrack.errors import WoundtrackError
+from woundtrack.present.tissue_note import tissue_notes
 from woundtrack.record.store import (
     PSEUDONYMISED_COLUMNS,
     PSEUDONYMISED_TREATMENT_COLUMNS,
@@ -199,6 +200,11 @@ def _write_dictionary(out: Path, measurements: list, treatments: list) -> list[P
         lines += [f"## {table}.parquet", "", "| column | type, unit | meaning |", "|---|---|---|"]
         lines += [f"| {c} | {' | '.join(DICTIONARY[(table, c)])} |" for c in columns]
         lines.append("")
+    # a tissue share is only as good as the network that split the bed: say so for each one
+    notes = tissue_notes(sorted({row["model_version"] for row in measurements}))
+    if notes:
+        lines += ["## Tissue shares (eschar, slough, granulation): known agreement", ""]
+        lines += [*(f"- {note}" for note in notes), ""]
     md_path = out / "dictionary.md"
     md_path.write_text("\n".join(lines), encoding="utf-8")
     return [csv_path, md_path]
