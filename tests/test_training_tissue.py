@@ -46,6 +46,26 @@ def test_painted_eschar_is_labelled_eschar_and_labels_stay_in_their_set():
     assert ESCHAR in seen
 
 
+def test_another_cameras_light_changes_the_colours_and_never_the_labels():
+    image = np.full((200, 200, 3), (200, 160, 140), np.uint8)
+    mask = np.zeros((200, 200), bool)
+    mask[60:140, 60:140] = True
+    image[mask] = (170, 40, 40)
+    target = tissue.tissue_target(mask)
+    fixed = dict(size_px=96, long_px=128, eschar_p=0.0, slough_p=0.0, new_eschar_p=0.0)
+    changed = 0
+    for k in range(6):
+        plain, plain_tgt = tissue.augment(image, target, np.random.default_rng(k), **fixed)
+        lit, lit_tgt = tissue.augment(
+            image, target, np.random.default_rng(k), **fixed, camera_p=1.0
+        )
+        assert (lit_tgt == plain_tgt).all()  # same crop, same labels
+        off, _ = tissue.augment(image, target, np.random.default_rng(k), **fixed, camera_p=0.0)
+        assert (off == plain).all()  # off by default, and off draws nothing
+        changed += int(np.abs(lit.astype(int) - plain).mean() > 3)
+    assert changed >= 4
+
+
 def test_the_loss_trains_unknown_wound_as_any_bed_tissue():
     weights = torch.ones(len(TISSUE_CHANNELS))
     target = torch.full((1, 4, 4), tissue.UNKNOWN_WOUND, dtype=torch.long)

@@ -110,8 +110,10 @@ def augment(
     slough_p=0.05,
     new_eschar_p=0.1,
     skin_tone_p=0.2,
+    camera_p=0.0,
 ):
-    """One training sample: tissue painted in (labels follow), dark skin, zoom/crop, colour."""
+    """One training sample: tissue painted in (labels follow), dark skin, zoom/crop, another
+    camera's light (``data.camera``, with ``camera_p``), colour."""
     target = target.copy()
     wound = (target != NOT_WOUND) & (target != IGNORE)
     r = rng.random()
@@ -133,6 +135,8 @@ def augment(
     if rng.random() < skin_tone_p:
         image = synthesis.darken_skin(image, wound, rng)
     image, target = _scale_and_crop(image, target, rng, size_px, long_px)
+    if camera_p and rng.random() < camera_p:
+        image = data.camera(image, rng)
     if rng.random() < 0.85:
         image = data._photometric(image, rng)
     return image, target
@@ -219,6 +223,13 @@ def main(argv=None):
     ap.add_argument("--tissue-repeats", type=int, default=2, help="tissue photos per epoch, x")
     ap.add_argument("--bed-photos", type=int, default=48, help="wound-mask-only photos per epoch")
     ap.add_argument("--freeze-blocks", type=int, default=3)
+    ap.add_argument(
+        "--camera-p",
+        type=float,
+        default=0.0,
+        help="give this share of the samples another camera's exposure and white balance "
+        "(data.camera)",
+    )
     ap.add_argument("--max-minutes", type=float, default=0)
     ap.add_argument("--validate-every", type=int, default=5)
     ap.add_argument("--workers", type=int, default=1)
@@ -291,7 +302,12 @@ def main(argv=None):
         return torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16)
 
     loader = DataLoader(
-        _Samples(items, photos, args.seed, {"size_px": args.size, "long_px": args.long_side}),
+        _Samples(
+            items,
+            photos,
+            args.seed,
+            {"size_px": args.size, "long_px": args.long_side, "camera_p": args.camera_p},
+        ),
         batch_size=args.batch,
         shuffle=False,
         num_workers=args.workers,
