@@ -64,6 +64,7 @@ from woundtrack.models import (
     Calibration,
     LesionMeasurement,
 )
+from woundtrack.present.tissue_note import tissue_note
 from woundtrack.record.ingest import correct
 
 require("view_patients")
@@ -543,6 +544,10 @@ if stored_table.empty:
     st.info("No wound was outlined in this photo. Draw round it to add one.")
 else:
     st.dataframe(stored_table, hide_index=True)
+    # the network's tissue shares: how far they can be trusted (a person's outline is their own)
+    note = tissue_note(current.model_version) if current.kind != "corrected" else None
+    if note:
+        st.caption(escape_markdown(note))
 if changed:
     st.caption("A '?' after a name: lesion names are matched again when the correction is saved.")
 

@@ -111,6 +111,9 @@ def test_review_shows_the_outline_and_the_lesion_table(db_url: str) -> None:
     assert columns | {"granulation %"} <= set(table.columns)
     assert table["erythema reach (cm)"].iloc[0] > 0  # the demo's last visit: 0.13 cm
     assert table["outline"].iloc[0].startswith("automatic")
+    # an automatic outline's tissue shares say how far the tissue network can be trusted
+    notes = [c.value for c in at.caption if "Tissue shares come from" in c.value]
+    assert len(notes) == 1 and "slough reads low" in notes[0]
     # Nothing drawn yet: Apply, Undo and Accept wait.
     assert at.button(key="review_apply").disabled
     assert at.button(key="review_accept").disabled
@@ -163,6 +166,7 @@ def test_drawn_correction_is_accepted_with_a_name_and_the_automatic_outline_kept
     # The page now shows the corrected outline and who made it.
     assert lesion_tables(at)["stored"]["outline"].iloc[0] == f"corrected by {me}"
     assert any(f"corrected by **{escape_markdown(me)}**" in i.value for i in at.info)
+    assert not any("Tissue shares come from" in c.value for c in at.caption)  # the person's
     assert at.selectbox(key="review_visit").value == visit_id  # still on the corrected visit
     assert at.button(key="review_accept").disabled
 
