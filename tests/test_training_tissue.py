@@ -27,12 +27,17 @@ def test_the_labels_come_from_the_annotation_then_the_wound_mask():
     assert (tissue.tissue_target(mask)[:, :3] == tissue.UNKNOWN_WOUND).all()
 
 
-def test_painted_eschar_is_labelled_eschar_and_labels_stay_in_their_set():
+def square_wound_photo():
+    """Skin with a red square wound, and its training labels."""
     image = np.full((200, 200, 3), (200, 160, 140), np.uint8)
     mask = np.zeros((200, 200), bool)
     mask[60:140, 60:140] = True
     image[mask] = (170, 40, 40)
-    target = tissue.tissue_target(mask)
+    return image, tissue.tissue_target(mask)
+
+
+def test_painted_eschar_is_labelled_eschar_and_labels_stay_in_their_set():
+    image, target = square_wound_photo()
     seen = set()
     for k in range(12):
         img, tgt = tissue.augment(
@@ -47,11 +52,7 @@ def test_painted_eschar_is_labelled_eschar_and_labels_stay_in_their_set():
 
 
 def test_another_cameras_light_changes_the_colours_and_never_the_labels():
-    image = np.full((200, 200, 3), (200, 160, 140), np.uint8)
-    mask = np.zeros((200, 200), bool)
-    mask[60:140, 60:140] = True
-    image[mask] = (170, 40, 40)
-    target = tissue.tissue_target(mask)
+    image, target = square_wound_photo()
     fixed = dict(size_px=96, long_px=128, eschar_p=0.0, slough_p=0.0, new_eschar_p=0.0)
     changed = 0
     for k in range(6):

@@ -145,6 +145,11 @@ def _photometric(image, rng):
     return np.ascontiguousarray(out)
 
 
+CAMERA_P_HELP = (
+    "give this share of the samples another camera's exposure and white balance (data.camera)"
+)
+
+
 def camera(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """The photo as another camera would have taken it: exposure 2^(-1..+1) and a white balance
     off along the warm-cool axis (red and blue gains up to e^0.3 apart each way) and a little

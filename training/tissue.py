@@ -223,13 +223,7 @@ def main(argv=None):
     ap.add_argument("--tissue-repeats", type=int, default=2, help="tissue photos per epoch, x")
     ap.add_argument("--bed-photos", type=int, default=48, help="wound-mask-only photos per epoch")
     ap.add_argument("--freeze-blocks", type=int, default=3)
-    ap.add_argument(
-        "--camera-p",
-        type=float,
-        default=0.0,
-        help="give this share of the samples another camera's exposure and white balance "
-        "(data.camera)",
-    )
+    ap.add_argument("--camera-p", type=float, default=0.0, help=data.CAMERA_P_HELP)
     ap.add_argument("--max-minutes", type=float, default=0)
     ap.add_argument("--validate-every", type=int, default=5)
     ap.add_argument("--workers", type=int, default=1)

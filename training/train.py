@@ -205,13 +205,7 @@ def main(argv: list[str] | None = None) -> None:
         help="add a second lesion, copied from the photo's own wound, in this share of the "
         "samples (synthesis.add_copied_lesion)",
     )
-    ap.add_argument(
-        "--camera-p",
-        type=float,
-        default=0.0,
-        help="give this share of the samples another camera's exposure and white balance "
-        "(data.camera)",
-    )
+    ap.add_argument("--camera-p", type=float, default=0.0, help=data.CAMERA_P_HELP)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
