@@ -201,7 +201,7 @@ def _write_dictionary(out: Path, measurements: list, treatments: list) -> list[P
         lines += [f"| {c} | {' | '.join(DICTIONARY[(table, c)])} |" for c in columns]
         lines.append("")
     # a tissue share is only as good as the network that split the bed: say so for each one
-    notes = tissue_notes(sorted({row["model_version"] for row in measurements}))
+    notes = tissue_notes(sorted({row["model_version"] or "" for row in measurements}))
     if notes:
         lines += ["## Tissue shares (eschar, slough, granulation): known agreement", ""]
         lines += [*(f"- {note}" for note in notes), ""]
