@@ -219,3 +219,25 @@ def test_the_clinic_augmentations_are_off_unless_asked_and_draw_nothing_when_off
         for k in range(4)
     ]
     assert max(lesions) == 2
+
+
+def test_the_pale_rim_test_set_paints_the_whole_border_pale_and_keeps_the_mask(tmp_path):
+    from PIL import Image
+
+    from training import synthesis
+
+    image, wound, _ = skin_photo()
+    out, band = synthesis.paint_plain_rim(image, wound, np.random.default_rng(0))
+    border = wound & ~ndimage.binary_erosion(wound)
+    assert band[border].all() and (band <= wound).all()  # all round, never outside the wound
+    assert (out[~band] == image[~band]).all()
+    assert lightness(out[band]) > lightness(image[band]) + 25  # pale against the red bed
+    for folder in ("images", "masks"):
+        (tmp_path / folder).mkdir()
+    Image.fromarray(image).save(tmp_path / "images" / "a.png")
+    Image.fromarray(wound.astype(np.uint8) * 255).save(tmp_path / "masks" / "a.png")
+    [(name, painted, mask, where, kind)] = data.repainted_validation(
+        data.list_pairs(tmp_path), style="pale-rim"
+    )
+    assert name == "a" and kind == "pale" and (mask == wound).all()
+    assert where.any() and (where <= mask).all() and not (painted == image).all()

@@ -193,14 +193,21 @@ def repainted_validation(pairs, seed: int = SPLIT_SEED + 1, style: str = "traine
     training never used, a flat colour (eschar: L* 12-30, near-neutral; slough: yellow) with the
     photo's own fine detail, so the figure does not only reward learning the training painter.
     ``style="new-eschar"``: a new closed eschar, with a dusky-red halo, on the skin beside the
-    wound (the mask grows by the eschar only). Photos without wound are left out. Returns a list
-    of (name, image, mask, painted, tissue), tissue being "eschar" or "slough".
+    wound (the mask grows by the eschar only). ``style="pale-rim"``: the wound's whole border
+    painted as a pale margin of even width by a painter training never uses
+    (``synthesis.paint_plain_rim``), which stays wound. Photos without wound are left out.
+    Returns a list of (name, image, mask, painted, tissue), tissue being "eschar", "slough" or
+    "pale".
     """
     rng = np.random.default_rng(seed)
     out = []
     for k, (ip, mp) in enumerate(pairs):
         image, mask = load_pair(ip, mp)
         if mask.sum() < 50:
+            continue
+        if style == "pale-rim":
+            painted_image, band = synthesis.paint_plain_rim(image, mask, rng)
+            out.append((ip.stem, painted_image, mask, band, "pale"))
             continue
         if style == "new-eschar":
             painted_image, new_mask = synthesis.add_eschar_lesion(image, mask, rng)

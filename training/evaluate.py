@@ -12,8 +12,10 @@ Prints, for the validation photos of ``data.split`` (never trained on):
 - ``repainted``: the same photos with tissue painted in, made with a fixed seed
   (``data.repainted_validation``): ``trained`` (part or all of each wound repainted as eschar or
   slough by the training painters), ``plain`` (a flat-colour painter training never used) and
-  ``new-eschar`` (a new eschar with a red halo on the skin beside the wound). Dice, and the share
-  of painted pixels called wound (``painted_recall``, per tissue).
+  ``new-eschar`` (a new eschar with a red halo on the skin beside the wound) and ``pale-rim``
+  (the wound's whole border painted as a pale margin, fibrin or macerated, by a painter training
+  never used: issue 24's other-clinic photos, whose pale margins the network left out). Dice,
+  and the share of painted pixels called wound (``painted_recall``, per tissue).
 """
 
 from __future__ import annotations
@@ -73,8 +75,9 @@ def main(argv: list[str] | None = None) -> None:
         prod_rows.append(evaluation.mask_counts(product(image), mask))
         times.append(time.perf_counter() - t)
     repainted = {}
-    for style in ("trained", "plain", "new-eschar"):
-        rows, hit, total = [], {"eschar": 0, "slough": 0}, {"eschar": 0, "slough": 0}
+    for style in ("trained", "plain", "new-eschar", "pale-rim"):
+        kinds = ("eschar", "slough", "pale")
+        rows, hit, total = [], dict.fromkeys(kinds, 0), dict.fromkeys(kinds, 0)
         for _, image, mask, painted, kind in data.repainted_validation(val_pairs, style=style):
             pred = product(image)
             rows.append(evaluation.mask_counts(pred, mask))
@@ -84,9 +87,7 @@ def main(argv: list[str] | None = None) -> None:
             **_scores(rows),
             "painted_recall": round(sum(hit.values()) / max(1, sum(total.values())), 4),
             **{
-                f"{kind}_recall": round(hit[kind] / total[kind], 4)
-                for kind in ("eschar", "slough")
-                if total[kind]
+                f"{kind}_recall": round(hit[kind] / total[kind], 4) for kind in kinds if total[kind]
             },
         }
     result = {

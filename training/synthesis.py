@@ -190,6 +190,33 @@ def paint_plain(
     return _rgb(lab * (1 - alpha) + paint * alpha)
 
 
+def paint_plain_rim(
+    image: np.ndarray, wound: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """A pale margin by a painter training never uses (for testing only): the wound's whole
+    border, a band of even width (15-25 % of its equivalent radius, at least 2 px), one flat
+    colour (white-yellow, L* 75-88, b* 15-30; or pale pink, L* 72-85, a* 10-18) with the photo's
+    own detail. Returns (image, band); the band is inside the wound, which it stays part of."""
+    n = int(wound.sum())
+    if n < 50:
+        return image.copy(), np.zeros_like(wound)
+    width = max(2.0, np.sqrt(n / np.pi) * rng.uniform(0.15, 0.25))
+    depth = cv2.distanceTransform(np.pad(wound, 1).astype(np.uint8), cv2.DIST_L2, 5)[1:-1, 1:-1]
+    band = wound & (depth <= width)
+    lab = _lab(image)
+    if rng.random() < 0.5:
+        colour = [rng.uniform(75, 88), rng.uniform(0, 5), rng.uniform(15, 30)]
+    else:
+        colour = [rng.uniform(72, 85), rng.uniform(10, 18), rng.uniform(5, 12)]
+    paint = np.empty_like(lab)
+    paint[...] = np.asarray(colour, np.float32)
+    paint[..., 0] += _highpass_l(lab, 3.0) * 0.5
+    alpha = band.astype(np.float32)[..., None]
+    out = _rgb(lab * (1 - alpha) + paint * alpha)
+    out[~band] = image[~band]
+    return out, band
+
+
 def skin_like(image: np.ndarray, exclude: np.ndarray) -> np.ndarray:
     """Pixels that could be skin: not the wound, not near-black padding, not near-white."""
     lab = _lab(image)
