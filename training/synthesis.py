@@ -171,6 +171,21 @@ def paint_slough(image: np.ndarray, region: np.ndarray, rng: np.random.Generator
     return _rgb(lab * (1 - alpha) + paint * alpha)
 
 
+def _flat_paint(lab: np.ndarray, colour, alpha: np.ndarray, detail_sigma: float) -> np.ndarray:
+    """RGB: ``lab`` covered with one flat CIELAB ``colour`` plus half the photo's own fine
+    lightness detail (a high-pass of ``detail_sigma``), in proportion to ``alpha``."""
+    paint = np.empty_like(lab)
+    paint[...] = np.asarray(colour, np.float32)
+    paint[..., 0] += _highpass_l(lab, detail_sigma) * 0.5
+    alpha = alpha[..., None]
+    return _rgb(lab * (1 - alpha) + paint * alpha)
+
+
+def _depth_px(wound: np.ndarray) -> np.ndarray:
+    """Each wound pixel's distance from outside the wound (the photo's edge counts as outside)."""
+    return cv2.distanceTransform(np.pad(wound, 1).astype(np.uint8), cv2.DIST_L2, 5)[1:-1, 1:-1]
+
+
 def paint_plain(
     image: np.ndarray, region: np.ndarray, rng: np.random.Generator, *, eschar: bool
 ) -> np.ndarray:
@@ -183,11 +198,7 @@ def paint_plain(
         colour = [rng.uniform(12, 30), rng.uniform(0, 6), rng.uniform(0, 6)]
     else:
         colour = [rng.uniform(65, 85), rng.uniform(0, 8), rng.uniform(25, 45)]
-    paint = np.empty_like(lab)
-    paint[...] = np.asarray(colour, np.float32)
-    paint[..., 0] += _highpass_l(lab, 4.0) * 0.5
-    alpha = _soft(region, 1.0)[..., None]
-    return _rgb(lab * (1 - alpha) + paint * alpha)
+    return _flat_paint(lab, colour, _soft(region, 1.0), 4.0)
 
 
 def paint_plain_rim(
@@ -201,18 +212,13 @@ def paint_plain_rim(
     if n < 50:
         return image.copy(), np.zeros_like(wound)
     width = max(2.0, np.sqrt(n / np.pi) * rng.uniform(0.15, 0.25))
-    depth = cv2.distanceTransform(np.pad(wound, 1).astype(np.uint8), cv2.DIST_L2, 5)[1:-1, 1:-1]
-    band = wound & (depth <= width)
+    band = wound & (_depth_px(wound) <= width)
     lab = _lab(image)
     if rng.random() < 0.5:
         colour = [rng.uniform(75, 88), rng.uniform(0, 5), rng.uniform(15, 30)]
     else:
         colour = [rng.uniform(72, 85), rng.uniform(10, 18), rng.uniform(5, 12)]
-    paint = np.empty_like(lab)
-    paint[...] = np.asarray(colour, np.float32)
-    paint[..., 0] += _highpass_l(lab, 3.0) * 0.5
-    alpha = band.astype(np.float32)[..., None]
-    out = _rgb(lab * (1 - alpha) + paint * alpha)
+    out = _flat_paint(lab, colour, band.astype(np.float32), 3.0)
     out[~band] = image[~band]
     return out, band
 
@@ -314,7 +320,7 @@ def paint_pale_rim(image: np.ndarray, wound: np.ndarray, rng: np.random.Generato
     if n < 50:
         return image.copy()
     radius = np.sqrt(n / np.pi)
-    depth = cv2.distanceTransform(np.pad(wound, 1).astype(np.uint8), cv2.DIST_L2, 5)[1:-1, 1:-1]
+    depth = _depth_px(wound)
     # wider in places and narrower in others, as a margin is
     width = max(2.0, radius * rng.uniform(0.1, 0.35))
     width = width * np.clip(1 + 0.5 * smooth_noise(wound.shape, radius * 0.7, rng), 0.3, 1.8)
