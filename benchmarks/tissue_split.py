@@ -14,13 +14,17 @@ for the colour rules alone):
    (``training.data.repainted_validation``; ``plain`` is a painter training never used): the
    share of painted pixels called that tissue, and called wound bed.
 
+With ``--trained-on``, also the 64 labelled photos the tissue network trained on, scored the
+same way: optimistic for the network, but not for the colour checks around it (a rule that
+turns the network's granulation into eschar shows there as on any photo).
+
 With ``--ceiling``, first: the best tissue figures any tissue split could reach on the 22
 photos, every bed pixel given its specialists' label (slough where they say slough, else
 granulation), inside the segmenter's bed and inside FUSeg's own wound mask. The specialists'
 outlines (DFUTissue) and FUSeg's differ, so even a perfect split does not reach Dice 1.
 
 Run: python benchmarks/tissue_split.py --data DATA/fuseg-train [--tissue-model T.onnx |
-     --colour-tissues] [--painted 100] [--ceiling]
+     --colour-tissues] [--painted 100] [--ceiling] [--trained-on]
 """
 
 from __future__ import annotations
@@ -113,6 +117,9 @@ def main() -> None:
     parser.add_argument(
         "--ceiling", action="store_true", help="first, the best figures any tissue split can reach"
     )
+    parser.add_argument(
+        "--trained-on", action="store_true", help="also the photos the tissue network trained on"
+    )
     args = parser.parse_args()
     segmenter = make_segmenter(tissue_model_path=args.tissue_model)
     if args.colour_tissues:
@@ -124,7 +131,7 @@ def main() -> None:
     _, bed_val = data.split(pairs)
     bed_val_stems = {p[0].stem for p in bed_val}
     stems = sorted(p.stem for p in (args.data / "tissue").glob("*.png"))
-    _, tissue_val = data.tissue_split(stems, bed_val_stems)
+    tissue_train, tissue_val = data.tissue_split(stems, bed_val_stems)
     by_stem = {p[0].stem: p[0] for p in pairs}
     if args.ceiling:
         masks = {p[0].stem: p[1] for p in pairs}
@@ -137,6 +144,12 @@ def main() -> None:
     print(f"1. specialists' labels, {len(rows)} held-out photos: {_tissue_figures(rows.values())}")
     never = [rows[s] for s in tissue_val if s in bed_val_stems]
     print(f"   the {len(never)} that neither network saw: {_tissue_figures(never)}")
+    if args.trained_on:
+        trained = [
+            cli._tissue_row(by_stem[stem], args.data / "tissue" / f"{stem}.png", segmenter)
+            for stem in tissue_train
+        ]
+        print(f"   the {len(trained)} it trained on: {_tissue_figures(trained)}")
 
     red_px = red_eschar = black_px = black_eschar = 0
     for image_path, mask_path in bed_val:

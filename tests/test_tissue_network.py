@@ -1,5 +1,6 @@
 """The tissue network in the learned segmenter: its file is checked, its tissues replace the colour
-rules' inside the bed (never the bed itself), and black by the colour rule stays eschar.
+rules' inside the bed (never the bed itself), and a black patch by the colour rule stays eschar
+unless the network is confident, over most of a patch it can see, that it is not.
 Its accuracy on real photos is in weights/MODEL_CARD.md (``woundtrack evaluate --tissue-masks``);
 on phantoms in test_accuracy.py and test_segmentation.py."""
 
@@ -82,12 +83,15 @@ def _labels(segmenter, image):
     return segmenter(image, calibration)
 
 
-def constant_tissue_net(tmp_path, tissue: int) -> str:
-    """A 'tissue network' that scores ``tissue`` highest of the bed tissues everywhere."""
-    path = colour_tissue_net(tmp_path, version=f"only-{tissue}")
+def constant_tissue_net(tmp_path, tissue: int, lead: float = 5.0) -> str:
+    """A 'tissue network' that scores ``tissue`` highest of the bed tissues everywhere, ``lead``
+    logits above the other two."""
+    path = colour_tissue_net(
+        tmp_path, version=f"only-{tissue}" + (f"-lead-{lead:g}" if lead != 5 else "")
+    )
     model = onnx.load(path)
     bias = np.array([20.0, 0.0, 0.0, 0.0], np.float32)
-    bias[tissue] = 5.0
+    bias[tissue] = lead
     arrays = {"w": np.zeros((4, 3, 1, 1), np.float32), "b": bias}
     for t in model.graph.initializer:
         t.CopyFrom(onnx.numpy_helper.from_array(arrays[t.name], t.name))
@@ -112,10 +116,11 @@ def test_the_tissue_network_splits_the_bed_and_leaves_the_bed_as_it_was(tmp_path
     assert (split[bed_split] == GRANULATION).all()  # the network's, not the colours'
 
 
-def test_black_by_the_colour_rule_is_eschar_whatever_the_network_says(tmp_path):
+def test_black_by_the_colour_rule_is_eschar_where_the_network_is_not_sure(tmp_path):
     ph = render_phantom(PhantomSpec(seed=5, eschar_fraction=0.5, slough_fraction=0.0))
+    lead = learned.LearnedParams().black_veto_logit - 1  # slough, but not by much
     seg = dataclasses.replace(
-        learned.LearnedSegmenter(), tissue_model_path=constant_tissue_net(tmp_path, SLOUGH)
+        learned.LearnedSegmenter(), tissue_model_path=constant_tissue_net(tmp_path, SLOUGH, lead)
     )
     with_colour = _labels(seg, ph.image)
     without = _labels(
@@ -127,6 +132,45 @@ def test_black_by_the_colour_rule_is_eschar_whatever_the_network_says(tmp_path):
     assert np.mean(with_colour[true_eschar] == ESCHAR) > 0.8
     assert not (without == ESCHAR).any()
     assert (without[(without >= GRANULATION) & (without <= ESCHAR)] == SLOUGH).all()
+
+
+def test_a_black_patch_the_network_is_sure_is_granulation_is_not_eschar(tmp_path):
+    # a shaded bed of beefy granulation is "black" to the colour rules
+    ph = render_phantom(PhantomSpec(seed=5, eschar_fraction=0.5, slough_fraction=0.0))
+    lead = learned.LearnedParams().black_veto_logit + 1
+    seg = dataclasses.replace(
+        learned.LearnedSegmenter(),
+        tissue_model_path=constant_tissue_net(tmp_path, GRANULATION, lead),
+    )
+    labels = _labels(seg, ph.image)
+    true_eschar = ph.labels == ESCHAR
+    assert true_eschar.sum() > 1000
+    assert not (labels == ESCHAR).any()
+    assert np.mean(labels[true_eschar] == GRANULATION) > 0.8
+
+
+def test_a_black_patch_is_judged_whole_and_only_where_the_network_could_see_it():
+    p = learned.LearnedParams()  # veto at 4 logits, on patches of 16 network pixels or more
+    black = np.zeros((20, 40), bool)
+    black[2:12, 2:12] = True  # patch A, 100 px: 60 % of it confidently not eschar
+    black[2:12, 20:30] = True  # patch B, 100 px: 40 % of it
+    black[15:18, 35:38] = True  # patch C, 9 px, all of it
+    margin = np.zeros((20, 40), np.float32)
+    margin[2:8, 2:12] = p.black_veto_logit
+    margin[2:6, 20:30] = 9.0
+    margin[15:18, 35:38] = 9.0
+    kept = learned.black_patches_kept(black, margin, 1.0, p)
+    assert kept.dtype == bool and not (kept & ~black).any()
+    assert not kept[2:12, 2:12].any()  # A: vetoed, all of it (its unsure rows too)
+    assert kept[2:12, 20:30].all()  # B: eschar, all of it (its confident rows too)
+    assert kept[15:18, 35:38].all()  # C: 9 network pixels, too small for the network to judge
+    # seen at twice the network's resolution C spans 36 network pixels: vetoed
+    assert not learned.black_patches_kept(black, margin, 2.0, p)[15:18, 35:38].any()
+    # where the network did not run (outside its region) black stays eschar
+    outside = np.full((20, 40), -np.inf, np.float32)
+    np.testing.assert_array_equal(learned.black_patches_kept(black, outside, 1.0, p), black)
+    nothing = np.zeros((20, 40), bool)
+    assert not learned.black_patches_kept(nothing, margin, 1.0, p).any()
 
 
 def test_a_tissue_file_is_checked_and_not_taken_for_a_wound_bed_one(tmp_path):
