@@ -18,20 +18,27 @@ With ``--trained-on``, also the 64 labelled photos the tissue network trained on
 same way: optimistic for the network, but not for the colour checks around it (a rule that
 turns the network's granulation into eschar shows there as on any photo).
 
+With ``--clinic``, also every labelled photo re-photographed as ``clinic_finetune.py``'s "new
+clinic" would (darker skin, small on a green drape, cool dim light, JPEG quality 70), its tissue
+labels through the same geometry: the tissue figures on photos unlike FUSeg's, held-out and
+trained-on apart.
+
 With ``--ceiling``, first: the best tissue figures any tissue split could reach on the 22
 photos, every bed pixel given its specialists' label (slough where they say slough, else
 granulation), inside the segmenter's bed and inside FUSeg's own wound mask. The specialists'
 outlines (DFUTissue) and FUSeg's differ, so even a perfect split does not reach Dice 1.
 
 Run: python benchmarks/tissue_split.py --data DATA/fuseg-train [--tissue-model T.onnx |
-     --colour-tissues] [--painted 100] [--ceiling] [--trained-on]
+     --colour-tissues] [--painted 100] [--ceiling] [--trained-on] [--clinic]
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -84,6 +91,29 @@ def _dice(pred: np.ndarray, truth: np.ndarray) -> tuple[int, int, int]:
     )
 
 
+def clinic_rows(stems, pairs_by_stem, tissue_dir: Path, segmenter, folder: Path) -> list[dict]:
+    """``cli._tissue_row`` of each photo re-photographed by ``clinic_finetune.clinic_photo``
+    (seed 0, in ``stems`` order), its tissue labels taken through the same geometry."""
+    from clinic_finetune import clinic_photo  # beside this file
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for stem in stems:
+        image, mask = data.load_pair(*pairs_by_stem[stem])
+        truth = np.asarray(cv2.imread(str(tissue_dir / f"{stem}.png"), cv2.IMREAD_UNCHANGED))
+        same_draws = copy.deepcopy(rng)  # the labels go where the photo goes
+        photo, _ = clinic_photo(image, mask.astype(np.uint8) * 255, rng)
+        _, labels = clinic_photo(image, truth, same_draws)  # outside the photo: 0, not wound
+        cv2.imwrite(
+            str(folder / f"{stem}.jpg"),
+            cv2.cvtColor(photo, cv2.COLOR_RGB2BGR),
+            [cv2.IMWRITE_JPEG_QUALITY, 70],
+        )
+        cv2.imwrite(str(folder / f"{stem}.png"), labels)
+        rows.append(cli._tissue_row(folder / f"{stem}.jpg", folder / f"{stem}.png", segmenter))
+    return rows
+
+
 def ceiling(segmenter, stems, by_stem, masks, tissue_dir) -> str:
     """The tissue Dice of a perfect split inside the segmenter's bed and inside the true mask."""
     counts = {(bed, t): np.zeros(3, np.int64) for bed in ("drawn", "true") for t in (1, 2)}
@@ -120,6 +150,9 @@ def main() -> None:
     parser.add_argument(
         "--trained-on", action="store_true", help="also the photos the tissue network trained on"
     )
+    parser.add_argument(
+        "--clinic", action="store_true", help="also the labelled photos as another clinic's"
+    )
     args = parser.parse_args()
     segmenter = make_segmenter(tissue_model_path=args.tissue_model)
     if args.colour_tissues:
@@ -150,6 +183,16 @@ def main() -> None:
             for stem in tissue_train
         ]
         print(f"   the {len(trained)} it trained on: {_tissue_figures(trained)}")
+    if args.clinic:
+        pairs_by_stem = {p[0].stem: p for p in pairs}
+        with tempfile.TemporaryDirectory() as folder:
+            for name, group in (("held-out", tissue_val), ("trained-on", tissue_train)):
+                rows = clinic_rows(
+                    group, pairs_by_stem, args.data / "tissue", segmenter, Path(folder)
+                )
+                print(
+                    f"   the {len(rows)} {name} photos as a new clinic's: {_tissue_figures(rows)}"
+                )
 
     red_px = red_eschar = black_px = black_eschar = 0
     for image_path, mask_path in bed_val:

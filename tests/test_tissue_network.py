@@ -6,6 +6,7 @@ on phantoms in test_accuracy.py and test_segmentation.py."""
 
 import dataclasses
 
+import cv2
 import numpy as np
 import onnx
 import pytest
@@ -147,6 +148,34 @@ def test_a_black_patch_the_network_is_sure_is_granulation_is_not_eschar(tmp_path
     assert true_eschar.sum() > 1000
     assert not (labels == ESCHAR).any()
     assert np.mean(labels[true_eschar] == GRANULATION) > 0.8
+
+
+def test_only_the_beds_black_is_judged_not_a_dark_sheet_beside_it(tmp_path, monkeypatch):
+    # a dim photo's dark surroundings must not join the bed's black into one patch that the
+    # network is unsure of as a whole
+    ph = render_phantom(PhantomSpec(seed=5, eschar_fraction=0.5, slough_fraction=0.0))
+    image = ph.image.copy()
+    ys, xs = np.nonzero(ph.labels == ESCHAR)
+    row = int(np.median(ys))
+    image[row - 10 : row + 10, xs.max() :] = 12  # a black shadow from the eschar to the edge
+    judged, judge = [], learned.black_patches_kept
+
+    def spy(black, *args):
+        judged.append(black.copy())
+        return judge(black, *args)
+
+    monkeypatch.setattr(learned, "black_patches_kept", spy)
+    seg = dataclasses.replace(
+        learned.LearnedSegmenter(), tissue_model_path=constant_tissue_net(tmp_path, SLOUGH, 1.0)
+    )
+    labels = _labels(seg, image)
+    (black,) = judged
+    bed = (labels >= GRANULATION) & (labels <= ESCHAR)
+    bed = cv2.resize(bed.view(np.uint8), black.shape[::-1], interpolation=cv2.INTER_NEAREST)
+    near_bed = cv2.dilate(bed, np.ones((5, 5), np.uint8)) > 0
+    assert black.any()  # the bed's eschar is judged ...
+    assert not (black & ~near_bed).any()  # ... and not the shadow beyond it
+    assert np.mean(labels[ph.labels == ESCHAR] == ESCHAR) > 0.8
 
 
 def test_a_black_patch_is_judged_whole_and_only_where_the_network_could_see_it():

@@ -586,19 +586,20 @@ def segment_learned_with_doubt(
         not_skin=wound,
         region=colour_region(wound, band_px, mm_per_px_work, p),
     )
-    rim = (tissue == SLOUGH) | (tissue == ESCHAR)
+    # colour may grow the bed by a slough- or eschar-coloured rim the network left out
+    grown = grow_by_colour(wound, (tissue == SLOUGH) | (tissue == ESCHAR), band_px)
     if tissue_session is not None and wound.any():
         # the network's tissues replace the colour rules' inside the bed; the colours still
-        # serve the rim (below) and erythema
+        # serve the rim (above) and erythema
         # black by the colour rules, unless dark red (which is granulation as often): measured
         # on 22 held-out photos, the colour rules' eschar took 2.1 % of the specialists'
-        # granulation, all of it dark red
-        black = tissue == ESCHAR  # dark red is judged on these pixels only, not the whole photo
+        # granulation, all of it dark red. Only the bed's black counts: a dim photo's dark
+        # skin or sheet must not join the bed's patches into one
+        black = (tissue == ESCHAR) & (wound | grown)
         black[black] = ~dark_red(lab[black], params.red_min_chroma)
         tissue = _network_tissues(
             image, tissue_box, tissue_session, params, lab, black if params.colour_eschar else None
         )
-    grown = grow_by_colour(wound, rim, band_px)
     if grown.any():
         wound |= grown
         # a grown sliver can come apart from the wound at full resolution: clean again
@@ -705,11 +706,13 @@ def black_patches_kept(
     (``margin_logit``, the working size) and the patch spans at least ``black_veto_min_net_px`` of
     the network's pixels (``net_px_per_px`` on a side), so the network could see it.
 
-    Colour alone calls a shaded bed of beefy granulation black (a heel ulcer photographed from
-    below: 82 % of its granulation was eschar). On the 64 tissue-labelled training photos the
-    rule took 9.3 % of the specialists' granulation; with the veto 1.1 %. Painted eschar, which
-    the network learned, scores a median 19 logits the other way; a phantom's eschar spot of a
-    few network pixels can score either way, hence the size.
+    ``black`` should hold the bed's black only: dark skin or a sheet joined to it makes one
+    patch of the whole frame in a dim photo. Colour alone calls a shaded bed of beefy
+    granulation black (a heel ulcer photographed from below: 82 % of its granulation was
+    eschar). On the 64 tissue-labelled training photos the rule took 9.3 % of the specialists'
+    granulation; with the veto 0.34 % (``weights/MODEL_CARD.md``). Painted eschar, which the
+    network learned, scores a median 19 logits the other way; a phantom's eschar spot of a few
+    network pixels can score either way, hence the size.
     """
     count, patch = cv2.connectedComponents(black.view(np.uint8), connectivity=8)
     if count <= 1:
