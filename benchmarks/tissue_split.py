@@ -91,7 +91,7 @@ def _dice(pred: np.ndarray, truth: np.ndarray) -> tuple[int, int, int]:
     )
 
 
-def clinic_rows(stems, pairs_by_stem, tissue_dir: Path, segmenter, folder: Path) -> list[dict]:
+def clinic_rows(stems, pair_of, tissue_dir: Path, segmenter, folder: Path) -> list[dict]:
     """``cli._tissue_row`` of each photo re-photographed by ``clinic_finetune.clinic_photo``
     (seed 0, in ``stems`` order), its tissue labels taken through the same geometry."""
     from clinic_finetune import clinic_photo  # beside this file
@@ -99,7 +99,7 @@ def clinic_rows(stems, pairs_by_stem, tissue_dir: Path, segmenter, folder: Path)
     rng = np.random.default_rng(0)
     rows = []
     for stem in stems:
-        image, mask = data.load_pair(*pairs_by_stem[stem])
+        image, mask = data.load_pair(*pair_of[stem])
         truth = np.asarray(cv2.imread(str(tissue_dir / f"{stem}.png"), cv2.IMREAD_UNCHANGED))
         same_draws = copy.deepcopy(rng)  # the labels go where the photo goes
         photo, _ = clinic_photo(image, mask.astype(np.uint8) * 255, rng)
@@ -114,11 +114,11 @@ def clinic_rows(stems, pairs_by_stem, tissue_dir: Path, segmenter, folder: Path)
     return rows
 
 
-def ceiling(segmenter, stems, by_stem, masks, tissue_dir) -> str:
+def ceiling(segmenter, stems, pair_of, tissue_dir) -> str:
     """The tissue Dice of a perfect split inside the segmenter's bed and inside the true mask."""
     counts = {(bed, t): np.zeros(3, np.int64) for bed in ("drawn", "true") for t in (1, 2)}
     for stem in stems:
-        image, mask = data.load_pair(by_stem[stem], masks[stem])
+        image, mask = data.load_pair(*pair_of[stem])
         truth = np.asarray(cv2.imread(str(tissue_dir / f"{stem}.png"), cv2.IMREAD_UNCHANGED))
         labels = _labels(segmenter, image)
         drawn = (labels >= GRANULATION) & (labels <= ESCHAR)
@@ -165,33 +165,28 @@ def main() -> None:
     bed_val_stems = {p[0].stem for p in bed_val}
     stems = sorted(p.stem for p in (args.data / "tissue").glob("*.png"))
     tissue_train, tissue_val = data.tissue_split(stems, bed_val_stems)
-    by_stem = {p[0].stem: p[0] for p in pairs}
+    pair_of = {p[0].stem: p for p in pairs}  # stem -> (photo, wound mask)
+
+    def scored(stem: str) -> dict:
+        return cli._tissue_row(pair_of[stem][0], args.data / "tissue" / f"{stem}.png", segmenter)
+
     if args.ceiling:
-        masks = {p[0].stem: p[1] for p in pairs}
         print(f"0. ceiling, {len(tissue_val)} held-out photos: ", end="", flush=True)
-        print(ceiling(segmenter, tissue_val, by_stem, masks, args.data / "tissue"))
-    rows = {
-        stem: cli._tissue_row(by_stem[stem], args.data / "tissue" / f"{stem}.png", segmenter)
-        for stem in tissue_val
-    }
+        print(ceiling(segmenter, tissue_val, pair_of, args.data / "tissue"))
+    rows = {stem: scored(stem) for stem in tissue_val}
     print(f"1. specialists' labels, {len(rows)} held-out photos: {_tissue_figures(rows.values())}")
     never = [rows[s] for s in tissue_val if s in bed_val_stems]
     print(f"   the {len(never)} that neither network saw: {_tissue_figures(never)}")
     if args.trained_on:
-        trained = [
-            cli._tissue_row(by_stem[stem], args.data / "tissue" / f"{stem}.png", segmenter)
-            for stem in tissue_train
-        ]
+        trained = [scored(stem) for stem in tissue_train]
         print(f"   the {len(trained)} it trained on: {_tissue_figures(trained)}")
     if args.clinic:
-        pairs_by_stem = {p[0].stem: p for p in pairs}
         with tempfile.TemporaryDirectory() as folder:
             for name, group in (("held-out", tissue_val), ("trained-on", tissue_train)):
-                rows = clinic_rows(
-                    group, pairs_by_stem, args.data / "tissue", segmenter, Path(folder)
-                )
+                clinic = clinic_rows(group, pair_of, args.data / "tissue", segmenter, Path(folder))
                 print(
-                    f"   the {len(rows)} {name} photos as a new clinic's: {_tissue_figures(rows)}"
+                    f"   the {len(clinic)} {name} photos as a new clinic's: "
+                    f"{_tissue_figures(clinic)}"
                 )
 
     red_px = red_eschar = black_px = black_eschar = 0

@@ -117,8 +117,14 @@ def test_the_tissue_network_splits_the_bed_and_leaves_the_bed_as_it_was(tmp_path
     assert (split[bed_split] == GRANULATION).all()  # the network's, not the colours'
 
 
-def test_black_by_the_colour_rule_is_eschar_where_the_network_is_not_sure(tmp_path):
-    ph = render_phantom(PhantomSpec(seed=5, eschar_fraction=0.5, slough_fraction=0.0))
+@pytest.fixture(scope="module")
+def eschar_phantom():
+    """A phantom whose bed is half black eschar and half granulation."""
+    return render_phantom(PhantomSpec(seed=5, eschar_fraction=0.5, slough_fraction=0.0))
+
+
+def test_black_by_the_colour_rule_is_eschar_where_the_network_is_not_sure(tmp_path, eschar_phantom):
+    ph = eschar_phantom
     lead = learned.LearnedParams().black_veto_logit - 1  # slough, but not by much
     seg = dataclasses.replace(
         learned.LearnedSegmenter(), tissue_model_path=constant_tissue_net(tmp_path, SLOUGH, lead)
@@ -135,9 +141,9 @@ def test_black_by_the_colour_rule_is_eschar_where_the_network_is_not_sure(tmp_pa
     assert (without[(without >= GRANULATION) & (without <= ESCHAR)] == SLOUGH).all()
 
 
-def test_a_black_patch_the_network_is_sure_is_granulation_is_not_eschar(tmp_path):
+def test_a_black_patch_the_network_is_sure_is_granulation_is_not_eschar(tmp_path, eschar_phantom):
     # a shaded bed of beefy granulation is "black" to the colour rules
-    ph = render_phantom(PhantomSpec(seed=5, eschar_fraction=0.5, slough_fraction=0.0))
+    ph = eschar_phantom
     lead = learned.LearnedParams().black_veto_logit + 1
     seg = dataclasses.replace(
         learned.LearnedSegmenter(),
@@ -150,10 +156,12 @@ def test_a_black_patch_the_network_is_sure_is_granulation_is_not_eschar(tmp_path
     assert np.mean(labels[true_eschar] == GRANULATION) > 0.8
 
 
-def test_only_the_beds_black_is_judged_not_a_dark_sheet_beside_it(tmp_path, monkeypatch):
+def test_only_the_beds_black_is_judged_not_a_dark_sheet_beside_it(
+    tmp_path, monkeypatch, eschar_phantom
+):
     # a dim photo's dark surroundings must not join the bed's black into one patch that the
     # network is unsure of as a whole
-    ph = render_phantom(PhantomSpec(seed=5, eschar_fraction=0.5, slough_fraction=0.0))
+    ph = eschar_phantom
     image = ph.image.copy()
     ys, xs = np.nonzero(ph.labels == ESCHAR)
     row = int(np.median(ys))

@@ -595,11 +595,11 @@ def segment_learned_with_doubt(
         # on 22 held-out photos, the colour rules' eschar took 2.1 % of the specialists'
         # granulation, all of it dark red. Only the bed's black counts: a dim photo's dark
         # skin or sheet must not join the bed's patches into one
-        black = (tissue == ESCHAR) & (wound | grown)
-        black[black] = ~dark_red(lab[black], params.red_min_chroma)
-        tissue = _network_tissues(
-            image, tissue_box, tissue_session, params, lab, black if params.colour_eschar else None
-        )
+        black = None
+        if params.colour_eschar:
+            black = (tissue == ESCHAR) & (wound | grown)
+            black[black] = ~dark_red(lab[black], params.red_min_chroma)
+        tissue = _network_tissues(image, tissue_box, tissue_session, params, lab, black)
     if grown.any():
         wound |= grown
         # a grown sliver can come apart from the wound at full resolution: clean again
