@@ -106,7 +106,8 @@ def _import_measures_each_photo_once():
 @pytest.fixture(autouse=True, scope="session")
 def _each_photo_segmented_once():
     """Within one test run, the learned segmenter labels pixels it has already labelled (the same
-    image, calibration, networks by file hash, and parameters) from memory, as a copy: many tests
+    image, calibration, networks by file hash, parameters and threads) from memory, as a copy (the
+    labels, doubt and logits that ``segment_with_doubt`` gives, and so ``__call__``): many tests
     measure the same phantom or demo photo, and the network gives the same labels every time.
     Nothing is remembered while a test has replaced a function of the modules the segmenter runs
     (``learned``, ``segmentation``, ``calibration``): such a test checks what the change does."""
@@ -114,7 +115,7 @@ def _each_photo_segmented_once():
 
     modules = (learned, segmentation, calibration)
     originals = [(m, name, obj) for m in modules for name, obj in vars(m).items() if callable(obj)]
-    segment = learned.LearnedSegmenter.__call__
+    segment = learned.LearnedSegmenter.segment_with_doubt  # __call__ goes through it
     done: dict = {}
 
     def file_hash(path: str | None) -> str | None:
@@ -129,15 +130,19 @@ def _each_photo_segmented_once():
             pixels.shape,
             calibration_,
             self.params,
+            self.threads,  # one thread or every core: a test may compare the two
             file_hash(self.model_path),
             file_hash(self.tissue_model_path),
         )
         if key not in done:
             done[key] = segment(self, image, calibration_)
-        return done[key].copy()
+        found = done[key]
+        return found._replace(
+            labels=found.labels.copy(), logits=None if found.logits is None else found.logits.copy()
+        )
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(learned.LearnedSegmenter, "__call__", segment_once)
+        mp.setattr(learned.LearnedSegmenter, "segment_with_doubt", segment_once)
         yield
 
 
