@@ -103,4 +103,6 @@ def test_upload_see_overlay_and_numbers_then_the_healing_chart(app_url):
         assert page.locator("text=DEMO-001").count() > 0
         page.screenshot(path=str(ARTIFACTS / "healing.png"), full_page=True)
         assert page.locator("text=Traceback").count() == 0
+        # .streamlit/config.toml's toolbarMode: no "Deploy" (to Streamlit's cloud) for a clinic
+        assert page.locator('[data-testid="stAppDeployButton"]').count() == 0
         browser.close()
