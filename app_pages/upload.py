@@ -5,8 +5,10 @@ must be given one); a progress bar; a clear message per photo that could not be 
 others go through. The photos are measured as soon as they are chosen, side by side (one per
 core), while the dates are checked, and each photo says as soon as it is measured whether its
 sticker and a wound were found (so a photo without a sticker can be retaken while the patient is
-there); Import then files them. UI only: the work is
-``woundtrack.record.ingest.prepare_photo`` and ``import_photo``.
+there). A photo the patient's record already holds is said at once, with its visit, and is
+not measured; a photo still without a date is said before Import. Import then files them.
+UI only: the work is ``woundtrack.record.ingest.prepare_photo``, ``stored_visit`` and
+``import_photo``.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from woundtrack.image.pipeline import outline_unsure
 from woundtrack.image.side_by_side import MAX_WORKERS, one_thread, worker_count
 from woundtrack.present.printable import overlay_thumbnail_jpeg
 from woundtrack.record.clinic_models import active_segmenter
-from woundtrack.record.ingest import import_photo, prepare_photo, stored_labels
+from woundtrack.record.ingest import import_photo, prepare_photo, stored_labels, stored_visit
 from woundtrack.record.store import (
     MAX_BODY_SITE_CHARS,
     check_body_site,
@@ -165,6 +167,26 @@ def _show_as_measured(names_and_jobs: list[tuple[str, Future]]) -> None:
 
     pending = not all(job.done() for _, job in names_and_jobs)
     st.fragment(body, run_every=1.0 if pending else None)()
+
+
+def _stored_visits(patient: str, uploads) -> dict[str, str]:
+    """The chosen photos already in ``patient``'s record (``stored_visit``), by file id: the
+    visit that holds each, in words. They are not measured ahead: Import would not store them."""
+    found = {}
+    for upload in uploads:
+        try:
+            visit = stored_visit(base_store(), upload.getvalue(), name=upload.name, patient=patient)
+        except WoundtrackError:  # said with its fix when it is read for its date
+            continue
+        if visit is not None:
+            found[upload.file_id] = visit
+    if not found:
+        return {}
+    taken = {row.visit_id: row.taken_at for row in series(patient)}
+    return {
+        file_id: f"the visit of {str(taken[visit])[:10]}" if taken.get(visit) else "a visit"
+        for file_id, visit in found.items()
+    }
 
 
 def _go_to_review(patient: str, visit_id: int) -> None:
@@ -317,7 +339,10 @@ for problem in unreadable.values():
     st.error(escape_markdown(problem))
 if not rows:
     st.stop()
-ahead = _measure_ahead([uploads[r["#"]] for r in rows], marker_mm)
+stored = _stored_visits(patient, [uploads[r["#"]] for r in rows]) if patient in codes else {}
+ahead = _measure_ahead(
+    [u for u in (uploads[r["#"]] for r in rows) if u.file_id not in stored], marker_mm
+)
 
 st.write(
     "Capture dates (edit if wrong; a photo without a date needs one) and, for photos of a "
@@ -343,6 +368,19 @@ edited = st.data_editor(
 measuring_status = st.container()  # above the button; filled unless Import was pressed
 if not st.button("Import", type="primary"):
     with measuring_status:
+        for upload in (uploads[r["#"]] for r in rows):
+            if upload.file_id in stored:
+                st.info(
+                    f"{escape_markdown(upload.name)}: already in {escape_markdown(patient)}'s "
+                    f"record ({stored[upload.file_id]}); Import will not store it again."
+                )
+        for row in edited.to_dict("records"):
+            undated = row["taken on"] is None or pd.isna(row["taken on"])
+            if undated and uploads[int(row["#"])].file_id not in stored:
+                st.warning(
+                    f"{escape_markdown(row['photo'])}: no capture date; enter the date it was "
+                    "taken in the table above before Import."
+                )
         _show_as_measured(
             [
                 (upload.name, ahead[upload.file_id])

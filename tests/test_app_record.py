@@ -263,7 +263,11 @@ def test_before_import_each_photo_says_whether_its_sticker_and_wound_were_found(
     no_sticker = tmp_path / "no_sticker.jpg"
     write_phantom(PhantomSpec(seed=4, width_px=800, height_px=600, with_sticker=False), no_sticker)
     at = _measured_before_import(app, "CUA-105", SAMPLES / "demo_week04.jpg", no_sticker)
-    [warning] = [w.value for w in at.warning]
+    undated, warning = [w.value for w in at.warning]
+    assert undated == (
+        "no\\_sticker.jpg: no capture date; enter the date it was taken in the table above "
+        "before Import."
+    )
     assert warning.startswith("no\\_sticker.jpg: NO calibration sticker found")
     assert "retake it with the sticker" in warning
     [measured] = [c.value for c in at.caption if c.value.startswith("demo\\_week04.jpg:")]
@@ -277,7 +281,9 @@ def test_before_import_each_photo_says_whether_its_sticker_and_wound_were_found(
     assert not at.exception, [e.value for e in at.exception]
     assert any("1 photo(s) imported for CUA-105" in s.value for s in at.success)  # 1 undated
     assert not [w for w in at.warning if "NO calibration sticker" in w.value]
+    assert not [w for w in at.warning if "before Import" in w.value]
     assert not [c for c in at.caption if "not yet stored" in c.value]
+    assert any(e.value.startswith("no\\_sticker.jpg: no capture date") for e in at.error)
 
 
 def test_upload_refuses_a_name_for_a_patient_code(app):
@@ -349,6 +355,29 @@ def test_treatments_page_says_when_a_courses_dates_cannot_hold_its_sessions(app,
         "Hyperbaric oxygen from 2026-03-16: 36 sessions at 5 per week take about 7 weeks, but "
         "its dates run 14 weeks (to 2026-06-22); check its end date and its number of sessions"
     )
+
+
+def test_before_import_a_photo_already_in_the_record_is_said_and_not_measured(
+    app, app_db, tmp_path
+):
+    """The nurse sees at once which chosen photos the record already holds (the visit they
+    are in), before pressing Import; only the others are measured ahead."""
+    new = tmp_path / "new.jpg"
+    write_phantom(PhantomSpec(seed=5, width_px=800, height_px=600), new)
+    store = Store(app_db)
+    [taken_at] = [
+        v["taken_at"] for v in store.visits("DEMO-001") if v["file_name"] == "demo_week02.jpg"
+    ]
+    store.close()
+    at = app.switch_page("app_pages/upload.py").run()  # DEMO-001, the patient chosen
+    _upload(at, SAMPLES / "demo_week02.jpg", new)
+    assert not at.exception, [e.value for e in at.exception]
+    assert [i.value for i in at.info] == [
+        f"{escape_markdown('demo_week02.jpg')}: already in DEMO-001's record (the visit of "
+        f"{str(taken_at)[:10]}); Import will not store it again."
+    ]
+    [(file_id, _, _)] = at.session_state["upload_ahead"]  # the new photo's job alone
+    assert file_id == at.file_uploader[0].value[1].file_id
 
 
 def test_a_photo_already_stored_is_one_message(app, app_db):
