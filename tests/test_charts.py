@@ -196,6 +196,29 @@ def test_a_series_measured_by_two_model_versions_is_said_so(rows) -> None:
     assert "Review page" in note
 
 
+def test_a_series_measured_by_two_woundtrack_releases_is_said_so(rows) -> None:
+    """The same network, but a release that measures differently (0.2: a black patch can be
+    vetoed as eschar); a patch release (0.1.1) measures as its minor release does."""
+    patched = [
+        dataclasses.replace(r, woundtrack_version="0.1.1") if r.taken_on.day % 2 else r
+        for r in rows
+    ]
+    assert model_version_note(patched, "L1") is None
+    upgraded = [
+        dataclasses.replace(r, woundtrack_version="0.2.0")
+        if r.taken_on >= BASE + timedelta(weeks=6)
+        else r
+        for r in rows
+    ]
+    note = model_version_note(upgraded, "L1")
+    assert note is not None
+    assert note.startswith("The visits of L1 were measured by 2 versions of woundtrack or ")
+    assert (
+        "1 with woundtrack 0.1 (6 visits, 2 Mar – 6 Apr 2026); "
+        "1 with woundtrack 0.2 (2 visits, 13–20 Apr 2026)" in note
+    )
+
+
 def test_courses_are_bands_and_point_events_are_lines(rows, events) -> None:
     fig = healing_figure(rows, events, lesion="L1", today=TODAY)
     legend = [s for s in fig.layout.shapes if s.showlegend]

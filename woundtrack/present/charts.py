@@ -431,30 +431,36 @@ def _hover_fields(row: SeriesRow, baseline_on: date | None) -> list[str]:
 
 def model_version_note(rows: Sequence[SeriesRow], lesion: str) -> str | None:
     """A warning for the Healing page when ``lesion``'s visits were measured by more than one
-    model version (a clinic's model brought into use mid-series): a step in the area where the
-    version changes may be the model's, not the wound's. None when one version measured all.
+    model version (a clinic's model brought into use mid-series) or woundtrack release (its
+    major.minor: a release that changes how photos are measured raises it, as 0.2 did for
+    eschar): a step in the figures where the version changes may be the measuring's, not the
+    wound's. None when one version measured all.
 
     Each version is named with its number of visits and their first and last days, in the order
     it was first used (stored measurements are measured again only when a person asks:
     ``ingest.measure_again``).
     """
-    spans: dict[str, list[date]] = {}
+    spans: dict[tuple[str, str], list[date]] = {}
     for r in sorted(
         (r for r in rows if r.lesion == lesion and r.taken_on is not None),
         key=lambda r: (r.taken_on, r.visit_id),
     ):
-        spans.setdefault(r.model_version, []).append(r.taken_on)
+        release = ".".join(r.woundtrack_version.split(".")[:2])
+        spans.setdefault((r.model_version, release), []).append(r.taken_on)
     if len(spans) < 2:
         return None
+    one_release = len({release for _, release in spans}) == 1
     listed = "; ".join(
-        f"{version} ({len(days)} visit{'s' if len(days) != 1 else ''}, "
+        (version if one_release else f"{version} with woundtrack {release}")
+        + f" ({len(days)} visit{'s' if len(days) != 1 else ''}, "
         f"{_date_interval(days[0], days[-1]) if len(days) > 1 else _short_date(days[0])})"
-        for version, days in spans.items()
+        for (version, release), days in spans.items()
     )
+    what = "model versions" if one_release else "versions of woundtrack or its model"
     return (
-        f"The visits of {lesion} were measured by {len(spans)} model versions: {listed}. A step "
-        "in the area where the version changes may come from the model, not the wound: check "
-        "those visits' outlines on the Review page."
+        f"The visits of {lesion} were measured by {len(spans)} {what}: {listed}. A step in "
+        "the figures where the version changes may come from the measuring, not the wound: "
+        "check those visits' outlines on the Review page."
     )
 
 
