@@ -169,15 +169,24 @@ def _show_as_measured(names_and_jobs: list[tuple[str, Future]]) -> None:
     st.fragment(body, run_every=1.0 if pending else None)()
 
 
+@st.cache_data(show_spinner=False, max_entries=256)
+def _stored_visit(file_id: str, patient: str, name: str, _data: bytes) -> int | None:
+    """``stored_visit`` of the uploaded photo ``file_id`` (``_data``, not hashed: the id names
+    it), remembered until the next write (``after_write``): stripping and hashing a 12 MP photo
+    takes about 20 ms, and the page runs again at every edit. None also for a photo that cannot
+    be read (said with its fix when it is read for its date)."""
+    try:
+        return stored_visit(base_store(), _data, name=name, patient=patient)
+    except WoundtrackError:
+        return None
+
+
 def _stored_visits(patient: str, uploads) -> dict[str, str]:
     """The chosen photos already in ``patient``'s record (``stored_visit``), by file id: the
     visit that holds each, in words. They are not measured ahead: Import would not store them."""
     found = {}
     for upload in uploads:
-        try:
-            visit = stored_visit(base_store(), upload.getvalue(), name=upload.name, patient=patient)
-        except WoundtrackError:  # said with its fix when it is read for its date
-            continue
+        visit = _stored_visit(upload.file_id, patient, upload.name, upload.getvalue())
         if visit is not None:
             found[upload.file_id] = visit
     if not found:
